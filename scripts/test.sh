@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The project's test command: formatting, lints, docs, every test, and the dependency rule of
+# vrrp-core. Run from anywhere; needs only the Rust toolchain (rustup with clippy and rustfmt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo doc (RUSTDOCFLAGS=-D warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
+step "vrrp-core depends on no I/O crate"
+deps=$(cargo tree -p vrrp-core -e normal --prefix none --locked | awk '{print $1}' | sort -u)
+for banned in tokio socket2 rtnetlink libc nix mio; do
+  if grep -qx "$banned" <<<"$deps"; then
+    echo "vrrp-core depends on $banned: it must stay sans-IO" >&2
+    exit 1
+  fi
+done
+echo "ok: $(wc -l <<<"$deps") crates, none of tokio socket2 rtnetlink libc nix mio"
+
+step "cargo test (workspace, release: the simulation runs thousands of scenarios)"
+cargo test --workspace --release --locked
+
+if [ -f fuzz/Cargo.toml ]; then
+  step "fuzz targets compile"
+  cargo check --manifest-path fuzz/Cargo.toml --locked
+fi
+
+printf '\nall checks passed\n'

@@ -1,0 +1,115 @@
+//! A sans-IO VRRP engine: VRRPv2 ([RFC 3768]) and VRRPv3 ([RFC 5798]) advertisements, and
+//! the virtual router state machine, with keepalived's knobs. It never opens a socket, never
+//! reads a clock and never spawns a task: you feed it what happened and when, and it tells you
+//! what to do and when to call it next.
+//!
+//! # The contract
+//!
+//! An [`Instance`] is one virtual router (one VRID and family on one interface); a [`Router`]
+//! holds many and routes received messages to them. Their methods are of four kinds:
+//!
+//! 1. **Inputs**, each taking the current time `now`:
+//!    `handle_startup` once, then `handle_packet` for every VRRP message received (IP protocol
+//!    112) and `handle_timeout` whenever the deadline of `poll_timeout` passes, and finally
+//!    `handle_shutdown`. A spurious or early `handle_timeout` does nothing.
+//! 2. **Commands** report what changed outside: `set_primary_address`, `set_link_up`,
+//!    `set_track`, `set_priority` (on a `Router`, reach the instance with `instance_mut`).
+//! 3. **Outputs**, drained after *every* input and command, in this order:
+//!    call `poll_action` until it returns `None` and perform each [`Action`] in order (add or
+//!    remove a virtual address, send an advertisement, send a gratuitous ARP / unsolicited
+//!    NA); then call `poll_timeout` and wake up no later than the instant it returns.
+//! 4. **Getters**: `state`, `effective_priority`, `stats`, `master_down_interval`, ...
+//!
+//! Time is an [`Instant`](std::time::Instant) you supply, so the same code runs against the
+//! wall clock or in a simulation ([`sim`]). All VRRP interval arithmetic is in integer
+//! centiseconds. A malformed or foreign message is counted in [`Stats`] and returned as an
+//! [`RxError`]; it never panics and never changes the state.
+//!
+//! # A run loop
+//!
+//! ```
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use std::time::{Duration, Instant};
+//! use vrrp_core::{Action, Instance, InstanceConfig, State, Vrid};
+//!
+//! let vip = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 100));
+//! let mut config = InstanceConfig::new(Vrid::new(51).unwrap(), vec![vip]);
+//! config.priority = vrrp_core::Priority::new(150).unwrap();
+//! let mut vr = Instance::new(config)?;
+//!
+//! let start = Instant::now(); // an embedder's clock; vrrp-core itself never reads one
+//! vr.set_primary_address(start, Some(IpAddr::V4(Ipv4Addr::new(10, 200, 0, 1))));
+//! vr.handle_startup(start);
+//!
+//! // The loop an embedder runs: drain actions, sleep until the timeout or a packet, feed it.
+//! let mut now = start;
+//! let mut sent = 0;
+//! while now < start + Duration::from_secs(10) {
+//!     while let Some(action) = vr.poll_action() {
+//!         match action {
+//!             Action::StateChanged { from, to, reason } => println!("{from} -> {to}: {reason}"),
+//!             Action::AddVip(addr) => { /* netlink: add addr */ }
+//!             Action::RemoveVip(addr) => { /* netlink: remove addr */ }
+//!             Action::SendAdvertisement(tx) => sent += 1, // raw socket: send tx.payload to tx.dst
+//!             Action::Announce(addr) => { /* gratuitous ARP or unsolicited NA for addr */ }
+//!             _ => {}
+//!         }
+//!     }
+//!     let Some(deadline) = vr.poll_timeout() else { break };
+//!     // A real loop waits for a packet or the deadline; nobody else speaks here.
+//!     now = deadline;
+//!     vr.handle_timeout(now);
+//! }
+//! // Alone on the link, priority 150 with 1 s adverts: Master after 3 s + Skew_Time.
+//! assert_eq!(vr.state(), State::Master);
+//! assert_eq!(vr.master_down_interval().get(), 300 + (256 - 150) * 100 / 256);
+//! assert!(sent >= 6);
+//! # Ok::<(), vrrp_core::ConfigError>(())
+//! ```
+//!
+//! [RFC 3768]: https://www.rfc-editor.org/rfc/rfc3768
+//! [RFC 5798]: https://www.rfc-editor.org/rfc/rfc5798
+
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+mod checksum;
+mod config;
+mod event;
+mod instance;
+mod router;
+pub mod sim;
+mod stats;
+mod types;
+mod wire;
+
+pub use checksum::{internet_checksum, pseudo_header_checksum};
+pub use config::{AnnounceSchedule, ConfigError, InstanceConfig, MAX_PREEMPT_DELAY, Track};
+pub use event::{Action, Reason, Received, RxError, State, Transmit};
+pub use instance::{Instance, MasterInfo, UnknownTrack};
+pub use router::{AddError, InstanceKey, Router};
+pub use stats::{MasterReasons, RouterStats, Stats};
+pub use types::{Centis, Family, Interval, Priority, Version, Vrid};
+pub use wire::{
+    Addresses, Advertisement, Auth, ChecksumMode, EmitError, Endpoints, Password, WireError,
+};
+
+/// IP protocol number of VRRP.
+pub const IPPROTO_VRRP: u8 = 112;
+/// The IPv4 multicast group of VRRP, 224.0.0.18.
+pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+/// The IPv6 multicast group of VRRP, ff02::12.
+pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+/// The TTL / hop limit adverts are sent with and must arrive with.
+pub const VRRP_HOP_LIMIT: u8 = 255;
+/// The TOS / traffic class adverts are sent with (network control).
+pub const VRRP_TOS: u8 = 0xc0;

@@ -1,0 +1,279 @@
+//! Newtypes that make invalid protocol values unrepresentable.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Protocol version of a virtual router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Version {
+    /// VRRPv2, [RFC 3768](https://www.rfc-editor.org/rfc/rfc3768): IPv4 only, whole-second
+    /// intervals, optional simple-password authentication.
+    V2,
+    /// VRRPv3, [RFC 5798](https://www.rfc-editor.org/rfc/rfc5798): IPv4 and IPv6,
+    /// centisecond intervals, no authentication.
+    V3,
+}
+
+impl Version {
+    /// The value of the 4-bit version field on the wire.
+    #[must_use]
+    pub const fn wire(self) -> u8 {
+        match self {
+            Self::V2 => 2,
+            Self::V3 => 3,
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VRRPv{}", self.wire())
+    }
+}
+
+/// Address family of a virtual router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// IPv4: multicast group 224.0.0.18.
+    Ipv4,
+    /// IPv6: multicast group ff02::12, VRRPv3 only.
+    Ipv6,
+}
+
+impl Family {
+    /// The family of an address.
+    #[must_use]
+    pub const fn of(addr: &IpAddr) -> Self {
+        match addr {
+            IpAddr::V4(_) => Self::Ipv4,
+            IpAddr::V6(_) => Self::Ipv6,
+        }
+    }
+
+    /// The VRRP multicast group of this family (RFC 5798 section 5.1.1.2 and 5.1.2.2).
+    #[must_use]
+    pub const fn multicast_group(self) -> IpAddr {
+        match self {
+            Self::Ipv4 => IpAddr::V4(crate::VRRP_GROUP_V4),
+            Self::Ipv6 => IpAddr::V6(crate::VRRP_GROUP_V6),
+        }
+    }
+
+    /// Size in bytes of one address of this family.
+    #[must_use]
+    pub const fn address_len(self) -> usize {
+        match self {
+            Self::Ipv4 => 4,
+            Self::Ipv6 => 16,
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Ipv4 => "IPv4",
+            Self::Ipv6 => "IPv6",
+        })
+    }
+}
+
+/// Virtual Router Identifier, 1 to 255 (RFC 5798 section 5.2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Vrid(u8);
+
+impl Vrid {
+    /// A VRID, or `None` for 0, which no virtual router may use.
+    #[must_use]
+    pub const fn new(value: u8) -> Option<Self> {
+        if value == 0 { None } else { Some(Self(value)) }
+    }
+
+    /// The numeric value, 1 to 255.
+    #[must_use]
+    pub const fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl fmt::Display for Vrid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A configured (base) priority, 1 to 255 (RFC 5798 section 5.2.4).
+///
+/// 255 marks the address owner, which never has its priority adjusted by tracked objects.
+/// Priority 0 is not a configurable value: it only appears on the wire, meaning "the master
+/// stopped", and is represented by [`crate::Advertisement::priority`] being 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Priority(u8);
+
+impl Priority {
+    /// The address owner's priority.
+    pub const OWNER: Self = Self(255);
+    /// The default priority of a backup router (RFC 5798 section 5.2.4).
+    pub const DEFAULT: Self = Self(100);
+
+    /// A priority, or `None` for 0.
+    #[must_use]
+    pub const fn new(value: u8) -> Option<Self> {
+        if value == 0 { None } else { Some(Self(value)) }
+    }
+
+    /// The numeric value, 1 to 255.
+    #[must_use]
+    pub const fn get(self) -> u8 {
+        self.0
+    }
+
+    /// Whether this is the address owner's priority (255).
+    #[must_use]
+    pub const fn is_owner(self) -> bool {
+        self.0 == 255
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A time interval in whole centiseconds, the unit of VRRPv3's Max Adver Int field.
+///
+/// All VRRP timer arithmetic in this crate is integer centiseconds; floating point is never
+/// used. A VRRPv2 interval is a whole number of seconds, so it is a multiple of 100 here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Centis(pub u32);
+
+impl Centis {
+    /// Zero.
+    pub const ZERO: Self = Self(0);
+
+    /// Whole seconds.
+    #[must_use]
+    pub const fn from_secs(secs: u32) -> Self {
+        Self(secs.saturating_mul(100))
+    }
+
+    /// The interval as a [`Duration`].
+    #[must_use]
+    pub const fn to_duration(self) -> Duration {
+        Duration::from_millis(self.0 as u64 * 10)
+    }
+
+    /// The number of centiseconds.
+    #[must_use]
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for Centis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:02}s", self.0 / 100, self.0 % 100)
+    }
+}
+
+/// An advertisement interval: 1 to 4095 centiseconds for VRRPv3 (0.01 to 40.95 s, RFC 5798
+/// section 5.2.7), or 1 to 255 whole seconds for VRRPv2 (RFC 3768 section 5.3.7).
+///
+/// The constructor checks the range that both versions share (1 to 25500 centiseconds);
+/// the per-version limits are checked when an [`InstanceConfig`](crate::InstanceConfig) is
+/// built, because they depend on the version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Interval(u16);
+
+impl Interval {
+    /// The largest VRRPv3 interval, 40.95 s.
+    pub const MAX_V3: Self = Self(4095);
+    /// The largest VRRPv2 interval, 255 s.
+    pub const MAX_V2: Self = Self(25_500);
+    /// One second, the default of both versions.
+    pub const ONE_SECOND: Self = Self(100);
+
+    /// An interval of `cs` centiseconds, or `None` if it is 0 or above 255 s.
+    #[must_use]
+    pub const fn from_centis(cs: u16) -> Option<Self> {
+        if cs == 0 || cs > Self::MAX_V2.0 {
+            None
+        } else {
+            Some(Self(cs))
+        }
+    }
+
+    /// An interval of whole seconds, or `None` if it is 0 or above 255.
+    #[must_use]
+    pub const fn from_secs(secs: u8) -> Option<Self> {
+        if secs == 0 {
+            None
+        } else {
+            // 255 * 100 = 25500 fits in u16.
+            Some(Self(secs as u16 * 100))
+        }
+    }
+
+    /// The interval in centiseconds.
+    #[must_use]
+    pub const fn centis(self) -> u16 {
+        self.0
+    }
+
+    /// The interval as [`Centis`] for timer arithmetic.
+    #[must_use]
+    pub const fn as_centis(self) -> Centis {
+        Centis(self.0 as u32)
+    }
+
+    /// Whether this interval can be carried by `version` (v2: whole seconds up to 255;
+    /// v3: up to 4095 centiseconds).
+    #[must_use]
+    pub const fn fits(self, version: Version) -> bool {
+        match version {
+            Version::V2 => self.0 % 100 == 0,
+            Version::V3 => self.0 <= Self::MAX_V3.0,
+        }
+    }
+}
+
+impl Default for Interval {
+    fn default() -> Self {
+        Self::ONE_SECOND
+    }
+}
+
+impl fmt::Display for Interval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.as_centis().fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_is_unrepresentable() {
+        assert_eq!(Vrid::new(0), None);
+        assert_eq!(Priority::new(0), None);
+        assert_eq!(Interval::from_centis(0), None);
+        assert_eq!(Interval::from_secs(0), None);
+        assert_eq!(Interval::from_centis(25_501), None);
+        assert_eq!(Vrid::new(255).map(Vrid::get), Some(255));
+    }
+
+    #[test]
+    fn interval_fits_version() {
+        let v = Interval::from_centis(150).unwrap();
+        assert!(v.fits(Version::V3));
+        assert!(!v.fits(Version::V2));
+        let five = Interval::from_secs(41).unwrap();
+        assert!(five.fits(Version::V2));
+        assert!(!five.fits(Version::V3));
+        assert_eq!(Centis(1234).to_string(), "12.34s");
+        assert_eq!(Centis(5).to_duration(), Duration::from_millis(50));
+    }
+}
