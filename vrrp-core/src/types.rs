@@ -233,7 +233,7 @@ impl Interval {
     #[must_use]
     pub const fn fits(self, version: Version) -> bool {
         match version {
-            Version::V2 => self.0 % 100 == 0,
+            Version::V2 => self.0.is_multiple_of(100),
             Version::V3 => self.0 <= Self::MAX_V3.0,
         }
     }

@@ -300,18 +300,32 @@ pub(crate) struct Header {
     pub(crate) kind: u8,
     /// VRID field.
     pub(crate) vrid: u8,
+    /// Count of addresses.
+    pub(crate) count: u8,
 }
 
-/// Reads the version, type and VRID, the fields needed to find the virtual router.
+/// Reads the version, type, VRID and address count: the fields needed to find the virtual
+/// router and to know the message's length.
 pub(crate) fn peek_header(message: &[u8]) -> Result<Header, WireError> {
     match message {
-        [vt, vrid, ..] if message.len() >= HEADER_LEN => Ok(Header {
+        [vt, vrid, _priority, count, ..] if message.len() >= HEADER_LEN => Ok(Header {
             version: vt >> 4,
             kind: vt & 0x0f,
             vrid: *vrid,
+            count: *count,
         }),
         _ => Err(WireError::TooShort { len: message.len() }),
     }
+}
+
+/// The length of a message of `version` and `family` carrying `count` addresses.
+fn expected_len(version: Version, family: Family, count: u8) -> usize {
+    let auth_len = if version == Version::V2 {
+        V2_AUTH_LEN
+    } else {
+        0
+    };
+    HEADER_LEN + usize::from(count) * family.address_len() + auth_len
 }
 
 /// Whether the checksum of `message` verifies for `version` under `mode`.
@@ -362,7 +376,7 @@ impl Advertisement {
     /// `at.dst`, verifying its checksum by the rule of its version and `mode`.
     ///
     /// Checks, in order: length of the fixed header, version (and VRRPv2 only over IPv4),
-    /// type, VRID, checksum, length against the address count, interval. Never panics.
+    /// type, VRID, length against the address count, checksum, interval. Never panics.
     ///
     /// # Errors
     /// The first check that fails, as a [`WireError`].
@@ -381,6 +395,14 @@ impl Advertisement {
             return Err(WireError::Type { kind: header.kind });
         }
         let vrid = Vrid::new(header.vrid).ok_or(WireError::ZeroVrid)?;
+        // RFC 5798 section 7.1: the packet must be complete before its checksum means anything.
+        let expected = expected_len(version, family, header.count);
+        if message.len() != expected {
+            return Err(WireError::Length {
+                expected,
+                actual: message.len(),
+            });
+        }
         verify_checksum(message, version, at, mode)?;
         let fields = nom_parse::body(message, version, family)?;
         Ok(Self {
@@ -508,7 +530,7 @@ mod nom_parse {
     use nom::multi::count;
     use nom::number::complete::{be_u8, be_u16, be_u32, be_u128};
 
-    use super::{Addresses, Auth, HEADER_LEN, Password, V2_AUTH_LEN, WireError};
+    use super::{Addresses, Auth, Password, V2_AUTH_LEN, WireError};
     use crate::types::{Family, Interval, Version};
 
     /// The fields after the version, type and VRID.
@@ -527,7 +549,7 @@ mod nom_parse {
         be_u128.map(Ipv6Addr::from).parse(input)
     }
 
-    /// Parses a message whose header is known to be at least 8 bytes and of `version`.
+    /// Parses a message whose length matches its address count, of `version` and `family`.
     pub(super) fn body(
         message: &[u8],
         version: Version,
@@ -541,19 +563,10 @@ mod nom_parse {
                         len: message.len(),
                     },
                 )?;
+        // `Advertisement::parse` checked the length against the count; the nom parsers below
+        // cannot run short, but report a length error rather than panic if they ever did.
+        let expected = super::expected_len(version, family, n);
         let n = usize::from(n);
-        let auth_len = if version == Version::V2 {
-            V2_AUTH_LEN
-        } else {
-            0
-        };
-        let expected = HEADER_LEN + n * family.address_len() + auth_len;
-        if message.len() != expected {
-            return Err(WireError::Length {
-                expected,
-                actual: message.len(),
-            });
-        }
         let length = |_: nom::Err<nom::error::Error<&[u8]>>| WireError::Length {
             expected,
             actual: message.len(),

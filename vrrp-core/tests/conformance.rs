@@ -1,0 +1,1380 @@
+//! Conformance: one test per rule of RFC 5798 section 6 (RFC 3768 for VRRPv2) and per
+//! keepalived knob, each asserting the exact actions and the times of the timers.
+//!
+//! Actions are rendered as short strings (`state BACKUP->MASTER (master down timer expired)`,
+//! `add 10.200.0.100`, `send p150 -> 224.0.0.18`, `announce 10.200.0.100`, `remove ...`) so
+//! that every assertion shows the whole trace.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, Instant};
+
+use vrrp_core::{
+    Action, Addresses, Advertisement, AnnounceSchedule, Auth, Centis, ChecksumMode, ConfigError,
+    Endpoints, Instance, InstanceConfig, Interval, Password, Priority, Reason, Received, Router,
+    RxError, State, Track, Version, Vrid, WireError,
+};
+
+const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 100));
+const ME: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 2));
+const LOWER_PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 1));
+const HIGHER_PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 3));
+const GROUP: IpAddr = IpAddr::V4(vrrp_core::VRRP_GROUP_V4);
+
+fn vrid() -> Vrid {
+    Vrid::new(51).unwrap()
+}
+
+fn config(priority: u8) -> InstanceConfig {
+    let mut c = InstanceConfig::new(vrid(), vec![VIP]);
+    c.priority = Priority::new(priority).unwrap();
+    c
+}
+
+/// The test clock: `at(cs)` is `cs` centiseconds after an arbitrary origin.
+struct Clock(Instant);
+
+impl Clock {
+    // The origin of virtual time: any instant will do, the engine only sees offsets from it.
+    #[allow(clippy::disallowed_methods)]
+    fn new() -> Self {
+        Self(Instant::now())
+    }
+    fn at(&self, cs: u64) -> Instant {
+        self.0 + Duration::from_millis(cs * 10)
+    }
+    fn cs(&self, t: Instant) -> u64 {
+        u64::try_from((t - self.0).as_millis() / 10).unwrap()
+    }
+}
+
+fn render(action: &Action) -> String {
+    match action {
+        Action::StateChanged { from, to, reason } => format!("state {from}->{to} ({reason})"),
+        Action::AddVip(a) => format!("add {a}"),
+        Action::RemoveVip(a) => format!("remove {a}"),
+        Action::SendAdvertisement(tx) => format!("send p{} -> {}", tx.priority, tx.dst),
+        Action::Announce(a) => format!("announce {a}"),
+        other => format!("{other:?}"),
+    }
+}
+
+fn drain(vr: &mut Instance) -> Vec<String> {
+    std::iter::from_fn(|| vr.poll_action())
+        .map(|a| render(&a))
+        .collect()
+}
+
+fn drain_raw(vr: &mut Instance) -> Vec<Action> {
+    std::iter::from_fn(|| vr.poll_action()).collect()
+}
+
+/// `n` copies of `s`.
+fn times(n: usize, s: &str) -> Vec<String> {
+    vec![s.to_owned(); n]
+}
+
+fn trace(parts: &[&[String]]) -> Vec<String> {
+    parts.concat()
+}
+
+fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// A started instance with primary address `ME`.
+fn started(config: InstanceConfig, clock: &Clock) -> Instance {
+    let mut vr = Instance::new(config).unwrap();
+    vr.set_primary_address(clock.at(0), Some(ME));
+    vr.handle_startup(clock.at(0));
+    vr
+}
+
+/// A started instance that has become Master at 3.60 s (priority 100, no peer) with its
+/// start-up actions drained.
+fn master(config: InstanceConfig, clock: &Clock) -> Instance {
+    let mut vr = started(config, clock);
+    let down = vr.poll_timeout().unwrap();
+    vr.handle_timeout(down);
+    assert_eq!(vr.state(), State::Master);
+    drain(&mut vr);
+    vr
+}
+
+/// The bytes of an advert another router would send.
+struct Peer {
+    version: Version,
+    priority: u8,
+    interval_cs: u16,
+    auth: Auth,
+    addresses: Vec<IpAddr>,
+    src: IpAddr,
+    dst: IpAddr,
+}
+
+impl Peer {
+    fn v3(src: IpAddr, priority: u8) -> Self {
+        Self {
+            version: Version::V3,
+            priority,
+            interval_cs: 100,
+            auth: Auth::None,
+            addresses: vec![VIP],
+            src,
+            dst: GROUP,
+        }
+    }
+
+    fn v2(src: IpAddr, priority: u8) -> Self {
+        Self {
+            version: Version::V2,
+            ..Self::v3(src, priority)
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let family = vrrp_core::Family::of(&self.src);
+        let adv = Advertisement {
+            version: self.version,
+            vrid: vrid(),
+            priority: self.priority,
+            interval: Interval::from_centis(self.interval_cs).unwrap(),
+            auth: self.auth,
+            addresses: Addresses::collect(family, self.addresses.iter().copied()).unwrap(),
+        };
+        adv.to_bytes(
+            Endpoints {
+                src: self.src,
+                dst: self.dst,
+            },
+            ChecksumMode::PseudoHeader,
+        )
+        .unwrap()
+        .to_vec()
+    }
+
+    fn deliver(&self, vr: &mut Instance, now: Instant) -> Result<(), RxError> {
+        self.deliver_with_hop_limit(vr, now, 255)
+    }
+
+    fn deliver_with_hop_limit(
+        &self,
+        vr: &mut Instance,
+        now: Instant,
+        hop_limit: u8,
+    ) -> Result<(), RxError> {
+        let payload = self.bytes();
+        vr.handle_packet(
+            now,
+            &Received {
+                src: self.src,
+                dst: self.dst,
+                hop_limit,
+                payload: &payload,
+            },
+        )
+    }
+}
+
+// ----- RFC 5798 section 6.1: timer formulas ---------------------------------------------------
+
+/// RFC 5798 6.1: Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256 and
+/// Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time, in centiseconds.
+#[test]
+fn rfc5798_6_1_v3_skew_and_master_down_interval() {
+    let clock = Clock::new();
+    let vr = started(config(100), &clock);
+    assert_eq!(vr.skew_time(), Centis(156 * 100 / 256));
+    assert_eq!(vr.master_down_interval(), Centis(300 + 60));
+    let mut c = config(254);
+    c.advert_interval = Interval::from_centis(10).unwrap();
+    let fast = started(c, &clock);
+    assert_eq!(
+        fast.skew_time(),
+        Centis(0),
+        "(2 * 10) / 256 truncates to 0 cs"
+    );
+    assert_eq!(fast.master_down_interval(), Centis(30));
+}
+
+/// RFC 3768 6.1: Skew_Time = (256 - Priority) / 256 seconds, whatever the interval.
+#[test]
+fn rfc3768_6_1_v2_skew_is_independent_of_the_interval() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.version = Version::V2;
+    c.advert_interval = Interval::from_secs(3).unwrap();
+    let vr = started(c, &clock);
+    assert_eq!(vr.skew_time(), Centis(60));
+    assert_eq!(vr.master_down_interval(), Centis(900 + 60));
+}
+
+// ----- RFC 5798 section 6.4.1: Initialize -----------------------------------------------------
+
+/// 6.4.1: a non-owner sets Master_Down_Timer to Master_Down_Interval and goes to Backup.
+#[test]
+fn rfc5798_6_4_1_startup_enters_backup_with_master_down_timer() {
+    let clock = Clock::new();
+    let mut vr = started(config(100), &clock);
+    assert_eq!(drain(&mut vr), strs(&["state INIT->BACKUP (startup)"]));
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 360);
+    assert_eq!(vr.master_adver_interval(), Interval::ONE_SECOND);
+}
+
+/// 6.4.1: the owner (priority 255) sends an advert, announces and becomes Master at once.
+#[test]
+fn rfc5798_6_4_1_owner_goes_master_at_startup() {
+    let clock = Clock::new();
+    let mut vr = started(config(255), &clock);
+    assert_eq!(
+        drain(&mut vr),
+        trace(&[
+            &strs(&[
+                "state INIT->MASTER (address owner)",
+                "add 10.200.0.100",
+                "send p255 -> 224.0.0.18"
+            ]),
+            &times(5, "announce 10.200.0.100"),
+        ])
+    );
+    assert_eq!(
+        clock.cs(vr.poll_timeout().unwrap()),
+        100,
+        "Adver_Timer = Advertisement_Interval"
+    );
+    assert_eq!(vr.stats().master_reasons.owner, 1);
+}
+
+/// An instance without a primary address cannot run: it starts in Fault.
+#[test]
+fn startup_without_primary_address_is_fault() {
+    let clock = Clock::new();
+    let mut vr = Instance::new(config(100)).unwrap();
+    vr.handle_startup(clock.at(0));
+    assert_eq!(
+        drain(&mut vr),
+        strs(&["state INIT->FAULT (no primary address)"])
+    );
+    assert_eq!(vr.poll_timeout(), None);
+    vr.set_primary_address(clock.at(50), Some(ME));
+    assert_eq!(
+        drain(&mut vr),
+        strs(&["state FAULT->BACKUP (fault cleared)"])
+    );
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 50 + 360);
+}
+
+// ----- RFC 5798 section 6.4.2: Backup ---------------------------------------------------------
+
+/// 6.4.2: when the Master_Down_Timer fires, send an advert, announce, become Master.
+#[test]
+fn rfc5798_6_4_2_master_down_timer_fires() {
+    let clock = Clock::new();
+    let mut vr = started(config(100), &clock);
+    drain(&mut vr);
+    vr.handle_timeout(clock.at(359));
+    assert_eq!(
+        drain(&mut vr),
+        Vec::<String>::new(),
+        "an early timeout is a no-op"
+    );
+    assert_eq!(vr.state(), State::Backup);
+    vr.handle_timeout(clock.at(360));
+    assert_eq!(
+        drain(&mut vr),
+        trace(&[
+            &strs(&[
+                "state BACKUP->MASTER (master down timer expired)",
+                "add 10.200.0.100",
+                "send p100 -> 224.0.0.18",
+            ]),
+            &times(5, "announce 10.200.0.100"),
+        ])
+    );
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 460);
+    assert_eq!(vr.stats().master_transitions, 1);
+    assert_eq!(vr.stats().master_reasons.master_down, 1);
+}
+
+/// 6.4.2: an advert of higher or equal priority resets the Master_Down_Timer.
+#[test]
+fn rfc5798_6_4_2_backup_accepts_higher_or_equal_priority() {
+    let clock = Clock::new();
+    let mut vr = started(config(100), &clock);
+    drain(&mut vr);
+    Peer::v3(HIGHER_PEER, 150)
+        .deliver(&mut vr, clock.at(300))
+        .unwrap();
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 300 + 360);
+    Peer::v3(LOWER_PEER, 100)
+        .deliver(&mut vr, clock.at(500))
+        .unwrap();
+    assert_eq!(
+        clock.cs(vr.poll_timeout().unwrap()),
+        500 + 360,
+        "equal priority is accepted"
+    );
+    assert_eq!(vr.master().unwrap().address, LOWER_PEER);
+    assert_eq!(drain(&mut vr), Vec::<String>::new());
+    assert_eq!(vr.stats().rcvd_advertisements, 2);
+}
+
+/// 6.4.2: "If the Priority in the ADVERTISEMENT is zero, then: Set the Master_Down_Timer to
+/// Skew_Time".
+#[test]
+fn rfc5798_6_4_2_priority_zero_uses_skew_time() {
+    let clock = Clock::new();
+    let mut vr = started(config(100), &clock);
+    drain(&mut vr);
+    Peer::v3(HIGHER_PEER, 150)
+        .deliver(&mut vr, clock.at(100))
+        .unwrap();
+    Peer::v3(HIGHER_PEER, 0)
+        .deliver(&mut vr, clock.at(200))
+        .unwrap();
+    assert_eq!(
+        clock.cs(vr.poll_timeout().unwrap()),
+        200 + 60,
+        "Skew_Time of priority 100"
+    );
+    vr.handle_timeout(clock.at(260));
+    assert_eq!(
+        drain(&mut vr)[0],
+        "state BACKUP->MASTER (master sent priority 0)"
+    );
+    assert_eq!(vr.stats().rcvd_pri_zero_packets, 1);
+    assert_eq!(vr.stats().master_reasons.priority_zero, 1);
+}
+
+/// 6.4.2: with preemption, adverts of a lower priority are discarded, so the
+/// Master_Down_Timer preempts the lower master.
+#[test]
+fn rfc5798_6_4_2_backup_preempts_lower_priority_master() {
+    let clock = Clock::new();
+    let mut vr = started(config(200), &clock);
+    drain(&mut vr);
+    // 200 - Skew_Time: (56 * 100) / 256 = 21 cs; Master_Down_Interval 321 cs.
+    Peer::v3(HIGHER_PEER, 100)
+        .deliver(&mut vr, clock.at(100))
+        .unwrap();
+    assert_eq!(
+        clock.cs(vr.poll_timeout().unwrap()),
+        321,
+        "discarded: the timer still runs from startup"
+    );
+    vr.handle_timeout(clock.at(321));
+    assert_eq!(
+        drain(&mut vr)[0],
+        "state BACKUP->MASTER (preempted lower-priority master)"
+    );
+    assert_eq!(vr.stats().master_reasons.preempted, 1);
+}
+
+/// 6.4.2: with Preempt_Mode false (keepalived `nopreempt`) every advert resets the timer.
+#[test]
+fn rfc5798_6_4_2_nopreempt_keeps_backup() {
+    let clock = Clock::new();
+    let mut c = config(200);
+    c.preempt = false;
+    let mut vr = started(c, &clock);
+    drain(&mut vr);
+    for second in 1..=30 {
+        Peer::v3(HIGHER_PEER, 100)
+            .deliver(&mut vr, clock.at(second * 100))
+            .unwrap();
+        vr.handle_timeout(clock.at(second * 100 + 50));
+    }
+    assert_eq!(vr.state(), State::Backup);
+    assert_eq!(drain(&mut vr), Vec::<String>::new());
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 3000 + 321);
+}
+
+/// keepalived `preempt_delay`: adverts of a lower-priority master are accepted until the delay
+/// from first seeing it has passed; then they are discarded and the timer preempts.
+#[test]
+fn keepalived_preempt_delay_postpones_preemption() {
+    let clock = Clock::new();
+    let mut c = config(200);
+    c.preempt_delay = Centis::from_secs(5);
+    let mut vr = started(c, &clock);
+    drain(&mut vr);
+    let lower = Peer::v3(HIGHER_PEER, 100);
+    for second in 1..=8 {
+        let now = clock.at(second * 100);
+        vr.handle_timeout(now);
+        lower.deliver(&mut vr, now).unwrap();
+    }
+    // First seen at 1 s, so accepted up to (not including) 6 s; the last accepted advert,
+    // at 5 s, armed the timer for 5 s + 3.21 s.
+    assert_eq!(vr.state(), State::Backup);
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 500 + 321);
+    vr.handle_timeout(clock.at(821));
+    assert_eq!(
+        drain(&mut vr)[0],
+        "state BACKUP->MASTER (preempted lower-priority master)"
+    );
+}
+
+/// 6.4.2: a VRRPv3 backup sets Master_Adver_Interval from the master's advert.
+#[test]
+fn rfc5798_6_4_2_v3_backup_learns_the_interval() {
+    let clock = Clock::new();
+    let mut vr = started(config(100), &clock);
+    drain(&mut vr);
+    let fast = Peer {
+        interval_cs: 50,
+        ..Peer::v3(HIGHER_PEER, 150)
+    };
+    fast.deliver(&mut vr, clock.at(100)).unwrap();
+    assert_eq!(
+        vr.master_adver_interval(),
+        Interval::from_centis(50).unwrap()
+    );
+    // 3 * 50 + (156 * 50) / 256 = 150 + 30.
+    assert_eq!(vr.master_down_interval(), Centis(180));
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 100 + 180);
+}
+
+// ----- RFC 5798 section 6.4.3: Master ---------------------------------------------------------
+
+/// 6.4.3: the Adver_Timer fires every Advertisement_Interval.
+#[test]
+fn rfc5798_6_4_3_master_advertises_every_interval() {
+    let clock = Clock::new();
+    let mut vr = master(config(100), &clock);
+    let mut sends = Vec::new();
+    while let Some(t) = vr.poll_timeout() {
+        if clock.cs(t) > 1000 {
+            break;
+        }
+        vr.handle_timeout(t);
+        for a in drain(&mut vr) {
+            if a.starts_with("send") {
+                sends.push(clock.cs(t));
+            }
+        }
+    }
+    assert_eq!(sends, vec![460, 560, 660, 760, 860, 960]);
+    assert_eq!(vr.stats().sent_advertisements, 7);
+}
+
+/// 6.4.3: a higher priority advert makes the master a backup and removes its addresses.
+#[test]
+fn rfc5798_6_4_3_master_yields_to_higher_priority() {
+    let clock = Clock::new();
+    let mut vr = master(config(100), &clock);
+    Peer::v3(LOWER_PEER, 200)
+        .deliver(&mut vr, clock.at(400))
+        .unwrap();
+    assert_eq!(
+        drain(&mut vr),
+        strs(&[
+            "state MASTER->BACKUP (higher-priority advert)",
+            "remove 10.200.0.100"
+        ])
+    );
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 400 + 360);
+    assert_eq!(vr.master().unwrap().priority, 200);
+}
+
+/// 6.4.3: at equal priority the higher primary address wins.
+#[test]
+fn rfc5798_6_4_3_equal_priority_tie_break_by_address() {
+    let clock = Clock::new();
+    let mut vr = master(config(100), &clock);
+    Peer::v3(LOWER_PEER, 100)
+        .deliver(&mut vr, clock.at(400))
+        .unwrap();
+    assert_eq!(
+        vr.state(),
+        State::Master,
+        "10.200.0.1 < 10.200.0.2: we stay"
+    );
+    assert_eq!(
+        drain(&mut vr),
+        strs(&["send p100 -> 224.0.0.18"]),
+        "and assert ourselves at once"
+    );
+    Peer::v3(HIGHER_PEER, 100)
+        .deliver(&mut vr, clock.at(420))
+        .unwrap();
+    assert_eq!(
+        vr.state(),
+        State::Backup,
+        "10.200.0.3 > 10.200.0.2: we yield"
+    );
+}
+
+/// 6.4.3: a lower-priority advert is discarded; like keepalived, the master answers at once.
+#[test]
+fn rfc5798_6_4_3_master_discards_lower_priority_and_answers() {
+    let clock = Clock::new();
+    let mut vr = master(config(150), &clock);
+    Peer::v3(HIGHER_PEER, 100)
+        .deliver(&mut vr, clock.at(400))
+        .unwrap();
+    assert_eq!(vr.state(), State::Master);
+    assert_eq!(drain(&mut vr), strs(&["send p150 -> 224.0.0.18"]));
+    assert_eq!(
+        clock.cs(vr.poll_timeout().unwrap()),
+        500,
+        "Adver_Timer reset"
+    );
+}
+
+/// 6.4.3: a priority-0 advert makes the master send an advert and reset the Adver_Timer.
+#[test]
+fn rfc5798_6_4_3_master_answers_priority_zero() {
+    let clock = Clock::new();
+    let mut vr = master(config(100), &clock);
+    Peer::v3(HIGHER_PEER, 0)
+        .deliver(&mut vr, clock.at(410))
+        .unwrap();
+    assert_eq!(drain(&mut vr), strs(&["send p100 -> 224.0.0.18"]));
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 510);
+    assert_eq!(vr.state(), State::Master);
+}
+
+/// 6.4.3: Shutdown: cancel the Adver_Timer, send priority 0, go to Initialize.
+#[test]
+fn rfc5798_6_4_3_shutdown_sends_priority_zero() {
+    let clock = Clock::new();
+    let mut vr = master(config(100), &clock);
+    vr.handle_shutdown(clock.at(500));
+    assert_eq!(
+        drain(&mut vr),
+        strs(&[
+            "state MASTER->INIT (shutdown)",
+            "send p0 -> 224.0.0.18",
+            "remove 10.200.0.100"
+        ])
+    );
+    assert_eq!(vr.poll_timeout(), None);
+    assert_eq!(vr.stats().sent_pri_zero_packets, 1);
+    vr.handle_shutdown(clock.at(600));
+    assert_eq!(
+        drain(&mut vr),
+        Vec::<String>::new(),
+        "a second shutdown is a no-op"
+    );
+}
+
+/// 6.4.2: Shutdown of a backup sends nothing.
+#[test]
+fn rfc5798_6_4_2_backup_shutdown_sends_nothing() {
+    let clock = Clock::new();
+    let mut vr = started(config(100), &clock);
+    drain(&mut vr);
+    vr.handle_shutdown(clock.at(100));
+    assert_eq!(drain(&mut vr), strs(&["state BACKUP->INIT (shutdown)"]));
+    assert_eq!(vr.poll_timeout(), None);
+}
+
+// ----- RFC 5798 section 7.1 / RFC 3768 section 7.1: receive validation ------------------------
+
+fn backup_with_timer(c: InstanceConfig, clock: &Clock) -> (Instance, Option<Instant>) {
+    let mut vr = started(c, clock);
+    drain(&mut vr);
+    let timer = vr.poll_timeout();
+    (vr, timer)
+}
+
+/// 7.1: "MUST verify that the IPvX TTL/Hop Limit is 255".
+#[test]
+fn rfc5798_7_1_hop_limit_other_than_255_dropped() {
+    let clock = Clock::new();
+    let (mut vr, timer) = backup_with_timer(config(100), &clock);
+    let err = Peer::v3(HIGHER_PEER, 150).deliver_with_hop_limit(&mut vr, clock.at(100), 254);
+    assert_eq!(
+        err,
+        Err(RxError::HopLimit {
+            got: 254,
+            required: 255
+        })
+    );
+    assert_eq!(vr.stats().ip_ttl_errors, 1);
+    assert_eq!(vr.stats().rcvd_advertisements, 0);
+    assert_eq!(vr.poll_timeout(), timer, "a dropped advert changes nothing");
+}
+
+/// keepalived 2.2.7 sends IPv6 unicast adverts with hop limit 64: `unicast_min_hop_limit`
+/// relaxes the check for unicast only; multicast still needs 255.
+#[test]
+fn unicast_hop_limit_relaxation_applies_to_unicast_only() {
+    let clock = Clock::new();
+    let me6: IpAddr = "fd00:200::2".parse().unwrap();
+    let peer6: IpAddr = "fd00:200::1".parse().unwrap();
+    let vip6: IpAddr = "fd00:200::100".parse().unwrap();
+    let mut c = InstanceConfig::new(vrid(), vec![vip6]);
+    c.unicast_peers = vec![peer6];
+    c.unicast_min_hop_limit = 64;
+    let mut vr = Instance::new(c).unwrap();
+    vr.set_primary_address(clock.at(0), Some(me6));
+    vr.handle_startup(clock.at(0));
+    let unicast = Peer {
+        addresses: vec![vip6],
+        dst: me6,
+        ..Peer::v3(peer6, 150)
+    };
+    unicast
+        .deliver_with_hop_limit(&mut vr, clock.at(100), 64)
+        .unwrap();
+    assert_eq!(
+        unicast.deliver_with_hop_limit(&mut vr, clock.at(100), 63),
+        Err(RxError::HopLimit {
+            got: 63,
+            required: 64
+        })
+    );
+    let multicast = Peer {
+        dst: IpAddr::V6(vrrp_core::VRRP_GROUP_V6),
+        ..unicast
+    };
+    assert_eq!(
+        multicast.deliver_with_hop_limit(&mut vr, clock.at(100), 64),
+        Err(RxError::HopLimit {
+            got: 64,
+            required: 255
+        })
+    );
+}
+
+/// RFC 3768 7.1: "MUST verify that the Adver Interval in the packet is the same as the locally
+/// configured for this virtual router".
+#[test]
+fn rfc3768_7_1_v2_interval_mismatch_dropped() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.version = Version::V2;
+    let (mut vr, timer) = backup_with_timer(c, &clock);
+    let slow = Peer {
+        interval_cs: 200,
+        ..Peer::v2(HIGHER_PEER, 150)
+    };
+    assert_eq!(
+        slow.deliver(&mut vr, clock.at(100)),
+        Err(RxError::IntervalMismatch {
+            got_centis: 200,
+            expected_centis: 100
+        })
+    );
+    assert_eq!(vr.stats().adv_interval_errors, 1);
+    assert_eq!(vr.poll_timeout(), timer);
+    assert_eq!(
+        vr.master_adver_interval(),
+        Interval::ONE_SECOND,
+        "VRRPv2 never learns"
+    );
+    Peer::v2(HIGHER_PEER, 150)
+        .deliver(&mut vr, clock.at(150))
+        .unwrap();
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 150 + 360);
+}
+
+/// 7.1: "MUST verify that the VRRP version is 3" (or 2 for a VRRPv2 router).
+#[test]
+fn rfc5798_7_1_version_mismatch_dropped() {
+    let clock = Clock::new();
+    let (mut vr, timer) = backup_with_timer(config(100), &clock);
+    assert_eq!(
+        Peer::v2(HIGHER_PEER, 150).deliver(&mut vr, clock.at(100)),
+        Err(RxError::VersionMismatch {
+            got: 2,
+            expected: 3
+        })
+    );
+    assert_eq!(vr.stats().version_errors, 1);
+    assert_eq!(vr.poll_timeout(), timer);
+}
+
+/// 7.1: "MUST verify that the VRRP checksum is correct".
+#[test]
+fn rfc5798_7_1_bad_checksum_dropped() {
+    let clock = Clock::new();
+    let (mut vr, timer) = backup_with_timer(config(100), &clock);
+    let mut bytes = Peer::v3(HIGHER_PEER, 150).bytes();
+    bytes[7] ^= 0x01;
+    let err = vr.handle_packet(
+        clock.at(100),
+        &Received {
+            src: HIGHER_PEER,
+            dst: GROUP,
+            hop_limit: 255,
+            payload: &bytes,
+        },
+    );
+    assert!(
+        matches!(err, Err(RxError::Wire(WireError::Checksum { .. }))),
+        "{err:?}"
+    );
+    assert_eq!(vr.stats().checksum_errors, 1);
+    assert_eq!(vr.poll_timeout(), timer);
+}
+
+/// A VRRPv3 IPv4 advert checksummed without the pseudo-header (keepalived's
+/// `v3_checksum_as_v2` peers) is accepted too.
+#[test]
+fn v3_ipv4_accepts_the_checksum_as_v2_form() {
+    let clock = Clock::new();
+    let (mut vr, _) = backup_with_timer(config(100), &clock);
+    let peer = Peer::v3(HIGHER_PEER, 150);
+    let adv = Advertisement::parse(
+        &peer.bytes(),
+        Endpoints {
+            src: peer.src,
+            dst: peer.dst,
+        },
+        ChecksumMode::PseudoHeader,
+    )
+    .unwrap();
+    let compat = adv
+        .to_bytes(
+            Endpoints {
+                src: peer.src,
+                dst: peer.dst,
+            },
+            ChecksumMode::V3AsV2,
+        )
+        .unwrap();
+    vr.handle_packet(
+        clock.at(100),
+        &Received {
+            src: peer.src,
+            dst: GROUP,
+            hop_limit: 255,
+            payload: &compat,
+        },
+    )
+    .unwrap();
+    assert_eq!(vr.stats().rcvd_advertisements, 1);
+}
+
+/// 7.1: a message whose length does not match its address count is dropped.
+#[test]
+fn rfc5798_7_1_length_against_count_dropped() {
+    let clock = Clock::new();
+    let (mut vr, timer) = backup_with_timer(config(100), &clock);
+    let bytes = Peer::v3(HIGHER_PEER, 150).bytes();
+    let err = vr.handle_packet(
+        clock.at(100),
+        &Received {
+            src: HIGHER_PEER,
+            dst: GROUP,
+            hop_limit: 255,
+            payload: &bytes[..10],
+        },
+    );
+    assert!(matches!(
+        err,
+        Err(RxError::Wire(WireError::Length {
+            expected: 12,
+            actual: 10
+        }))
+    ));
+    assert_eq!(vr.stats().packet_length_errors, 1);
+    assert_eq!(vr.poll_timeout(), timer);
+}
+
+/// 7.1: only type 1 (ADVERTISEMENT) exists.
+#[test]
+fn rfc5798_7_1_invalid_type_dropped() {
+    let clock = Clock::new();
+    let (mut vr, _) = backup_with_timer(config(100), &clock);
+    let mut bytes = Peer::v3(HIGHER_PEER, 150).bytes();
+    bytes[0] = 0x32;
+    let err = vr.handle_packet(
+        clock.at(100),
+        &Received {
+            src: HIGHER_PEER,
+            dst: GROUP,
+            hop_limit: 255,
+            payload: &bytes,
+        },
+    );
+    assert_eq!(err, Err(RxError::Wire(WireError::Type { kind: 2 })));
+    assert_eq!(vr.stats().rcvd_invalid_type_packets, 1);
+}
+
+/// RFC 3768 7.1: the authentication type must match, and the password.
+#[test]
+fn rfc3768_7_1_v2_authentication() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.version = Version::V2;
+    c.password = Password::new(b"secret12");
+    let (mut vr, timer) = backup_with_timer(c, &clock);
+    let right = Peer {
+        auth: Auth::Password(Password::new(b"secret12").unwrap()),
+        ..Peer::v2(HIGHER_PEER, 150)
+    };
+    let wrong = Peer {
+        auth: Auth::Password(Password::new(b"secret13").unwrap()),
+        ..Peer::v2(HIGHER_PEER, 150)
+    };
+    let none = Peer::v2(HIGHER_PEER, 150);
+    let ah = Peer {
+        auth: Auth::Unsupported {
+            auth_type: 2,
+            data: [0; 8],
+        },
+        ..Peer::v2(HIGHER_PEER, 150)
+    };
+    assert_eq!(
+        wrong.deliver(&mut vr, clock.at(100)),
+        Err(RxError::AuthFailure)
+    );
+    assert_eq!(
+        none.deliver(&mut vr, clock.at(100)),
+        Err(RxError::AuthTypeMismatch {
+            got: 0,
+            expected: 1
+        })
+    );
+    assert_eq!(
+        ah.deliver(&mut vr, clock.at(100)),
+        Err(RxError::InvalidAuthType { auth_type: 2 })
+    );
+    assert_eq!(vr.poll_timeout(), timer);
+    let s = vr.stats();
+    assert_eq!(
+        (s.auth_failures, s.auth_type_mismatch, s.invalid_auth_type),
+        (1, 1, 1)
+    );
+    right.deliver(&mut vr, clock.at(100)).unwrap();
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 100 + 360);
+}
+
+/// RFC 3768 7.1: a differing address list is dropped unless the owner (255) sent it.
+#[test]
+fn rfc3768_7_1_v2_address_list_mismatch_dropped_unless_owner() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.version = Version::V2;
+    let (mut vr, timer) = backup_with_timer(c, &clock);
+    let other: IpAddr = "10.200.0.101".parse().unwrap();
+    let odd = Peer {
+        addresses: vec![other],
+        ..Peer::v2(HIGHER_PEER, 150)
+    };
+    assert_eq!(
+        odd.deliver(&mut vr, clock.at(100)),
+        Err(RxError::AddressList)
+    );
+    assert_eq!(vr.poll_timeout(), timer);
+    let owner = Peer {
+        addresses: vec![other],
+        ..Peer::v2(HIGHER_PEER, 255)
+    };
+    owner.deliver(&mut vr, clock.at(100)).unwrap();
+    assert_eq!(vr.stats().address_list_errors, 2);
+}
+
+/// RFC 5798 7.1: a differing address list is logged (counted) and the advert processed.
+#[test]
+fn rfc5798_7_1_v3_address_list_mismatch_counted_not_dropped() {
+    let clock = Clock::new();
+    let (mut vr, _) = backup_with_timer(config(100), &clock);
+    let odd = Peer {
+        addresses: vec![VIP, "10.200.0.101".parse().unwrap()],
+        ..Peer::v3(HIGHER_PEER, 150)
+    };
+    odd.deliver(&mut vr, clock.at(100)).unwrap();
+    assert_eq!(vr.stats().address_list_errors, 1);
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 100 + 360);
+    let mut strict = config(100);
+    strict.strict_address_list = true;
+    let (mut vr, _) = backup_with_timer(strict, &clock);
+    assert_eq!(
+        odd.deliver(&mut vr, clock.at(100)),
+        Err(RxError::AddressList)
+    );
+}
+
+/// Our own advert looped back by the kernel is ignored.
+#[test]
+fn own_advert_looped_back_is_ignored() {
+    let clock = Clock::new();
+    let (mut vr, timer) = backup_with_timer(config(100), &clock);
+    assert_eq!(
+        Peer::v3(ME, 150).deliver(&mut vr, clock.at(100)),
+        Err(RxError::OwnAdvert)
+    );
+    assert_eq!(vr.poll_timeout(), timer);
+    assert_eq!(vr.stats().own_adverts, 1);
+}
+
+// ----- unicast -------------------------------------------------------------------------------
+
+/// keepalived `unicast_peer`: one advert per peer, each checksummed for its destination;
+/// adverts from any other source are rejected and counted.
+#[test]
+fn unicast_peers_get_one_advert_each_and_strangers_are_rejected() {
+    let clock = Clock::new();
+    let mut c = config(255);
+    c.unicast_peers = vec![LOWER_PEER, HIGHER_PEER];
+    let mut vr = started(c, &clock);
+    let sends: Vec<_> = drain_raw(&mut vr)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::SendAdvertisement(tx) => Some(tx),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sends.iter().map(|t| t.dst).collect::<Vec<_>>(),
+        vec![LOWER_PEER, HIGHER_PEER]
+    );
+    assert_ne!(
+        sends[0].payload, sends[1].payload,
+        "the VRRPv3 checksum covers the destination"
+    );
+    for tx in &sends {
+        let at = Endpoints {
+            src: tx.src,
+            dst: tx.dst,
+        };
+        assert_eq!(
+            Advertisement::parse(&tx.payload, at, ChecksumMode::PseudoHeader)
+                .unwrap()
+                .priority,
+            255
+        );
+    }
+    let stranger: IpAddr = "10.200.0.9".parse().unwrap();
+    let from_stranger = Peer {
+        dst: ME,
+        ..Peer::v3(stranger, 100)
+    };
+    assert_eq!(
+        from_stranger.deliver(&mut vr, clock.at(50)),
+        Err(RxError::UnknownPeer { src: stranger })
+    );
+    assert_eq!(vr.stats().unknown_peer, 1);
+}
+
+// ----- tracking, priority and Fault ---------------------------------------------------------
+
+/// keepalived weights: positive while up, negative while down; clamped to 1..=254; the owner's
+/// 255 is never adjusted.
+#[test]
+fn effective_priority_adds_weights_and_clamps() {
+    let clock = Clock::new();
+    let mut c = config(250);
+    c.tracks = vec![Track::new("bonus", 20), Track::new("api", -40)];
+    let mut vr = started(c, &clock);
+    assert_eq!(vr.effective_priority(), 254, "250 + 20 clamps to 254");
+    vr.set_track(clock.at(1), "api", false).unwrap();
+    assert_eq!(vr.effective_priority(), 230);
+    vr.set_track(clock.at(2), "bonus", false).unwrap();
+    assert_eq!(vr.effective_priority(), 210);
+    let mut low = config(10);
+    low.tracks = vec![Track::new("api", -40)];
+    let mut vr = started(low, &clock);
+    vr.set_track(clock.at(1), "api", false).unwrap();
+    assert_eq!(vr.effective_priority(), 1, "10 - 40 clamps to 1");
+    let mut owner = config(255);
+    owner.tracks = vec![Track::new("api", -40)];
+    let mut vr = started(owner, &clock);
+    vr.set_track(clock.at(1), "api", false).unwrap();
+    assert_eq!(vr.effective_priority(), 255, "the owner is never adjusted");
+    assert_eq!(
+        vr.set_track(clock.at(1), "nope", false),
+        Err(vrrp_core::UnknownTrack {
+            name: "nope".into()
+        })
+    );
+}
+
+/// A failed weighted track lowers the master's priority, which it advertises at once; the
+/// higher backup then preempts it, and the old master yields on the next advert.
+#[test]
+fn failed_weighted_track_lowers_priority_and_causes_failover() {
+    let clock = Clock::new();
+    let mut ca = config(150);
+    ca.tracks = vec![Track::new("kube-api", -60)];
+    let mut a = Instance::new(ca).unwrap();
+    a.set_primary_address(clock.at(0), Some(HIGHER_PEER));
+    a.handle_startup(clock.at(0));
+    let mut b = started(config(100), &clock);
+    let mut nodes = [&mut a, &mut b];
+    let mut now = clock.at(0);
+    let mut log = Vec::new();
+    let mut failed = false;
+    // Pump both instances through time until 20 s, delivering each advert to the other.
+    while clock.cs(now) < 2000 {
+        if !failed && clock.cs(now) >= 1000 {
+            nodes[0].set_track(now, "kube-api", false).unwrap();
+            failed = true;
+            log.push(format!("{} a: kube-api down", clock.cs(now)));
+        }
+        // Drain both until neither has anything left: a delivered advert may make the other
+        // node act at the same instant.
+        let mut pending = true;
+        while pending {
+            pending = false;
+            for i in 0..2 {
+                let actions = drain_raw(nodes[i]);
+                pending |= !actions.is_empty();
+                for action in actions {
+                    if let Action::StateChanged { to, reason, .. } = &action {
+                        log.push(format!(
+                            "{} {}: {to} ({reason})",
+                            clock.cs(now),
+                            ["a", "b"][i]
+                        ));
+                    }
+                    if let Action::SendAdvertisement(tx) = action {
+                        let rx = Received {
+                            src: tx.src,
+                            dst: tx.dst,
+                            hop_limit: 255,
+                            payload: &tx.payload,
+                        };
+                        nodes[1 - i].handle_packet(now, &rx).unwrap();
+                    }
+                }
+            }
+        }
+        now = nodes.iter().filter_map(|n| n.poll_timeout()).min().unwrap();
+        for n in nodes.iter_mut() {
+            n.handle_timeout(now);
+        }
+    }
+    // a (150) wins at startup after its Master_Down_Interval of 3.41 s and advertises every
+    // second. Its track fails at the first event after 10 s, its advert of 10.41 s: b accepts
+    // that advert (150) but discards the 90 that a sends at once, and preempts a
+    // Master_Down_Interval (3.60 s) after the last advert it accepted; a yields to b's advert.
+    assert_eq!(
+        log,
+        strs(&[
+            "0 a: BACKUP (startup)",
+            "0 b: BACKUP (startup)",
+            "341 a: MASTER (master down timer expired)",
+            "1041 a: kube-api down",
+            "1401 b: MASTER (preempted lower-priority master)",
+            "1401 a: BACKUP (higher-priority advert)",
+        ])
+    );
+    assert_eq!(a.effective_priority(), 90);
+}
+
+/// A tracked object with weight 0 puts the instance in Fault: a master resigns with priority 0
+/// and removes its addresses; recovery returns it to Backup.
+#[test]
+fn fault_removes_the_vips_and_recovery_returns_to_backup() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.tracks = vec![Track::new("kubelet", 0)];
+    let mut vr = master(c, &clock);
+    vr.set_track(clock.at(400), "kubelet", false).unwrap();
+    assert_eq!(
+        drain(&mut vr),
+        strs(&[
+            "state MASTER->FAULT (tracked object failed)",
+            "send p0 -> 224.0.0.18",
+            "remove 10.200.0.100"
+        ])
+    );
+    assert_eq!(vr.poll_timeout(), None, "Fault runs no timer");
+    Peer::v3(HIGHER_PEER, 150)
+        .deliver(&mut vr, clock.at(450))
+        .unwrap();
+    assert_eq!(
+        vr.state(),
+        State::Fault,
+        "adverts do not move a faulted instance"
+    );
+    vr.set_track(clock.at(500), "kubelet", true).unwrap();
+    assert_eq!(
+        drain(&mut vr),
+        strs(&["state FAULT->BACKUP (fault cleared)"])
+    );
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 500 + 360);
+}
+
+/// Link down is a Fault too; there is nothing to send it from, so no priority-0 advert.
+#[test]
+fn link_down_is_fault_without_resigning() {
+    let clock = Clock::new();
+    let mut vr = master(config(100), &clock);
+    vr.set_link_up(clock.at(400), false);
+    assert_eq!(
+        drain(&mut vr),
+        strs(&["state MASTER->FAULT (link down)", "remove 10.200.0.100"])
+    );
+    vr.set_link_up(clock.at(500), true);
+    assert_eq!(
+        drain(&mut vr),
+        strs(&["state FAULT->BACKUP (fault cleared)"])
+    );
+    vr.set_primary_address(clock.at(600), None);
+    assert_eq!(
+        drain(&mut vr),
+        strs(&["state BACKUP->FAULT (no primary address)"])
+    );
+}
+
+/// An owner leaving Fault goes straight back to Master.
+#[test]
+fn owner_recovers_straight_to_master() {
+    let clock = Clock::new();
+    let mut vr = started(config(255), &clock);
+    drain(&mut vr);
+    vr.set_link_up(clock.at(100), false);
+    drain(&mut vr);
+    vr.set_link_up(clock.at(200), true);
+    assert_eq!(drain(&mut vr)[0], "state FAULT->MASTER (address owner)");
+}
+
+// ----- announcements (keepalived garp_master_*) ------------------------------------------------
+
+/// On becoming Master: `repeat` announcements at once, `repeat` more after `delay`, then
+/// `refresh_repeat` every `refresh` counted from becoming Master.
+#[test]
+fn garp_burst_and_refresh_timing() {
+    let clock = Clock::new();
+    let mut c = config(255);
+    let second: IpAddr = "10.200.0.101".parse().unwrap();
+    c.virtual_addresses.push(second);
+    let mut schedule = AnnounceSchedule::default();
+    schedule.delay = Centis::from_secs(2);
+    schedule.repeat = 3;
+    schedule.refresh = Centis::from_secs(5);
+    schedule.refresh_repeat = 2;
+    c.announce = schedule;
+    let mut vr = started(c, &clock);
+    let mut bursts: Vec<(u64, usize)> = Vec::new();
+    let mut now = clock.at(0);
+    loop {
+        let count = drain(&mut vr)
+            .iter()
+            .filter(|a| a.starts_with("announce"))
+            .count();
+        if count > 0 {
+            bursts.push((clock.cs(now), count));
+        }
+        now = vr.poll_timeout().unwrap();
+        if clock.cs(now) > 1600 {
+            break;
+        }
+        vr.handle_timeout(now);
+    }
+    // Two addresses: 3 x 2 at 0 s and 2 s, then 2 x 2 at 5, 10 and 15 s.
+    assert_eq!(
+        bursts,
+        vec![(0, 6), (200, 6), (500, 4), (1000, 4), (1500, 4)]
+    );
+}
+
+/// keepalived's defaults: 5 at once and 5 more 5 s later (as captured from keepalived 2.2.7),
+/// no refresh; leaving Master cancels the schedule.
+#[test]
+fn garp_defaults_match_keepalived() {
+    let clock = Clock::new();
+    let mut vr = started(config(255), &clock);
+    assert_eq!(
+        drain(&mut vr)
+            .iter()
+            .filter(|a| a.starts_with("announce"))
+            .count(),
+        5
+    );
+    for t in (100..=500).step_by(100) {
+        vr.handle_timeout(clock.at(t));
+    }
+    assert_eq!(
+        drain(&mut vr)
+            .iter()
+            .filter(|a| a.starts_with("announce"))
+            .count(),
+        5
+    );
+    for t in (600..=2000).step_by(100) {
+        vr.handle_timeout(clock.at(t));
+    }
+    assert_eq!(
+        drain(&mut vr)
+            .iter()
+            .filter(|a| a.starts_with("announce"))
+            .count(),
+        0
+    );
+}
+
+// ----- configuration ---------------------------------------------------------------------------
+
+/// VRRPv3 has no authentication: a password is refused with a message that says why.
+#[test]
+fn v3_with_password_is_a_configuration_error() {
+    let mut c = config(100);
+    c.password = Password::new(b"k8s_vip");
+    let err = Instance::new(c).unwrap_err();
+    assert_eq!(err, ConfigError::PasswordWithV3);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("no authentication") && msg.contains("keepalived silently ignores"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn invalid_configurations_name_the_field_and_the_fix() {
+    let cases: Vec<(InstanceConfig, &str)> = vec![
+        (
+            InstanceConfig::new(vrid(), vec![]),
+            "virtual_addresses is empty",
+        ),
+        (
+            InstanceConfig::new(vrid(), vec![VIP, IpAddr::V6(Ipv6Addr::LOCALHOST)]),
+            "use one instance per family",
+        ),
+        (InstanceConfig::new(vrid(), vec![VIP, VIP]), "listed twice"),
+        (
+            {
+                let mut c = config(100);
+                c.version = Version::V2;
+                c.advert_interval = Interval::from_centis(150).unwrap();
+                c
+            },
+            "whole seconds",
+        ),
+        (
+            {
+                let mut c = config(100);
+                c.advert_interval = Interval::from_secs(41).unwrap();
+                c
+            },
+            "0.01 to 40.95",
+        ),
+        (
+            {
+                let mut c = InstanceConfig::new(vrid(), vec!["fd00:200::100".parse().unwrap()]);
+                c.version = Version::V2;
+                c
+            },
+            "IPv4 only",
+        ),
+        (
+            {
+                let mut c = config(255);
+                c.preempt = false;
+                c
+            },
+            "address owner always preempts",
+        ),
+        (
+            {
+                let mut c = config(100);
+                c.tracks = vec![Track::new("a", 255)];
+                c
+            },
+            "weights go from -254 to 254",
+        ),
+        (
+            {
+                let mut c = config(100);
+                c.tracks = vec![Track::new("a", 1), Track::new("a", 2)];
+                c
+            },
+            "used twice",
+        ),
+        (
+            {
+                let mut c = config(100);
+                c.unicast_peers = vec!["fd00:200::1".parse().unwrap()];
+                c
+            },
+            "unicast peer",
+        ),
+    ];
+    for (c, needle) in cases {
+        let msg = Instance::new(c).unwrap_err().to_string();
+        assert!(msg.contains(needle), "{msg:?} should contain {needle:?}");
+    }
+}
+
+// ----- Router ---------------------------------------------------------------------------------
+
+/// The Router routes by interface, VRID and family, and counts what no instance takes.
+#[test]
+fn router_demultiplexes_by_interface_vrid_and_family() {
+    let clock = Clock::new();
+    let mut router = Router::new();
+    let k51 = router.add_instance(1, config(100)).unwrap();
+    let mut c52 = InstanceConfig::new(
+        Vrid::new(52).unwrap(),
+        vec!["10.200.0.101".parse().unwrap()],
+    );
+    c52.priority = Priority::new(100).unwrap();
+    let k52 = router.add_instance(1, c52).unwrap();
+    let dup = router.add_instance(1, config(90)).unwrap_err();
+    assert!(dup.to_string().contains("configured twice"), "{dup}");
+    let other_if = router.add_instance(2, config(100)).unwrap();
+    for key in [k51, k52, other_if] {
+        router
+            .instance_mut(&key)
+            .unwrap()
+            .set_primary_address(clock.at(0), Some(ME));
+    }
+    router.handle_startup(clock.at(0));
+    let started: Vec<_> = std::iter::from_fn(|| router.poll_action()).collect();
+    assert_eq!(started.len(), 3);
+    let adv = Peer::v3(HIGHER_PEER, 150).bytes();
+    let rx = Received {
+        src: HIGHER_PEER,
+        dst: GROUP,
+        hop_limit: 255,
+        payload: &adv,
+    };
+    router.handle_packet(clock.at(100), 1, &rx).unwrap();
+    assert_eq!(
+        router.instance(&k51).unwrap().stats().rcvd_advertisements,
+        1
+    );
+    assert_eq!(
+        router.instance(&k52).unwrap().stats().rcvd_advertisements,
+        0
+    );
+    assert_eq!(
+        router
+            .instance(&other_if)
+            .unwrap()
+            .stats()
+            .rcvd_advertisements,
+        0
+    );
+    assert_eq!(
+        router.handle_packet(clock.at(100), 3, &rx),
+        Err(RxError::UnknownVrid { vrid: 51 })
+    );
+    assert_eq!(
+        router.handle_packet(
+            clock.at(100),
+            1,
+            &Received {
+                payload: &adv[..4],
+                ..rx
+            }
+        ),
+        Err(RxError::Wire(WireError::TooShort { len: 4 }))
+    );
+    assert_eq!(router.stats().vrid_errors, 1);
+    assert_eq!(router.stats().packet_length_errors, 1);
+    // The timers: k51 was reset at 1 s, the others run from 0.
+    assert_eq!(clock.cs(router.poll_timeout().unwrap()), 360);
+    router.handle_timeout(clock.at(360));
+    let became: Vec<_> = std::iter::from_fn(|| router.poll_action())
+        .filter_map(|(k, a)| {
+            matches!(
+                a,
+                Action::StateChanged {
+                    to: State::Master,
+                    ..
+                }
+            )
+            .then_some(k)
+        })
+        .collect();
+    assert_eq!(became, vec![k52, other_if]);
+    assert_eq!(router.instance(&k51).unwrap().state(), State::Backup);
+    let _ = Reason::Startup;
+}
