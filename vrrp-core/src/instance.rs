@@ -445,25 +445,17 @@ impl Instance {
             src: rx.src,
             dst: rx.dst,
         };
-        let adv = match Advertisement::parse(rx.payload, at, self.config.checksum_mode) {
-            // A VRRPv3 IPv4 advert may carry either checksum form: accept both, so that
-            // routers configured with and without `v3_checksum_as_v2` interoperate.
-            Err(WireError::Checksum { .. })
-                if self.config.version == Version::V3 && self.family == Family::Ipv4 =>
-            {
-                let other = match self.config.checksum_mode {
-                    ChecksumMode::PseudoHeader => ChecksumMode::V3AsV2,
-                    ChecksumMode::V3AsV2 => ChecksumMode::PseudoHeader,
-                };
-                Advertisement::parse(rx.payload, at, other).map_err(|_| {
-                    // Report the failure under the configured mode.
-                    Advertisement::parse(rx.payload, at, self.config.checksum_mode)
-                        .err()
-                        .unwrap_or(WireError::MixedFamilies)
-                })?
-            }
-            other => other?,
+        // A VRRPv3 IPv4 advert may carry either checksum form: accept both, so that routers
+        // configured with and without `v3_checksum_as_v2` interoperate.
+        let configured = self.config.checksum_mode;
+        let other = match configured {
+            ChecksumMode::PseudoHeader => ChecksumMode::V3AsV2,
+            ChecksumMode::V3AsV2 => ChecksumMode::PseudoHeader,
         };
+        let both = [configured, other];
+        let v3_ipv4 = self.config.version == Version::V3 && self.family == Family::Ipv4;
+        let modes = if v3_ipv4 { &both[..] } else { &both[..1] };
+        let adv = Advertisement::parse_accepting(rx.payload, at, modes)?;
         // RFC 5798 section 7.1: "MUST verify that the VRRP version is ..."
         if adv.version != self.config.version {
             return Err(RxError::VersionMismatch {

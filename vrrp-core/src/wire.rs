@@ -191,9 +191,12 @@ pub struct Endpoints {
 
 /// A parsed VRRP advertisement (the only VRRP message type).
 ///
-/// `parse` and `emit` are symmetric: for every `a` that `emit` accepts,
-/// `parse(emit(a)) == a`, and every message that `parse` accepts is re-emitted byte for byte
-/// (the VRRPv2 authentication data of `Auth::None` is emitted as zeros, as RFC 3768 requires).
+/// `parse` and `emit` are symmetric: for every `a` that `emit` accepts, `parse(emit(a)) == a`.
+/// A message that `parse` accepts is re-emitted in canonical form, byte for byte the same
+/// except for what the representation drops: the VRRPv3 reserved bits (emitted as zero), the
+/// VRRPv2 authentication data of `Auth::None` (zero, as RFC 3768 requires), and a checksum
+/// field of 0xffff, one's-complement negative zero, which verifies like 0x0000 and is emitted
+/// as 0x0000.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Advertisement {
     /// Protocol version.
@@ -328,33 +331,40 @@ fn expected_len(version: Version, family: Family, count: u8) -> usize {
     HEADER_LEN + usize::from(count) * family.address_len() + auth_len
 }
 
-/// Whether the checksum of `message` verifies for `version` under `mode`.
+/// Verifies the checksum of `message` by the rule of `version` and any of `modes`.
 ///
-/// Returns the received and computed values on failure.
-pub(crate) fn verify_checksum(
+/// On failure, reports the received value and the one the first mode expects.
+fn verify_checksum(
     message: &[u8],
     version: Version,
     at: Endpoints,
-    mode: ChecksumMode,
+    modes: &[ChecksumMode],
 ) -> Result<(), WireError> {
+    // A message summed together with its own (right) checksum folds to zero.
+    if modes
+        .iter()
+        .any(|mode| raw_checksum(message, version, at, *mode) == 0)
+    {
+        return Ok(());
+    }
     let received = match message.get(CHECKSUM_OFFSET..CHECKSUM_OFFSET + 2) {
         Some(&[hi, lo]) => u16::from_be_bytes([hi, lo]),
         _ => 0,
     };
-    // Summing a message that contains its own checksum gives zero when it is right; compute
-    // the expected value with the field zeroed for the error report.
-    let ok = raw_checksum(message, version, at, mode) == 0;
-    if ok {
-        return Ok(());
-    }
-    let mut zeroed = message.to_vec();
-    if let Some(field) = zeroed.get_mut(CHECKSUM_OFFSET..CHECKSUM_OFFSET + 2) {
-        field.fill(0);
-    }
-    Err(WireError::Checksum {
-        received,
-        computed: raw_checksum(&zeroed, version, at, mode),
-    })
+    let mode = modes.first().copied().unwrap_or_default();
+    let raw = raw_checksum(message, version, at, mode);
+    // raw = !(A + R) in one's-complement arithmetic, where A sums every word but the checksum
+    // field R; the right checksum is !A, and A = !raw - R = !raw + !R. No copy is needed.
+    let computed = !ones_complement_add(!raw, !received);
+    Err(WireError::Checksum { received, computed })
+}
+
+/// One's-complement addition of two 16-bit words.
+fn ones_complement_add(a: u16, b: u16) -> u16 {
+    let sum = u32::from(a) + u32::from(b);
+    let folded = (sum & 0xffff) + (sum >> 16);
+    // One fold of two 16-bit words leaves at most 16 bits.
+    u16::try_from(folded).unwrap_or(u16::MAX)
 }
 
 /// The checksum of `message` as it stands, by the rule of `version` and `mode`.
@@ -381,6 +391,15 @@ impl Advertisement {
     /// # Errors
     /// The first check that fails, as a [`WireError`].
     pub fn parse(message: &[u8], at: Endpoints, mode: ChecksumMode) -> Result<Self, WireError> {
+        Self::parse_accepting(message, at, &[mode])
+    }
+
+    /// [`Self::parse`], accepting a checksum computed by any of `modes`.
+    pub(crate) fn parse_accepting(
+        message: &[u8],
+        at: Endpoints,
+        modes: &[ChecksumMode],
+    ) -> Result<Self, WireError> {
         let family = Family::of(&at.src);
         if Family::of(&at.dst) != family {
             return Err(WireError::MixedFamilies);
@@ -403,7 +422,7 @@ impl Advertisement {
                 actual: message.len(),
             });
         }
-        verify_checksum(message, version, at, mode)?;
+        verify_checksum(message, version, at, modes)?;
         let fields = nom_parse::body(message, version, family)?;
         Ok(Self {
             version,
@@ -602,5 +621,44 @@ mod nom_parse {
             auth,
             addresses,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The expected checksum reported for a bad message is what the message sums to with its
+    /// checksum field zeroed.
+    #[test]
+    fn reported_checksum_is_the_right_one() {
+        let at = Endpoints {
+            src: IpAddr::V4(Ipv4Addr::new(10, 200, 0, 1)),
+            dst: IpAddr::V4(crate::VRRP_GROUP_V4),
+        };
+        let mut seed = 0x2545_f491_u32;
+        for _ in 0..2000 {
+            let mut msg = vec![0x31, 0x33, 0x96, 0x01, 0x00, 0x64, 0, 0, 10, 200, 0, 100];
+            for b in msg.iter_mut().skip(2) {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                *b = seed.to_be_bytes()[0];
+            }
+            msg[3] = 1;
+            let mut zeroed = msg.clone();
+            zeroed[6] = 0;
+            zeroed[7] = 0;
+            let right = raw_checksum(&zeroed, Version::V3, at, ChecksumMode::PseudoHeader);
+            match verify_checksum(&msg, Version::V3, at, &[ChecksumMode::PseudoHeader]) {
+                Ok(()) => assert!(
+                    u16::from_be_bytes([msg[6], msg[7]]) == right
+                        || ones_complement_add(right, 0) == 0
+                        || u16::from_be_bytes([msg[6], msg[7]]) == 0xffff
+                ),
+                Err(WireError::Checksum { computed, .. }) => assert_eq!(computed, right),
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 }
