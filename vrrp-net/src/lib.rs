@@ -1,7 +1,9 @@
 //! Linux I/O for VRRP: raw IP protocol 112 sockets, netlink address management, gratuitous
 //! ARP and unsolicited neighbour advertisements, link events.
 //!
-//! This crate feeds [`vrrp_core`] with what arrives on the wire. So far it holds the receive
-//! path's IPv4 header reader ([`ipv4`]); the sockets and netlink come with the daemon.
+//! This crate feeds [`vrrp_core`] with what arrives on the wire and carries out the actions it
+//! returns. All `unsafe` code of the project lives in one private module, `sys`.
 
 pub mod ipv4;
+pub mod netns;
+mod sys;
