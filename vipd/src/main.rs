@@ -1,27 +1,168 @@
 //! The vipd binary.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::{Args, Parser, Subcommand};
+use vipd::config::{Config, ConfigError, Overrides, Plan};
+use vipd::duration::{Millis, parse_millis};
+
+/// vipd: a floating-IP (VIP) manager speaking VRRP v2/v3, interoperable with keepalived.
+#[derive(Debug, Parser)]
+#[command(name = "vipd", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a configuration and print it as vipd will run it (secrets redacted).
+    ///
+    /// Exits 0 when it is valid, 2 with every problem listed when it is not.
+    CheckConfig {
+        /// The YAML configuration file; omit it to build the configuration from flags and
+        /// VIPD_* variables alone.
+        file: Option<PathBuf>,
+        /// Do not check that the interfaces exist on this machine (for configs made for
+        /// other machines, e.g. rendered by Helm).
+        #[arg(long)]
+        offline: bool,
+        #[command(flatten)]
+        overrides: OverrideArgs,
+    },
+}
+
+/// Settings for containers: they fill in or override the file's single instance.
+#[derive(Debug, Args)]
+struct OverrideArgs {
+    /// Interface VRRP speaks on.
+    #[arg(long, env = "VIPD_INTERFACE")]
+    interface: Option<String>,
+    /// Interface the VIPs are added to (default: --interface).
+    #[arg(long, env = "VIPD_VIP_INTERFACE")]
+    vip_interface: Option<String>,
+    /// A VIP in CIDR form; repeat it, or comma-separate them in VIPD_VIPS.
+    #[arg(long = "vip", env = "VIPD_VIPS", value_delimiter = ',')]
+    vips: Vec<String>,
+    /// Virtual Router Identifier, 1 to 255.
+    #[arg(long, env = "VIPD_VRID")]
+    vrid: Option<u32>,
+    /// Priority, 1 to 255.
+    #[arg(long, env = "VIPD_PRIORITY")]
+    priority: Option<u32>,
+    /// VRRP version, 2 or 3.
+    #[arg(long, env = "VIPD_VRRP_VERSION")]
+    vrrp_version: Option<u32>,
+    /// Advertisement interval, e.g. 1s or 500ms.
+    #[arg(long, env = "VIPD_ADVERT_INTERVAL", value_parser = parse_millis)]
+    advert_interval: Option<Millis>,
+    /// keepalived's nopreempt.
+    #[arg(long, env = "VIPD_NOPREEMPT")]
+    nopreempt: bool,
+    /// A unicast peer; repeat it, or comma-separate them in VIPD_UNICAST_PEERS.
+    #[arg(
+        long = "unicast-peer",
+        env = "VIPD_UNICAST_PEERS",
+        value_delimiter = ','
+    )]
+    unicast_peers: Vec<String>,
+}
+
+impl OverrideArgs {
+    fn into_overrides(self) -> Overrides {
+        Overrides {
+            interface: self.interface,
+            vip_interface: self.vip_interface,
+            vips: self.vips,
+            vrid: self.vrid,
+            priority: self.priority,
+            version: self.vrrp_version,
+            advert_interval: self.advert_interval,
+            nopreempt: self.nopreempt,
+            unicast_peers: self.unicast_peers,
+            // Only from the environment: a flag would show the secret in the process list.
+            password: std::env::var("VIPD_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty()),
+        }
+    }
+}
+
+/// Reads, overrides and validates a configuration.
+fn load(file: Option<&Path>, overrides: &Overrides) -> Result<(Config, Plan), String> {
+    let mut config = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+            Config::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => Config::default(),
+    };
+    overrides.apply(&mut config).map_err(|e| e.to_string())?;
+    match config.validate() {
+        Ok(plan) => Ok((config, plan)),
+        Err(ConfigError::Invalid(list)) => {
+            let where_ = file.map_or("configuration".into(), |p| p.display().to_string());
+            Err(list
+                .iter()
+                .map(|e| format!("{where_}: {e}"))
+                .collect::<Vec<_>>()
+                .join("\n"))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Interfaces of the plan that this machine's network namespace does not have.
+fn missing_interfaces(plan: &Plan) -> Vec<String> {
+    let mut missing = Vec::new();
+    for (i, inst) in plan.instances.iter().enumerate() {
+        for (field, name) in [
+            ("interface", &inst.interface),
+            ("vip_interface", &inst.vip_interface),
+        ] {
+            if !Path::new("/sys/class/net").join(name).exists() {
+                missing.push(format!(
+                    "instances[{i}].{field}: no interface {name:?} on this machine (see `ip link`); \
+                     fix the name, or pass --offline to check a configuration meant for another machine"
+                ));
+            }
+        }
+    }
+    missing.dedup();
+    missing
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("--version" | "-V") => {
-            println!("vipd {}", vipd::VERSION);
-            ExitCode::SUCCESS
-        }
-        Some("--help" | "-h") | None => {
-            println!(
-                "vipd {}: VRRP v2/v3 floating-IP manager\n\n\
-                 The daemon is not built yet. Today this binary answers --version and --help.\n\
-                 To watch the VRRP engine elect and fail over, run the simulation:\n  \
-                 cargo run -p vipd-examples --example simulation",
-                vipd::VERSION
-            );
-            ExitCode::SUCCESS
-        }
-        Some(other) => {
-            eprintln!("vipd: unknown argument {other:?}; try --help");
-            ExitCode::from(2)
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig {
+            file,
+            offline,
+            overrides,
+        } => {
+            let overrides = overrides.into_overrides();
+            match load(file.as_deref(), &overrides) {
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    ExitCode::from(2)
+                }
+                Ok((config, plan)) => {
+                    let missing = if offline {
+                        Vec::new()
+                    } else {
+                        missing_interfaces(&plan)
+                    };
+                    if missing.is_empty() {
+                        print!("{}", config.to_yaml());
+                        ExitCode::SUCCESS
+                    } else {
+                        eprintln!("{}", missing.join("\n"));
+                        ExitCode::from(2)
+                    }
+                }
+            }
         }
     }
 }

@@ -1,0 +1,170 @@
+//! `vipd check-config`: the real binary on real files, its exit status and what it prints.
+
+use std::io::Write;
+use std::process::{Command, Output};
+
+fn vipd(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vipd"));
+    cmd.args(args);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VIPD_")) {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().copied());
+    cmd.output().expect("vipd runs")
+}
+
+fn file(text: &str) -> tempfile_lite::TempFile {
+    tempfile_lite::TempFile::new(text)
+}
+
+/// A temporary file removed on drop (no extra crate for this).
+mod tempfile_lite {
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    static N: AtomicU32 = AtomicU32::new(0);
+
+    pub(crate) struct TempFile(pub(crate) PathBuf);
+
+    impl TempFile {
+        pub(crate) fn new(text: &str) -> Self {
+            let n = N.fetch_add(1, Ordering::SeqCst);
+            let path =
+                std::env::temp_dir().join(format!("vipd-test-{}-{n}.yaml", std::process::id()));
+            let mut f = std::fs::File::create(&path).unwrap();
+            super::Write::write_all(&mut f, text.as_bytes()).unwrap();
+            Self(path)
+        }
+
+        pub(crate) fn path(&self) -> &str {
+            self.0.to_str().unwrap()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn a_valid_file_prints_the_effective_config_with_defaults() {
+    let f = file("instances:\n  - {interface: lo, vrid: 51, vips: [10.200.0.100/24]}\n");
+    let out = vipd(&["check-config", f.path()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    for needle in [
+        "interface: lo",
+        "vrid: 51",
+        "version: 3",
+        "priority: 100",
+        "advert_interval: 1s",
+        "master_delay: 5s",
+        "vip_lifetime: 5s",
+    ] {
+        assert!(shown.contains(needle), "{needle:?} missing from\n{shown}");
+    }
+}
+
+#[test]
+fn an_invalid_file_exits_2_listing_every_problem() {
+    let f = file(
+        "instances:\n  - {interface: lo, vrid: 0, version: 3, password: k8s_vip, vips: [10.200.0.100]}\n",
+    );
+    let out = vipd(&["check-config", f.path()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("instances[0].vrid: 0 is outside 1 to 255"),
+        "{err}"
+    );
+    assert!(
+        err.contains("instances[0].vips[0]: \"10.200.0.100\" is not in CIDR form"),
+        "{err}"
+    );
+    assert!(
+        err.contains("instances[0].password: VRRPv3 (RFC 5798) has no authentication"),
+        "{err}"
+    );
+    assert!(!err.contains("k8s_vip"), "the secret leaked: {err}");
+    assert!(text(&out.stdout).is_empty());
+}
+
+#[test]
+fn syntax_errors_and_unknown_keys_exit_2_with_the_location() {
+    let f = file(
+        "instances:\n  - {interface: lo, vrid: 51, vips: [10.200.0.100/24], nopreemt: true}\n",
+    );
+    let out = vipd(&["check-config", f.path()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("unknown field `nopreemt`") && err.contains("line 2"),
+        "{err}"
+    );
+    let out = vipd(&["check-config", "/nonexistent/vipd.yaml"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot read"));
+}
+
+#[test]
+fn an_unknown_interface_is_refused_unless_offline() {
+    let f = file("instances:\n  - {interface: vipdnosuch0, vrid: 51, vips: [10.200.0.100/24]}\n");
+    let out = vipd(&["check-config", f.path()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("instances[0].interface: no interface \"vipdnosuch0\""),
+        "{err}"
+    );
+    let out = vipd(&["check-config", "--offline", f.path()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn flags_and_environment_build_or_override_the_instance() {
+    let out = vipd(
+        &[
+            "check-config",
+            "--interface",
+            "lo",
+            "--vrid",
+            "9",
+            "--vip",
+            "10.200.0.9/24",
+            "--nopreempt",
+        ],
+        &[
+            ("VIPD_PRIORITY", "120"),
+            ("VIPD_VRRP_VERSION", "2"),
+            ("VIPD_PASSWORD", "s3cret"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    for needle in [
+        "vrid: 9",
+        "priority: 120",
+        "version: 2",
+        "preempt: false",
+        "password: <redacted>",
+    ] {
+        assert!(shown.contains(needle), "{needle:?} missing from\n{shown}");
+    }
+    assert!(!shown.contains("s3cret"));
+    let f = file("instances:\n  - {interface: lo, vrid: 51, vips: [10.200.0.100/24]}\n");
+    let out = vipd(
+        &["check-config", f.path()],
+        &[("VIPD_VIPS", "10.200.0.1/24,10.200.0.2/24")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("- 10.200.0.2/24"));
+    let out = vipd(&["check-config", "--vrid", "9"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--interface (VIPD_INTERFACE)"));
+}
