@@ -38,7 +38,7 @@ pub struct UnknownTrack {
 ///
 /// - inputs: [`handle_startup`](Self::handle_startup),
 ///   [`handle_packet`](Self::handle_packet), [`handle_timeout`](Self::handle_timeout),
-///   [`handle_shutdown`](Self::handle_shutdown);
+///   [`handle_shutdown`](Self::handle_shutdown) or [`handle_handover`](Self::handle_handover);
 /// - commands: [`set_primary_address`](Self::set_primary_address),
 ///   [`set_link_up`](Self::set_link_up), [`set_track`](Self::set_track),
 ///   [`set_priority`](Self::set_priority);
@@ -74,6 +74,8 @@ pub struct Instance {
     /// The next refresh burst (`garp_master_refresh`), measured from becoming Master.
     announce_refresh: Option<Instant>,
     preempt_until: Option<Instant>,
+    /// During a handover: when the addresses are released even if no new master spoke.
+    release_deadline: Option<Instant>,
     /// Why this backup would become Master if the Master_Down_Timer fired now.
     takeover_reason: Reason,
     master: Option<MasterInfo>,
@@ -120,6 +122,7 @@ impl Instance {
             announce_second: None,
             announce_refresh: None,
             preempt_until: None,
+            release_deadline: None,
             takeover_reason: Reason::MasterDown,
             master: None,
             since: None,
@@ -276,6 +279,7 @@ impl Instance {
             self.master_down_timer,
             self.announce_second,
             self.announce_refresh,
+            self.release_deadline,
         ]
         .into_iter()
         .flatten()
@@ -304,12 +308,51 @@ impl Instance {
             return;
         }
         self.started = false;
-        self.leave_state(now, State::Initialize, Reason::Shutdown, true);
+        // A handover in progress already sent its priority-0 advert.
+        let resign = self.release_deadline.is_none();
+        self.leave_state(now, State::Initialize, Reason::Shutdown, resign);
+    }
+
+    /// A make-before-break shutdown, for planned restarts: a master sends its priority-0 advert
+    /// at once but keeps its addresses (and keeps answering for them) until it hears the new
+    /// master's advert, or until Master_Down_Interval has passed with none; only then does it
+    /// remove them and go to Initialize. Clients see no gap: the backup takes over after its
+    /// Skew_Time and announces itself while the old master still answers.
+    ///
+    /// A backup, or an instance in Fault, shuts down at once as with
+    /// [`handle_shutdown`](Self::handle_shutdown). [`is_releasing`](Self::is_releasing) tells
+    /// whether a handover is under way; it ends with `StateChanged` to Initialize.
+    pub fn handle_handover(&mut self, now: Instant) {
+        if !self.started || self.release_deadline.is_some() {
+            return;
+        }
+        if self.state != State::Master {
+            self.handle_shutdown(now);
+            return;
+        }
+        self.send_advert(0);
+        self.adver_timer = None;
+        self.announce_second = None;
+        self.announce_refresh = None;
+        let bound = self.master_down_interval().to_duration();
+        self.release_deadline = Some(now + bound);
+    }
+
+    /// Whether a handover is under way: priority 0 sent, addresses still held.
+    #[must_use]
+    pub const fn is_releasing(&self) -> bool {
+        self.release_deadline.is_some()
     }
 
     /// Fires every timer due at `now`. Spurious calls are no-ops.
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
+            State::Master if self.release_deadline.is_some() => {
+                if self.release_deadline.is_some_and(|t| t <= now) {
+                    // Nobody took over within Master_Down_Interval: release anyway.
+                    self.handle_shutdown(now);
+                }
+            }
             State::Master => {
                 // RFC 5798 section 6.4.3: "If the Adver_Timer fires ..."
                 if self.adver_timer.is_some_and(|t| t <= now) {
@@ -357,6 +400,12 @@ impl Instance {
         }
         match self.state {
             State::Backup => self.backup_receive(now, rx.src, &adv),
+            // During a handover the first advert of a new master ends it.
+            State::Master if self.release_deadline.is_some() => {
+                if adv.priority != 0 {
+                    self.handle_shutdown(now);
+                }
+            }
             State::Master => self.master_receive(now, rx.src, &adv),
             State::Initialize | State::Fault => {}
         }
@@ -632,6 +681,14 @@ impl Instance {
         if !self.started {
             return;
         }
+        // A releasing master only waits for its successor or its deadline, unless it can no
+        // longer serve the addresses: then it releases them at once.
+        if self.release_deadline.is_some() {
+            if self.fault().is_some() {
+                self.handle_shutdown(now);
+            }
+            return;
+        }
         match (self.state, self.fault()) {
             (State::Fault, None) => self.enter_running(now, Reason::Recovered),
             (State::Backup | State::Master, Some(reason)) => self.enter_fault(now, reason),
@@ -676,6 +733,7 @@ impl Instance {
         self.announce_second = None;
         self.announce_refresh = None;
         self.master_down_timer = None;
+        self.release_deadline = None;
         if was_master {
             if resign {
                 self.send_advert(0);
@@ -699,6 +757,8 @@ impl Instance {
         self.master_down_timer = None;
         self.master = None;
         self.preempt_until = None;
+        // As Master, the interval in force is our own (it bounds a handover).
+        self.master_adver_interval = self.config.advert_interval;
         for addr in &self.config.virtual_addresses {
             self.actions.push_back(Action::AddVip(*addr));
         }

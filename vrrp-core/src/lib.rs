@@ -11,7 +11,8 @@
 //! 1. **Inputs**, each taking the current time `now`:
 //!    `handle_startup` once, then `handle_packet` for every VRRP message received (IP protocol
 //!    112) and `handle_timeout` whenever the deadline of `poll_timeout` passes, and finally
-//!    `handle_shutdown`. A spurious or early `handle_timeout` does nothing.
+//!    `handle_shutdown` (or `handle_handover`, which keeps a master's addresses until its
+//!    successor speaks). A spurious or early `handle_timeout` does nothing.
 //! 2. **Commands** report what changed outside: `set_primary_address`, `set_link_up`,
 //!    `set_track`, `set_priority` (on a `Router`, reach the instance with `instance_mut`).
 //! 3. **Outputs**, drained after *every* input and command, in this order:

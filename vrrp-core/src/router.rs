@@ -40,7 +40,8 @@ pub enum AddError {
 /// A set of [`Instance`]s with one input and output path, following the same contract.
 ///
 /// Inputs: [`handle_startup`](Self::handle_startup), [`handle_packet`](Self::handle_packet),
-/// [`handle_timeout`](Self::handle_timeout), [`handle_shutdown`](Self::handle_shutdown).
+/// [`handle_timeout`](Self::handle_timeout), [`handle_shutdown`](Self::handle_shutdown) or
+/// [`handle_handover`](Self::handle_handover).
 /// Commands reach one instance through [`instance_mut`](Self::instance_mut) (the router
 /// notices its actions). Outputs: [`poll_action`](Self::poll_action) until `None`, then
 /// [`poll_timeout`](Self::poll_timeout).
@@ -122,6 +123,15 @@ impl Router {
     pub fn handle_shutdown(&mut self, now: Instant) {
         for (key, instance) in &mut self.instances {
             instance.handle_shutdown(now);
+            self.dirty.push_back(*key);
+        }
+    }
+
+    /// Starts a make-before-break handover of every instance
+    /// ([`Instance::handle_handover`]).
+    pub fn handle_handover(&mut self, now: Instant) {
+        for (key, instance) in &mut self.instances {
+            instance.handle_handover(now);
             self.dirty.push_back(*key);
         }
     }

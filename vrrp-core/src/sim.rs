@@ -36,7 +36,7 @@
 //! - actions come in the documented order: `StateChanged.from` is the previous state,
 //!   addresses are added and announced only as Master and removed only after leaving it,
 //!   advertisements of non-zero priority come only from a Master, from its own address, and
-//!   priority 0 only from a router no longer Master;
+//!   priority 0 only from a router no longer Master or opening a handover;
 //! - an up node is in Fault exactly when something makes it ineligible
 //!   ([`Instance::fault`]), and never still in Initialize;
 //! - transitions have their cause: a received advert only makes a Master yield, and a
@@ -335,6 +335,11 @@ pub enum Fault {
     /// addresses), then the node is down; its instance is kept for
     /// [`Resume`](Self::Resume).
     Stop(usize),
+    /// Make-before-break stop: `handle_handover` (a Master sends priority 0 but keeps its
+    /// addresses until a new master's advert arrives or Master_Down_Interval passes); the
+    /// node goes down when its instance reaches Initialize, keeping it for
+    /// [`Resume`](Self::Resume).
+    Handover(usize),
     /// Starts a gracefully stopped node with the instance it was stopped with
     /// (`handle_startup` after `handle_shutdown`), told first of any change to its link,
     /// tracked objects or priority meanwhile. A node with no stopped instance starts fresh,
@@ -391,6 +396,7 @@ impl Fault {
             | Self::Crash(n)
             | Self::Restart(n)
             | Self::Stop(n)
+            | Self::Handover(n)
             | Self::Resume(n) => Some(*n),
             Self::SetPriority { node, .. } | Self::Track { node, .. } | Self::Link { node, .. } => {
                 Some(*node)
@@ -411,6 +417,7 @@ impl fmt::Display for Fault {
             Self::Crash(_) => f.write_str("crash"),
             Self::Restart(_) => f.write_str("restart"),
             Self::Stop(_) => f.write_str("graceful stop"),
+            Self::Handover(_) => f.write_str("handover"),
             Self::Resume(_) => f.write_str("resume"),
             Self::SetPriority { priority, .. } => write!(f, "priority set to {priority}"),
             Self::Track { name, up, .. } => {
@@ -631,6 +638,8 @@ struct Node {
     priority: Option<Priority>,
     /// Partition group.
     group: u32,
+    /// A handover is under way: the node goes down when its instance reaches Initialize.
+    releasing: bool,
 }
 
 impl Node {
@@ -726,6 +735,7 @@ impl Simulation {
                 addr,
                 instance: None,
                 stopped: None,
+                releasing: false,
                 state: State::Initialize,
                 held: Vec::new(),
                 link_up: true,
@@ -1158,10 +1168,14 @@ impl Simulation {
             return Ok(());
         };
         let before = instance.state();
+        let was_releasing = instance.is_releasing();
         instance.handle_timeout(now);
         let after = instance.state();
         let next = instance.poll_timeout();
-        if before != after && !(before == State::Backup && after == State::Master) {
+        // A handover's deadline releases a Master into Initialize.
+        let ends_handover = was_releasing && before == State::Master && after == State::Initialize;
+        if before != after && !(before == State::Backup && after == State::Master) && !ends_handover
+        {
             return Err(self.violation(
                 Some(i),
                 Invariant::Election,
@@ -1211,6 +1225,7 @@ impl Simulation {
             payload,
         };
         let before = instance.state();
+        let was_releasing = instance.is_releasing();
         let ours = (instance.effective_priority(), node.addr);
         let result = instance.handle_packet(now, &rx);
         let after = instance.state();
@@ -1238,8 +1253,17 @@ impl Simulation {
         // other transition.
         let theirs = payload.get(2).copied().unwrap_or(0);
         let outranks = theirs > ours.0 || (theirs == ours.0 && src > ours.1);
-        let accepted_master_advert = before == State::Master && result.is_ok() && theirs != 0;
-        let bad = if accepted_master_advert && outranks != (after == State::Backup) {
+        let accepted_master_advert =
+            before == State::Master && result.is_ok() && theirs != 0 && !was_releasing;
+        // A releasing master ends its handover on the first advert of a successor.
+        let handover_done = was_releasing
+            && result.is_ok()
+            && theirs != 0
+            && before == State::Master
+            && after == State::Initialize;
+        let bad = if handover_done {
+            None
+        } else if accepted_master_advert && outranks != (after == State::Backup) {
             Some(format!(
                 "Master with priority {} at {} got priority {theirs} from {src} and went {after}",
                 ours.0, ours.1
@@ -1333,7 +1357,31 @@ impl Simulation {
             }
         }
         self.scratch = actions;
+        // A finished handover takes the node down, keeping its instance for Resume.
+        if let Some(n) = self.nodes.get_mut(i).filter(|n| n.releasing)
+            && n.instance
+                .as_ref()
+                .is_some_and(|inst| inst.state() == State::Initialize)
+        {
+            n.releasing = false;
+            n.stopped = n.instance.take();
+        }
         result
+    }
+
+    /// [`Fault::Handover`] of node `i`.
+    fn handover_node(&mut self, i: usize) -> Result<(), Violation> {
+        let now = self.instant();
+        let Some(n) = self.nodes.get_mut(i) else {
+            return Ok(());
+        };
+        let Some(instance) = n.instance.as_mut() else {
+            self.note(Some(i), TimelineEvent::Note("already down".to_owned()));
+            return Ok(());
+        };
+        n.releasing = true;
+        instance.handle_handover(now);
+        self.drain(i)
     }
 
     fn perform(&mut self, i: usize, action: Action) -> Result<(), Violation> {
@@ -1399,9 +1447,11 @@ impl Simulation {
                 self.mix(6);
             }
             Action::SendAdvertisement(tx) => {
+                let releasing = node.instance.as_ref().is_some_and(Instance::is_releasing);
                 let bad = if tx.priority == 0 {
-                    // A resignation: only right after leaving Master.
-                    (state == State::Master).then(|| "priority 0 while still Master".to_owned())
+                    // A resignation: only right after leaving Master, or opening a handover.
+                    (state == State::Master && !releasing)
+                        .then(|| "priority 0 while still Master".to_owned())
                 } else {
                     (state != State::Master)
                         .then(|| format!("priority {} while {state}", tx.priority))
@@ -1531,6 +1581,7 @@ impl Simulation {
                 self.start_node(i, false)
             }
             Fault::Stop(i) => self.stop_node(i),
+            Fault::Handover(i) => self.handover_node(i),
             Fault::SetPriority { node: i, priority } => {
                 let Some(n) = self.nodes.get_mut(i) else {
                     return Ok(());
@@ -1611,6 +1662,7 @@ impl Simulation {
     fn crash_node(&mut self, i: usize) {
         if let Some(n) = self.nodes.get_mut(i) {
             n.instance = None;
+            n.releasing = false;
             n.stopped = None;
             n.state = State::Initialize;
             n.held.clear();

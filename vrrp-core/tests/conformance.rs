@@ -1378,3 +1378,96 @@ fn router_demultiplexes_by_interface_vrid_and_family() {
     assert_eq!(router.instance(&k51).unwrap().state(), State::Backup);
     let _ = Reason::Startup;
 }
+
+// ----- make-before-break handover (vipd's planned shutdown) ------------------------------------
+
+/// A handover sends priority 0 at once but keeps the addresses until the new master speaks.
+#[test]
+fn handover_keeps_the_vips_until_the_new_master_speaks() {
+    let clock = Clock::new();
+    let mut vr = master(config(150), &clock);
+    vr.handle_handover(clock.at(400));
+    assert_eq!(drain(&mut vr), strs(&["send p0 -> 224.0.0.18"]));
+    assert_eq!(vr.state(), State::Master, "still answering for the VIP");
+    assert!(vr.is_releasing());
+    // Bounded by Master_Down_Interval: 3 * 100 + (106 * 100) / 256 = 341 cs.
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 400 + 341);
+    // The backup (priority 100) takes over after its Skew_Time, 0.60 s, and advertises.
+    Peer::v3(LOWER_PEER, 100)
+        .deliver(&mut vr, clock.at(460))
+        .unwrap();
+    assert_eq!(
+        drain(&mut vr),
+        strs(&["state MASTER->INIT (shutdown)", "remove 10.200.0.100"])
+    );
+    assert!(!vr.is_releasing());
+    assert_eq!(vr.poll_timeout(), None);
+    assert_eq!(vr.stats().sent_pri_zero_packets, 1);
+}
+
+/// With no successor, the handover releases the addresses after Master_Down_Interval, and
+/// nothing (a lower advert, a priority 0, a track change) makes it advertise again.
+#[test]
+fn handover_without_successor_releases_after_master_down_interval() {
+    let clock = Clock::new();
+    let mut c = config(150);
+    c.tracks = vec![Track::new("api", -40)];
+    let mut vr = master(c, &clock);
+    vr.handle_handover(clock.at(400));
+    drain(&mut vr);
+    Peer::v3(LOWER_PEER, 0)
+        .deliver(&mut vr, clock.at(450))
+        .unwrap();
+    vr.set_track(clock.at(500), "api", false).unwrap();
+    vr.handle_timeout(clock.at(700));
+    assert_eq!(drain(&mut vr), Vec::<String>::new());
+    vr.handle_timeout(clock.at(741));
+    assert_eq!(
+        drain(&mut vr),
+        strs(&["state MASTER->INIT (shutdown)", "remove 10.200.0.100"])
+    );
+    assert_eq!(
+        vr.stats().sent_pri_zero_packets,
+        1,
+        "one priority-0 advert in all"
+    );
+}
+
+/// A backup's handover is a plain shutdown; a shutdown during a handover releases at once
+/// without a second priority-0 advert.
+#[test]
+fn handover_of_a_backup_or_interrupted_by_shutdown() {
+    let clock = Clock::new();
+    let mut vr = started(config(100), &clock);
+    drain(&mut vr);
+    vr.handle_handover(clock.at(100));
+    assert_eq!(drain(&mut vr), strs(&["state BACKUP->INIT (shutdown)"]));
+    let mut vr = master(config(100), &clock);
+    vr.handle_handover(clock.at(400));
+    vr.handle_handover(clock.at(410));
+    vr.handle_shutdown(clock.at(420));
+    assert_eq!(
+        drain(&mut vr),
+        strs(&[
+            "send p0 -> 224.0.0.18",
+            "state MASTER->INIT (shutdown)",
+            "remove 10.200.0.100"
+        ])
+    );
+}
+
+/// A master that can no longer serve its addresses (here its link went down) ends its
+/// handover at once instead of holding them until the deadline.
+#[test]
+fn a_fault_during_handover_releases_at_once() {
+    let clock = Clock::new();
+    let mut vr = master(config(150), &clock);
+    vr.handle_handover(clock.at(400));
+    drain(&mut vr);
+    vr.set_link_up(clock.at(450), false);
+    assert_eq!(
+        drain(&mut vr),
+        strs(&["state MASTER->INIT (shutdown)", "remove 10.200.0.100"])
+    );
+    assert_eq!(vr.poll_timeout(), None);
+}

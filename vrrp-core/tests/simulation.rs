@@ -245,7 +245,13 @@ fn random_fault(rng: &mut SimRng, nodes: &[InstanceConfig]) -> Fault {
         0 | 1 => Fault::Crash(node),
         2 | 3 => Fault::Start(node),
         4 => Fault::Restart(node),
-        5 => Fault::Stop(node),
+        5 => {
+            if rng.chance(500) {
+                Fault::Stop(node)
+            } else {
+                Fault::Handover(node)
+            }
+        }
         16 | 17 => Fault::Resume(node),
         6 | 7 => {
             let choices: &[u8] = if config.preempt {
@@ -820,6 +826,55 @@ fn graceful_stop_hands_over_after_skew_time() {
     // The same instance: its counters survived the stop.
     assert_eq!(sim.instance(0).unwrap().stats().master_transitions, 2);
     assert_eq!(sim.instance(0).unwrap().stats().sent_pri_zero_packets, 1);
+}
+
+/// Make-before-break: the old master keeps the VIP until the new master's advert reaches it,
+/// so some node holds the VIP at every instant of the handover.
+#[test]
+fn handover_keeps_the_vip_until_the_successor_speaks() {
+    let mut sim = three_nodes(3);
+    sim.schedule(secs(10.0), Fault::Handover(0)).unwrap();
+    let mut holders_seen = Vec::new();
+    while sim.now() < secs(13.0) {
+        let step = sim.next_step_at().unwrap();
+        sim.run_until(step).unwrap();
+        if sim.now() >= secs(10.0) {
+            let holders: Vec<usize> = (0..3).filter(|&i| !sim.held_vips(i).is_empty()).collect();
+            assert!(
+                !holders.is_empty(),
+                "nobody held the VIP at {:?}",
+                sim.now()
+            );
+            holders_seen.push(holders);
+        }
+    }
+    // node1 takes over after its Skew_Time (priority 0 arrives at 10.001 s, + 0.60 s); its
+    // advert reaches node0 1 ms later, which then releases.
+    assert_eq!(
+        changes(&sim, 1).last(),
+        Some(&(
+            ms(10_601),
+            State::Backup,
+            State::Master,
+            Reason::PriorityZero
+        ))
+    );
+    assert_eq!(
+        changes(&sim, 0).last(),
+        Some(&(
+            ms(10_602),
+            State::Master,
+            State::Initialize,
+            Reason::Shutdown
+        ))
+    );
+    assert!(
+        holders_seen.iter().any(|h| h == &vec![0, 1]),
+        "no overlap: {holders_seen:?}"
+    );
+    assert_eq!(sim.masters(), vec![1]);
+    assert_eq!(sim.state(0), None, "node0 is down after its handover");
+    assert_eq!(sim.instance(1).unwrap().stats().rcvd_pri_zero_packets, 1);
 }
 
 #[test]
