@@ -32,6 +32,7 @@ use vrrp_core::{
 };
 
 use crate::duration::{Lifetime, Millis};
+use crate::notify::NotifySpec;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -97,6 +98,9 @@ pub struct InstanceSpec {
     /// Drop VRRPv3 adverts whose address list differs (VRRPv2 always does).
     #[serde(default)]
     pub strict_address_list: bool,
+    /// Commands run on each state change.
+    #[serde(default, skip_serializing_if = "NotifySpec::is_empty")]
+    pub notify: NotifySpec,
 }
 
 /// keepalived's four `garp_master_*` settings.
@@ -203,6 +207,8 @@ pub struct InstancePlan {
     pub vip_lifetime: Lifetime,
     /// The engine's configuration.
     pub engine: InstanceConfig,
+    /// Its notify hooks.
+    pub notify: NotifySpec,
 }
 
 /// A validated configuration.
@@ -535,6 +541,23 @@ impl InstanceSpec {
             ),
             _ => {}
         }
+        if self.notify.timeout.0 == 0 {
+            e.push("notify.timeout", "must be more than 0, e.g. 10s");
+        }
+        for (field, argv) in [
+            ("notify.command", &self.notify.command),
+            ("notify.master", &self.notify.master),
+            ("notify.backup", &self.notify.backup),
+            ("notify.fault", &self.notify.fault),
+            ("notify.stop", &self.notify.stop),
+        ] {
+            if argv.first().is_some_and(|p| p.trim().is_empty()) {
+                e.push(
+                    field,
+                    "the program (first element) is empty: give a path, e.g. [/usr/local/bin/hook]",
+                );
+            }
+        }
         if e.count() > before {
             return None;
         }
@@ -585,6 +608,7 @@ impl InstanceSpec {
             vips,
             vip_lifetime: self.vip_lifetime,
             engine,
+            notify: self.notify.clone(),
         })
     }
 
@@ -789,6 +813,7 @@ impl InstanceSpec {
             vip_lifetime: default_lifetime(),
             v3_checksum_as_v2: false,
             strict_address_list: false,
+            notify: NotifySpec::default(),
         }
     }
 }
@@ -965,6 +990,33 @@ instances:
         assert!(
             e.to_string().contains("--interface (VIPD_INTERFACE)"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn notify_hooks_are_read_and_checked() {
+        let plan = Config::from_yaml(
+            "instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24], notify: {command: [/bin/hook], master: [/bin/up, x]}}]",
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        let n = &plan.instances[0].notify;
+        assert_eq!(n.command, vec!["/bin/hook"]);
+        assert_eq!(n.master, vec!["/bin/up", "x"]);
+        assert_eq!(n.timeout, Millis::from_secs(10));
+        let got = errors(
+            "instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24], notify: {stop: [''], timeout: 0s}}]",
+        );
+        assert!(
+            got.iter()
+                .any(|g| g.starts_with("instances[0].notify.timeout")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|g| g.starts_with("instances[0].notify.stop")),
+            "{got:?}"
         );
     }
 

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod duration;
+pub mod notify;
 
 pub use vip_health;
 pub use vrrp_core;
