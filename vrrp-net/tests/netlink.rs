@@ -1,0 +1,477 @@
+//! `vrrp_net::netlink` against the real kernel, inside network namespaces the tests create
+//! (root). Every netlink call runs on a thread that entered the test's namespace first, so no
+//! netlink traffic touches the host's namespace. Results are checked both through the API and
+//! through `ip -j addr` / `ip -j link` (iproute2), which parses the kernel's answers on its own.
+
+mod common;
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use common::{Netns, veth};
+use futures::StreamExt;
+use rtnetlink::packet_route::address::AddressAttribute;
+use serde_json::Value;
+use vrrp_core::Family;
+use vrrp_net::netlink::{
+    AddressInfo, Lifetime, NetEvent, Netlink, NetlinkError, VIPD_ADDRESS_PROTOCOL,
+};
+
+const DEV: &str = "vip0";
+
+/// A namespace with `vip0` (its end of an up veth pair whose peer lives in a second namespace).
+fn lab() -> (Netns, Netns) {
+    let ns = Netns::new();
+    let peer = Netns::new();
+    veth(&ns, DEV, &peer, "peer0");
+    (ns, peer)
+}
+
+/// Runs `f` on a fresh thread that entered `ns`, on a current-thread tokio runtime there.
+fn in_ns<F, Fut, T>(ns: &Netns, f: F) -> T
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T>,
+    T: Send + 'static,
+{
+    let name = ns.name.clone();
+    std::thread::spawn(move || {
+        vrrp_net::netns::enter(&name).expect("enter the test namespace");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(f())
+    })
+    .join()
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// `ip -n NS -j addr show dev DEV`: the `addr_info` entries.
+fn ip_addrs(ns: &str, dev: &str) -> Vec<Value> {
+    let out = common::run("ip", &["-n", ns, "-j", "addr", "show", "dev", dev]);
+    let json: Value = serde_json::from_slice(&out.stdout).expect("ip -j output is JSON");
+    json[0]["addr_info"].as_array().cloned().unwrap_or_default()
+}
+
+/// The `ip -j` entries for `addr`.
+fn ip_entries(ns: &str, addr: &str) -> Vec<Value> {
+    ip_addrs(ns, DEV)
+        .into_iter()
+        .filter(|a| a["local"] == addr)
+        .collect()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// The `IFA_PROTO` of `addr` on `index`, read with a raw rtnetlink dump (not through the
+/// module's own parsing).
+async fn raw_protocol(index: u32, addr: IpAddr) -> Option<u8> {
+    let (conn, handle, _) = rtnetlink::new_connection().unwrap();
+    tokio::spawn(conn);
+    let mut dump = handle
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .set_address_filter(addr)
+        .execute();
+    let msg = dump
+        .next()
+        .await
+        .expect("address present")
+        .expect("dump works");
+    msg.attributes.iter().find_map(|a| match a {
+        AddressAttribute::Protocol(p) => Some(u8::from(*p)),
+        _ => None,
+    })
+}
+
+async fn find(nl: &Netlink, index: u32, addr: IpAddr) -> Option<AddressInfo> {
+    nl.addresses(index, Family::of(&addr))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.addr == addr)
+}
+
+/// Polls every 100 ms, up to 10 s, until `addr` is gone from the namespace; true if it went.
+async fn disappears(ns: &str, addr: &str) -> bool {
+    for _ in 0..100 {
+        if ip_entries(ns, addr).is_empty() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Waits up to 10 s for an event matching `want`, skipping others.
+async fn wait_event(
+    events: &mut vrrp_net::netlink::NetEvents,
+    what: &str,
+    want: impl Fn(&NetEvent) -> bool,
+) -> NetEvent {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(event)) if want(&event) => return event,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("event stream ended while waiting for {what}"),
+            Err(_) => panic!("no {what} event within 10 s"),
+        }
+    }
+}
+
+#[test]
+fn add_and_remove_are_idempotent_and_mark_the_address() {
+    let (ns, _peer) = lab();
+    let name = ns.name.clone();
+    in_ns(&ns, move || async move {
+        let nl = Netlink::new().unwrap();
+        let index = nl.link_by_name(DEV).await.unwrap().index;
+        for (addr, prefix) in [("10.200.1.10", 24), ("fd00:200::10", 64)] {
+            nl.add_vip(index, ip(addr), prefix, Lifetime::Forever)
+                .await
+                .unwrap();
+            nl.add_vip(index, ip(addr), prefix, Lifetime::Forever)
+                .await
+                .expect("adding again succeeds");
+            let entries = ip_entries(&name, addr);
+            assert_eq!(entries.len(), 1, "one {addr} after two adds: {entries:?}");
+            assert_eq!(entries[0]["prefixlen"], prefix);
+            assert_eq!(entries[0]["valid_life_time"], u64::from(u32::MAX));
+            // IFA_F_NODAD: an IPv6 VIP is never tentative, usable at once.
+            assert!(entries[0].get("tentative").is_none(), "{entries:?}");
+
+            let info = find(&nl, index, ip(addr)).await.unwrap();
+            assert_eq!(info.protocol, Some(VIPD_ADDRESS_PROTOCOL));
+            assert!(info.is_vipd());
+            assert_eq!(info.valid_lft, Lifetime::Forever);
+            assert_eq!(raw_protocol(index, ip(addr)).await, Some(0x76));
+        }
+        let ours = nl.vipd_addresses().await.unwrap();
+        let mut listed: Vec<_> = ours.iter().map(|(i, a)| (*i, a.addr)).collect();
+        listed.sort();
+        assert_eq!(
+            listed,
+            vec![(index, ip("10.200.1.10")), (index, ip("fd00:200::10"))]
+        );
+
+        for (addr, prefix) in [("10.200.1.10", 24), ("fd00:200::10", 64)] {
+            nl.remove_vip(index, ip(addr), prefix).await.unwrap();
+            assert!(ip_entries(&name, addr).is_empty(), "{addr} still there");
+            nl.remove_vip(index, ip(addr), prefix)
+                .await
+                .expect("removing again succeeds");
+        }
+        // Never there at all, and on a link that does not exist.
+        nl.remove_vip(index, ip("10.200.1.99"), 24).await.unwrap();
+        nl.remove_vip(9999, ip("10.200.1.99"), 24).await.unwrap();
+        assert!(nl.vipd_addresses().await.unwrap().is_empty());
+        // Adding to a missing link names the errno.
+        let err = nl
+            .add_vip(9999, ip("10.200.1.11"), 24, Lifetime::Forever)
+            .await
+            .unwrap_err();
+        assert_eq!(err.errno(), Some(19), "{err}");
+        assert!(err.to_string().contains("10.200.1.11/24"), "{err}");
+    });
+}
+
+#[test]
+fn addresses_added_by_hand_are_never_touched() {
+    let (ns, _peer) = lab();
+    let name = ns.name.clone();
+    in_ns(&ns, move || async move {
+        let nl = Netlink::new().unwrap();
+        let index = nl.link_by_name(DEV).await.unwrap().index;
+        // vipd's address first, so that it comes first in the kernel's list.
+        nl.add_vip(index, ip("10.200.3.10"), 24, Lifetime::Forever)
+            .await
+            .unwrap();
+        common::run(
+            "ip",
+            &["-n", &name, "addr", "add", "10.200.2.1/24", "dev", DEV],
+        );
+        common::run(
+            "ip",
+            &["-n", &name, "addr", "add", "10.200.2.20/24", "dev", DEV],
+        );
+        common::run(
+            "ip",
+            &[
+                "-n",
+                &name,
+                "addr",
+                "add",
+                "fd00:200::20/64",
+                "dev",
+                DEV,
+                "nodad",
+            ],
+        );
+        assert_eq!(
+            nl.primary_address(index, Family::Ipv4).await.unwrap(),
+            Some(ip("10.200.2.1")),
+            "the primary address skips vipd's"
+        );
+        for (addr, prefix) in [("10.200.2.20", 24), ("fd00:200::20", 64)] {
+            assert_eq!(raw_protocol(index, ip(addr)).await, None);
+            let err = nl.remove_vip(index, ip(addr), prefix).await.unwrap_err();
+            assert!(matches!(err, NetlinkError::NotOurs { .. }), "{err}");
+            assert!(err.to_string().contains(addr), "{err}");
+            assert!(err.to_string().contains(DEV), "{err}");
+            assert_eq!(ip_entries(&name, addr).len(), 1, "{addr} was removed");
+            // Adding it as a VIP must not take it over either (a replace would re-mark it).
+            let err = nl
+                .add_vip(index, ip(addr), prefix, Lifetime::Seconds(5))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, NetlinkError::NotOurs { .. }), "{err}");
+            let entries = ip_entries(&name, addr);
+            assert_eq!(entries.len(), 1);
+            assert_eq!(entries[0]["valid_life_time"], u64::from(u32::MAX));
+            assert_eq!(
+                raw_protocol(index, ip(addr)).await,
+                None,
+                "{addr} re-marked"
+            );
+        }
+
+        let removed = nl.remove_leftovers(|_, _| false).await.unwrap();
+        let removed: Vec<_> = removed.iter().map(|(i, a)| (*i, a.addr)).collect();
+        assert_eq!(removed, vec![(index, ip("10.200.3.10"))]);
+        assert!(ip_entries(&name, "10.200.3.10").is_empty());
+        for addr in ["10.200.2.1", "10.200.2.20", "fd00:200::20"] {
+            assert_eq!(ip_entries(&name, addr).len(), 1, "{addr} was removed");
+        }
+        assert_eq!(
+            nl.primary_address(index, Family::Ipv4).await.unwrap(),
+            Some(ip("10.200.2.1"))
+        );
+    });
+}
+
+#[test]
+fn remove_leftovers_keeps_what_it_is_told_to() {
+    let (ns, _peer) = lab();
+    let name = ns.name.clone();
+    in_ns(&ns, move || async move {
+        let nl = Netlink::new().unwrap();
+        let index = nl.link_by_name(DEV).await.unwrap().index;
+        for addr in ["10.200.5.1", "10.200.5.2"] {
+            nl.add_vip(index, ip(addr), 32, Lifetime::Forever)
+                .await
+                .unwrap();
+        }
+        let keep = ip("10.200.5.1");
+        let removed = nl
+            .remove_leftovers(|i, a| i == index && a.addr == keep)
+            .await
+            .unwrap();
+        assert_eq!(removed.len(), 1);
+        assert_eq!(removed[0].1.addr, ip("10.200.5.2"));
+        assert_eq!(ip_entries(&name, "10.200.5.1").len(), 1);
+        assert!(ip_entries(&name, "10.200.5.2").is_empty());
+    });
+}
+
+/// Lifetimes for one address: short lifetime expires, renewal keeps it.
+async fn check_lifetimes(nl: &Netlink, ns: &str, index: u32, addr: &str, prefix: u8) {
+    nl.add_vip(index, ip(addr), prefix, Lifetime::Seconds(2))
+        .await
+        .unwrap();
+    let entries = ip_entries(ns, addr);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let valid = entries[0]["valid_life_time"].as_u64().unwrap();
+    let preferred = entries[0]["preferred_life_time"].as_u64().unwrap();
+    assert!(valid <= 2 && preferred <= 2, "{entries:?}");
+    let info = find(nl, index, ip(addr)).await.unwrap();
+    assert!(
+        matches!(info.valid_lft, Lifetime::Seconds(s) if s <= 2),
+        "{info:?}"
+    );
+    assert!(disappears(ns, addr).await, "{addr} outlived its lifetime");
+    assert!(find(nl, index, ip(addr)).await.is_none());
+
+    // Renewed every 500 ms for 4 s, twice the lifetime: still there at the end.
+    nl.add_vip(index, ip(addr), prefix, Lifetime::Seconds(2))
+        .await
+        .unwrap();
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        nl.add_vip(index, ip(addr), prefix, Lifetime::Seconds(2))
+            .await
+            .unwrap();
+        assert_eq!(
+            ip_entries(ns, addr).len(),
+            1,
+            "{addr} expired while renewed"
+        );
+    }
+    // Renewing to forever makes it permanent; then a short lifetime again, left to expire.
+    nl.add_vip(index, ip(addr), prefix, Lifetime::Forever)
+        .await
+        .unwrap();
+    assert_eq!(
+        ip_entries(ns, addr)[0]["valid_life_time"],
+        u64::from(u32::MAX)
+    );
+    nl.add_vip(index, ip(addr), prefix, Lifetime::Seconds(1))
+        .await
+        .unwrap();
+    assert!(
+        disappears(ns, addr).await,
+        "{addr} outlived its renewed lifetime"
+    );
+}
+
+#[test]
+fn lifetimes_expire_unless_renewed() {
+    let (ns, _peer) = lab();
+    let name = ns.name.clone();
+    in_ns(&ns, move || async move {
+        let nl = Netlink::new().unwrap();
+        let index = nl.link_by_name(DEV).await.unwrap().index;
+        check_lifetimes(&nl, &name, index, "10.200.6.10", 24).await;
+        check_lifetimes(&nl, &name, index, "fd00:200::60", 64).await;
+    });
+}
+
+#[test]
+fn link_and_address_changes_are_reported() {
+    let (ns, _peer) = lab();
+    let name = ns.name.clone();
+    in_ns(&ns, move || async move {
+        let nl = Netlink::new().unwrap();
+        let mut events = nl.subscribe().unwrap();
+        let index = nl.link_by_name(DEV).await.unwrap().index;
+
+        common::run("ip", &["-n", &name, "link", "set", DEV, "down"]);
+        wait_event(&mut events, "link down", |e| {
+            *e == NetEvent::Link { index, up: false }
+        })
+        .await;
+        let link = nl.link_by_name(DEV).await.unwrap();
+        assert!(!link.up && !link.admin_up, "{link:?}");
+
+        common::run("ip", &["-n", &name, "link", "set", DEV, "up"]);
+        wait_event(&mut events, "link up", |e| {
+            *e == NetEvent::Link { index, up: true }
+        })
+        .await;
+        assert!(nl.link_by_name(DEV).await.unwrap().up);
+
+        common::run(
+            "ip",
+            &["-n", &name, "addr", "add", "10.200.4.5/24", "dev", DEV],
+        );
+        let added = NetEvent::AddressAdded {
+            index,
+            addr: ip("10.200.4.5"),
+            prefix_len: 24,
+        };
+        wait_event(&mut events, "address added", |e| *e == added).await;
+        common::run(
+            "ip",
+            &["-n", &name, "addr", "del", "10.200.4.5/24", "dev", DEV],
+        );
+        let removed = NetEvent::AddressRemoved {
+            index,
+            addr: ip("10.200.4.5"),
+            prefix_len: 24,
+        };
+        wait_event(&mut events, "address removed", |e| *e == removed).await;
+
+        nl.add_vip(index, ip("fd00:200::45"), 64, Lifetime::Forever)
+            .await
+            .unwrap();
+        let added = NetEvent::AddressAdded {
+            index,
+            addr: ip("fd00:200::45"),
+            prefix_len: 64,
+        };
+        wait_event(&mut events, "IPv6 address added", |e| *e == added).await;
+        nl.remove_vip(index, ip("fd00:200::45"), 64).await.unwrap();
+        let removed = NetEvent::AddressRemoved {
+            index,
+            addr: ip("fd00:200::45"),
+            prefix_len: 64,
+        };
+        wait_event(&mut events, "IPv6 address removed", |e| *e == removed).await;
+    });
+}
+
+#[test]
+fn links_are_found_by_name_and_index_and_missing_ones_are_named() {
+    let (ns, _peer) = lab();
+    let name = ns.name.clone();
+    in_ns(&ns, move || async move {
+        let nl = Netlink::new().unwrap();
+        let err = nl.link_by_name("nosuch0").await.unwrap_err();
+        assert!(
+            matches!(&err, NetlinkError::NoSuchInterface { name } if name == "nosuch0"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("nosuch0"), "{err}");
+        let err = nl.link_by_index(9999).await.unwrap_err();
+        assert!(
+            matches!(err, NetlinkError::NoSuchIndex { index: 9999 }),
+            "{err:?}"
+        );
+
+        let out = common::run("ip", &["-n", &name, "-j", "link", "show", "dev", DEV]);
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let link = nl.link_by_name(DEV).await.unwrap();
+        assert_eq!(u64::from(link.index), json[0]["ifindex"].as_u64().unwrap());
+        assert_eq!(link.name, DEV);
+        assert_eq!(u64::from(link.mtu), json[0]["mtu"].as_u64().unwrap());
+        let mac = link.mac.expect("a veth has a MAC");
+        let mac_text = mac
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        assert_eq!(json[0]["address"], mac_text.as_str());
+        assert!(link.up && link.admin_up);
+        assert_eq!(nl.link_by_index(link.index).await.unwrap(), link);
+        assert!(nl.links().await.unwrap().iter().any(|l| l.name == "lo"));
+    });
+}
+
+#[test]
+fn the_ipv6_primary_address_is_the_kernels_link_local() {
+    let (ns, _peer) = lab();
+    let name = ns.name.clone();
+    in_ns(&ns, move || async move {
+        let nl = Netlink::new().unwrap();
+        let index = nl.link_by_name(DEV).await.unwrap().index;
+        // A link-local VIP of vipd's (VRRPv3's first IPv6 VIP is link-local) is never the
+        // primary, even though it skips DAD and so is usable before the kernel's own.
+        nl.add_vip(index, ip("fe80::1:10"), 64, Lifetime::Forever)
+            .await
+            .unwrap();
+        assert_eq!(nl.primary_address(index, Family::Ipv4).await.unwrap(), None);
+        let mut primary = None;
+        for _ in 0..100 {
+            primary = nl.primary_address(index, Family::Ipv6).await.unwrap();
+            if primary.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let primary = primary.expect("a usable link-local address within 10 s");
+        let kernel_ll: Vec<String> = ip_addrs(&name, DEV)
+            .into_iter()
+            .filter(|a| a["family"] == "inet6" && a["scope"] == "link")
+            .filter(|a| a.get("tentative").is_none())
+            .map(|a| a["local"].as_str().unwrap().to_owned())
+            .filter(|a| a != "fe80::1:10")
+            .collect();
+        assert_eq!(kernel_ll, vec![primary.to_string()]);
+        assert!(primary.to_string().starts_with("fe80::"));
+    });
+}
