@@ -1,11 +1,16 @@
 //! vipd: a floating-IP (VIP) manager speaking VRRP v2/v3, interoperable with keepalived.
 //!
 //! This crate composes [`vrrp_core`] (the sans-IO engine), [`vrrp_net`] (Linux I/O) and
-//! [`vip_health`] (health checks) into the daemon. So far it holds the configuration
-//! ([`config`]: the YAML file, flag and `VIPD_*` overrides, validation that names each field and
-//! its fix), which `vipd check-config` exposes; the event loop comes next.
+//! [`vip_health`] (health checks) into the daemon:
+//!
+//! - [`config`]: the YAML file, flag and `VIPD_*` overrides, validation that names each field
+//!   and its fix (`vipd check-config`);
+//! - [`daemon`]: the event loop ([`daemon::Daemon::builder`]), which embedders can run inside
+//!   their own tokio program and watch through a [`daemon::DaemonHandle`];
+//! - [`notify`]: keepalived-compatible notify hooks.
 
 pub mod config;
+pub mod daemon;
 pub mod duration;
 pub mod notify;
 

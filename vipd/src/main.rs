@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use vipd::config::{Config, ConfigError, Overrides, Plan};
+use vipd::daemon::{Daemon, StopMode};
 use vipd::duration::{Millis, parse_millis};
 
 /// vipd: a floating-IP (VIP) manager speaking VRRP v2/v3, interoperable with keepalived.
@@ -17,6 +18,26 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the daemon: hold the VIPs while this node is Master.
+    ///
+    /// SIGTERM or SIGINT hands over (priority 0, VIPs kept until the new master speaks, then
+    /// released); a second signal, or --stop-immediately, releases at once.
+    Run {
+        /// The YAML configuration file; omit it to configure with flags and VIPD_* variables.
+        #[arg(long, short = 'c', env = "VIPD_CONFIG")]
+        config: Option<PathBuf>,
+        /// Log format: text for people, json for Kubernetes log collectors.
+        #[arg(long, env = "VIPD_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+        log_format: String,
+        /// Log level or filter (RUST_LOG syntax), e.g. info or vipd=debug.
+        #[arg(long, env = "VIPD_LOG_LEVEL", default_value = "info")]
+        log_level: String,
+        /// On SIGTERM, release the VIPs at once (RFC 5798) instead of handing over.
+        #[arg(long, env = "VIPD_STOP_IMMEDIATELY")]
+        stop_immediately: bool,
+        #[command(flatten)]
+        overrides: OverrideArgs,
+    },
     /// Validate a configuration and print it as vipd will run it (secrets redacted).
     ///
     /// Exits 0 when it is valid, 2 with every problem listed when it is not.
@@ -134,9 +155,99 @@ fn missing_interfaces(plan: &Plan) -> Vec<String> {
     missing
 }
 
+/// Installs the log subscriber (the binary's job: the library never does).
+fn init_logs(format: &str, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    if format == "json" {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.with_target(false).init();
+    }
+}
+
+/// Runs the daemon until it has stopped.
+async fn run(plan: Plan, stop: StopMode) -> ExitCode {
+    use tokio::signal::unix::{SignalKind, signal};
+    let daemon = match Daemon::builder(plan).stop_mode(stop).start().await {
+        Ok(daemon) => daemon,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return ExitCode::from(1);
+        }
+    };
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        daemon.shutdown_now();
+        let _ = daemon.wait().await;
+        return ExitCode::from(1);
+    };
+    let stopper = daemon.stopper();
+    let mut wait = std::pin::pin!(daemon.wait());
+    loop {
+        tokio::select! {
+            result = &mut wait => {
+                return match result {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        tracing::error!(error = %e, "daemon failed");
+                        ExitCode::from(1)
+                    }
+                };
+            }
+            _ = term.recv() => stopper.shutdown(),
+            _ = int.recv() => stopper.shutdown(),
+            _ = hup.recv() => tracing::warn!(
+                "SIGHUP: reloading the configuration is not supported yet; restart vipd to apply changes"
+            ),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run {
+            config,
+            log_format,
+            log_level,
+            stop_immediately,
+            overrides,
+        } => {
+            init_logs(&log_format, &log_level);
+            let plan = match load(config.as_deref(), &overrides.into_overrides()) {
+                Ok((_, plan)) => plan,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return ExitCode::from(2);
+                }
+            };
+            let stop = if stop_immediately {
+                StopMode::Immediate
+            } else {
+                StopMode::Handover
+            };
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("vipd: cannot start the runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            runtime.block_on(run(plan, stop))
+        }
         Command::CheckConfig {
             file,
             offline,

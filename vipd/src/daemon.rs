@@ -1,0 +1,686 @@
+//! The daemon: one task that owns a [`vrrp_core::Router`] and drives it with real I/O.
+//!
+//! Inputs reach the task through channels: adverts from one reader task per raw socket,
+//! link and address changes from netlink, commands from a [`DaemonHandle`], and the engine's
+//! own deadline. After each input the task performs every action the engine returns, in
+//! order: VIPs through netlink (marked as vipd's, with a kernel lifetime renewed while
+//! Master), adverts on the raw socket, gratuitous ARP / unsolicited NA on the VIP interface,
+//! state changes to the log, the notify hooks and the handle's watchers.
+//!
+//! ```no_run
+//! # async fn demo(plan: vipd::config::Plan) -> Result<(), vipd::daemon::DaemonError> {
+//! let daemon = vipd::daemon::Daemon::builder(plan).start().await?;
+//! let mut states = daemon.states();
+//! states.changed().await.ok();
+//! println!("{:?}", *states.borrow());
+//! daemon.shutdown();
+//! daemon.wait().await
+//! # }
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+use vrrp_core::{Action, Family, InstanceKey, Reason, Router, State};
+use vrrp_net::announce::Announcer;
+use vrrp_net::netlink::{Lifetime as NetLifetime, NetEvent, Netlink, NetlinkError};
+use vrrp_net::socket::{Mode, OwnedReceived, VrrpSocket};
+
+use crate::config::{InstancePlan, Plan};
+use crate::duration::Lifetime;
+use crate::notify::{Notification, Notifier, Outcome};
+
+/// How the daemon leaves when asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StopMode {
+    /// Make-before-break (the default): a master sends priority 0 but keeps its VIPs until
+    /// the new master's advert arrives (at most Master_Down_Interval), so clients never see a
+    /// gap.
+    #[default]
+    Handover,
+    /// RFC 5798's shutdown: priority 0 and the VIPs removed at once (keepalived's behaviour).
+    Immediate,
+}
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// A netlink request failed.
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    /// An interface of the configuration does not exist.
+    #[error("instance {instance:?}: interface {interface:?} does not exist on this host")]
+    UnknownInterface {
+        /// The instance.
+        instance: String,
+        /// The interface.
+        interface: String,
+    },
+    /// The interface has no hardware address to announce from.
+    #[error("instance {instance:?}: interface {interface:?} has no MAC address for announcements")]
+    NoMac {
+        /// The instance.
+        instance: String,
+        /// The interface.
+        interface: String,
+    },
+    /// A socket could not be opened (CAP_NET_RAW missing, ...).
+    #[error("interface {interface:?}: {source}")]
+    Socket {
+        /// The interface.
+        interface: String,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The engine refused an instance.
+    #[error("instance {instance:?}: {source}")]
+    Engine {
+        /// The instance.
+        instance: String,
+        /// What it refused.
+        #[source]
+        source: vrrp_core::AddError,
+    },
+    /// The event loop task panicked or was cancelled.
+    #[error("the daemon task ended abnormally: {0}")]
+    Task(String),
+}
+
+/// What the daemon reports of one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceStatus {
+    /// Its name.
+    pub name: String,
+    /// Its state.
+    pub state: State,
+    /// Why it entered that state.
+    pub reason: Option<Reason>,
+    /// Its effective priority.
+    pub priority: u8,
+}
+
+/// Builds a [`Daemon`].
+#[derive(Debug)]
+pub struct DaemonBuilder {
+    plan: Plan,
+    stop: StopMode,
+}
+
+impl DaemonBuilder {
+    /// How to stop ([`StopMode::Handover`] by default).
+    #[must_use]
+    pub const fn stop_mode(mut self, stop: StopMode) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    /// Resolves the interfaces, removes the leftovers of an earlier run, opens the sockets
+    /// and starts the event loop (within a tokio runtime, in the network namespace of the
+    /// interfaces, with CAP_NET_ADMIN and CAP_NET_RAW).
+    ///
+    /// # Errors
+    /// [`DaemonError`] if anything the configuration names is missing or cannot be opened;
+    /// then no VIP has been touched but vipd's own leftovers.
+    pub async fn start(self) -> Result<DaemonHandle, DaemonError> {
+        let netlink = Netlink::new()?;
+        let events = netlink.subscribe()?;
+        let (input_tx, input_rx) = mpsc::channel::<Input>(1024);
+        let mut router = Router::new();
+        let mut instances = BTreeMap::new();
+        let mut sockets: BTreeMap<(u32, Family), Arc<VrrpSocket>> = BTreeMap::new();
+        let mut announcers: BTreeMap<u32, Arc<Announcer>> = BTreeMap::new();
+        let mut links: BTreeMap<u32, bool> = BTreeMap::new();
+        let now = Instant::now();
+        // Resolve everything first, so that a bad name changes nothing.
+        let mut resolved = Vec::new();
+        for plan in &self.plan.instances {
+            let unknown = |interface: &str| DaemonError::UnknownInterface {
+                instance: plan.name.clone(),
+                interface: interface.to_owned(),
+            };
+            let vrrp = netlink
+                .link_by_name(&plan.interface)
+                .await
+                .map_err(|_| unknown(&plan.interface))?;
+            let vip = netlink
+                .link_by_name(&plan.vip_interface)
+                .await
+                .map_err(|_| unknown(&plan.vip_interface))?;
+            let mac = vip.mac.ok_or_else(|| DaemonError::NoMac {
+                instance: plan.name.clone(),
+                interface: plan.vip_interface.clone(),
+            })?;
+            resolved.push((plan.clone(), vrrp, vip, mac));
+        }
+        // Leftovers of a run that died without cleaning up: vipd-marked addresses on the
+        // interfaces this configuration uses. Unmarked addresses are never touched.
+        let ours: Vec<u32> = resolved.iter().map(|(_, _, vip, _)| vip.index).collect();
+        for (index, info) in netlink
+            .remove_leftovers(|index, _| !ours.contains(&index))
+            .await?
+        {
+            info!(ifindex = index, address = %info.addr, "removed a VIP left over by an earlier run");
+        }
+        for (plan, vrrp, vip, mac) in resolved {
+            let family = plan.engine.family();
+            let mode = if plan.engine.unicast_peers.is_empty() {
+                Mode::Multicast
+            } else {
+                Mode::Unicast
+            };
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                sockets.entry((vrrp.index, family))
+            {
+                let socket =
+                    VrrpSocket::open(vrrp.index, &vrrp.name, family, mode).map_err(|e| {
+                        DaemonError::Socket {
+                            interface: vrrp.name.clone(),
+                            source: e.into(),
+                        }
+                    })?;
+                let socket = Arc::new(socket);
+                spawn_reader(vrrp.index, Arc::clone(&socket), input_tx.clone());
+                slot.insert(socket);
+            }
+            if let std::collections::btree_map::Entry::Vacant(slot) = announcers.entry(vip.index) {
+                let announcer =
+                    Announcer::new(vip.index, mac).map_err(|source| DaemonError::Socket {
+                        interface: vip.name.clone(),
+                        source,
+                    })?;
+                slot.insert(Arc::new(announcer));
+            }
+            links.insert(vrrp.index, vrrp.up);
+            links.insert(vip.index, vip.up);
+            let key = router
+                .add_instance(vrrp.index, plan.engine.clone())
+                .map_err(|source| DaemonError::Engine {
+                    instance: plan.name.clone(),
+                    source,
+                })?;
+            let primary = netlink.primary_address(vrrp.index, family).await?;
+            if let Some(instance) = router.instance_mut(&key) {
+                instance.set_link_up(now, vrrp.up && vip.up);
+                instance.set_primary_address(now, primary);
+            }
+            info!(
+                instance = %plan.name,
+                interface = %vrrp.name,
+                vip_interface = %vip.name,
+                vrid = %plan.engine.vrid,
+                priority = %plan.engine.priority,
+                primary = ?primary,
+                "configured"
+            );
+            instances.insert(
+                key,
+                Managed {
+                    plan,
+                    vrrp_index: vrrp.index,
+                    vip_index: vip.index,
+                },
+            );
+        }
+        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        let initial = statuses(&router, &instances);
+        let (states_tx, states_rx) = watch::channel(initial);
+        let notifier = Notifier::spawn(report_hook);
+        let mut runner = Runner {
+            router,
+            netlink,
+            instances,
+            sockets,
+            announcers,
+            links,
+            notifier,
+            states: states_tx,
+            stop: self.stop,
+            stopping: false,
+        };
+        runner.router.handle_startup(Instant::now());
+        let task = tokio::spawn(async move { runner.run(input_rx, command_rx, events).await });
+        Ok(DaemonHandle {
+            commands: command_tx,
+            states: states_rx,
+            task,
+        })
+    }
+}
+
+/// The daemon's entry point.
+#[derive(Debug)]
+pub struct Daemon;
+
+impl Daemon {
+    /// A builder for the validated configuration `plan`.
+    #[must_use]
+    pub const fn builder(plan: Plan) -> DaemonBuilder {
+        DaemonBuilder {
+            plan,
+            stop: StopMode::Handover,
+        }
+    }
+}
+
+/// Stops a running daemon; cloneable, obtained from [`DaemonHandle::stopper`].
+#[derive(Debug, Clone)]
+pub struct Stopper {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Stopper {
+    /// As [`DaemonHandle::shutdown`].
+    pub fn shutdown(&self) {
+        let _ = self.commands.send(Command::Stop(StopMode::Handover));
+    }
+
+    /// As [`DaemonHandle::shutdown_now`].
+    pub fn shutdown_now(&self) {
+        let _ = self.commands.send(Command::Stop(StopMode::Immediate));
+    }
+}
+
+/// Commands to a running daemon.
+#[derive(Debug)]
+enum Command {
+    Stop(StopMode),
+}
+
+/// A running daemon: watch its instances, stop it, wait for it.
+#[derive(Debug)]
+pub struct DaemonHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    states: watch::Receiver<Vec<InstanceStatus>>,
+    task: JoinHandle<()>,
+}
+
+impl DaemonHandle {
+    /// A receiver of every instance's status, updated on each state change.
+    #[must_use]
+    pub fn states(&self) -> watch::Receiver<Vec<InstanceStatus>> {
+        self.states.clone()
+    }
+
+    /// Stops the daemon with its configured [`StopMode`]. Asking again while a handover runs
+    /// stops at once.
+    pub fn shutdown(&self) {
+        let _ = self.commands.send(Command::Stop(StopMode::Handover));
+    }
+
+    /// Stops the daemon at once (RFC shutdown), whatever its mode.
+    pub fn shutdown_now(&self) {
+        let _ = self.commands.send(Command::Stop(StopMode::Immediate));
+    }
+
+    /// A cloneable way to stop the daemon from elsewhere (a signal handler) while another
+    /// task waits for it.
+    #[must_use]
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            commands: self.commands.clone(),
+        }
+    }
+
+    /// Waits until the daemon has stopped and released its VIPs.
+    ///
+    /// # Errors
+    /// [`DaemonError::Task`] if the event loop panicked.
+    pub async fn wait(self) -> Result<(), DaemonError> {
+        self.task
+            .await
+            .map_err(|e| DaemonError::Task(e.to_string()))
+    }
+}
+
+/// An input for the event loop.
+#[derive(Debug)]
+enum Input {
+    Packet(u32, OwnedReceived),
+}
+
+/// One instance as the daemon manages it.
+#[derive(Debug)]
+struct Managed {
+    plan: InstancePlan,
+    vrrp_index: u32,
+    vip_index: u32,
+}
+
+fn spawn_reader(ifindex: u32, socket: Arc<VrrpSocket>, tx: mpsc::Sender<Input>) {
+    tokio::spawn(async move {
+        loop {
+            match socket.recv().await {
+                Ok(packet) => {
+                    if tx.send(Input::Packet(ifindex, packet)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    warn!(interface = socket.ifname(), error = %e, "receive failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+}
+
+fn report_hook(note: &Notification, argv: &[String], outcome: &Outcome) {
+    let program = argv.first().map_or("", String::as_str);
+    match outcome {
+        Outcome::Exited(Some(0)) => debug!(instance = %note.instance, program, "notify hook done"),
+        Outcome::Exited(code) => {
+            warn!(instance = %note.instance, program, code = ?code, "notify hook failed");
+        }
+        Outcome::TimedOut => {
+            warn!(instance = %note.instance, program, "notify hook timed out, killed")
+        }
+        Outcome::Failed(why) => {
+            warn!(instance = %note.instance, program, error = %why, "notify hook")
+        }
+    }
+}
+
+fn statuses(router: &Router, instances: &BTreeMap<InstanceKey, Managed>) -> Vec<InstanceStatus> {
+    instances
+        .iter()
+        .filter_map(|(key, m)| {
+            router.instance(key).map(|i| InstanceStatus {
+                name: m.plan.name.clone(),
+                state: i.state(),
+                reason: i.last_reason(),
+                priority: i.effective_priority(),
+            })
+        })
+        .collect()
+}
+
+fn net_lifetime(lifetime: Lifetime) -> NetLifetime {
+    match lifetime {
+        Lifetime::Forever => NetLifetime::Forever,
+        Lifetime::After(d) => NetLifetime::Seconds(u32::try_from(d.0 / 1000).unwrap_or(u32::MAX)),
+    }
+}
+
+/// The event loop's state.
+struct Runner {
+    router: Router,
+    netlink: Netlink,
+    instances: BTreeMap<InstanceKey, Managed>,
+    sockets: BTreeMap<(u32, Family), Arc<VrrpSocket>>,
+    announcers: BTreeMap<u32, Arc<Announcer>>,
+    /// Up/down of every interface in use, by index.
+    links: BTreeMap<u32, bool>,
+    notifier: Notifier,
+    states: watch::Sender<Vec<InstanceStatus>>,
+    stop: StopMode,
+    stopping: bool,
+}
+
+impl Runner {
+    async fn run(
+        &mut self,
+        mut inputs: mpsc::Receiver<Input>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut events: vrrp_net::netlink::NetEvents,
+    ) {
+        let mut renew = tokio::time::interval(self.renew_period());
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            self.perform_actions().await;
+            if self.stopping && self.all_stopped() {
+                info!("stopped: every VIP released");
+                return;
+            }
+            let deadline = self.router.poll_timeout();
+            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(
+                deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+            ));
+            tokio::select! {
+                Some(Input::Packet(ifindex, packet)) = inputs.recv() => {
+                    if let Err(e) = self.router.handle_packet(Instant::now(), ifindex, &packet.as_received()) {
+                        debug!(ifindex, src = %packet.src, error = %e, "advert dropped");
+                    }
+                }
+                () = sleep, if deadline.is_some() => self.router.handle_timeout(Instant::now()),
+                Some(command) = commands.recv() => self.command(command),
+                event = events.next() => match event {
+                    Some(event) => self.net_event(event).await,
+                    None => {
+                        error!("netlink event stream ended; link changes are no longer seen");
+                        std::future::pending::<()>().await;
+                    }
+                },
+                _ = renew.tick() => self.renew_vips().await,
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        let Command::Stop(asked) = command;
+        let now = Instant::now();
+        // A second request while a handover runs stops at once.
+        let mode = if self.stopping {
+            StopMode::Immediate
+        } else {
+            asked.min_with(self.stop)
+        };
+        self.stopping = true;
+        match mode {
+            StopMode::Handover => {
+                info!(
+                    "stopping: handing over (priority 0 sent, VIPs kept until the new master speaks)"
+                );
+                self.router.handle_handover(now);
+            }
+            StopMode::Immediate => {
+                info!("stopping: releasing every VIP now");
+                self.router.handle_shutdown(now);
+            }
+        }
+    }
+
+    fn all_stopped(&self) -> bool {
+        self.router
+            .instances()
+            .all(|(_, i)| i.state() == State::Initialize && !i.is_releasing())
+    }
+
+    /// How often VIP lifetimes are renewed: a third of the shortest lifetime, at least 1 s.
+    fn renew_period(&self) -> Duration {
+        let shortest = self
+            .instances
+            .values()
+            .filter_map(|m| match m.plan.vip_lifetime {
+                Lifetime::After(d) => Some(d.to_duration()),
+                Lifetime::Forever => None,
+            })
+            .min()
+            .unwrap_or(Duration::from_secs(3600));
+        (shortest / 3).max(Duration::from_secs(1))
+    }
+
+    async fn renew_vips(&mut self) {
+        for (key, m) in &self.instances {
+            let renewable = matches!(m.plan.vip_lifetime, Lifetime::After(_));
+            let master = self
+                .router
+                .instance(key)
+                .is_some_and(|i| i.state() == State::Master);
+            if !(renewable && master) {
+                continue;
+            }
+            for vip in &m.plan.vips {
+                let lifetime = net_lifetime(m.plan.vip_lifetime);
+                if let Err(e) = self
+                    .netlink
+                    .add_vip(m.vip_index, vip.addr, vip.prefix_len, lifetime)
+                    .await
+                {
+                    error!(instance = %m.plan.name, vip = %vip, error = %e, "renewing the VIP failed");
+                }
+            }
+        }
+    }
+
+    async fn net_event(&mut self, event: NetEvent) {
+        let now = Instant::now();
+        match event {
+            NetEvent::Link { index, up } => {
+                if self.links.get(&index) == Some(&up) || !self.links.contains_key(&index) {
+                    return;
+                }
+                self.links.insert(index, up);
+                info!(ifindex = index, up, "link changed");
+                let keys: Vec<InstanceKey> = self
+                    .instances
+                    .iter()
+                    .filter(|(_, m)| m.vrrp_index == index || m.vip_index == index)
+                    .map(|(k, _)| *k)
+                    .collect();
+                for key in keys {
+                    let Some(m) = self.instances.get(&key) else {
+                        continue;
+                    };
+                    let usable = self.links.get(&m.vrrp_index).copied().unwrap_or(false)
+                        && self.links.get(&m.vip_index).copied().unwrap_or(false);
+                    if let Some(instance) = self.router.instance_mut(&key) {
+                        instance.set_link_up(now, usable);
+                    }
+                }
+            }
+            NetEvent::AddressAdded { index, .. } | NetEvent::AddressRemoved { index, .. } => {
+                self.refresh_primaries(now, Some(index)).await;
+            }
+            NetEvent::Overrun => {
+                warn!("netlink events were lost; re-reading addresses");
+                self.refresh_primaries(now, None).await;
+            }
+            _ => {}
+        }
+    }
+
+    /// Re-reads the primary address of the instances on `index` (all if `None`).
+    async fn refresh_primaries(&mut self, now: Instant, index: Option<u32>) {
+        let keys: Vec<(InstanceKey, u32, Family)> = self
+            .instances
+            .iter()
+            .filter(|(_, m)| index.is_none_or(|i| i == m.vrrp_index))
+            .map(|(k, m)| (*k, m.vrrp_index, m.plan.engine.family()))
+            .collect();
+        for (key, ifindex, family) in keys {
+            match self.netlink.primary_address(ifindex, family).await {
+                Ok(primary) => {
+                    if let Some(instance) = self.router.instance_mut(&key)
+                        && instance.primary_address() != primary
+                    {
+                        info!(ifindex, primary = ?primary, "primary address changed");
+                        instance.set_primary_address(now, primary);
+                    }
+                }
+                Err(e) => warn!(ifindex, error = %e, "reading the primary address failed"),
+            }
+        }
+    }
+
+    /// Performs every pending action, in order.
+    async fn perform_actions(&mut self) {
+        let mut changed = false;
+        while let Some((key, action)) = self.router.poll_action() {
+            let Some(m) = self.instances.get(&key) else {
+                continue;
+            };
+            let name = m.plan.name.as_str();
+            match action {
+                Action::StateChanged { from, to, reason } => {
+                    info!(instance = %name, from = %from, to = %to, reason = %reason, "state changed");
+                    changed = true;
+                    let priority = self
+                        .router
+                        .instance(&key)
+                        .map_or(0, vrrp_core::Instance::effective_priority);
+                    self.notifier.notify(
+                        &m.plan.notify,
+                        Notification {
+                            instance: name.to_owned(),
+                            state: to,
+                            reason: reason.to_string(),
+                            priority,
+                            vips: m.plan.vips.iter().map(ToString::to_string).collect(),
+                        },
+                    );
+                }
+                Action::AddVip(addr) => {
+                    let prefix = prefix_of(m, addr);
+                    let lifetime = net_lifetime(m.plan.vip_lifetime);
+                    match self
+                        .netlink
+                        .add_vip(m.vip_index, addr, prefix, lifetime)
+                        .await
+                    {
+                        Ok(()) => {
+                            info!(instance = %name, vip = %addr, lifetime = %lifetime, "VIP added")
+                        }
+                        Err(e) => {
+                            error!(instance = %name, vip = %addr, error = %e, "adding the VIP failed")
+                        }
+                    }
+                }
+                Action::RemoveVip(addr) => {
+                    let prefix = prefix_of(m, addr);
+                    match self.netlink.remove_vip(m.vip_index, addr, prefix).await {
+                        Ok(()) => info!(instance = %name, vip = %addr, "VIP removed"),
+                        Err(e) => {
+                            error!(instance = %name, vip = %addr, error = %e, "removing the VIP failed")
+                        }
+                    }
+                }
+                Action::SendAdvertisement(tx) => {
+                    let family = Family::of(&tx.dst);
+                    if let Some(socket) = self.sockets.get(&(m.vrrp_index, family))
+                        && let Err(e) = socket.send(&tx).await
+                    {
+                        debug!(instance = %name, dst = %tx.dst, error = %e, "sending the advert failed");
+                    }
+                }
+                Action::Announce(addr) => {
+                    if let Some(announcer) = self.announcers.get(&m.vip_index)
+                        && let Err(e) = announcer.announce(addr)
+                    {
+                        warn!(instance = %name, vip = %addr, error = %e, "announcement failed");
+                    }
+                }
+                other => debug!(instance = %name, action = ?other, "action not handled"),
+            }
+        }
+        if changed {
+            self.states
+                .send_replace(statuses(&self.router, &self.instances));
+        }
+    }
+}
+
+fn prefix_of(m: &Managed, addr: IpAddr) -> u8 {
+    m.plan
+        .vips
+        .iter()
+        .find(|v| v.addr == addr)
+        .map_or(if addr.is_ipv4() { 32 } else { 128 }, |v| v.prefix_len)
+}
+
+impl StopMode {
+    /// The gentler of two modes is the one asked for only if both allow it.
+    const fn min_with(self, configured: Self) -> Self {
+        match (self, configured) {
+            (Self::Handover, Self::Handover) => Self::Handover,
+            _ => Self::Immediate,
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! A VRRP lab in network namespaces: a switch namespace with a bridge, N vipd nodes and an
+//! observer, each on its own veth to the bridge. Real vipd processes, real kernel. Everything
+//! (namespaces, processes) is removed when the lab drops, even if the test fails; only the
+//! processes the lab started are ever signalled, by their PID.
+
+#![allow(dead_code, unreachable_pub)]
+
+#[path = "../../../vrrp-net/tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use common::Netns;
+
+/// The VIP every lab test moves around.
+pub const VIP: &str = "10.200.0.100";
+
+/// One vipd node.
+pub struct Node {
+    /// Its namespace.
+    pub ns: Netns,
+    /// Its address on the lab segment.
+    pub addr: String,
+    /// Its interface's MAC, fixed so the observer can tell nodes apart.
+    pub mac: String,
+    /// Its configuration file.
+    pub config: PathBuf,
+    /// Its log file.
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+/// The lab.
+pub struct Lab {
+    /// The switch namespace holding the bridge.
+    pub switch: Netns,
+    /// The observer namespace (10.200.0.9).
+    pub observer: Netns,
+    /// The nodes, 10.200.0.1, .2, ...
+    pub nodes: Vec<Node>,
+    dir: PathBuf,
+}
+
+fn vipd_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_vipd")
+}
+
+impl Lab {
+    /// A lab of nodes with these priorities, each configured by `yaml(index, priority)`.
+    pub fn new(priorities: &[u8], yaml: impl Fn(usize, u8) -> String) -> Self {
+        let switch = Netns::new();
+        switch.ip(&["link", "add", "br0", "type", "bridge"]);
+        switch.ip(&["link", "set", "br0", "up"]);
+        let dir = std::env::temp_dir().join(format!("vipd-lab-{}", switch.name));
+        std::fs::create_dir_all(&dir).unwrap();
+        let observer = Netns::new();
+        Self::attach(
+            &switch,
+            &observer,
+            "p9",
+            "02:00:00:00:00:09",
+            "10.200.0.9/24",
+        );
+        let mut nodes = Vec::new();
+        for (i, &priority) in priorities.iter().enumerate() {
+            let ns = Netns::new();
+            let n = i + 1;
+            let mac = format!("02:00:00:00:00:{n:02x}");
+            Self::attach(
+                &switch,
+                &ns,
+                &format!("p{n}"),
+                &mac,
+                &format!("10.200.0.{n}/24"),
+            );
+            let config = dir.join(format!("node{n}.yaml"));
+            std::fs::write(&config, yaml(i, priority)).unwrap();
+            let log = dir.join(format!("node{n}.log"));
+            nodes.push(Node {
+                ns,
+                addr: format!("10.200.0.{n}"),
+                mac,
+                config,
+                log,
+                child: None,
+            });
+        }
+        Self {
+            switch,
+            observer,
+            nodes,
+            dir,
+        }
+    }
+
+    /// Connects `ns` (interface eth0 with `mac` and `cidr`) to the bridge through port `port`.
+    fn attach(switch: &Netns, ns: &Netns, port: &str, mac: &str, cidr: &str) {
+        common::veth(ns, "eth0", switch, port);
+        switch.ip(&["link", "set", port, "master", "br0"]);
+        ns.ip(&["link", "set", "eth0", "down"]);
+        ns.ip(&["link", "set", "eth0", "address", mac]);
+        ns.ip(&["addr", "add", cidr, "dev", "eth0"]);
+        ns.ip(&["link", "set", "eth0", "up"]);
+    }
+
+    /// Starts vipd on node `i`.
+    pub fn start(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let log = std::fs::File::create(&node.log).unwrap();
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &node.ns.name,
+                vipd_binary(),
+                "run",
+                "--log-level",
+                "debug",
+                "-c",
+            ])
+            .arg(&node.config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        node.child = Some(child);
+    }
+
+    /// Sends `signal` (e.g. "KILL", "TERM") to node `i`'s vipd.
+    pub fn signal(&mut self, i: usize, signal: &str) {
+        let pid = self.nodes[i].child.as_ref().expect("node running").id();
+        // `ip netns exec` execs vipd in place: the child's PID is vipd's.
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
+    /// Waits for node `i`'s vipd to exit and returns its exit code.
+    pub fn wait_exit(&mut self, i: usize, within: Duration) -> Option<i32> {
+        let child = self.nodes[i].child.as_mut().expect("node running");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.nodes[i].child = None;
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node{} did not exit within {within:?}",
+                i + 1
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether node `i`'s interface holds the VIP.
+    pub fn holds_vip(&self, i: usize) -> bool {
+        let out = self.nodes[i]
+            .ns
+            .ip(&["-4", "-o", "addr", "show", "dev", "eth0"]);
+        String::from_utf8_lossy(&out.stdout).contains(&format!(" {VIP}/"))
+    }
+
+    /// The nodes whose interface holds the VIP.
+    pub fn holders(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.holds_vip(i))
+            .collect()
+    }
+
+    /// Polls every 20 ms until `cond` holds, or panics after `within` with `what` and the logs.
+    pub fn wait_until(
+        &self,
+        within: Duration,
+        what: &str,
+        cond: impl Fn(&Self) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            if cond(self) {
+                return start.elapsed();
+            }
+            if start.elapsed() > within {
+                panic!("{what}: not within {within:?}\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The MACs that answer ARP requests for the VIP, seen from the observer (three
+    /// requests; every reply is counted, so two answering nodes show as two MACs).
+    pub fn arp_answerers(&self) -> BTreeSet<String> {
+        self.observer.ip(&["neigh", "flush", "all"]);
+        let out = self
+            .observer
+            .exec("arping", &["-c", "3", "-w", "2", "-i", "eth0", VIP]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(" bytes from ").map(|(_, rest)| rest))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Every node's log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut all = String::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let text = std::fs::read_to_string(&node.log).unwrap_or_default();
+            all.push_str(&format!("----- node{} log -----\n{text}\n", i + 1));
+        }
+        all
+    }
+
+    /// Node `i`'s log.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        // The Netns guards delete the namespaces (and so every veth and the bridge).
+    }
+}
+
+/// A one-instance vipd configuration for the lab.
+pub fn config(priority: u8, extra: &str) -> String {
+    format!(
+        "instances:\n  - name: VI_LAB\n    interface: eth0\n    vrid: 51\n    priority: {priority}\n    vips: [{VIP}/24]\n{extra}"
+    )
+}
