@@ -17,6 +17,8 @@ pub use common::Netns;
 
 /// The VIP every lab test moves around.
 pub const VIP: &str = "10.200.0.100";
+/// The IPv6 VIP of the IPv6 tests.
+pub const VIP6: &str = "fd00:200::100";
 
 /// One vipd node.
 pub struct Node {
@@ -30,6 +32,8 @@ pub struct Node {
     pub config: PathBuf,
     /// Its log file.
     pub log: PathBuf,
+    /// Its IPv6 address on the lab segment.
+    pub addr6: String,
     child: Option<Child>,
 }
 
@@ -64,6 +68,7 @@ impl Lab {
             "02:00:00:00:00:09",
             "10.200.0.9/24",
         );
+        observer.ip(&["addr", "add", "fd00:200::9/64", "dev", "eth0", "nodad"]);
         let mut nodes = Vec::new();
         for (i, &priority) in priorities.iter().enumerate() {
             let ns = Netns::new();
@@ -76,6 +81,14 @@ impl Lab {
                 &mac,
                 &format!("10.200.0.{n}/24"),
             );
+            ns.ip(&[
+                "addr",
+                "add",
+                &format!("fd00:200::{n}/64"),
+                "dev",
+                "eth0",
+                "nodad",
+            ]);
             let config = dir.join(format!("node{n}.yaml"));
             std::fs::write(&config, yaml(i, priority)).unwrap();
             let log = dir.join(format!("node{n}.log"));
@@ -85,6 +98,7 @@ impl Lab {
                 mac,
                 config,
                 log,
+                addr6: format!("fd00:200::{n}"),
                 child: None,
             });
         }
@@ -106,28 +120,54 @@ impl Lab {
         ns.ip(&["link", "set", "eth0", "up"]);
     }
 
-    /// Starts vipd on node `i`.
+    /// Starts vipd on node `i` with its configuration file.
     pub fn start(&mut self, i: usize) {
+        let config = self.nodes[i].config.to_string_lossy().into_owned();
+        self.spawn(
+            i,
+            &[vipd_binary(), "run", "--log-level", "debug", "-c", &config],
+        );
+    }
+
+    /// Runs `argv` in node `i`'s namespace (`ip netns exec` execs it in place, so the child's
+    /// PID is the program's), logging to the node's log file (appended). The lab kills it on
+    /// drop.
+    pub fn spawn(&mut self, i: usize, argv: &[&str]) {
         let node = &mut self.nodes[i];
-        let log = std::fs::File::create(&node.log).unwrap();
+        assert!(node.child.is_none(), "node{} already runs a process", i + 1);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .unwrap();
         let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &node.ns.name,
-                vipd_binary(),
-                "run",
-                "--log-level",
-                "debug",
-                "-c",
-            ])
-            .arg(&node.config)
+            .args(["netns", "exec", &node.ns.name])
+            .args(argv)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .unwrap();
         node.child = Some(child);
+    }
+
+    /// Replaces node `i`'s configuration file (takes effect at its next start).
+    pub fn set_config(&mut self, i: usize, yaml: &str) {
+        std::fs::write(&self.nodes[i].config, yaml).unwrap();
+    }
+
+    /// Sets node `i`'s own interface up or down (what the node itself sees as a link change).
+    pub fn link(&self, i: usize, up: bool) {
+        let state = if up { "up" } else { "down" };
+        self.nodes[i].ns.ip(&["link", "set", "eth0", state]);
+    }
+
+    /// Sets node `i`'s bridge port up or down: the node's link stays up but it is cut off (a
+    /// partition).
+    pub fn port(&self, i: usize, up: bool) {
+        let state = if up { "up" } else { "down" };
+        self.switch
+            .ip(&["link", "set", &format!("p{}", i + 1), state]);
     }
 
     /// Sends `signal` (e.g. "KILL", "TERM") to node `i`'s vipd.
@@ -161,10 +201,13 @@ impl Lab {
 
     /// Whether node `i`'s interface holds the VIP.
     pub fn holds_vip(&self, i: usize) -> bool {
-        let out = self.nodes[i]
-            .ns
-            .ip(&["-4", "-o", "addr", "show", "dev", "eth0"]);
-        String::from_utf8_lossy(&out.stdout).contains(&format!(" {VIP}/"))
+        self.holds(i, VIP)
+    }
+
+    /// Whether node `i`'s interface holds the address `vip` (IPv4 or IPv6).
+    pub fn holds(&self, i: usize, vip: &str) -> bool {
+        let out = self.nodes[i].ns.ip(&["-o", "addr", "show", "dev", "eth0"]);
+        String::from_utf8_lossy(&out.stdout).contains(&format!(" {vip}/"))
     }
 
     /// The nodes whose interface holds the VIP.
