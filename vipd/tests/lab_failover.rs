@@ -25,6 +25,9 @@ fn election_puts_the_vip_on_the_highest_priority_only() {
     // Stays so: no flapping over a few advert intervals.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(lab.holders(), vec![0], "{}", lab.logs());
+    // Multicast adverts reach every port, the observer's too: about one a second.
+    let frames = lab.observer_vrrp_frames();
+    assert!((2..=5).contains(&frames), "{frames} VRRP frames in 3 s");
     let answerers = lab.arp_answerers();
     assert_eq!(
         answerers,

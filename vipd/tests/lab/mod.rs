@@ -162,12 +162,37 @@ impl Lab {
         self.nodes[i].ns.ip(&["link", "set", "eth0", state]);
     }
 
-    /// Sets node `i`'s bridge port up or down: the node's link stays up but it is cut off (a
-    /// partition).
+    /// Sets node `i`'s bridge port up or down. With veths this also takes the node's carrier
+    /// away, so the node sees its link go down.
     pub fn port(&self, i: usize, up: bool) {
         let state = if up { "up" } else { "down" };
         self.switch
             .ip(&["link", "set", &format!("p{}", i + 1), state]);
+    }
+
+    /// Cuts node `i` off the segment (or heals it) while its link stays up: the bridge port is
+    /// set to the disabled STP state, which drops every frame without touching the carrier.
+    pub fn isolate(&self, i: usize, cut: bool) {
+        let port = format!("p{}", i + 1);
+        let state = if cut { "0" } else { "3" };
+        let out = Command::new("bridge")
+            .args([
+                "-n",
+                &self.switch.name,
+                "link",
+                "set",
+                "dev",
+                &port,
+                "state",
+                state,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "bridge link set: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Sends `signal` (e.g. "KILL", "TERM") to node `i`'s vipd.
@@ -249,6 +274,31 @@ impl Lab {
             .filter_map(|rest| rest.split_whitespace().next())
             .map(str::to_owned)
             .collect()
+    }
+
+    /// How many VRRP (IP protocol 112) IPv4 frames the observer sees in 3 s, counted with a
+    /// stdlib packet capture.
+    pub fn observer_vrrp_frames(&self) -> u32 {
+        let script = r#"
+import socket, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+s.settimeout(0.2)
+n = 0
+end = time.time() + 3
+while time.time() < end:
+    try:
+        f = s.recv(2048)
+    except socket.timeout:
+        continue
+    if len(f) > 23 and f[23] == 112:
+        n += 1
+print(n)
+"#;
+        let out = self.observer.exec("python3", &["-c", script]);
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("capture failed: {}", String::from_utf8_lossy(&out.stderr)))
     }
 
     /// Every node's log, for failure messages.
