@@ -19,6 +19,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -133,119 +134,41 @@ impl DaemonBuilder {
         let netlink = Netlink::new()?;
         let events = netlink.subscribe()?;
         let (input_tx, input_rx) = mpsc::channel::<Input>(1024);
-        let mut router = Router::new();
-        let mut instances = BTreeMap::new();
-        let mut sockets: BTreeMap<(u32, Family), Arc<VrrpSocket>> = BTreeMap::new();
-        let mut announcers: BTreeMap<u32, Arc<Announcer>> = BTreeMap::new();
-        let mut links: BTreeMap<u32, bool> = BTreeMap::new();
-        let now = Instant::now();
+        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        let (states_tx, states_rx) = watch::channel(Vec::new());
+        let mut runner = Runner {
+            router: Router::new(),
+            netlink,
+            instances: BTreeMap::new(),
+            sockets: BTreeMap::new(),
+            announcers: BTreeMap::new(),
+            links: BTreeMap::new(),
+            notifier: Notifier::spawn(report_hook),
+            states: states_tx,
+            inputs: input_tx,
+            stop: self.stop,
+            stopping: false,
+        };
         // Resolve everything first, so that a bad name changes nothing.
         let mut resolved = Vec::new();
         for plan in &self.plan.instances {
-            let unknown = |interface: &str| DaemonError::UnknownInterface {
-                instance: plan.name.clone(),
-                interface: interface.to_owned(),
-            };
-            let vrrp = netlink
-                .link_by_name(&plan.interface)
-                .await
-                .map_err(|_| unknown(&plan.interface))?;
-            let vip = netlink
-                .link_by_name(&plan.vip_interface)
-                .await
-                .map_err(|_| unknown(&plan.vip_interface))?;
-            let mac = vip.mac.ok_or_else(|| DaemonError::NoMac {
-                instance: plan.name.clone(),
-                interface: plan.vip_interface.clone(),
-            })?;
-            resolved.push((plan.clone(), vrrp, vip, mac));
+            resolved.push(runner.resolve(plan).await?);
         }
         // Leftovers of a run that died without cleaning up: vipd-marked addresses on the
         // interfaces this configuration uses. Unmarked addresses are never touched.
-        let ours: Vec<u32> = resolved.iter().map(|(_, _, vip, _)| vip.index).collect();
-        for (index, info) in netlink
+        let ours: Vec<u32> = resolved.iter().map(|r| r.vip.index).collect();
+        for (index, info) in runner
+            .netlink
             .remove_leftovers(|index, _| !ours.contains(&index))
             .await?
         {
             info!(ifindex = index, address = %info.addr, "removed a VIP left over by an earlier run");
         }
-        for (plan, vrrp, vip, mac) in resolved {
-            let family = plan.engine.family();
-            let mode = if plan.engine.unicast_peers.is_empty() {
-                Mode::Multicast
-            } else {
-                Mode::Unicast
-            };
-            if let std::collections::btree_map::Entry::Vacant(slot) =
-                sockets.entry((vrrp.index, family))
-            {
-                let socket =
-                    VrrpSocket::open(vrrp.index, &vrrp.name, family, mode).map_err(|e| {
-                        DaemonError::Socket {
-                            interface: vrrp.name.clone(),
-                            source: e.into(),
-                        }
-                    })?;
-                let socket = Arc::new(socket);
-                spawn_reader(vrrp.index, Arc::clone(&socket), input_tx.clone());
-                slot.insert(socket);
-            }
-            if let std::collections::btree_map::Entry::Vacant(slot) = announcers.entry(vip.index) {
-                let announcer =
-                    Announcer::new(vip.index, mac).map_err(|source| DaemonError::Socket {
-                        interface: vip.name.clone(),
-                        source,
-                    })?;
-                slot.insert(Arc::new(announcer));
-            }
-            links.insert(vrrp.index, vrrp.up);
-            links.insert(vip.index, vip.up);
-            let key = router
-                .add_instance(vrrp.index, plan.engine.clone())
-                .map_err(|source| DaemonError::Engine {
-                    instance: plan.name.clone(),
-                    source,
-                })?;
-            let primary = netlink.primary_address(vrrp.index, family).await?;
-            if let Some(instance) = router.instance_mut(&key) {
-                instance.set_link_up(now, vrrp.up && vip.up);
-                instance.set_primary_address(now, primary);
-            }
-            info!(
-                instance = %plan.name,
-                interface = %vrrp.name,
-                vip_interface = %vip.name,
-                vrid = %plan.engine.vrid,
-                priority = %plan.engine.priority,
-                primary = ?primary,
-                "configured"
-            );
-            instances.insert(
-                key,
-                Managed {
-                    plan,
-                    vrrp_index: vrrp.index,
-                    vip_index: vip.index,
-                },
-            );
+        for r in resolved {
+            runner.install(r).await?;
         }
-        let (command_tx, command_rx) = mpsc::unbounded_channel();
-        let initial = statuses(&router, &instances);
-        let (states_tx, states_rx) = watch::channel(initial);
-        let notifier = Notifier::spawn(report_hook);
-        let mut runner = Runner {
-            router,
-            netlink,
-            instances,
-            sockets,
-            announcers,
-            links,
-            notifier,
-            states: states_tx,
-            stop: self.stop,
-            stopping: false,
-        };
         runner.router.handle_startup(Instant::now());
+        runner.publish();
         let task = tokio::spawn(async move { runner.run(input_rx, command_rx, events).await });
         Ok(DaemonHandle {
             commands: command_tx,
@@ -253,6 +176,15 @@ impl DaemonBuilder {
             task,
         })
     }
+}
+
+/// An instance whose interfaces were found.
+#[derive(Debug)]
+struct Resolved {
+    plan: InstancePlan,
+    vrrp: vrrp_net::netlink::LinkInfo,
+    vip: vrrp_net::netlink::LinkInfo,
+    mac: [u8; 6],
 }
 
 /// The daemon's entry point.
@@ -270,13 +202,14 @@ impl Daemon {
     }
 }
 
-/// Stops a running daemon; cloneable, obtained from [`DaemonHandle::stopper`].
+/// Controls a running daemon from elsewhere (a signal handler); cloneable, obtained from
+/// [`DaemonHandle::control`].
 #[derive(Debug, Clone)]
-pub struct Stopper {
+pub struct Control {
     commands: mpsc::UnboundedSender<Command>,
 }
 
-impl Stopper {
+impl Control {
     /// As [`DaemonHandle::shutdown`].
     pub fn shutdown(&self) {
         let _ = self.commands.send(Command::Stop(StopMode::Handover));
@@ -286,12 +219,19 @@ impl Stopper {
     pub fn shutdown_now(&self) {
         let _ = self.commands.send(Command::Stop(StopMode::Immediate));
     }
+
+    /// Applies a new, validated configuration: unchanged instances keep their state and
+    /// VIPs, changed ones are updated, removed ones release their VIPs, added ones start.
+    pub fn reload(&self, plan: Plan) {
+        let _ = self.commands.send(Command::Reload(plan));
+    }
 }
 
 /// Commands to a running daemon.
 #[derive(Debug)]
 enum Command {
     Stop(StopMode),
+    Reload(Plan),
 }
 
 /// A running daemon: watch its instances, stop it, wait for it.
@@ -320,11 +260,11 @@ impl DaemonHandle {
         let _ = self.commands.send(Command::Stop(StopMode::Immediate));
     }
 
-    /// A cloneable way to stop the daemon from elsewhere (a signal handler) while another
-    /// task waits for it.
+    /// A cloneable way to stop or reload the daemon from elsewhere (a signal handler) while
+    /// another task waits for it.
     #[must_use]
-    pub fn stopper(&self) -> Stopper {
-        Stopper {
+    pub fn control(&self) -> Control {
+        Control {
             commands: self.commands.clone(),
         }
     }
@@ -420,11 +360,203 @@ struct Runner {
     links: BTreeMap<u32, bool>,
     notifier: Notifier,
     states: watch::Sender<Vec<InstanceStatus>>,
+    /// Where socket readers send what they receive.
+    inputs: mpsc::Sender<Input>,
     stop: StopMode,
     stopping: bool,
 }
 
 impl Runner {
+    /// Finds the interfaces of `plan`.
+    async fn resolve(&self, plan: &InstancePlan) -> Result<Resolved, DaemonError> {
+        let unknown = |interface: &str| DaemonError::UnknownInterface {
+            instance: plan.name.clone(),
+            interface: interface.to_owned(),
+        };
+        let vrrp = self
+            .netlink
+            .link_by_name(&plan.interface)
+            .await
+            .map_err(|_| unknown(&plan.interface))?;
+        let vip = self
+            .netlink
+            .link_by_name(&plan.vip_interface)
+            .await
+            .map_err(|_| unknown(&plan.vip_interface))?;
+        let mac = vip.mac.ok_or_else(|| DaemonError::NoMac {
+            instance: plan.name.clone(),
+            interface: plan.vip_interface.clone(),
+        })?;
+        Ok(Resolved {
+            plan: plan.clone(),
+            vrrp,
+            vip,
+            mac,
+        })
+    }
+
+    /// Adds a resolved instance (not started): its socket and announcer if its interfaces
+    /// have none yet, its link state and primary address.
+    async fn install(&mut self, r: Resolved) -> Result<InstanceKey, DaemonError> {
+        let Resolved {
+            plan,
+            vrrp,
+            vip,
+            mac,
+        } = r;
+        let now = Instant::now();
+        let family = plan.engine.family();
+        let mode = if plan.engine.unicast_peers.is_empty() {
+            Mode::Multicast
+        } else {
+            Mode::Unicast
+        };
+        if let Entry::Vacant(slot) = self.sockets.entry((vrrp.index, family)) {
+            let socket = VrrpSocket::open(vrrp.index, &vrrp.name, family, mode).map_err(|e| {
+                DaemonError::Socket {
+                    interface: vrrp.name.clone(),
+                    source: e.into(),
+                }
+            })?;
+            let socket = Arc::new(socket);
+            spawn_reader(vrrp.index, Arc::clone(&socket), self.inputs.clone());
+            slot.insert(socket);
+        }
+        if let Entry::Vacant(slot) = self.announcers.entry(vip.index) {
+            let announcer =
+                Announcer::new(vip.index, mac).map_err(|source| DaemonError::Socket {
+                    interface: vip.name.clone(),
+                    source,
+                })?;
+            slot.insert(Arc::new(announcer));
+        }
+        self.links.insert(vrrp.index, vrrp.up);
+        self.links.insert(vip.index, vip.up);
+        let key = self
+            .router
+            .add_instance(vrrp.index, plan.engine.clone())
+            .map_err(|source| DaemonError::Engine {
+                instance: plan.name.clone(),
+                source,
+            })?;
+        let primary = self.netlink.primary_address(vrrp.index, family).await?;
+        if let Some(instance) = self.router.instance_mut(&key) {
+            instance.set_link_up(now, vrrp.up && vip.up);
+            instance.set_primary_address(now, primary);
+        }
+        info!(
+            instance = %plan.name,
+            interface = %vrrp.name,
+            vip_interface = %vip.name,
+            vrid = %plan.engine.vrid,
+            priority = %plan.engine.priority,
+            primary = ?primary,
+            "configured"
+        );
+        self.instances.insert(
+            key,
+            Managed {
+                plan,
+                vrrp_index: vrrp.index,
+                vip_index: vip.index,
+            },
+        );
+        Ok(key)
+    }
+
+    /// Tells the handle's watchers every instance's status.
+    fn publish(&self) {
+        self.states
+            .send_replace(statuses(&self.router, &self.instances));
+    }
+
+    /// Applies a new configuration. Unchanged instances keep their state and VIPs; a change
+    /// of priority (or of name or notify hooks only) is applied in place, with no transition;
+    /// any other change restarts that instance; removed instances release their VIPs; added
+    /// ones start. If an interface of the new configuration is missing, nothing changes.
+    async fn reload(&mut self, plan: Plan) {
+        let mut resolved = Vec::new();
+        for p in &plan.instances {
+            match self.resolve(p).await {
+                Ok(r) => resolved.push(r),
+                Err(e) => {
+                    error!(error = %e, "reload refused; the running configuration is kept");
+                    return;
+                }
+            }
+        }
+        let now = Instant::now();
+        let mut wanted: BTreeMap<InstanceKey, Resolved> = BTreeMap::new();
+        for r in resolved {
+            let key = InstanceKey {
+                interface: r.vrrp.index,
+                vrid: r.plan.engine.vrid,
+                family: r.plan.engine.family(),
+            };
+            wanted.insert(key, r);
+        }
+        let (mut kept, mut updated, mut restarted, mut removed, mut added) = (0, 0, 0, 0, 0);
+        // Removed, or changed beyond what can be updated in place: release first.
+        let current: Vec<InstanceKey> = self.instances.keys().copied().collect();
+        for key in current {
+            let in_place = match (wanted.get(&key), self.instances.get(&key)) {
+                (Some(new), Some(old)) => {
+                    same_but_priority(&old.plan, &new.plan, new.vip.index, old.vip_index)
+                }
+                _ => false,
+            };
+            if in_place {
+                continue;
+            }
+            if let Some(instance) = self.router.instance_mut(&key) {
+                instance.handle_shutdown(now);
+            }
+            self.perform_actions().await;
+            self.router.remove_instance(&key);
+            if self.instances.remove(&key).is_some() {
+                if wanted.contains_key(&key) {
+                    restarted += 1
+                } else {
+                    removed += 1
+                }
+            }
+        }
+        for (key, r) in wanted {
+            if let Some(m) = self.instances.get_mut(&key) {
+                if m.plan == r.plan {
+                    kept += 1;
+                    continue;
+                }
+                updated += 1;
+                if m.plan.engine.priority != r.plan.engine.priority
+                    && let Some(instance) = self.router.instance_mut(&key)
+                    && let Err(e) = instance.set_priority(now, r.plan.engine.priority)
+                {
+                    error!(instance = %r.plan.name, error = %e, "priority not changed");
+                }
+                m.plan = r.plan;
+                continue;
+            }
+            let name = r.plan.name.clone();
+            match self.install(r).await {
+                Ok(key) => {
+                    if let Some(instance) = self.router.instance_mut(&key) {
+                        instance.handle_startup(now);
+                    }
+                    added += 1;
+                }
+                Err(e) => error!(instance = %name, error = %e, "instance not started"),
+            }
+        }
+        // Instances that were restarted count once, as restarted, not also as added.
+        added -= restarted.min(added);
+        info!(
+            kept,
+            updated, restarted, removed, added, "configuration reloaded"
+        );
+        self.publish();
+    }
+
     async fn run(
         &mut self,
         mut inputs: mpsc::Receiver<Input>,
@@ -450,7 +582,11 @@ impl Runner {
                     }
                 }
                 () = sleep, if deadline.is_some() => self.router.handle_timeout(Instant::now()),
-                Some(command) = commands.recv() => self.command(command),
+                Some(command) = commands.recv() => match command {
+                    Command::Stop(mode) => self.stop(mode),
+                    Command::Reload(plan) if !self.stopping => self.reload(plan).await,
+                    Command::Reload(_) => warn!("reload ignored: stopping"),
+                },
                 event = events.next() => match event {
                     Some(event) => self.net_event(event).await,
                     None => {
@@ -463,8 +599,7 @@ impl Runner {
         }
     }
 
-    fn command(&mut self, command: Command) {
-        let Command::Stop(asked) = command;
+    fn stop(&mut self, asked: StopMode) {
         let now = Instant::now();
         // A second request while a handover runs stops at once.
         let mode = if self.stopping {
@@ -661,8 +796,7 @@ impl Runner {
             }
         }
         if changed {
-            self.states
-                .send_replace(statuses(&self.router, &self.instances));
+            self.publish();
         }
     }
 }
@@ -683,4 +817,16 @@ impl StopMode {
             _ => Self::Immediate,
         }
     }
+}
+
+/// Whether `new` differs from `old` at most in priority, name and notify hooks, which can be
+/// applied to a running instance without a transition.
+fn same_but_priority(old: &InstancePlan, new: &InstancePlan, new_vip: u32, old_vip: u32) -> bool {
+    let mut a = old.engine.clone();
+    a.priority = new.engine.priority;
+    a == new.engine
+        && old.vips == new.vips
+        && old.vip_lifetime == new.vip_lifetime
+        && old.interface == new.interface
+        && new_vip == old_vip
 }

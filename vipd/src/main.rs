@@ -21,7 +21,8 @@ enum Command {
     /// Run the daemon: hold the VIPs while this node is Master.
     ///
     /// SIGTERM or SIGINT hands over (priority 0, VIPs kept until the new master speaks, then
-    /// released); a second signal, or --stop-immediately, releases at once.
+    /// released); a second signal, or --stop-immediately, releases at once. SIGHUP reloads the
+    /// configuration file: unchanged instances keep their state, a bad file is refused.
     Run {
         /// The YAML configuration file; omit it to configure with flags and VIPD_* variables.
         #[arg(long, short = 'c', env = "VIPD_CONFIG")]
@@ -172,7 +173,7 @@ fn init_logs(format: &str, level: &str) {
 }
 
 /// Runs the daemon until it has stopped.
-async fn run(plan: Plan, stop: StopMode) -> ExitCode {
+async fn run(plan: Plan, stop: StopMode, reread: impl Fn() -> Result<Plan, String>) -> ExitCode {
     use tokio::signal::unix::{SignalKind, signal};
     let daemon = match Daemon::builder(plan).stop_mode(stop).start().await {
         Ok(daemon) => daemon,
@@ -191,7 +192,7 @@ async fn run(plan: Plan, stop: StopMode) -> ExitCode {
         let _ = daemon.wait().await;
         return ExitCode::from(1);
     };
-    let stopper = daemon.stopper();
+    let control = daemon.control();
     let mut wait = std::pin::pin!(daemon.wait());
     loop {
         tokio::select! {
@@ -204,11 +205,18 @@ async fn run(plan: Plan, stop: StopMode) -> ExitCode {
                     }
                 };
             }
-            _ = term.recv() => stopper.shutdown(),
-            _ = int.recv() => stopper.shutdown(),
-            _ = hup.recv() => tracing::warn!(
-                "SIGHUP: reloading the configuration is not supported yet; restart vipd to apply changes"
-            ),
+            _ = term.recv() => control.shutdown(),
+            _ = int.recv() => control.shutdown(),
+            _ = hup.recv() => match reread() {
+                Ok(plan) => {
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    control.reload(plan);
+                }
+                Err(errors) => tracing::error!(
+                    errors = %errors.replace('\n', "; "),
+                    "SIGHUP: the new configuration is invalid; the running one is kept"
+                ),
+            },
         }
     }
 }
@@ -224,7 +232,8 @@ fn main() -> ExitCode {
             overrides,
         } => {
             init_logs(&log_format, &log_level);
-            let plan = match load(config.as_deref(), &overrides.into_overrides()) {
+            let overrides = overrides.into_overrides();
+            let plan = match load(config.as_deref(), &overrides) {
                 Ok((_, plan)) => plan,
                 Err(errors) => {
                     eprintln!("{errors}");
@@ -246,7 +255,8 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            runtime.block_on(run(plan, stop))
+            let reread = || load(config.as_deref(), &overrides).map(|(_, plan)| plan);
+            runtime.block_on(run(plan, stop, reread))
         }
         Command::CheckConfig {
             file,
