@@ -230,3 +230,52 @@ fn unicast_peers_elect_and_hand_over() {
     assert_eq!(lab.observer_vrrp_frames(), 0);
     assert_eq!(lab.holders(), vec![1]);
 }
+
+/// Many instances in one process, and VIPs on an interface other than the VRRP one (the
+/// janeczku chart's vrrpInterfaceName / vipInterfaceName): each node runs an IPv4 and an
+/// IPv6 instance on VRID 51 speaking VRRP on eth0, the IPv4 VIP going to vip0. Both fail over
+/// together when the master dies.
+#[test]
+fn two_instances_in_one_process_with_a_separate_vip_interface() {
+    let yaml = |p: u8| {
+        format!(
+            "instances:\n\
+             \x20 - {{name: V4, interface: eth0, vip_interface: vip0, vrid: 51, priority: {p}, vips: [10.200.0.100/24]}}\n\
+             \x20 - {{name: V6, interface: eth0, vrid: 51, priority: {p}, vips: ['{VIP6}/64']}}\n"
+        )
+    };
+    let mut lab = Lab::new(&[150, 100], move |_, p| yaml(p));
+    for node in &lab.nodes {
+        // vip0: one end of a veth pair inside the node, up (the peer end too, so it runs).
+        node.ns.ip(&[
+            "link", "add", "vip0", "type", "veth", "peer", "name", "vip0p",
+        ]);
+        node.ns.ip(&["link", "set", "vip0", "up"]);
+        node.ns.ip(&["link", "set", "vip0p", "up"]);
+    }
+    lab.start(0);
+    lab.start(1);
+    let on_vip0 = |l: &Lab, i: usize| {
+        let out = l.nodes[i]
+            .ns
+            .ip(&["-4", "-o", "addr", "show", "dev", "vip0"]);
+        String::from_utf8_lossy(&out.stdout).contains(" 10.200.0.100/")
+    };
+    lab.wait_until(SETTLE, "node1 holds both VIPs", |l| {
+        on_vip0(l, 0) && l.holds(0, VIP6) && !on_vip0(l, 1) && !l.holds(1, VIP6)
+    });
+    assert!(
+        !lab.holds_vip(0),
+        "the IPv4 VIP belongs on vip0, not on eth0"
+    );
+    lab.signal(0, "KILL");
+    lab.wait_exit(0, SETTLE);
+    lab.wait_until(SETTLE, "node2 takes both VIPs", |l| {
+        on_vip0(l, 1) && l.holds(1, VIP6)
+    });
+    // Each instance made its own transition (the IPv6 one may have been Master briefly at
+    // start-up too: its link-local address can finish DAD before node1's).
+    let log = lab.log(1);
+    assert!(log.contains("instance=V4 from=BACKUP to=MASTER"), "{log}");
+    assert!(log.contains("instance=V6 from=BACKUP to=MASTER"), "{log}");
+}
