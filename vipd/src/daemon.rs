@@ -143,9 +143,10 @@ impl DaemonBuilder {
             sockets: BTreeMap::new(),
             announcers: BTreeMap::new(),
             links: BTreeMap::new(),
-            notifier: Notifier::spawn(report_hook),
+            notifier: Some(Notifier::spawn(report_hook)),
             states: states_tx,
             inputs: input_tx,
+            readers: Vec::new(),
             stop: self.stop,
             stopping: false,
         };
@@ -294,7 +295,7 @@ struct Managed {
     vip_index: u32,
 }
 
-fn spawn_reader(ifindex: u32, socket: Arc<VrrpSocket>, tx: mpsc::Sender<Input>) {
+fn spawn_reader(ifindex: u32, socket: Arc<VrrpSocket>, tx: mpsc::Sender<Input>) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             match socket.recv().await {
@@ -309,7 +310,7 @@ fn spawn_reader(ifindex: u32, socket: Arc<VrrpSocket>, tx: mpsc::Sender<Input>) 
                 }
             }
         }
-    });
+    })
 }
 
 fn report_hook(note: &Notification, argv: &[String], outcome: &Outcome) {
@@ -358,10 +359,12 @@ struct Runner {
     announcers: BTreeMap<u32, Arc<Announcer>>,
     /// Up/down of every interface in use, by index.
     links: BTreeMap<u32, bool>,
-    notifier: Notifier,
+    notifier: Option<Notifier>,
     states: watch::Sender<Vec<InstanceStatus>>,
     /// Where socket readers send what they receive.
     inputs: mpsc::Sender<Input>,
+    /// The socket reader tasks, stopped with the daemon.
+    readers: Vec<JoinHandle<()>>,
     stop: StopMode,
     stopping: bool,
 }
@@ -419,7 +422,8 @@ impl Runner {
                 }
             })?;
             let socket = Arc::new(socket);
-            spawn_reader(vrrp.index, Arc::clone(&socket), self.inputs.clone());
+            let reader = spawn_reader(vrrp.index, Arc::clone(&socket), self.inputs.clone());
+            self.readers.push(reader);
             slot.insert(socket);
         }
         if let Entry::Vacant(slot) = self.announcers.entry(vip.index) {
@@ -462,6 +466,25 @@ impl Runner {
             },
         );
         Ok(key)
+    }
+
+    /// Ends the daemon's helpers: the socket readers stop, and the queued notify hooks (the
+    /// Stop hooks above all) run to completion, bounded by the longest hook timeout.
+    async fn finish(&mut self) {
+        for reader in self.readers.drain(..) {
+            reader.abort();
+        }
+        let longest = self
+            .instances
+            .values()
+            .map(|m| m.plan.notify.timeout.to_duration())
+            .max()
+            .unwrap_or_default();
+        if let Some(notifier) = self.notifier.take()
+            && !notifier.finish(longest + Duration::from_secs(1)).await
+        {
+            warn!("notify hooks still running at exit were stopped");
+        }
     }
 
     /// Tells the handle's watchers every instance's status.
@@ -569,6 +592,7 @@ impl Runner {
             self.perform_actions().await;
             if self.stopping && self.all_stopped() {
                 info!("stopped: every VIP released");
+                self.finish().await;
                 return;
             }
             let deadline = self.router.poll_timeout();
@@ -741,16 +765,18 @@ impl Runner {
                         .router
                         .instance(&key)
                         .map_or(0, vrrp_core::Instance::effective_priority);
-                    self.notifier.notify(
-                        &m.plan.notify,
-                        Notification {
-                            instance: name.to_owned(),
-                            state: to,
-                            reason: reason.to_string(),
-                            priority,
-                            vips: m.plan.vips.iter().map(ToString::to_string).collect(),
-                        },
-                    );
+                    if let Some(notifier) = &self.notifier {
+                        notifier.notify(
+                            &m.plan.notify,
+                            Notification {
+                                instance: name.to_owned(),
+                                state: to,
+                                reason: reason.to_string(),
+                                priority,
+                                vips: m.plan.vips.iter().map(ToString::to_string).collect(),
+                            },
+                        );
+                    }
                 }
                 Action::AddVip(addr) => {
                     let prefix = prefix_of(m, addr);

@@ -168,9 +168,10 @@ pub fn commands_for(spec: &NotifySpec, note: &Notification) -> Vec<Vec<String>> 
 }
 
 /// A queue of notifications served by one background task.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Notifier {
     tx: mpsc::UnboundedSender<(NotifySpec, Notification)>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Notifier {
@@ -180,7 +181,7 @@ impl Notifier {
         F: Fn(&Notification, &[String], &Outcome) + Send + 'static,
     {
         let (tx, mut rx) = mpsc::unbounded_channel::<(NotifySpec, Notification)>();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             while let Some((spec, note)) = rx.recv().await {
                 for argv in commands_for(&spec, &note) {
                     let outcome = run_hook(&argv, &note, spec.timeout.to_duration()).await;
@@ -188,7 +189,15 @@ impl Notifier {
                 }
             }
         });
-        Self { tx }
+        Self { tx, task }
+    }
+
+    /// Runs the hooks still queued (a Stop hook, typically) and ends the task, waiting at most
+    /// `within`; returns whether it finished in time. Hooks still running then are killed.
+    pub async fn finish(self, within: Duration) -> bool {
+        let Self { tx, task } = self;
+        drop(tx);
+        tokio::time::timeout(within, task).await.is_ok()
     }
 
     /// Queues the hooks of `spec` for `note`; returns at once.

@@ -279,3 +279,29 @@ fn two_instances_in_one_process_with_a_separate_vip_interface() {
     assert!(log.contains("instance=V4 from=BACKUP to=MASTER"), "{log}");
     assert!(log.contains("instance=V6 from=BACKUP to=MASTER"), "{log}");
 }
+
+/// Notify hooks on real transitions, keepalived's arguments included, and the Stop hook runs
+/// to completion before vipd exits (here it takes 0.5 s).
+#[test]
+fn notify_hooks_see_every_transition_and_the_stop_hook_completes() {
+    let out = std::env::temp_dir().join(format!("vipd-notify-lab-{}", std::process::id()));
+    let _ = std::fs::remove_file(&out);
+    let file = out.display().to_string();
+    let hooks = format!(
+        "    notify:\n      command: [sh, -c, 'echo \"$*\" >> {file}', hook]\n      stop: [sh, -c, 'sleep 0.5; echo stop-done >> {file}']\n"
+    );
+    let mut lab = Lab::new(&[150], move |_, p| config(p, &hooks));
+    lab.start(0);
+    lab.wait_until(SETTLE, "node1 holds the VIP", |l| l.holds_vip(0));
+    lab.signal(0, "TERM");
+    assert_eq!(lab.wait_exit(0, SETTLE), Some(0), "{}", lab.log(0));
+    let lines = std::fs::read_to_string(&out).unwrap_or_default();
+    let _ = std::fs::remove_file(&out);
+    // The Stop hook runs before the generic one, in order, after BACKUP and MASTER.
+    assert_eq!(
+        lines,
+        "INSTANCE VI_LAB BACKUP 150\nINSTANCE VI_LAB MASTER 150\nstop-done\nINSTANCE VI_LAB STOP 150\n",
+        "{}",
+        lab.log(0)
+    );
+}
