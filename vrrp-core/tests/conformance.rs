@@ -64,6 +64,14 @@ fn drain(vr: &mut Instance) -> Vec<String> {
         .collect()
 }
 
+/// How many announcements are queued (drains every action).
+fn announcements(vr: &mut Instance) -> usize {
+    drain(vr)
+        .iter()
+        .filter(|a| a.starts_with("announce"))
+        .count()
+}
+
 fn drain_raw(vr: &mut Instance) -> Vec<Action> {
     std::iter::from_fn(|| vr.poll_action()).collect()
 }
@@ -1145,10 +1153,7 @@ fn garp_burst_and_refresh_timing() {
     let mut bursts: Vec<(u64, usize)> = Vec::new();
     let mut now = clock.at(0);
     loop {
-        let count = drain(&mut vr)
-            .iter()
-            .filter(|a| a.starts_with("announce"))
-            .count();
+        let count = announcements(&mut vr);
         if count > 0 {
             bursts.push((clock.cs(now), count));
         }
@@ -1166,38 +1171,53 @@ fn garp_burst_and_refresh_timing() {
 }
 
 /// keepalived's defaults: 5 at once and 5 more 5 s later (as captured from keepalived 2.2.7),
-/// no refresh; leaving Master cancels the schedule.
+/// no refresh.
 #[test]
 fn garp_defaults_match_keepalived() {
     let clock = Clock::new();
     let mut vr = started(config(255), &clock);
-    assert_eq!(
-        drain(&mut vr)
-            .iter()
-            .filter(|a| a.starts_with("announce"))
-            .count(),
-        5
-    );
+    assert_eq!(announcements(&mut vr), 5);
     for t in (100..=500).step_by(100) {
         vr.handle_timeout(clock.at(t));
     }
-    assert_eq!(
-        drain(&mut vr)
-            .iter()
-            .filter(|a| a.starts_with("announce"))
-            .count(),
-        5
-    );
+    assert_eq!(announcements(&mut vr), 5);
     for t in (600..=2000).step_by(100) {
         vr.handle_timeout(clock.at(t));
     }
-    assert_eq!(
-        drain(&mut vr)
-            .iter()
-            .filter(|a| a.starts_with("announce"))
-            .count(),
-        0
-    );
+    assert_eq!(announcements(&mut vr), 0);
+}
+
+/// Leaving Master cancels the schedule: a master that yields before its second burst never
+/// sends it.
+#[test]
+fn leaving_master_cancels_the_announcements() {
+    let clock = Clock::new();
+    let mut vr = master(config(100), &clock);
+    Peer::v3(HIGHER_PEER, 200)
+        .deliver(&mut vr, clock.at(500))
+        .unwrap();
+    drain(&mut vr);
+    // Becoming Master at 3.60 s scheduled the second burst for 8.60 s. The new master keeps
+    // advertising every second, so this router stays Backup throughout. A stale
+    // announcement deadline would also show in poll_timeout (spurious wake-ups, a busy loop
+    // once past): the only timer must be the Master_Down_Timer.
+    let mut last_advert = 500;
+    for t in (510..=1500).step_by(10) {
+        if t % 100 == 0 {
+            Peer::v3(HIGHER_PEER, 200)
+                .deliver(&mut vr, clock.at(t))
+                .unwrap();
+            last_advert = t;
+        }
+        vr.handle_timeout(clock.at(t));
+        assert_eq!(announcements(&mut vr), 0, "at {t} cs");
+        assert_eq!(
+            clock.cs(vr.poll_timeout().unwrap()),
+            last_advert + 360,
+            "at {t} cs"
+        );
+    }
+    assert_eq!(vr.state(), State::Backup);
 }
 
 // ----- configuration ---------------------------------------------------------------------------
