@@ -483,6 +483,13 @@ impl InstanceSpec {
                     &format!("unicast_peers[{j}]"),
                     format!("{p} is not of the VIPs' family"),
                 ),
+                Ok(IpAddr::V6(v6)) if !v6.is_unicast_link_local() => e.push(
+                    &format!("unicast_peers[{j}]"),
+                    format!(
+                        "{v6} is not link-local: IPv6 adverts come from each peer's link-local \
+                         address (RFC 5798 section 5.1.2.1), so list the peers' fe80:: addresses"
+                    ),
+                ),
                 Ok(p) => peers.push(p),
                 Err(_) => e.push(
                     &format!("unicast_peers[{j}]"),
@@ -1016,6 +1023,18 @@ instances:
         assert!(
             got.iter()
                 .any(|g| g.starts_with("instances[0].notify.stop")),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn ipv6_unicast_peers_must_be_link_local() {
+        let got = errors(
+            "instances: [{interface: eth0, vrid: 51, vips: ['fd00::100/64'], unicast_peers: ['fd00::2', 'fe80::2']}]",
+        );
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].starts_with("instances[0].unicast_peers[0]: fd00::2 is not link-local"),
             "{got:?}"
         );
     }

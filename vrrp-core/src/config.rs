@@ -186,6 +186,13 @@ impl InstanceConfig {
                     family,
                 });
             }
+            // RFC 5798 section 5.1.2.1: an IPv6 advert's source is the sender's link-local
+            // address, so only such addresses can ever match a peer.
+            if let IpAddr::V6(v6) = peer
+                && !v6.is_unicast_link_local()
+            {
+                return Err(ConfigError::PeerNotLinkLocal { peer: *peer });
+            }
         }
         if self.version == Version::V2 && family == Family::Ipv6 {
             return Err(ConfigError::V2Ipv6);
@@ -263,6 +270,14 @@ pub enum ConfigError {
         peer: IpAddr,
         /// The instance's family.
         family: Family,
+    },
+    /// An IPv6 unicast peer that is not a link-local address.
+    #[error(
+        "unicast peer {peer} is not a link-local address: IPv6 adverts are sent from the sender's link-local address (RFC 5798 section 5.1.2.1), so list each peer's fe80:: address"
+    )]
+    PeerNotLinkLocal {
+        /// The peer.
+        peer: IpAddr,
     },
     /// VRRPv2 with IPv6 addresses.
     #[error("VRRPv2 (RFC 3768) is IPv4 only: use version 3 for IPv6 virtual addresses")]

@@ -609,8 +609,9 @@ fn rfc5798_7_1_hop_limit_other_than_255_dropped() {
 #[test]
 fn unicast_hop_limit_relaxation_applies_to_unicast_only() {
     let clock = Clock::new();
-    let me6: IpAddr = "fd00:200::2".parse().unwrap();
-    let peer6: IpAddr = "fd00:200::1".parse().unwrap();
+    // IPv6 adverts come from link-local addresses (RFC 5798 section 5.1.2.1).
+    let me6: IpAddr = "fe80::2".parse().unwrap();
+    let peer6: IpAddr = "fe80::1".parse().unwrap();
     let vip6: IpAddr = "fd00:200::100".parse().unwrap();
     let mut c = InstanceConfig::new(vrid(), vec![vip6]);
     c.unicast_peers = vec![peer6];
@@ -1304,6 +1305,14 @@ fn invalid_configurations_name_the_field_and_the_fix() {
                 c
             },
             "unicast peer",
+        ),
+        (
+            {
+                let mut c = InstanceConfig::new(vrid(), vec!["fd00:200::100".parse().unwrap()]);
+                c.unicast_peers = vec!["fd00:200::1".parse().unwrap()];
+                c
+            },
+            "is not a link-local address",
         ),
     ];
     for (c, needle) in cases {
