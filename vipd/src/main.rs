@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use vipd::config::{Config, ConfigError, Overrides, Plan};
-use vipd::daemon::{Daemon, StopMode};
+use vipd::daemon::{Daemon, DaemonError, StopMode};
 use vipd::duration::{Millis, parse_millis};
 
 /// vipd: a floating-IP (VIP) manager speaking VRRP v2/v3, interoperable with keepalived.
@@ -179,7 +179,13 @@ async fn run(plan: Plan, stop: StopMode, reread: impl Fn() -> Result<Plan, Strin
         Ok(daemon) => daemon,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
-            return ExitCode::from(1);
+            // A configuration naming what this host lacks is a configuration error (2), like
+            // the others; anything else (privileges, the kernel) is a runtime failure (1).
+            let config_error = matches!(
+                e,
+                DaemonError::UnknownInterface { .. } | DaemonError::NoMac { .. }
+            );
+            return ExitCode::from(if config_error { 2 } else { 1 });
         }
     };
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (

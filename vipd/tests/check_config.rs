@@ -168,3 +168,32 @@ fn flags_and_environment_build_or_override_the_instance() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--interface (VIPD_INTERFACE)"));
 }
+
+/// `vipd run` refuses a configuration naming an interface this host lacks with status 2, and
+/// with `--log-format json` every log line is a JSON object; the password never appears.
+#[test]
+fn run_with_a_missing_interface_exits_2_and_logs_json_without_secrets() {
+    let f = file(
+        "instances:\n  - {interface: vipdnosuch0, vrid: 51, version: 2, password: s3cret, vips: [10.200.0.100/24]}\n",
+    );
+    let out = vipd(&["run", "--log-format", "json", "-c", f.path()], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(!err.contains("s3cret"), "the secret leaked: {err}");
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let failure = lines
+        .iter()
+        .find(|v| v["message"] == "cannot start")
+        .unwrap_or_else(|| panic!("no 'cannot start' line in {err}"));
+    assert_eq!(failure["level"], "ERROR");
+    assert!(
+        failure["error"]
+            .as_str()
+            .unwrap()
+            .contains("\"vipdnosuch0\" does not exist"),
+        "{failure}"
+    );
+}
