@@ -617,10 +617,66 @@ impl Netlink {
         prefix_len: u8,
         lifetime: Lifetime,
     ) -> Result<(), NetlinkError> {
+        self.add_vips(index, &[(addr, prefix_len)], lifetime)
+            .await
+            .pop()
+            .unwrap_or(Ok(()))
+    }
+
+    /// [`add_vip`](Self::add_vip) for several addresses of one family on link `index`, with
+    /// one address dump for all of them instead of one each: renewing the lifetimes of N
+    /// VIPs costs one dump and N replace requests. Returns one result per address, in order.
+    pub async fn add_vips(
+        &self,
+        index: u32,
+        vips: &[(IpAddr, u8)],
+        lifetime: Lifetime,
+    ) -> Vec<Result<(), NetlinkError>> {
+        let mut existing: Vec<AddressInfo> = Vec::new();
+        for family in [Family::Ipv4, Family::Ipv6] {
+            if !vips.iter().any(|(a, _)| Family::of(a) == family) {
+                continue;
+            }
+            match self.addresses(index, family).await {
+                Ok(list) => existing.extend(list),
+                Err(e) => {
+                    let text = e.to_string();
+                    return vips
+                        .iter()
+                        .map(|_| {
+                            Err(NetlinkError::Transport {
+                                op: "dump addresses",
+                                target: format!("of index {index}"),
+                                detail: text.clone(),
+                            })
+                        })
+                        .collect();
+                }
+            }
+        }
+        let mut results = Vec::with_capacity(vips.len());
+        for &(addr, prefix_len) in vips {
+            results.push(
+                self.add_one(index, addr, prefix_len, lifetime, &existing)
+                    .await,
+            );
+        }
+        results
+    }
+
+    /// Adds or renews one VIP, given the link's current addresses.
+    async fn add_one(
+        &self,
+        index: u32,
+        addr: IpAddr,
+        prefix_len: u8,
+        lifetime: Lifetime,
+        existing: &[AddressInfo],
+    ) -> Result<(), NetlinkError> {
         if prefix_len > max_prefix(&addr) {
             return Err(NetlinkError::InvalidPrefix { addr, prefix_len });
         }
-        if let Some(existing) = self.foreign(index, addr, None).await? {
+        if let Some(existing) = existing.iter().find(|a| a.addr == addr && !a.is_vipd()) {
             return Err(NetlinkError::NotOurs {
                 link: self.describe_link(index).await,
                 index,

@@ -256,6 +256,67 @@ fn addresses_added_by_hand_are_never_touched() {
 }
 
 #[test]
+fn a_batch_adds_and_renews_each_address_and_refuses_only_foreign_ones() {
+    let (ns, _peer) = lab();
+    let name = ns.name.clone();
+    in_ns(&ns, move || async move {
+        let nl = Netlink::new().unwrap();
+        let index = nl.link_by_name(DEV).await.unwrap().index;
+        common::run(
+            "ip",
+            &["-n", &name, "addr", "add", "10.200.4.2/24", "dev", DEV],
+        );
+        let batch = [
+            (ip("10.200.4.1"), 24),
+            (ip("10.200.4.2"), 24),
+            (ip("fd00:200::41"), 64),
+            (ip("10.200.4.3"), 33),
+        ];
+        let results = nl.add_vips(index, &batch, Lifetime::Seconds(30)).await;
+        assert_eq!(results.len(), 4);
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        assert!(
+            matches!(results[1], Err(NetlinkError::NotOurs { .. })),
+            "{:?}",
+            results[1]
+        );
+        assert!(results[2].is_ok(), "{:?}", results[2]);
+        assert!(
+            matches!(results[3], Err(NetlinkError::InvalidPrefix { .. })),
+            "{:?}",
+            results[3]
+        );
+        for addr in ["10.200.4.1", "fd00:200::41"] {
+            let entries = ip_entries(&name, addr);
+            assert_eq!(entries.len(), 1, "{addr}");
+            let valid = entries[0]["valid_life_time"].as_u64().unwrap();
+            assert!((25..=30).contains(&valid), "{addr}: valid_lft {valid}");
+            assert_eq!(
+                raw_protocol(index, ip(addr)).await,
+                Some(VIPD_ADDRESS_PROTOCOL)
+            );
+        }
+        let entries = ip_entries(&name, "10.200.4.2");
+        assert_eq!(
+            entries[0]["valid_life_time"],
+            u64::from(u32::MAX),
+            "hand-added one changed"
+        );
+        assert_eq!(raw_protocol(index, ip("10.200.4.2")).await, None);
+        // The same batch again renews: a longer lifetime replaces the old one.
+        let again = nl
+            .add_vips(index, &batch[..1], Lifetime::Seconds(300))
+            .await;
+        assert!(again[0].is_ok(), "{:?}", again[0]);
+        let valid = ip_entries(&name, "10.200.4.1")[0]["valid_life_time"]
+            .as_u64()
+            .unwrap();
+        assert!(valid > 30, "not renewed: valid_lft {valid}");
+        assert_eq!(ip_entries(&name, "10.200.4.1").len(), 1, "added twice");
+    });
+}
+
+#[test]
 fn remove_leftovers_keeps_what_it_is_told_to() {
     let (ns, _peer) = lab();
     let name = ns.name.clone();
