@@ -350,6 +350,9 @@ fn net_lifetime(lifetime: Lifetime) -> NetLifetime {
     }
 }
 
+/// VIPs to add, by VIP interface and lifetime, each with its prefix length and instance name.
+type VipBatches<'a> = BTreeMap<(u32, Lifetime), Vec<(IpAddr, u8, &'a str)>>;
+
 /// The event loop's state.
 struct Runner {
     router: Router,
@@ -666,7 +669,10 @@ impl Runner {
         (shortest / 3).max(Duration::from_secs(1))
     }
 
+    /// Renews the kernel lifetime of every VIP held as Master: one request batch (one
+    /// address dump) per interface and lifetime, however many instances share it.
     async fn renew_vips(&mut self) {
+        let mut batches = VipBatches::new();
         for (key, m) in &self.instances {
             let renewable = matches!(m.plan.vip_lifetime, Lifetime::After(_));
             let master = self
@@ -676,17 +682,25 @@ impl Runner {
             if !(renewable && master) {
                 continue;
             }
-            for vip in &m.plan.vips {
-                let lifetime = net_lifetime(m.plan.vip_lifetime);
-                if let Err(e) = self
-                    .netlink
-                    .add_vip(m.vip_index, vip.addr, vip.prefix_len, lifetime)
-                    .await
-                {
-                    error!(instance = %m.plan.name, vip = %vip, error = %e, "renewing the VIP failed");
-                }
-            }
+            let batch = batches
+                .entry((m.vip_index, m.plan.vip_lifetime))
+                .or_default();
+            batch.extend(
+                m.plan
+                    .vips
+                    .iter()
+                    .map(|v| (v.addr, v.prefix_len, m.plan.name.as_str())),
+            );
         }
+        self.add_batches(batches, true).await;
+    }
+
+    /// Whether `addr` on link `index` is one of the configured VIPs: the daemon's own adds,
+    /// renewals and removals, which cannot change a primary address (it never is a VIP).
+    fn is_own_vip(&self, index: u32, addr: IpAddr) -> bool {
+        self.instances
+            .values()
+            .any(|m| m.vip_index == index && m.plan.vips.iter().any(|v| v.addr == addr))
     }
 
     async fn net_event(&mut self, event: NetEvent) {
@@ -715,7 +729,12 @@ impl Runner {
                     }
                 }
             }
-            NetEvent::AddressAdded { index, .. } | NetEvent::AddressRemoved { index, .. } => {
+            // Renewing N VIPs produces N events; re-reading the addresses for each, for every
+            // instance, was quadratic (and starved the event loop at 255 instances).
+            NetEvent::AddressAdded { index, addr, .. }
+            | NetEvent::AddressRemoved { index, addr, .. }
+                if !self.is_own_vip(index, addr) =>
+            {
                 self.refresh_primaries(now, Some(index)).await;
             }
             NetEvent::Overrun => {
@@ -726,38 +745,68 @@ impl Runner {
         }
     }
 
-    /// Re-reads the primary address of the instances on `index` (all if `None`).
+    /// Re-reads the primary address of the instances on `index` (all if `None`): one address
+    /// dump per interface and family, shared by the instances on it.
     async fn refresh_primaries(&mut self, now: Instant, index: Option<u32>) {
-        let keys: Vec<(InstanceKey, u32, Family)> = self
-            .instances
-            .iter()
-            .filter(|(_, m)| index.is_none_or(|i| i == m.vrrp_index))
-            .map(|(k, m)| (*k, m.vrrp_index, m.plan.engine.family()))
-            .collect();
-        for (key, ifindex, family) in keys {
-            match self.netlink.primary_address(ifindex, family).await {
-                Ok(primary) => {
-                    if let Some(instance) = self.router.instance_mut(&key)
-                        && instance.primary_address() != primary
-                    {
-                        info!(ifindex, primary = ?primary, "primary address changed");
-                        instance.set_primary_address(now, primary);
-                    }
+        let mut links: BTreeMap<(u32, Family), Vec<InstanceKey>> = BTreeMap::new();
+        for (key, m) in &self.instances {
+            if index.is_none_or(|i| i == m.vrrp_index) {
+                links
+                    .entry((m.vrrp_index, m.plan.engine.family()))
+                    .or_default()
+                    .push(*key);
+            }
+        }
+        for ((ifindex, family), keys) in links {
+            let primary = match self.netlink.primary_address(ifindex, family).await {
+                Ok(primary) => primary,
+                Err(e) => {
+                    warn!(ifindex, error = %e, "reading the primary address failed");
+                    continue;
                 }
-                Err(e) => warn!(ifindex, error = %e, "reading the primary address failed"),
+            };
+            let mut logged = false;
+            for key in keys {
+                if let Some(instance) = self.router.instance_mut(&key)
+                    && instance.primary_address() != primary
+                {
+                    if !logged {
+                        info!(ifindex, primary = ?primary, "primary address changed");
+                        logged = true;
+                    }
+                    instance.set_primary_address(now, primary);
+                }
             }
         }
     }
 
     /// Performs every pending action, in order.
+    ///
+    /// The VIP additions that come before any removal are done first, in one batch per
+    /// interface (one address dump instead of one per VIP): when many instances become Master
+    /// at once, their adverts then leave within milliseconds instead of each waiting for the
+    /// netlink round trips of every instance before it.
     async fn perform_actions(&mut self) {
+        let mut actions = Vec::new();
+        while let Some(next) = self.router.poll_action() {
+            actions.push(next);
+        }
+        if actions.is_empty() {
+            return;
+        }
+        let hoisted = actions
+            .iter()
+            .position(|(_, a)| matches!(a, Action::RemoveVip(_)))
+            .unwrap_or(actions.len());
+        self.add_vips_batched(&actions[..hoisted]).await;
         let mut changed = false;
-        while let Some((key, action)) = self.router.poll_action() {
+        for (i, (key, action)) in actions.into_iter().enumerate() {
             let Some(m) = self.instances.get(&key) else {
                 continue;
             };
             let name = m.plan.name.as_str();
             match action {
+                Action::AddVip(_) if i < hoisted => {}
                 Action::StateChanged { from, to, reason } => {
                     info!(instance = %name, from = %from, to = %to, reason = %reason, "state changed");
                     changed = true;
@@ -823,6 +872,47 @@ impl Runner {
         }
         if changed {
             self.publish();
+        }
+    }
+}
+
+impl Runner {
+    /// Performs the [`Action::AddVip`]s among `actions`, one netlink batch per interface and
+    /// lifetime, logging each result.
+    async fn add_vips_batched(&self, actions: &[(InstanceKey, Action)]) {
+        let mut batches = VipBatches::new();
+        for (key, action) in actions {
+            if let (Action::AddVip(addr), Some(m)) = (action, self.instances.get(key)) {
+                batches
+                    .entry((m.vip_index, m.plan.vip_lifetime))
+                    .or_default()
+                    .push((*addr, prefix_of(m, *addr), m.plan.name.as_str()));
+            }
+        }
+        self.add_batches(batches, false).await;
+    }
+
+    /// Adds (or, with `renewing`, renews) VIPs grouped by interface and lifetime, one netlink
+    /// batch each, and logs each result (renewals only when they fail).
+    async fn add_batches(&self, batches: VipBatches<'_>, renewing: bool) {
+        for ((index, lifetime), batch) in batches {
+            let vips: Vec<(IpAddr, u8)> = batch.iter().map(|(a, p, _)| (*a, *p)).collect();
+            let lifetime = net_lifetime(lifetime);
+            let results = self.netlink.add_vips(index, &vips, lifetime).await;
+            for ((addr, _, name), result) in batch.iter().zip(results) {
+                match result {
+                    Ok(()) if renewing => {}
+                    Ok(()) => {
+                        info!(instance = %name, vip = %addr, lifetime = %lifetime, "VIP added")
+                    }
+                    Err(e) if renewing => {
+                        error!(instance = %name, vip = %addr, error = %e, "renewing the VIP failed")
+                    }
+                    Err(e) => {
+                        error!(instance = %name, vip = %addr, error = %e, "adding the VIP failed")
+                    }
+                }
+            }
         }
     }
 }

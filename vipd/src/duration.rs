@@ -138,7 +138,7 @@ impl Serialize for Millis {
 }
 
 /// A lifetime: a duration or `forever`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Lifetime {
     /// Never expires.
     Forever,

@@ -305,3 +305,59 @@ fn notify_hooks_see_every_transition_and_the_stop_hook_completes() {
         lab.log(0)
     );
 }
+
+/// 255 instances on one interface at 0.1 s adverts (2,550 adverts a second from the master):
+/// node1 ends up Master of every one, the others of none, and nobody enters Master again
+/// during a 5 s quiet window. Before address events of vipd's own VIPs were filtered and VIP
+/// additions batched, each renewal re-read the addresses once per event per instance, the
+/// event loop fell behind the adverts, and the backups kept taking over.
+#[test]
+fn two_hundred_fifty_five_instances_at_100ms_converge_and_stay_quiet() {
+    const N: usize = 255;
+    let mut lab = Lab::new(&[150, 100, 50], |_, p| {
+        let mut yaml = String::from("instances:\n");
+        for vrid in 1..=N {
+            yaml.push_str(&format!(
+                "  - name: VI_{vrid}\n    interface: eth0\n    vrid: {vrid}\n    priority: {p}\n    \
+                 advert_interval: 100ms\n    vips: [10.201.{}.{}/32]\n",
+                vrid / 200,
+                vrid % 200 + 1
+            ));
+        }
+        yaml
+    });
+    for i in 0..3 {
+        lab.start(i);
+    }
+    let count = |l: &Lab, i: usize| {
+        let out = l.nodes[i]
+            .ns
+            .ip(&["-o", "-4", "addr", "show", "dev", "eth0"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|line| line.contains(" 10.201."))
+            .count()
+    };
+    lab.wait_until(
+        Duration::from_secs(30),
+        "node1 holds all 255 VIPs, the others none",
+        |l| count(l, 0) == N && count(l, 1) == 0 && count(l, 2) == 0,
+    );
+    let masters = |l: &Lab| -> Vec<usize> {
+        (0..3)
+            .map(|i| l.log(i).matches("to=MASTER").count())
+            .collect()
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let before = masters(&lab);
+    std::thread::sleep(Duration::from_secs(5));
+    let after = masters(&lab);
+    assert_eq!(
+        before,
+        after,
+        "Master entries during the quiet window\n{}",
+        lab.logs()
+    );
+    assert_eq!(after[0], N, "node1 entered Master once per instance");
+    assert_eq!((count(&lab, 0), count(&lab, 1), count(&lab, 2)), (N, 0, 0));
+}
