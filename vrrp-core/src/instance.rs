@@ -24,6 +24,9 @@ pub struct MasterInfo {
     pub seen: Instant,
 }
 
+/// How many peers [`Instance::peers`] remembers.
+pub const MAX_PEERS: usize = 16;
+
 /// A command named a tracked object the instance does not have.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("no tracked object named {name:?} in this instance")]
@@ -79,6 +82,8 @@ pub struct Instance {
     /// Why this backup would become Master if the Master_Down_Timer fired now.
     takeover_reason: Reason,
     master: Option<MasterInfo>,
+    /// Every router heard from (valid adverts), most recent last, at most [`MAX_PEERS`].
+    peers: Vec<MasterInfo>,
     since: Option<Instant>,
     last_reason: Option<Reason>,
     actions: VecDeque<Action>,
@@ -125,6 +130,7 @@ impl Instance {
             release_deadline: None,
             takeover_reason: Reason::MasterDown,
             master: None,
+            peers: Vec::new(),
             since: None,
             last_reason: None,
             actions: VecDeque::new(),
@@ -205,6 +211,13 @@ impl Instance {
         u8::try_from(clamped).unwrap_or(1)
     }
 
+    /// The routers this instance has received valid adverts from, with the priority and
+    /// interval each last advertised and when; at most [`MAX_PEERS`], the least recently
+    /// heard dropped first. A priority of 0 is a peer that resigned.
+    pub fn peers(&self) -> &[MasterInfo] {
+        &self.peers
+    }
+
     /// Each tracked object's name, weight and whether it is up.
     pub fn tracks(&self) -> impl Iterator<Item = (&str, i16, bool)> + '_ {
         self.config
@@ -260,6 +273,21 @@ impl Instance {
         } else {
             None
         }
+    }
+
+    /// Remembers the sender of a valid advert.
+    fn record_peer(&mut self, now: Instant, src: IpAddr, adv: &Advertisement) {
+        if let Some(i) = self.peers.iter().position(|p| p.address == src) {
+            self.peers.remove(i);
+        } else if self.peers.len() == MAX_PEERS {
+            self.peers.remove(0);
+        }
+        self.peers.push(MasterInfo {
+            address: src,
+            priority: adv.priority,
+            interval: adv.interval,
+            seen: now,
+        });
     }
 
     // ----- outputs -------------------------------------------------------------------------
@@ -395,6 +423,7 @@ impl Instance {
             self.stats.address_list_errors += 1;
         }
         self.stats.rcvd_advertisements += 1;
+        self.record_peer(now, rx.src, &adv);
         if adv.priority == 0 {
             self.stats.rcvd_pri_zero_packets += 1;
         }

@@ -96,7 +96,7 @@ mod wire;
 pub use checksum::{internet_checksum, pseudo_header_checksum};
 pub use config::{AnnounceSchedule, ConfigError, InstanceConfig, MAX_PREEMPT_DELAY, Track};
 pub use event::{Action, Reason, Received, RxError, State, Transmit};
-pub use instance::{Instance, MasterInfo, UnknownTrack};
+pub use instance::{Instance, MAX_PEERS, MasterInfo, UnknownTrack};
 pub use router::{AddError, InstanceKey, Router};
 pub use stats::{MasterReasons, RouterStats, Stats};
 pub use types::{Centis, Family, Interval, Priority, Version, Vrid};

@@ -1500,3 +1500,48 @@ fn a_fault_during_handover_releases_at_once() {
     );
     assert_eq!(vr.poll_timeout(), None);
 }
+
+// ----- status: the peers heard --------------------------------------------------------------
+
+/// `peers()` lists every router a valid advert came from with what it last advertised (a
+/// resigned master shows priority 0); invalid adverts add nobody; the table is bounded and
+/// forgets the least recently heard first.
+#[test]
+fn peers_lists_each_sender_with_its_last_advert_bounded() {
+    let clock = Clock::new();
+    let mut vr = started(config(100), &clock);
+    drain(&mut vr);
+    Peer::v3(HIGHER_PEER, 150)
+        .deliver(&mut vr, clock.at(100))
+        .unwrap();
+    Peer::v3(LOWER_PEER, 100)
+        .deliver(&mut vr, clock.at(150))
+        .unwrap();
+    Peer::v3(HIGHER_PEER, 0)
+        .deliver(&mut vr, clock.at(200))
+        .unwrap();
+    let bad = Peer::v3(IpAddr::V4(Ipv4Addr::new(10, 200, 0, 7)), 200);
+    assert!(
+        bad.deliver_with_hop_limit(&mut vr, clock.at(210), 64)
+            .is_err()
+    );
+    let seen: Vec<(IpAddr, u8, u64)> = vr
+        .peers()
+        .iter()
+        .map(|p| (p.address, p.priority, clock.cs(p.seen)))
+        .collect();
+    assert_eq!(seen, vec![(LOWER_PEER, 100, 150), (HIGHER_PEER, 0, 200)]);
+    assert_eq!(vr.peers()[1].interval.as_centis().get(), 100);
+    for i in 0..u8::try_from(vrrp_core::MAX_PEERS).unwrap() {
+        Peer::v3(IpAddr::V4(Ipv4Addr::new(10, 200, 1, i)), 120)
+            .deliver(&mut vr, clock.at(300 + u64::from(i)))
+            .unwrap();
+    }
+    assert_eq!(vr.peers().len(), vrrp_core::MAX_PEERS);
+    assert!(
+        vr.peers()
+            .iter()
+            .all(|p| p.address != LOWER_PEER && p.address != HIGHER_PEER),
+        "the oldest peers were not dropped first"
+    );
+}
