@@ -25,6 +25,14 @@ for banned in tokio socket2 rtnetlink libc nix mio; do
 done
 echo "ok: $(wc -l <<<"$deps") crates, none of tokio socket2 rtnetlink libc nix mio"
 
+step "python venv for the tests (prometheus-client: the strict OpenMetrics parser)"
+venv="target/test-venv"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import prometheus_client" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check prometheus-client
+fi
+export VIPD_TEST_PYTHON="$PWD/$venv/bin/python"
+
 step "cargo test (workspace, release: the simulation runs thousands of scenarios)"
 cargo test --workspace --release --locked
 

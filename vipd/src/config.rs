@@ -2,6 +2,8 @@
 //! its validation into what the daemon runs.
 //!
 //! ```yaml
+//! api:
+//!   listen: 127.0.0.1:9370       # /metrics, /healthz, /readyz, /status; or off
 //! instances:
 //!   - name: VI_CONTROL_PLANE
 //!     interface: eth0            # where VRRP speaks
@@ -38,9 +40,43 @@ use crate::notify::NotifySpec;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The HTTP endpoint for metrics, health and status.
+    #[serde(default, skip_serializing_if = "ApiSpec::is_default")]
+    pub api: ApiSpec,
     /// The virtual router instances.
     #[serde(default)]
     pub instances: Vec<InstanceSpec>,
+}
+
+/// Where vipd serves `/metrics`, `/healthz`, `/readyz` and `/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSpec {
+    /// `ADDRESS:PORT` to listen on (loopback by default: the status names the VIPs and peers),
+    /// or `off`.
+    #[serde(default = "default_api_listen")]
+    pub listen: String,
+}
+
+impl Default for ApiSpec {
+    fn default() -> Self {
+        Self {
+            listen: default_api_listen(),
+        }
+    }
+}
+
+impl ApiSpec {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The default API address.
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:9370";
+
+fn default_api_listen() -> String {
+    DEFAULT_API_LISTEN.to_owned()
 }
 
 /// One virtual router as written in the file. Every field but `interface`, `vrid` and `vips`
@@ -216,6 +252,8 @@ pub struct InstancePlan {
 pub struct Plan {
     /// The instances, in file order.
     pub instances: Vec<InstancePlan>,
+    /// Where the HTTP API listens; `None` when it is off.
+    pub api: Option<std::net::SocketAddr>,
 }
 
 /// One problem of a configuration: the field, and what is wrong with it and how to fix it.
@@ -318,8 +356,24 @@ impl Config {
             }
             instances.push(plan);
         }
+        let api = match self.api.listen.trim() {
+            "off" | "" => None,
+            text => match text.parse::<std::net::SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    errors.push(FieldError {
+                        field: "api.listen".into(),
+                        message: format!(
+                            "{text:?} is not ADDRESS:PORT: write e.g. 127.0.0.1:9370 or \
+                             [::1]:9370, or off to serve no API"
+                        ),
+                    });
+                    None
+                }
+            },
+        };
         if errors.is_empty() {
-            Ok(Plan { instances })
+            Ok(Plan { instances, api })
         } else {
             Err(ConfigError::Invalid(errors))
         }
@@ -712,6 +766,8 @@ pub struct Overrides {
     pub unicast_peers: Vec<String>,
     /// `VIPD_PASSWORD` (never a flag: flags show in the process list).
     pub password: Option<String>,
+    /// `--api-listen` / `VIPD_API_LISTEN`: the file's `api.listen`.
+    pub api_listen: Option<String>,
 }
 
 impl Overrides {
@@ -727,7 +783,14 @@ impl Overrides {
     /// [`ConfigError::Invalid`] when the file has several instances (overrides address one),
     /// or when there is no file and a required setting is missing.
     pub fn apply(&self, config: &mut Config) -> Result<(), ConfigError> {
-        if self.is_empty() {
+        if let Some(listen) = &self.api_listen {
+            config.api.listen.clone_from(listen);
+        }
+        let instance_settings = Self {
+            api_listen: None,
+            ..self.clone()
+        };
+        if instance_settings.is_empty() {
             return Ok(());
         }
         let err = |field: &str, message: String| {
@@ -860,6 +923,41 @@ mod tests {
         assert!(i.engine.preempt);
         assert_eq!(i.engine.announce, AnnounceSchedule::default());
         assert_eq!(i.vip_lifetime, Lifetime::After(Millis::from_secs(5)));
+    }
+
+    #[test]
+    fn the_api_listens_on_loopback_unless_told_otherwise() {
+        let one = "instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24]}]";
+        let plan = Config::from_yaml(one).unwrap().validate().unwrap();
+        assert_eq!(plan.api, Some("127.0.0.1:9370".parse().unwrap()));
+        let off = Config::from_yaml(&format!("api: {{listen: \"off\"}}\n{one}"))
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(off.api, None);
+        let v6 = Config::from_yaml(&format!("api: {{listen: \"[::1]:9999\"}}\n{one}"))
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(v6.api, Some("[::1]:9999".parse().unwrap()));
+        let Err(ConfigError::Invalid(errors)) =
+            Config::from_yaml(&format!("api: {{listen: \"localhost\"}}\n{one}"))
+                .unwrap()
+                .validate()
+        else {
+            panic!("a listen address without a port was accepted");
+        };
+        assert_eq!(errors[0].field, "api.listen");
+        assert!(errors[0].message.contains("ADDRESS:PORT"), "{}", errors[0]);
+        let mut config = Config::from_yaml(one).unwrap();
+        Overrides {
+            api_listen: Some("0.0.0.0:9370".into()),
+            ..Overrides::default()
+        }
+        .apply(&mut config)
+        .unwrap();
+        assert_eq!(config.api.listen, "0.0.0.0:9370");
+        assert_eq!(config.instances.len(), 1, "the instance was left alone");
     }
 
     #[test]

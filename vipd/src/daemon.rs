@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 use vrrp_core::{Action, Family, InstanceKey, Reason, Router, State};
@@ -36,6 +36,8 @@ use vrrp_net::socket::{Mode, OwnedReceived, VrrpSocket};
 use crate::config::{InstancePlan, Plan};
 use crate::duration::Lifetime;
 use crate::notify::{Notification, Notifier, Outcome};
+use crate::status::{self, Snapshot};
+use std::time::SystemTime;
 
 /// How the daemon leaves when asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -149,6 +151,7 @@ impl DaemonBuilder {
             readers: Vec::new(),
             stop: self.stop,
             stopping: false,
+            started: Instant::now(),
         };
         // Resolve everything first, so that a bad name changes nothing.
         let mut resolved = Vec::new();
@@ -226,6 +229,14 @@ impl Control {
     pub fn reload(&self, plan: Plan) {
         let _ = self.commands.send(Command::Reload(plan));
     }
+
+    /// The daemon's state, taken by its event loop between two inputs; `None` once it has
+    /// stopped. How long this takes is how responsive the event loop is (`/healthz`).
+    pub async fn snapshot(&self) -> Option<Snapshot> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Snapshot(tx)).ok()?;
+        rx.await.ok()
+    }
 }
 
 /// Commands to a running daemon.
@@ -233,6 +244,7 @@ impl Control {
 enum Command {
     Stop(StopMode),
     Reload(Plan),
+    Snapshot(oneshot::Sender<Snapshot>),
 }
 
 /// A running daemon: watch its instances, stop it, wait for it.
@@ -293,6 +305,13 @@ struct Managed {
     plan: InstancePlan,
     vrrp_index: u32,
     vip_index: u32,
+    /// The VIPs the kernel holds for this instance (added and not removed since).
+    held: std::collections::BTreeSet<IpAddr>,
+    /// Transitions by the state entered and the reason.
+    transitions: Vec<(State, Reason, u64)>,
+    announcements: u64,
+    add_failures: u64,
+    remove_failures: u64,
 }
 
 fn spawn_reader(ifindex: u32, socket: Arc<VrrpSocket>, tx: mpsc::Sender<Input>) -> JoinHandle<()> {
@@ -350,8 +369,8 @@ fn net_lifetime(lifetime: Lifetime) -> NetLifetime {
     }
 }
 
-/// VIPs to add, by VIP interface and lifetime, each with its prefix length and instance name.
-type VipBatches<'a> = BTreeMap<(u32, Lifetime), Vec<(IpAddr, u8, &'a str)>>;
+/// VIPs to add, by VIP interface and lifetime, each with its prefix length and instance.
+type VipBatches = BTreeMap<(u32, Lifetime), Vec<(IpAddr, u8, InstanceKey)>>;
 
 /// The event loop's state.
 struct Runner {
@@ -370,6 +389,8 @@ struct Runner {
     readers: Vec<JoinHandle<()>>,
     stop: StopMode,
     stopping: bool,
+    /// When the daemon started, for the uptime.
+    started: Instant,
 }
 
 impl Runner {
@@ -466,6 +487,11 @@ impl Runner {
                 plan,
                 vrrp_index: vrrp.index,
                 vip_index: vip.index,
+                held: std::collections::BTreeSet::new(),
+                transitions: Vec::new(),
+                announcements: 0,
+                add_failures: 0,
+                remove_failures: 0,
             },
         );
         Ok(key)
@@ -613,6 +639,9 @@ impl Runner {
                     Command::Stop(mode) => self.stop(mode),
                     Command::Reload(plan) if !self.stopping => self.reload(plan).await,
                     Command::Reload(_) => warn!("reload ignored: stopping"),
+                    Command::Snapshot(reply) => {
+                        let _ = reply.send(self.snapshot());
+                    }
                 },
                 event = events.next() => match event {
                     Some(event) => self.net_event(event).await,
@@ -685,12 +714,7 @@ impl Runner {
             let batch = batches
                 .entry((m.vip_index, m.plan.vip_lifetime))
                 .or_default();
-            batch.extend(
-                m.plan
-                    .vips
-                    .iter()
-                    .map(|v| (v.addr, v.prefix_len, m.plan.name.as_str())),
-            );
+            batch.extend(m.plan.vips.iter().map(|v| (v.addr, v.prefix_len, *key)));
         }
         self.add_batches(batches, true).await;
     }
@@ -810,6 +834,20 @@ impl Runner {
                 Action::StateChanged { from, to, reason } => {
                     info!(instance = %name, from = %from, to = %to, reason = %reason, "state changed");
                     changed = true;
+                    if let Some(m) = self.instances.get_mut(&key) {
+                        match m
+                            .transitions
+                            .iter_mut()
+                            .find(|t| (t.0, t.1) == (to, reason))
+                        {
+                            Some(t) => t.2 += 1,
+                            None => m.transitions.push((to, reason, 1)),
+                        }
+                    }
+                    let Some(m) = self.instances.get(&key) else {
+                        continue;
+                    };
+                    let name = m.plan.name.as_str();
                     let priority = self
                         .router
                         .instance(&key)
@@ -845,10 +883,19 @@ impl Runner {
                 }
                 Action::RemoveVip(addr) => {
                     let prefix = prefix_of(m, addr);
-                    match self.netlink.remove_vip(m.vip_index, addr, prefix).await {
+                    let result = self.netlink.remove_vip(m.vip_index, addr, prefix).await;
+                    match &result {
                         Ok(()) => info!(instance = %name, vip = %addr, "VIP removed"),
                         Err(e) => {
                             error!(instance = %name, vip = %addr, error = %e, "removing the VIP failed")
+                        }
+                    }
+                    if let Some(m) = self.instances.get_mut(&key) {
+                        match result {
+                            Ok(()) => {
+                                m.held.remove(&addr);
+                            }
+                            Err(_) => m.remove_failures += 1,
                         }
                     }
                 }
@@ -861,10 +908,16 @@ impl Runner {
                     }
                 }
                 Action::Announce(addr) => {
-                    if let Some(announcer) = self.announcers.get(&m.vip_index)
-                        && let Err(e) = announcer.announce(addr)
-                    {
-                        warn!(instance = %name, vip = %addr, error = %e, "announcement failed");
+                    let sent = match self.announcers.get(&m.vip_index).map(|a| a.announce(addr)) {
+                        Some(Ok(())) => true,
+                        Some(Err(e)) => {
+                            warn!(instance = %name, vip = %addr, error = %e, "announcement failed");
+                            false
+                        }
+                        None => false,
+                    };
+                    if let (true, Some(m)) = (sent, self.instances.get_mut(&key)) {
+                        m.announcements += 1;
                     }
                 }
                 other => debug!(instance = %name, action = ?other, "action not handled"),
@@ -879,14 +932,14 @@ impl Runner {
 impl Runner {
     /// Performs the [`Action::AddVip`]s among `actions`, one netlink batch per interface and
     /// lifetime, logging each result.
-    async fn add_vips_batched(&self, actions: &[(InstanceKey, Action)]) {
+    async fn add_vips_batched(&mut self, actions: &[(InstanceKey, Action)]) {
         let mut batches = VipBatches::new();
         for (key, action) in actions {
             if let (Action::AddVip(addr), Some(m)) = (action, self.instances.get(key)) {
                 batches
                     .entry((m.vip_index, m.plan.vip_lifetime))
                     .or_default()
-                    .push((*addr, prefix_of(m, *addr), m.plan.name.as_str()));
+                    .push((*addr, prefix_of(m, *addr), *key));
             }
         }
         self.add_batches(batches, false).await;
@@ -894,27 +947,180 @@ impl Runner {
 
     /// Adds (or, with `renewing`, renews) VIPs grouped by interface and lifetime, one netlink
     /// batch each, and logs each result (renewals only when they fail).
-    async fn add_batches(&self, batches: VipBatches<'_>, renewing: bool) {
+    async fn add_batches(&mut self, batches: VipBatches, renewing: bool) {
         for ((index, lifetime), batch) in batches {
             let vips: Vec<(IpAddr, u8)> = batch.iter().map(|(a, p, _)| (*a, *p)).collect();
             let lifetime = net_lifetime(lifetime);
             let results = self.netlink.add_vips(index, &vips, lifetime).await;
-            for ((addr, _, name), result) in batch.iter().zip(results) {
+            for ((addr, _, key), result) in batch.iter().zip(results) {
+                let Some(m) = self.instances.get_mut(key) else {
+                    continue;
+                };
+                let name = m.plan.name.as_str();
                 match result {
-                    Ok(()) if renewing => {}
                     Ok(()) => {
-                        info!(instance = %name, vip = %addr, lifetime = %lifetime, "VIP added")
-                    }
-                    Err(e) if renewing => {
-                        error!(instance = %name, vip = %addr, error = %e, "renewing the VIP failed")
+                        if !renewing {
+                            info!(instance = %name, vip = %addr, lifetime = %lifetime, "VIP added");
+                        }
+                        m.held.insert(*addr);
                     }
                     Err(e) => {
-                        error!(instance = %name, vip = %addr, error = %e, "adding the VIP failed")
+                        let what = if renewing { "renewing" } else { "adding" };
+                        error!(instance = %name, vip = %addr, error = %e, "{what} the VIP failed");
+                        m.add_failures += 1;
                     }
                 }
             }
         }
     }
+}
+
+impl Runner {
+    /// Everything `/status` and `/metrics` report, as of now.
+    fn snapshot(&self) -> Snapshot {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let ago = |t: Instant| now.saturating_duration_since(t).as_secs_f64();
+        let unix = |t: Instant| {
+            wall.checked_sub(now.saturating_duration_since(t))
+                .and_then(|w| w.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs_f64())
+        };
+        let peer = |p: &vrrp_core::MasterInfo, local: bool| status::Peer {
+            address: p.address.to_string(),
+            priority: p.priority,
+            interval_ms: u64::from(p.interval.as_centis().get()) * 10,
+            age_seconds: if local { 0.0 } else { ago(p.seen) },
+            local,
+        };
+        let router = self.router.stats();
+        let mut instances = Vec::new();
+        for (key, m) in &self.instances {
+            let Some(i) = self.router.instance(key) else {
+                continue;
+            };
+            let state = i.state();
+            let contributions = i
+                .tracks()
+                .map(|(name, weight, up)| status::Contribution {
+                    name: name.to_owned(),
+                    weight,
+                    up,
+                    effect: match (weight, up) {
+                        (w, true) if w > 0 => i32::from(w),
+                        (w, false) if w < 0 => i32::from(w),
+                        _ => 0,
+                    },
+                })
+                .collect();
+            let master = if state == State::Master {
+                i.primary_address().map(|address| {
+                    peer(
+                        &vrrp_core::MasterInfo {
+                            address,
+                            priority: i.effective_priority(),
+                            interval: i.config().advert_interval,
+                            seen: now,
+                        },
+                        true,
+                    )
+                })
+            } else if state == State::Backup {
+                i.master().map(|p| peer(&p, false))
+            } else {
+                None
+            };
+            let prefix = |addr: &IpAddr| format!("{addr}/{}", prefix_of(m, *addr));
+            let mut transitions: Vec<status::Transition> = m
+                .transitions
+                .iter()
+                .map(|(to, reason, count)| status::Transition {
+                    to: to.to_string(),
+                    reason: reason.to_string(),
+                    count: *count,
+                })
+                .collect();
+            transitions.sort_by(|a, b| (&a.to, &a.reason).cmp(&(&b.to, &b.reason)));
+            instances.push(status::InstanceStatus {
+                name: m.plan.name.clone(),
+                interface: m.plan.interface.clone(),
+                vip_interface: m.plan.vip_interface.clone(),
+                vrid: key.vrid.get(),
+                family: match key.family {
+                    Family::Ipv4 => "ipv4",
+                    Family::Ipv6 => "ipv6",
+                }
+                .to_owned(),
+                version: match m.plan.engine.version {
+                    vrrp_core::Version::V2 => 2,
+                    _ => 3,
+                },
+                state: state.to_string(),
+                since_seconds: i.state_since().map(ago),
+                since_unix: i.state_since().and_then(unix),
+                reason: i.last_reason().map(|r| r.to_string()),
+                fault: i.fault().map(|r| r.to_string()),
+                base_priority: m.plan.engine.priority.get(),
+                effective_priority: i.effective_priority(),
+                contributions,
+                master,
+                vips: m.plan.vips.iter().map(ToString::to_string).collect(),
+                vips_held: m.held.iter().map(prefix).collect(),
+                peers: i.peers().iter().map(|p| peer(p, false)).collect(),
+                transitions,
+                counters: engine_counters(i.stats()),
+                announcements: m.announcements,
+                vip_add_failures: m.add_failures,
+                vip_remove_failures: m.remove_failures,
+                checks: Vec::new(),
+            });
+        }
+        Snapshot {
+            version: crate::VERSION.to_owned(),
+            uptime_seconds: ago(self.started),
+            ready: !self.stopping,
+            unmatched: vec![
+                status::Counter {
+                    name: "vrid".into(),
+                    value: router.vrid_errors,
+                },
+                status::Counter {
+                    name: "length".into(),
+                    value: router.packet_length_errors,
+                },
+            ],
+            instances,
+        }
+    }
+}
+
+/// The engine's counters of one instance, named for `/status` and `/metrics`.
+fn engine_counters(s: &vrrp_core::Stats) -> Vec<status::Counter> {
+    [
+        ("adverts_sent", s.sent_advertisements),
+        ("adverts_received", s.rcvd_advertisements),
+        ("priority_zero_sent", s.sent_pri_zero_packets),
+        ("priority_zero_received", s.rcvd_pri_zero_packets),
+        ("master_transitions", s.master_transitions),
+        ("own_adverts", s.own_adverts),
+        ("error_ttl", s.ip_ttl_errors),
+        ("error_version", s.version_errors),
+        ("error_type", s.rcvd_invalid_type_packets),
+        ("error_length", s.packet_length_errors),
+        ("error_checksum", s.checksum_errors),
+        ("error_interval", s.adv_interval_errors),
+        ("error_address_list", s.address_list_errors),
+        ("error_auth_failure", s.auth_failures),
+        ("error_auth_type_invalid", s.invalid_auth_type),
+        ("error_auth_type_mismatch", s.auth_type_mismatch),
+        ("error_unknown_peer", s.unknown_peer),
+    ]
+    .into_iter()
+    .map(|(name, value)| status::Counter {
+        name: name.to_owned(),
+        value,
+    })
+    .collect()
 }
 
 fn prefix_of(m: &Managed, addr: IpAddr) -> u8 {

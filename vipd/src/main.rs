@@ -39,6 +39,19 @@ enum Command {
         #[command(flatten)]
         overrides: OverrideArgs,
     },
+    /// Show who holds the VIPs and why, from a running vipd's API (`/status`).
+    ///
+    /// For each instance: state and since when, priority (effective and base), the master it
+    /// hears, the VIPs held and the reason of the last transition; then each health check and
+    /// each peer heard.
+    Status {
+        /// The API address of the vipd to ask (its api.listen).
+        #[arg(long, env = "VIPD_API_LISTEN", default_value = vipd::config::DEFAULT_API_LISTEN)]
+        api: std::net::SocketAddr,
+        /// Print the raw JSON of /status instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate a configuration and print it as vipd will run it (secrets redacted).
     ///
     /// Exits 0 when it is valid, 2 with every problem listed when it is not.
@@ -50,6 +63,30 @@ enum Command {
         /// other machines, e.g. rendered by Helm).
         #[arg(long)]
         offline: bool,
+        #[command(flatten)]
+        overrides: OverrideArgs,
+    },
+    /// Print Kubernetes manifests that run vipd, without Helm or a cluster.
+    Manifest {
+        #[command(subcommand)]
+        what: ManifestCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ManifestCommand {
+    /// The static Pod of the Helm chart's `static: true`, with the configuration inline (an
+    /// annotation, projected to /etc/vipd/vipd.yaml): copy it to /etc/kubernetes/manifests/.
+    ///
+    /// The configuration is validated first (exit 2 with every problem). A VRRPv2 password
+    /// (VIPD_PASSWORD) goes into the container's environment, with a warning.
+    StaticPod {
+        /// The YAML configuration file to embed; omit it to configure with flags and VIPD_*
+        /// variables.
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        pod: vipd::manifest::StaticPodArgs,
         #[command(flatten)]
         overrides: OverrideArgs,
     },
@@ -89,6 +126,10 @@ struct OverrideArgs {
         value_delimiter = ','
     )]
     unicast_peers: Vec<String>,
+    /// Where to serve /metrics, /healthz, /readyz and /status (ADDRESS:PORT), or off; the
+    /// file's api.listen.
+    #[arg(long, env = "VIPD_API_LISTEN")]
+    api_listen: Option<String>,
 }
 
 impl OverrideArgs {
@@ -103,6 +144,7 @@ impl OverrideArgs {
             advert_interval: self.advert_interval,
             nopreempt: self.nopreempt,
             unicast_peers: self.unicast_peers,
+            api_listen: self.api_listen,
             // Only from the environment: a flag would show the secret in the process list.
             password: std::env::var("VIPD_PASSWORD")
                 .ok()
@@ -175,6 +217,7 @@ fn init_logs(format: &str, level: &str) {
 /// Runs the daemon until it has stopped.
 async fn run(plan: Plan, stop: StopMode, reread: impl Fn() -> Result<Plan, String>) -> ExitCode {
     use tokio::signal::unix::{SignalKind, signal};
+    let api_addr = plan.api;
     let daemon = match Daemon::builder(plan).stop_mode(stop).start().await {
         Ok(daemon) => daemon,
         Err(e) => {
@@ -199,10 +242,25 @@ async fn run(plan: Plan, stop: StopMode, reread: impl Fn() -> Result<Plan, Strin
         return ExitCode::from(1);
     };
     let control = daemon.control();
+    let api = match api_addr {
+        Some(addr) => match vipd::api::ApiServer::start(addr, control.clone()).await {
+            Ok(server) => Some(server),
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "cannot serve the API (api.listen); stopping");
+                daemon.shutdown_now();
+                let _ = daemon.wait().await;
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let mut wait = std::pin::pin!(daemon.wait());
     loop {
         tokio::select! {
             result = &mut wait => {
+                if let Some(api) = api {
+                    api.stop();
+                }
                 return match result {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
@@ -216,6 +274,9 @@ async fn run(plan: Plan, stop: StopMode, reread: impl Fn() -> Result<Plan, Strin
             _ = hup.recv() => match reread() {
                 Ok(plan) => {
                     tracing::info!("SIGHUP: reloading the configuration");
+                    if plan.api != api_addr {
+                        tracing::warn!("SIGHUP: a change of api.listen takes effect at the next start");
+                    }
                     control.reload(plan);
                 }
                 Err(errors) => tracing::error!(
@@ -264,6 +325,38 @@ fn main() -> ExitCode {
             let reread = || load(config.as_deref(), &overrides).map(|(_, plan)| plan);
             runtime.block_on(run(plan, stop, reread))
         }
+        Command::Status { api, json } => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("vipd: cannot start the runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match runtime.block_on(vipd::api::fetch_status(api)) {
+                Ok(snap) if json => match serde_json::to_string_pretty(&snap) {
+                    Ok(text) => {
+                        println!("{text}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("vipd status: {e}");
+                        ExitCode::from(1)
+                    }
+                },
+                Ok(snap) => {
+                    print!("{}", snap.to_table());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("vipd status: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::CheckConfig {
             file,
             offline,
@@ -288,6 +381,32 @@ fn main() -> ExitCode {
                         eprintln!("{}", missing.join("\n"));
                         ExitCode::from(2)
                     }
+                }
+            }
+        }
+        Command::Manifest {
+            what:
+                ManifestCommand::StaticPod {
+                    config,
+                    pod,
+                    overrides,
+                },
+        } => {
+            let overrides = overrides.into_overrides();
+            let made = load(config.as_deref(), &overrides).and_then(|(config, _)| {
+                vipd::manifest::static_pod(&pod, &config).map_err(|e| e.to_string())
+            });
+            match made {
+                Ok(out) => {
+                    for warning in &out.warnings {
+                        eprintln!("vipd: warning: {warning}");
+                    }
+                    print!("{}", out.yaml);
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    ExitCode::from(2)
                 }
             }
         }

@@ -1,0 +1,334 @@
+//! `/metrics`: a [`Snapshot`] as OpenMetrics text (Prometheus scrapes it as is).
+//!
+//! Every scrape encodes a fresh snapshot, so the figures are consistent with each other and
+//! nothing is kept between scrapes. Metric names start with `vipd_`; instance metrics carry
+//! the label `instance` (the configured name), check metrics `instance` and `check`.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+use crate::status::Snapshot;
+
+/// The content type of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+type Labels = Vec<(String, String)>;
+type Counters = Family<Labels, Counter>;
+type Gauges = Family<Labels, Gauge>;
+type FloatGauges = Family<Labels, Gauge<f64, AtomicU64>>;
+
+/// The states a VRRP instance can be in, as they appear in `vipd_instance_state`.
+const STATES: [&str; 4] = ["INIT", "BACKUP", "MASTER", "FAULT"];
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn gauge(registry: &mut Registry, name: &str, help: &str) -> Gauges {
+    let family = Gauges::default();
+    registry.register(name, help, family.clone());
+    family
+}
+
+fn float_gauge(registry: &mut Registry, name: &str, help: &str) -> FloatGauges {
+    let family = FloatGauges::default();
+    registry.register(name, help, family.clone());
+    family
+}
+
+fn counter(registry: &mut Registry, name: &str, help: &str) -> Counters {
+    let family = Counters::default();
+    registry.register(name, help, family.clone());
+    family
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Encodes `snap` as OpenMetrics text, ending with `# EOF`.
+#[must_use]
+pub fn render(snap: &Snapshot) -> String {
+    let mut r = Registry::default();
+    r.register(
+        "vipd_build",
+        "vipd's version",
+        Info::new(vec![("version".to_owned(), snap.version.clone())]),
+    );
+    let uptime = float_gauge(&mut r, "vipd_uptime_seconds", "Seconds since vipd started");
+    uptime.get_or_create(&Vec::new()).set(snap.uptime_seconds);
+    let ready = gauge(
+        &mut r,
+        "vipd_ready",
+        "1 while vipd runs, 0 once it is stopping",
+    );
+    ready.get_or_create(&Vec::new()).set(i64::from(snap.ready));
+    let unmatched = counter(
+        &mut r,
+        "vipd_unmatched_adverts",
+        "Adverts no instance could take, by why: vrid (not configured here), length (too short)",
+    );
+    for c in &snap.unmatched {
+        unmatched
+            .get_or_create(&labels(&[("reason", &c.name)]))
+            .inc_by(c.value);
+    }
+
+    let state = gauge(
+        &mut r,
+        "vipd_instance_state",
+        "1 for the state the instance is in, 0 for the others",
+    );
+    let master = gauge(
+        &mut r,
+        "vipd_instance_master",
+        "1 while the instance is Master",
+    );
+    let base = gauge(&mut r, "vipd_instance_base_priority", "Configured priority");
+    let effective = gauge(
+        &mut r,
+        "vipd_instance_effective_priority",
+        "Priority advertised and elected with: base plus tracked checks' weights",
+    );
+    let since = float_gauge(
+        &mut r,
+        "vipd_instance_last_transition_timestamp_seconds",
+        "Unix time of the instance's last state change",
+    );
+    let transitions = counter(
+        &mut r,
+        "vipd_instance_transitions",
+        "State changes, by the state entered and the reason",
+    );
+    let held = gauge(
+        &mut r,
+        "vipd_instance_vips_held",
+        "VIPs this node holds now",
+    );
+    let configured = gauge(&mut r, "vipd_instance_vips", "VIPs configured");
+    let peers = gauge(&mut r, "vipd_instance_peers", "Routers heard from");
+    let announcements = counter(
+        &mut r,
+        "vipd_announcements",
+        "Gratuitous ARPs / unsolicited neighbour advertisements sent",
+    );
+    let add_failures = counter(
+        &mut r,
+        "vipd_vip_add_failures",
+        "VIP additions (or lifetime renewals) the kernel refused",
+    );
+    let remove_failures = counter(
+        &mut r,
+        "vipd_vip_remove_failures",
+        "VIP removals the kernel refused",
+    );
+    let adverts_sent = counter(&mut r, "vipd_adverts_sent", "Adverts sent");
+    let adverts_received = counter(&mut r, "vipd_adverts_received", "Valid adverts received");
+    let zero_sent = counter(
+        &mut r,
+        "vipd_priority_zero_adverts_sent",
+        "Priority-0 adverts sent (resignations)",
+    );
+    let zero_received = counter(
+        &mut r,
+        "vipd_priority_zero_adverts_received",
+        "Priority-0 adverts received",
+    );
+    let own = counter(
+        &mut r,
+        "vipd_own_adverts_received",
+        "This node's own adverts looped back (ignored)",
+    );
+    let rx_errors = counter(
+        &mut r,
+        "vipd_advert_errors",
+        "Adverts rejected by the engine, by the check that failed (RFC 6527 statistics)",
+    );
+    let check_up = gauge(
+        &mut r,
+        "vipd_check_up",
+        "1 while the health check counts as up",
+    );
+    let check_latency = float_gauge(
+        &mut r,
+        "vipd_check_latency_seconds",
+        "Duration of the check's last probe",
+    );
+    let check_transitions = counter(
+        &mut r,
+        "vipd_check_transitions",
+        "Times the check changed between up and down",
+    );
+    let check_suppressed = gauge(
+        &mut r,
+        "vipd_check_suppressed",
+        "1 while flap damping holds the check down",
+    );
+
+    for i in &snap.instances {
+        let inst = labels(&[("instance", &i.name)]);
+        for s in STATES {
+            state
+                .get_or_create(&labels(&[("instance", &i.name), ("state", s)]))
+                .set(i64::from(i.state == s));
+        }
+        master
+            .get_or_create(&inst)
+            .set(i64::from(i.state == "MASTER"));
+        base.get_or_create(&inst).set(i64::from(i.base_priority));
+        effective
+            .get_or_create(&inst)
+            .set(i64::from(i.effective_priority));
+        if let Some(t) = i.since_unix {
+            since.get_or_create(&inst).set(t);
+        }
+        for t in &i.transitions {
+            transitions
+                .get_or_create(&labels(&[
+                    ("instance", &i.name),
+                    ("to", &t.to),
+                    ("reason", &t.reason),
+                ]))
+                .inc_by(t.count);
+        }
+        held.get_or_create(&inst).set(count(i.vips_held.len()));
+        configured.get_or_create(&inst).set(count(i.vips.len()));
+        peers.get_or_create(&inst).set(count(i.peers.len()));
+        announcements.get_or_create(&inst).inc_by(i.announcements);
+        add_failures.get_or_create(&inst).inc_by(i.vip_add_failures);
+        remove_failures
+            .get_or_create(&inst)
+            .inc_by(i.vip_remove_failures);
+        for c in &i.counters {
+            let family = match c.name.as_str() {
+                "adverts_sent" => &adverts_sent,
+                "adverts_received" => &adverts_received,
+                "priority_zero_sent" => &zero_sent,
+                "priority_zero_received" => &zero_received,
+                "own_adverts" => &own,
+                "master_transitions" => continue,
+                other => {
+                    let kind = other.strip_prefix("error_").unwrap_or(other);
+                    rx_errors
+                        .get_or_create(&labels(&[("instance", &i.name), ("error", kind)]))
+                        .inc_by(c.value);
+                    continue;
+                }
+            };
+            family.get_or_create(&inst).inc_by(c.value);
+        }
+        for c in &i.checks {
+            let l = labels(&[("instance", &i.name), ("check", &c.name)]);
+            check_up.get_or_create(&l).set(i64::from(c.up));
+            if let Some(latency) = c.latency_seconds {
+                check_latency.get_or_create(&l).set(latency);
+            }
+            check_transitions.get_or_create(&l).inc_by(c.transitions);
+            check_suppressed
+                .get_or_create(&l)
+                .set(i64::from(c.suppressed));
+        }
+    }
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = encode(&mut out, &r);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{CheckStatus, Counter as C, InstanceStatus, Transition};
+
+    #[test]
+    fn renders_every_family_with_labels_and_eof() {
+        let snap = Snapshot {
+            version: "9.9.9".into(),
+            uptime_seconds: 12.5,
+            ready: true,
+            unmatched: vec![C {
+                name: "vrid".into(),
+                value: 4,
+            }],
+            instances: vec![InstanceStatus {
+                name: "VI_1".into(),
+                interface: "eth0".into(),
+                vip_interface: "eth0".into(),
+                vrid: 51,
+                family: "ipv4".into(),
+                version: 3,
+                state: "MASTER".into(),
+                since_seconds: Some(1.0),
+                since_unix: Some(1_700_000_000.5),
+                reason: Some("master down timer expired".into()),
+                fault: None,
+                base_priority: 150,
+                effective_priority: 110,
+                contributions: vec![],
+                master: None,
+                vips: vec!["10.0.0.100/24".into()],
+                vips_held: vec!["10.0.0.100/24".into()],
+                peers: vec![],
+                transitions: vec![Transition {
+                    to: "MASTER".into(),
+                    reason: "master down timer expired".into(),
+                    count: 2,
+                }],
+                counters: vec![
+                    C {
+                        name: "adverts_sent".into(),
+                        value: 7,
+                    },
+                    C {
+                        name: "error_checksum".into(),
+                        value: 3,
+                    },
+                ],
+                announcements: 5,
+                vip_add_failures: 1,
+                vip_remove_failures: 0,
+                checks: vec![CheckStatus {
+                    name: "service".into(),
+                    up: false,
+                    last_ok: Some(false),
+                    latency_seconds: Some(0.25),
+                    successes: 0,
+                    failures: 2,
+                    transitions: 1,
+                    suppressed: false,
+                    last_error: None,
+                }],
+            }],
+        };
+        let text = render(&snap);
+        for line in [
+            "vipd_build_info{version=\"9.9.9\"} 1",
+            "vipd_unmatched_adverts_total{reason=\"vrid\"} 4",
+            "vipd_instance_state{instance=\"VI_1\",state=\"MASTER\"} 1",
+            "vipd_instance_state{instance=\"VI_1\",state=\"BACKUP\"} 0",
+            "vipd_instance_master{instance=\"VI_1\"} 1",
+            "vipd_instance_effective_priority{instance=\"VI_1\"} 110",
+            "vipd_instance_transitions_total{instance=\"VI_1\",to=\"MASTER\",reason=\"master down timer expired\"} 2",
+            "vipd_adverts_sent_total{instance=\"VI_1\"} 7",
+            "vipd_advert_errors_total{instance=\"VI_1\",error=\"checksum\"} 3",
+            "vipd_vip_add_failures_total{instance=\"VI_1\"} 1",
+            "vipd_check_up{instance=\"VI_1\",check=\"service\"} 0",
+            "vipd_check_latency_seconds{instance=\"VI_1\",check=\"service\"} 0.25",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}

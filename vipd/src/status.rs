@@ -1,0 +1,399 @@
+//! What a running daemon reports about itself: the [`Snapshot`] behind `/status`, `/metrics`
+//! and `vipd status`.
+//!
+//! A snapshot is taken by the event loop on request ([`crate::daemon::Control::snapshot`]),
+//! so it is consistent: every figure in it is from the same instant. It says why each node is
+//! or is not Master: its state and the reason of the last transition, the base and effective
+//! priority with each tracked check's contribution, and the master it hears.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+/// The daemon's state at one instant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// vipd's version.
+    pub version: String,
+    /// Seconds since the daemon started.
+    pub uptime_seconds: f64,
+    /// False once the daemon is stopping (handing over or releasing).
+    pub ready: bool,
+    /// Adverts that no instance could take: `vrid` (a VRID or family not configured here),
+    /// `length` (shorter than a VRRP header).
+    pub unmatched: Vec<Counter>,
+    /// Every instance, in configuration order.
+    pub instances: Vec<InstanceStatus>,
+}
+
+/// A named counter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counter {
+    /// Its name.
+    pub name: String,
+    /// Its value.
+    pub value: u64,
+}
+
+/// One virtual router.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    /// Its name.
+    pub name: String,
+    /// The interface VRRP speaks on.
+    pub interface: String,
+    /// The interface the VIPs go on.
+    pub vip_interface: String,
+    /// Virtual Router Identifier.
+    pub vrid: u8,
+    /// `ipv4` or `ipv6`.
+    pub family: String,
+    /// VRRP version, 2 or 3.
+    pub version: u8,
+    /// `INIT`, `BACKUP`, `MASTER` or `FAULT`.
+    pub state: String,
+    /// Seconds since the last transition (`None` before the first).
+    pub since_seconds: Option<f64>,
+    /// Unix time of the last transition.
+    pub since_unix: Option<f64>,
+    /// Why it entered its state.
+    pub reason: Option<String>,
+    /// Why it is not eligible, when it is in Fault.
+    pub fault: Option<String>,
+    /// The configured priority.
+    pub base_priority: u8,
+    /// The priority it advertises and elects with: the base plus the contributions.
+    pub effective_priority: u8,
+    /// Each tracked check and what it does to the priority now.
+    pub contributions: Vec<Contribution>,
+    /// The master as this node sees it: itself when Master, else the last master heard.
+    pub master: Option<Peer>,
+    /// The configured VIPs, in CIDR form.
+    pub vips: Vec<String>,
+    /// The VIPs this node holds now, in CIDR form.
+    pub vips_held: Vec<String>,
+    /// The routers heard from, most recent last.
+    pub peers: Vec<Peer>,
+    /// Transitions since start, by the state entered and the reason.
+    pub transitions: Vec<Transition>,
+    /// The engine's counters (adverts sent and received, each kind of rejected advert).
+    pub counters: Vec<Counter>,
+    /// Gratuitous ARPs / unsolicited NAs sent.
+    pub announcements: u64,
+    /// VIP additions the kernel refused.
+    pub vip_add_failures: u64,
+    /// VIP removals the kernel refused.
+    pub vip_remove_failures: u64,
+    /// The instance's health checks.
+    pub checks: Vec<CheckStatus>,
+}
+
+/// A tracked object's effect on the priority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contribution {
+    /// The check's name.
+    pub name: String,
+    /// Its configured weight (0: fault while down).
+    pub weight: i16,
+    /// Whether it is up.
+    pub up: bool,
+    /// What it adds to the base priority now (0 for a fault check; see `fault`).
+    pub effect: i32,
+}
+
+/// Another router (or this one) as seen in its adverts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Peer {
+    /// Its primary address.
+    pub address: String,
+    /// The priority it advertised.
+    pub priority: u8,
+    /// The interval it advertised, in milliseconds.
+    pub interval_ms: u64,
+    /// Seconds since its last advert (0 for this node itself).
+    pub age_seconds: f64,
+    /// Whether this is the local node.
+    #[serde(default)]
+    pub local: bool,
+}
+
+/// Transitions into one state for one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    /// The state entered.
+    pub to: String,
+    /// The reason.
+    pub reason: String,
+    /// How many times.
+    pub count: u64,
+}
+
+/// One health check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckStatus {
+    /// Its name.
+    pub name: String,
+    /// Whether it counts as up (after rise/fall and damping).
+    pub up: bool,
+    /// Whether the last probe succeeded.
+    pub last_ok: Option<bool>,
+    /// Latency of the last probe, in seconds.
+    pub latency_seconds: Option<f64>,
+    /// Consecutive successes.
+    pub successes: u32,
+    /// Consecutive failures.
+    pub failures: u32,
+    /// Transitions since start.
+    pub transitions: u64,
+    /// Held down by flap damping.
+    pub suppressed: bool,
+    /// The last error.
+    pub last_error: Option<String>,
+}
+
+impl Snapshot {
+    /// A compact table for a person (`vipd status`).
+    #[must_use]
+    pub fn to_table(&self) -> String {
+        let mut rows = vec![[
+            "INSTANCE".to_owned(),
+            "STATE".to_owned(),
+            "SINCE".to_owned(),
+            "PRIO".to_owned(),
+            "MASTER".to_owned(),
+            "VIPS HELD".to_owned(),
+            "REASON".to_owned(),
+        ]];
+        for i in &self.instances {
+            let prio = if i.base_priority == i.effective_priority {
+                i.effective_priority.to_string()
+            } else {
+                format!("{} (base {})", i.effective_priority, i.base_priority)
+            };
+            let master = i.master.as_ref().map_or_else(
+                || "-".to_owned(),
+                |m| {
+                    if m.local {
+                        "this node".to_owned()
+                    } else {
+                        format!("{} p{}", m.address, m.priority)
+                    }
+                },
+            );
+            let held = if i.vips_held.is_empty() {
+                "-".to_owned()
+            } else {
+                i.vips_held.join(",")
+            };
+            let reason = match (&i.fault, &i.reason) {
+                (Some(f), _) => format!("fault: {f}"),
+                (None, Some(r)) => r.clone(),
+                (None, None) => "-".to_owned(),
+            };
+            rows.push([
+                i.name.clone(),
+                i.state.clone(),
+                i.since_seconds.map_or_else(|| "-".to_owned(), age),
+                prio,
+                master,
+                held,
+                reason,
+            ]);
+        }
+        let mut widths = [0usize; 7];
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for row in &rows {
+            let mut line = String::new();
+            for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+                if i + 1 == row.len() {
+                    line.push_str(cell);
+                } else {
+                    let _ = write!(line, "{cell:<w$}  ");
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        for i in &self.instances {
+            let checks: Vec<String> = i
+                .checks
+                .iter()
+                .map(|c| {
+                    let effect = i
+                        .contributions
+                        .iter()
+                        .find(|x| x.name == c.name)
+                        .map_or_else(String::new, |x| match (x.weight, x.up) {
+                            (0, true) => " (fault if down)".to_owned(),
+                            (0, false) => " (fault)".to_owned(),
+                            (_, _) if x.effect != 0 => format!(" ({:+})", x.effect),
+                            (w, _) => format!(" (weight {w:+})"),
+                        });
+                    let state = if c.suppressed {
+                        "suppressed"
+                    } else if c.up {
+                        "up"
+                    } else {
+                        "down"
+                    };
+                    let error = c
+                        .last_error
+                        .as_ref()
+                        .filter(|_| !c.up)
+                        .map_or_else(String::new, |e| format!(": {e}"));
+                    format!("{} {state}{effect}{error}", c.name)
+                })
+                .collect();
+            if !checks.is_empty() {
+                let _ = writeln!(out, "{}: checks: {}", i.name, checks.join("; "));
+            }
+            let peers: Vec<String> = i
+                .peers
+                .iter()
+                .map(|p| format!("{} p{} {} ago", p.address, p.priority, age(p.age_seconds)))
+                .collect();
+            if !peers.is_empty() {
+                let _ = writeln!(out, "{}: peers: {}", i.name, peers.join(", "));
+            }
+        }
+        out
+    }
+}
+
+/// `1.2s`, `3m04s`, `2h05m`, `3d04h`.
+fn age(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return "-".to_owned();
+    }
+    if seconds < 60.0 {
+        return format!("{seconds:.1}s");
+    }
+    // Whole seconds from here on; the cast cannot truncate a finite, positive f64 below 2^64
+    // that matters to a person.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let s = seconds as u64;
+    match s {
+        0..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..86_400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(name: &str, state: &str) -> InstanceStatus {
+        InstanceStatus {
+            name: name.into(),
+            interface: "eth0".into(),
+            vip_interface: "eth0".into(),
+            vrid: 51,
+            family: "ipv4".into(),
+            version: 3,
+            state: state.into(),
+            since_seconds: Some(75.0),
+            since_unix: Some(1.0),
+            reason: Some("master down timer expired".into()),
+            fault: None,
+            base_priority: 150,
+            effective_priority: 110,
+            contributions: vec![Contribution {
+                name: "kube-api".into(),
+                weight: -40,
+                up: false,
+                effect: -40,
+            }],
+            master: Some(Peer {
+                address: "10.0.0.1".into(),
+                priority: 110,
+                interval_ms: 1000,
+                age_seconds: 0.0,
+                local: true,
+            }),
+            vips: vec!["10.0.0.100/24".into()],
+            vips_held: vec!["10.0.0.100/24".into()],
+            peers: vec![Peer {
+                address: "10.0.0.2".into(),
+                priority: 100,
+                interval_ms: 1000,
+                age_seconds: 0.4,
+                local: false,
+            }],
+            transitions: vec![],
+            counters: vec![],
+            announcements: 10,
+            vip_add_failures: 0,
+            vip_remove_failures: 0,
+            checks: vec![CheckStatus {
+                name: "kube-api".into(),
+                up: false,
+                last_ok: Some(false),
+                latency_seconds: Some(1.0),
+                successes: 0,
+                failures: 5,
+                transitions: 1,
+                suppressed: false,
+                last_error: Some("connection refused".into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_table_says_who_is_master_and_why() {
+        let snap = Snapshot {
+            version: "0.1.0".into(),
+            uptime_seconds: 80.0,
+            ready: true,
+            unmatched: vec![],
+            instances: vec![instance("VI_1", "MASTER")],
+        };
+        let table = snap.to_table();
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[0].starts_with("INSTANCE  STATE   SINCE  PRIO"),
+            "{table}"
+        );
+        assert!(
+            lines[1].starts_with("VI_1      MASTER  1m15s  110 (base 150)  this node"),
+            "{table}"
+        );
+        assert!(lines[1].ends_with("master down timer expired"), "{table}");
+        assert_eq!(
+            lines[2],
+            "VI_1: checks: kube-api down (-40): connection refused"
+        );
+        assert_eq!(lines[3], "VI_1: peers: 10.0.0.2 p100 0.4s ago");
+    }
+
+    #[test]
+    fn the_snapshot_round_trips_through_json() {
+        let snap = Snapshot {
+            version: "0.1.0".into(),
+            uptime_seconds: 1.5,
+            ready: false,
+            unmatched: vec![Counter {
+                name: "vrid".into(),
+                value: 3,
+            }],
+            instances: vec![instance("a", "BACKUP")],
+        };
+        let json = serde_json::to_string(&snap).unwrap();
+        let back: Snapshot = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, snap);
+    }
+
+    #[test]
+    fn ages_read_naturally() {
+        assert_eq!(age(0.44), "0.4s");
+        assert_eq!(age(61.0), "1m01s");
+        assert_eq!(age(7300.0), "2h01m");
+        assert_eq!(age(90_000.0), "1d01h");
+        assert_eq!(age(f64::NAN), "-");
+    }
+}
