@@ -1,77 +1,176 @@
 //! Local health checks that decide where a virtual IP may live.
 //!
-//! So far this crate holds the rise/fall hysteresis every check goes through ([`Threshold`]);
-//! the HTTP, TCP, exec and file checks come with the health-check work.
+//! # Contract
+//!
+//! * **Configuration** is validated once: deserialize a [`CheckSpec`] per entry of a VRRP
+//!   instance's `checks:` list (unknown fields are refused), then [`validate_checks`] (or
+//!   [`CheckSpec::validate`]) turns them into [`CheckConfig`]s or a list of [`FieldError`]s,
+//!   each naming its field (`instances[0].checks[1].timeout`) and the fix. Validation reads
+//!   the environment through the closure it is given and touches no file or network.
+//! * **Runtime**: [`HealthMonitor::start`] spawns one task per check on the current tokio
+//!   runtime. Each probe is bounded by its check's timeout (which is below its interval), so a
+//!   hung endpoint never delays another check or anything else on the runtime; nothing blocks
+//!   a thread. Results go through rise/fall ([`Threshold`]) and optional flap damping
+//!   ([`Damping`]), combined in [`StateFilter`]; only changes of the resulting state (and of a
+//!   file check's priority adjustment) are sent as [`HealthEvent`]s. A [`CheckStatus`]
+//!   snapshot per check is cheap to read at any time.
+//! * **Stop**: dropping the monitor stops every check promptly; [`HealthMonitor::stop`] waits
+//!   for them. An exec probe's process group is killed when its probe times out or is
+//!   cancelled.
+//! * This crate knows nothing of VRRP: vipd maps [`HealthEvent`]s onto the engine's tracked
+//!   objects ([`CheckConfig::track_weight`], [`CheckConfig::initially_up`]). It logs with
+//!   `tracing` (a span per check) and never installs a subscriber.
+//!
+//! # Run loop
+//!
+//! ```
+//! use vip_health::{CheckSpec, HealthMonitor, process_env, validate_checks};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! runtime.block_on(async {
+//!     // Something to check: a local TCP listener.
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//!     let yaml = format!(
+//!         "- name: api-port\n  tcp: {{ address: \"{}\" }}\n  interval: 100ms\n",
+//!         listener.local_addr()?
+//!     );
+//!     let specs: Vec<CheckSpec> = serde_yaml_ng::from_str(&yaml)?;
+//!     let checks = validate_checks(&specs, "instances[0].checks", &process_env)
+//!         .map_err(|errors| format!("{errors:?}"))?;
+//!
+//!     let (monitor, mut events) =
+//!         HealthMonitor::start(checks.into_iter().map(|c| ("VI_1".to_owned(), c)));
+//!     // The first result decides a check's state at once (keepalived's default).
+//!     let event = events.recv().await.ok_or("monitor gone")?;
+//!     assert_eq!((event.owner.as_str(), event.check.as_str(), event.up), ("VI_1", "api-port", true));
+//!
+//!     drop(listener); // the port now refuses connections
+//!     let event = events.recv().await.ok_or("monitor gone")?;
+//!     assert!(!event.up && event.fault, "{}", event.reason);
+//!
+//!     let status = monitor.status(&"VI_1".to_owned(), "api-port").ok_or("no status")?;
+//!     assert!(status.last_error.is_some_and(|e| e.contains("cannot connect")));
+//!     monitor.stop().await;
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Configuration
+//!
+//! ```yaml
+//! checks:
+//!   - name: service            # unique within the instance; defaults to the builtin's name
+//!     http:                    # exactly one kind key: http | tcp | exec | file | interface
+//!                              #                       | kube_api | node_ready
+//!       url: http://127.0.0.1:10254/healthz   # http:// or https://
+//!       expect_status: [200]                  # default [200]
+//!       ca_file: /path/ca.pem                 # https: trust only these CAs (default: the
+//!                                             # system bundle, /etc/ssl/certs/ca-certificates.crt)
+//!       client_cert: /path/c.pem              # client certificate, with client_key
+//!       client_key: /path/k.pem
+//!       bearer_token_file: /path/token        # re-read on every probe; never logged
+//!       host: ingress.example                 # Host header and TLS server name
+//!       insecure_skip_verify: false           # true: a warning is logged whenever the check starts
+//!     interval: 2s             # "500ms", "2s", "1.5s", "1m", or a number of seconds; default 1s
+//!     timeout: 1s              # below interval; default half the interval, at most 2s
+//!     rise: 2                  # default 1
+//!     fall: 2                  # default 1
+//!     action: fault            # Fault while down (the default) ...
+//!     # weight: -40            # ... or a weight in -254..254 (0 means fault); not both
+//!     initial: first_result    # first_result (default) | up | down
+//!     damping:                 # optional; every field has the default shown
+//!       penalty: 1000
+//!       half_life: 30s
+//!       suppress: 2000
+//!       reuse: 750
+//!       max_suppress: 5m
+//!   - builtin: service         # any field given overrides the builtin's
+//!     http: { url: http://127.0.0.1:6443/healthz }
+//!   - name: api-port
+//!     tcp: { address: "127.0.0.1:6443" }      # IPv6 as "[::1]:6443"
+//!   - name: script
+//!     exec: { command: ["/usr/local/bin/check", "--fast"] }   # argv, no shell
+//!   - name: script2
+//!     exec: { command: ["test -f /run/ok"], shell: true }    # /bin/sh -c STRING
+//!   - name: maint
+//!     file: { path: /etc/vipd/weight }
+//!     weight: 10
+//!   - name: uplink
+//!     interface: { name: eth1 }
+//!   - name: api
+//!     kube_api: { path: /livez }  # host, port, token_file, ca_file: in-cluster defaults
+//!   - name: ready
+//!     node_ready: { node: worker-1 }   # default $NODE_NAME
+//! ```
+//!
+//! Builtins, with the seed charts' defaults:
+//!
+//! | builtin | kind | interval | rise | fall | effect |
+//! |---|---|---|---|---|---|
+//! | `service` | http `http://127.0.0.1:10254/healthz` | 2 s | 2 | 2 | fault |
+//! | `kubelet` | http `http://127.0.0.1:10248/healthz` | 5 s | 1 | 5 | fault |
+//! | `kube-api` | kube_api `/healthz` | 5 s | 1 | 5 | weight -40 |
+//! | `node-ready` | node_ready | 10 s | 1 | 3 | fault |
+//!
+//! ## Effects, keepalived's meaning
+//!
+//! `action: fault` (or `weight: 0`) puts the instance in Fault while the check is down. A
+//! positive `weight` is added to the priority while the check is up, a negative one while it
+//! is down. A `file` check follows keepalived's `track_file`: the number in the file times the
+//! weight (default 1) is the adjustment, at or below -254 is Fault, above 253 counts as 253;
+//! with `action: fault` any non-zero number is Fault (details at [`FileCheck`]).
+//!
+//! ## Initial state, keepalived's meaning
+//!
+//! By default (`first_result`) a check has no state until its first probe, whose result is
+//! taken at once whatever `rise` and `fall` are, as keepalived does for a `vrrp_script`
+//! without `init_fail`; meanwhile a fault check keeps its instance out of Master and a weight
+//! is not applied ([`CheckConfig::initially_up`]). `initial: down` is keepalived's
+//! `init_fail`: down until `rise` successes. `initial: up` starts up until `fall` failures.
+//!
+//! ## Kubernetes checks
+//!
+//! `kube_api` GETs `https://HOST:PORT/PATH` and is up on 200; `node_ready` GETs
+//! `/api/v1/nodes/NODE` and is up iff the node's `Ready` condition is `"True"`. Both send the
+//! bearer token (re-read every probe) and verify the server against `ca_file`. Defaults: host
+//! `$KUBERNETES_SERVICE_HOST`, port `$KUBERNETES_SERVICE_PORT` (else 443), token and CA from
+//! `/var/run/secrets/kubernetes.io/serviceaccount/`, node `$NODE_NAME`.
+//!
+//! ## Probes
+//!
+//! HTTP(S) opens a fresh connection per probe (HTTP/1.1, `Connection: close`), reads at most
+//! 64 KiB of the body (8 MiB for a node object), and reads the CA, client certificate and key
+//! files on every probe so rotated files take effect. Exec runs without a shell unless
+//! `shell: true`, in its own process group, with stdin and stdout closed and the first line of
+//! stderr (at most 200 characters) as the error text; on timeout the group is killed and the
+//! child reaped. An interface is up while `/sys/class/net/NAME/operstate` is `up`, or
+//! `unknown` with carrier (loopback).
 
-/// Rise/fall hysteresis: a check's state flips only after `rise` consecutive successes (down
-/// to up) or `fall` consecutive failures (up to down), like keepalived's `rise` and `fall`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Threshold {
-    rise: u32,
-    fall: u32,
-    up: bool,
-    /// Consecutive results that disagree with `up`.
-    streak: u32,
-}
+mod config;
+mod damping;
+mod duration;
+mod filter;
+mod monitor;
+mod probe;
+mod spec;
+mod threshold;
 
-impl Threshold {
-    /// A threshold in the given initial state. `rise` and `fall` of 0 count as 1.
-    #[must_use]
-    pub fn new(rise: u32, fall: u32, initially_up: bool) -> Self {
-        Self {
-            rise: rise.max(1),
-            fall: fall.max(1),
-            up: initially_up,
-            streak: 0,
-        }
-    }
-
-    /// Whether the check is up.
-    #[must_use]
-    pub const fn is_up(&self) -> bool {
-        self.up
-    }
-
-    /// Records one result; returns the new state if it changed.
-    pub fn record(&mut self, success: bool) -> Option<bool> {
-        if success == self.up {
-            self.streak = 0;
-            return None;
-        }
-        self.streak += 1;
-        let needed = if self.up { self.fall } else { self.rise };
-        if self.streak < needed {
-            return None;
-        }
-        self.up = success;
-        self.streak = 0;
-        Some(self.up)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Threshold;
-
-    #[test]
-    fn falls_after_fall_failures_and_rises_after_rise_successes() {
-        let mut t = Threshold::new(2, 3, true);
-        assert_eq!(t.record(false), None);
-        assert_eq!(t.record(false), None);
-        assert_eq!(t.record(true), None, "a success resets the failure streak");
-        assert_eq!(t.record(false), None);
-        assert_eq!(t.record(false), None);
-        assert_eq!(t.record(false), Some(false));
-        assert!(!t.is_up());
-        assert_eq!(t.record(true), None);
-        assert_eq!(t.record(true), Some(true));
-        assert_eq!(t.record(true), None);
-    }
-
-    #[test]
-    fn zero_counts_as_one() {
-        let mut t = Threshold::new(0, 0, false);
-        assert_eq!(t.record(true), Some(true));
-        assert_eq!(t.record(false), Some(false));
-    }
-}
+pub use config::{
+    CheckConfig, CheckKind, Effect, ExecCheck, FileCheck, HttpCheck, InterfaceCheck, KubeApiCheck,
+    KubeEndpoint, NodeReadyCheck, ParsedUrl, TcpCheck,
+};
+pub use damping::{Damping, DampingConfig};
+pub use duration::ConfigDuration;
+pub use filter::StateFilter;
+pub use monitor::{CheckState, CheckStatus, HealthEvent, HealthMonitor, ProbeResult};
+pub use probe::ProbeError;
+pub use spec::{
+    Action, CheckSpec, DEFAULT_INTERVAL, DEFAULT_TIMEOUT_CAP, DampingSpec, ExecSpec, FieldError,
+    FileSpec, HttpSpec, Initial, InterfaceSpec, KubeApiSpec, MAX_WEIGHT, MIN_INTERVAL,
+    NodeReadySpec, SERVICE_ACCOUNT_CA, SERVICE_ACCOUNT_TOKEN, TcpSpec, process_env,
+    validate_checks,
+};
+pub use threshold::Threshold;

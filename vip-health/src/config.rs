@@ -1,0 +1,381 @@
+//! Validated check configuration, built by [`CheckSpec::validate`](crate::CheckSpec::validate).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+use crate::damping::DampingConfig;
+use crate::spec::{
+    Action, CheckSpec, DampingSpec, ExecSpec, FileSpec, HttpSpec, Initial, InterfaceSpec,
+    KubeApiSpec, NodeReadySpec, TcpSpec, to_config_duration,
+};
+
+/// One validated health check.
+///
+/// Serializes to the YAML shape of [`CheckSpec`] with every default filled in (for
+/// `vipd check-config`); it shows file paths but never a token.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CheckConfig {
+    /// Unique within its instance.
+    pub name: String,
+    /// The builtin it came from, if any.
+    pub builtin: Option<String>,
+    /// What is probed.
+    pub kind: CheckKind,
+    /// Time between probe starts.
+    pub interval: Duration,
+    /// Bound on each probe; below `interval`.
+    pub timeout: Duration,
+    /// Consecutive successes to go up.
+    pub rise: u32,
+    /// Consecutive failures to go down.
+    pub fall: u32,
+    /// What the check does to its instance.
+    pub effect: Effect,
+    /// State before the first decision.
+    pub initial: Initial,
+    /// Flap damping.
+    pub damping: Option<DampingConfig>,
+}
+
+/// What a check does to the priority or eligibility of its instance; keepalived's meaning.
+///
+/// For a `file` check the weight multiplies the number read from the file instead (see
+/// [`FileCheck`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Effect {
+    /// Fault while down (keepalived weight 0).
+    Fault,
+    /// A positive weight is added to the priority while the check is up, a negative one while
+    /// it is down. Never 0.
+    Weight(i16),
+}
+
+/// What a check probes.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum CheckKind {
+    /// HTTP or HTTPS GET.
+    Http(HttpCheck),
+    /// TCP connect.
+    Tcp(TcpCheck),
+    /// Run a program.
+    Exec(ExecCheck),
+    /// A number in a file (keepalived `track_file`).
+    File(FileCheck),
+    /// Interface link state.
+    Interface(InterfaceCheck),
+    /// Kubernetes API server health endpoint.
+    KubeApi(KubeApiCheck),
+    /// Kubernetes node `Ready` condition.
+    NodeReady(NodeReadyCheck),
+}
+
+/// A validated `http://` or `https://` URL split for connecting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParsedUrl {
+    /// `https://`.
+    pub https: bool,
+    /// Host without IPv6 brackets.
+    pub host: String,
+    /// Port, explicit or the scheme's default.
+    pub port: u16,
+    /// `host[:port]` as written in the URL, for the Host header.
+    pub authority: String,
+    /// Path and query, at least `/`.
+    pub path_and_query: String,
+}
+
+impl ParsedUrl {
+    /// Parses and checks an `http://` or `https://` URL.
+    ///
+    /// # Errors
+    /// A sentence saying what is wrong.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let uri: hyper::Uri = url.parse().map_err(|e| {
+            format!("`{url}` is not a URL ({e}): write http://HOST[:PORT]/PATH or https://...")
+        })?;
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            Some(other) => {
+                return Err(format!(
+                    "`{url}`: the scheme must be http or https, not {other}"
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "`{url}` has no scheme: write http://HOST[:PORT]/PATH or https://..."
+                ));
+            }
+        };
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("`{url}` has no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(format!(
+                "`{url}`: credentials in the URL are not supported; use bearer_token_file"
+            ));
+        }
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        if host.is_empty() {
+            return Err(format!("`{url}` has no host"));
+        }
+        let port = match authority.port_u16() {
+            Some(0) => return Err(format!("`{url}`: port 0")),
+            Some(p) => p,
+            None if https => 443,
+            None => 80,
+        };
+        let path_and_query = uri
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+        let path_and_query = if path_and_query.is_empty() {
+            "/".to_owned()
+        } else {
+            path_and_query
+        };
+        Ok(Self {
+            https,
+            host,
+            port,
+            authority: authority.as_str().to_owned(),
+            path_and_query,
+        })
+    }
+}
+
+/// `http` check settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpCheck {
+    /// The URL as written.
+    pub url: String,
+    /// The URL, parsed.
+    pub target: ParsedUrl,
+    /// Statuses that count as up.
+    pub expect_status: Vec<u16>,
+    /// Trust only these CAs (PEM), else the system bundle.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain (PEM).
+    pub client_cert: Option<PathBuf>,
+    /// Client private key (PEM).
+    pub client_key: Option<PathBuf>,
+    /// Bearer token file, read on every probe.
+    pub bearer_token_file: Option<PathBuf>,
+    /// Host header and TLS server name override.
+    pub host: Option<String>,
+    /// Accept any server certificate.
+    pub insecure_skip_verify: bool,
+}
+
+/// `tcp` check settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TcpCheck {
+    /// As written.
+    pub address: String,
+    /// Host (name or address, no brackets).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+/// `exec` check settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExecCheck {
+    /// argv, or the one string for `/bin/sh -c`.
+    pub command: Vec<String>,
+    /// Run with `/bin/sh -c`.
+    pub shell: bool,
+}
+
+/// `file` check settings: keepalived's `track_file`.
+///
+/// The file is read on every probe and the number at its start is taken (decimal, or `0x` hex
+/// or leading-`0` octal, after optional whitespace and sign; anything after it is ignored).
+/// A missing, unreadable or empty file, or text that does not start with a number, reads as
+/// 0; a number beyond the 32-bit range is ignored (the previous value stays).
+///
+/// * With `action: fault` (keepalived weight 0), a non-zero number is down (Fault) and 0 is
+///   up.
+/// * With a `weight` (default 1), the number times the weight is the priority adjustment; a
+///   result at or below -254 is down (Fault), and one above 253 counts as 253.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FileCheck {
+    /// The file.
+    pub path: PathBuf,
+}
+
+/// `interface` check settings: up while `/sys/class/net/NAME/operstate` is `up` (or `unknown`
+/// with carrier, as for loopback); down when it is anything else or the interface is missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InterfaceCheck {
+    /// Interface name.
+    pub name: String,
+}
+
+/// Where and how in-cluster checks reach the Kubernetes API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KubeEndpoint {
+    /// API server host (no brackets).
+    pub host: String,
+    /// API server port.
+    pub port: u16,
+    /// Bearer token file, read on every probe.
+    pub token_file: PathBuf,
+    /// CA bundle trusted for the API server.
+    pub ca_file: PathBuf,
+}
+
+/// `kube_api` check settings: GET `https://HOST:PORT/PATH`, up on 200.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KubeApiCheck {
+    /// Path, e.g. `/healthz` or `/livez`.
+    pub path: String,
+    /// The API server.
+    pub endpoint: KubeEndpoint,
+}
+
+/// `node_ready` check settings: GET `/api/v1/nodes/NODE`, up iff its `Ready` condition is
+/// `"True"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NodeReadyCheck {
+    /// Node name.
+    pub node: String,
+    /// The API server.
+    pub endpoint: KubeEndpoint,
+}
+
+impl CheckConfig {
+    /// Whether the check counts as up before its first report; what vipd gives the engine as
+    /// the tracked object's initial state (`vrrp_core::Track::initially_up`).
+    ///
+    /// With [`Initial::Up`] or [`Initial::Down`], that state. With
+    /// [`Initial::FirstResult`] (keepalived's default) the state that changes nothing yet, as
+    /// keepalived does for a script that has not exited: a fault check (and a file check)
+    /// counts as down, so the instance is not eligible before the check passes once; a
+    /// positive weight is not added (down); a negative weight is not subtracted (up).
+    #[must_use]
+    pub fn initially_up(&self) -> bool {
+        match self.initial {
+            Initial::Up => true,
+            Initial::Down => false,
+            _ => match (&self.kind, self.effect) {
+                (CheckKind::File(_), _) | (_, Effect::Fault) => false,
+                (_, Effect::Weight(w)) => w < 0,
+            },
+        }
+    }
+
+    /// The keepalived weight of the tracked object: 0 (fault when down) for fault checks and
+    /// for file checks (which report their varying adjustment as
+    /// [`HealthEvent::priority_delta`](crate::HealthEvent::priority_delta)), else the weight.
+    #[must_use]
+    pub fn track_weight(&self) -> i16 {
+        match (&self.kind, self.effect) {
+            (CheckKind::File(_), _) | (_, Effect::Fault) => 0,
+            (_, Effect::Weight(w)) => w,
+        }
+    }
+
+    /// The configuration in its YAML shape with every default filled in.
+    #[must_use]
+    pub fn to_spec(&self) -> CheckSpec {
+        let mut spec = CheckSpec {
+            name: Some(self.name.clone()),
+            builtin: self.builtin.clone(),
+            interval: Some(to_config_duration(self.interval)),
+            timeout: Some(to_config_duration(self.timeout)),
+            rise: Some(self.rise),
+            fall: Some(self.fall),
+            initial: Some(self.initial),
+            damping: self.damping.map(|d| DampingSpec {
+                penalty: Some(d.penalty),
+                half_life: Some(to_config_duration(d.half_life)),
+                suppress: Some(d.suppress),
+                reuse: Some(d.reuse),
+                max_suppress: Some(to_config_duration(d.max_suppress)),
+            }),
+            ..CheckSpec::default()
+        };
+        match self.effect {
+            Effect::Fault => spec.action = Some(Action::Fault),
+            Effect::Weight(w) => spec.weight = Some(i32::from(w)),
+        }
+        match &self.kind {
+            CheckKind::Http(h) => {
+                spec.http = Some(HttpSpec {
+                    url: Some(h.url.clone()),
+                    expect_status: Some(h.expect_status.clone()),
+                    ca_file: h.ca_file.clone(),
+                    client_cert: h.client_cert.clone(),
+                    client_key: h.client_key.clone(),
+                    bearer_token_file: h.bearer_token_file.clone(),
+                    host: h.host.clone(),
+                    insecure_skip_verify: h.target.https.then_some(h.insecure_skip_verify),
+                });
+            }
+            CheckKind::Tcp(t) => {
+                spec.tcp = Some(TcpSpec {
+                    address: Some(t.address.clone()),
+                });
+            }
+            CheckKind::Exec(e) => {
+                spec.exec = Some(ExecSpec {
+                    command: Some(e.command.clone()),
+                    shell: Some(e.shell),
+                });
+            }
+            CheckKind::File(f) => {
+                spec.file = Some(FileSpec {
+                    path: Some(f.path.clone()),
+                });
+            }
+            CheckKind::Interface(i) => {
+                spec.interface = Some(InterfaceSpec {
+                    name: Some(i.name.clone()),
+                });
+            }
+            CheckKind::KubeApi(k) => {
+                spec.kube_api = Some(KubeApiSpec {
+                    path: Some(k.path.clone()),
+                    host: Some(k.endpoint.host.clone()),
+                    port: Some(k.endpoint.port),
+                    token_file: Some(k.endpoint.token_file.clone()),
+                    ca_file: Some(k.endpoint.ca_file.clone()),
+                });
+            }
+            CheckKind::NodeReady(n) => {
+                spec.node_ready = Some(NodeReadySpec {
+                    node: Some(n.node.clone()),
+                    host: Some(n.endpoint.host.clone()),
+                    port: Some(n.endpoint.port),
+                    token_file: Some(n.endpoint.token_file.clone()),
+                    ca_file: Some(n.endpoint.ca_file.clone()),
+                });
+            }
+        }
+        spec
+    }
+}
+
+impl Serialize for CheckConfig {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_spec().serialize(serializer)
+    }
+}

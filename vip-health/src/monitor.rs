@@ -1,0 +1,494 @@
+//! The runtime: one task per check on the current tokio runtime, transitions on a channel,
+//! a status snapshot per check.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{Instrument, debug, info, warn};
+
+use crate::config::{CheckConfig, CheckKind, Effect};
+use crate::filter::StateFilter;
+use crate::probe::{self, ProbeState};
+
+/// A change of a check's reported state (after rise/fall and damping), or of a file check's
+/// priority adjustment while it is up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HealthEvent<O> {
+    /// The owner the check was started with (e.g. the VRRP instance).
+    pub owner: O,
+    /// The check's name.
+    pub check: String,
+    /// The reported state.
+    pub up: bool,
+    /// Whether the check now holds its instance in Fault (a fault or file check that is
+    /// down).
+    pub fault: bool,
+    /// What the check now adds to its instance's priority: a positive weight while up, a
+    /// negative weight while down, a file check's adjustment while up; 0 otherwise.
+    pub priority_delta: i32,
+    /// Whether flap damping is holding the check down.
+    pub suppressed: bool,
+    /// Why: the last probe's error or result, or the damping decision.
+    pub reason: String,
+}
+
+/// A check's state as reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CheckState {
+    /// No result yet (initial `first_result`).
+    Unknown,
+    /// Up.
+    Up,
+    /// Down.
+    Down,
+}
+
+impl CheckState {
+    fn from_option(state: Option<bool>) -> Self {
+        match state {
+            None => Self::Unknown,
+            Some(true) => Self::Up,
+            Some(false) => Self::Down,
+        }
+    }
+}
+
+/// The outcome of one probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProbeResult {
+    /// The probe passed.
+    Ok,
+    /// The probe failed.
+    Fail,
+}
+
+/// A snapshot of one check, for status reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct CheckStatus {
+    /// The check's name.
+    pub name: String,
+    /// Reported state (after rise/fall and damping).
+    pub state: CheckState,
+    /// State after rise/fall, before damping.
+    pub filtered: CheckState,
+    /// Whether the check holds its instance in Fault now.
+    pub fault: bool,
+    /// What it adds to its instance's priority now.
+    pub priority_delta: i32,
+    /// The last probe's outcome.
+    pub last_result: Option<ProbeResult>,
+    /// How long the last probe took.
+    #[serde(serialize_with = "serialize_latency_ms", rename = "last_latency_ms")]
+    pub last_latency: Option<Duration>,
+    /// Consecutive successful probes up to now.
+    pub consecutive_successes: u32,
+    /// Consecutive failed probes up to now.
+    pub consecutive_failures: u32,
+    /// The last failure's error text (kept after later successes).
+    pub last_error: Option<String>,
+    /// What the last successful probe saw, e.g. `HTTP 200`.
+    pub last_detail: Option<String>,
+    /// Probes run.
+    pub probes: u64,
+    /// Transitions of the reported state.
+    pub transitions: u64,
+    /// Flap-damping penalty as of the last probe (0 without damping).
+    pub penalty: f64,
+    /// Whether flap damping holds the check down.
+    pub suppressed: bool,
+}
+
+#[allow(clippy::ref_option)]
+fn serialize_latency_ms<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        None => s.serialize_none(),
+        Some(d) => s.serialize_f64(d.as_secs_f64() * 1000.0),
+    }
+}
+
+/// `(fault, priority_delta)` of a check in a state.
+fn effect_now(config: &CheckConfig, up: bool, file_delta: i32) -> (bool, i32) {
+    match (&config.kind, config.effect) {
+        (CheckKind::File(_), _) => (!up, if up { file_delta } else { 0 }),
+        (_, Effect::Fault) => (!up, 0),
+        (_, Effect::Weight(w)) => {
+            let delta = if (up && w > 0) || (!up && w < 0) {
+                i32::from(w)
+            } else {
+                0
+            };
+            (false, delta)
+        }
+    }
+}
+
+struct Entry<O> {
+    owner: O,
+    name: String,
+    status: watch::Receiver<CheckStatus>,
+}
+
+/// Runs health checks, each in its own task on the tokio runtime it was started on.
+///
+/// Every probe is bounded by its check's timeout, so a hung endpoint delays nothing but its
+/// own check. Transitions come on the channel returned by [`start`](Self::start); status
+/// snapshots are read with [`statuses`](Self::statuses) or [`status`](Self::status).
+///
+/// Dropping the monitor stops every check promptly (an exec probe in flight has its process
+/// group killed); [`stop`](Self::stop) also waits until they have stopped.
+///
+/// `O` is an opaque owner tag carried in events and status, e.g. the VRRP instance's name.
+pub struct HealthMonitor<O = String> {
+    entries: Vec<Entry<O>>,
+    cancel: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl<O> Debug for HealthMonitor<O>
+where
+    O: Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HealthMonitor")
+            .field(
+                "checks",
+                &self
+                    .entries
+                    .iter()
+                    .map(|e| (&e.owner, &e.name))
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl<O> HealthMonitor<O>
+where
+    O: Clone + Debug + Send + Sync + 'static,
+{
+    /// Starts every check now, on the current tokio runtime; the first probe of each runs at
+    /// once. Returns the monitor and the receiver of [`HealthEvent`]s.
+    ///
+    /// The channel is unbounded so that a slow reader never delays a check; events are only
+    /// sent on transitions, at most one per probe. Checks keep running if the receiver is
+    /// dropped.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime (like `tokio::spawn`).
+    pub fn start(
+        checks: impl IntoIterator<Item = (O, CheckConfig)>,
+    ) -> (Self, mpsc::UnboundedReceiver<HealthEvent<O>>) {
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (cancel, _) = watch::channel(false);
+        let mut entries = Vec::new();
+        let mut tasks = Vec::new();
+        for (owner, config) in checks {
+            let status = initial_status(&config);
+            let (status_tx, status_rx) = watch::channel(status);
+            entries.push(Entry {
+                owner: owner.clone(),
+                name: config.name.clone(),
+                status: status_rx,
+            });
+            let span = tracing::info_span!("health_check", owner = ?owner, check = %config.name);
+            let task = run_check(
+                owner,
+                config,
+                events_tx.clone(),
+                status_tx,
+                cancel.subscribe(),
+            );
+            tasks.push(tokio::spawn(task.instrument(span)));
+        }
+        (
+            Self {
+                entries,
+                cancel,
+                tasks,
+            },
+            events_rx,
+        )
+    }
+
+    /// A snapshot of every check, in the order they were started.
+    #[must_use]
+    pub fn statuses(&self) -> Vec<(O, CheckStatus)> {
+        self.entries
+            .iter()
+            .map(|e| (e.owner.clone(), e.status.borrow().clone()))
+            .collect()
+    }
+
+    /// A snapshot of one check.
+    #[must_use]
+    pub fn status(&self, owner: &O, check: &str) -> Option<CheckStatus>
+    where
+        O: PartialEq,
+    {
+        self.entry(owner, check).map(|e| e.status.borrow().clone())
+    }
+
+    /// A receiver that sees every status update of one check (after each probe).
+    #[must_use]
+    pub fn watch(&self, owner: &O, check: &str) -> Option<watch::Receiver<CheckStatus>>
+    where
+        O: PartialEq,
+    {
+        self.entry(owner, check).map(|e| e.status.clone())
+    }
+
+    fn entry(&self, owner: &O, check: &str) -> Option<&Entry<O>>
+    where
+        O: PartialEq,
+    {
+        self.entries
+            .iter()
+            .find(|e| &e.owner == owner && e.name == check)
+    }
+
+    /// Number of checks.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no checks.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Stops every check and waits until their tasks have ended (an exec probe in flight has
+    /// its process group killed).
+    pub async fn stop(mut self) {
+        let _ = self.cancel.send(true);
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl<O> Drop for HealthMonitor<O> {
+    fn drop(&mut self) {
+        let _ = self.cancel.send(true);
+    }
+}
+
+fn initial_status(config: &CheckConfig) -> CheckStatus {
+    let filter = StateFilter::new(config.rise, config.fall, config.initial, config.damping);
+    let (fault, priority_delta) = effect_now(config, config.initially_up(), 0);
+    CheckStatus {
+        name: config.name.clone(),
+        state: CheckState::from_option(filter.reported()),
+        filtered: CheckState::from_option(filter.filtered()),
+        fault,
+        priority_delta,
+        last_result: None,
+        last_latency: None,
+        consecutive_successes: 0,
+        consecutive_failures: 0,
+        last_error: None,
+        last_detail: None,
+        probes: 0,
+        transitions: 0,
+        penalty: 0.0,
+        suppressed: false,
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What a check task remembers between probes.
+struct Run<O> {
+    owner: O,
+    config: CheckConfig,
+    filter: StateFilter,
+    events: mpsc::UnboundedSender<HealthEvent<O>>,
+    status: watch::Sender<CheckStatus>,
+    /// Latest adjustment read by a file check.
+    file_delta: i32,
+    /// Adjustment last reported for a file check.
+    reported_delta: i32,
+    last_error: Option<String>,
+    last_detail: Option<String>,
+}
+
+impl<O: Clone + Debug> Run<O> {
+    fn emit(&mut self, up: bool, reason: String) {
+        let (fault, priority_delta) = effect_now(&self.config, up, self.file_delta);
+        self.reported_delta = priority_delta;
+        let suppressed = self
+            .filter
+            .damping()
+            .is_some_and(crate::Damping::is_suppressed);
+        if up {
+            info!(priority_delta, %reason, "check is up");
+        } else {
+            info!(fault, priority_delta, suppressed, %reason, "check is down");
+        }
+        let _ = self.events.send(HealthEvent {
+            owner: self.owner.clone(),
+            check: self.config.name.clone(),
+            up,
+            fault,
+            priority_delta,
+            suppressed,
+            reason,
+        });
+    }
+
+    fn reason(&self, up: bool) -> String {
+        let suppressed = self
+            .filter
+            .damping()
+            .is_some_and(crate::Damping::is_suppressed);
+        if !up && suppressed && self.filter.filtered() == Some(true) {
+            return "held down by flap damping".to_owned();
+        }
+        if up {
+            self.last_detail.clone().unwrap_or_else(|| "up".to_owned())
+        } else {
+            self.last_error.clone().unwrap_or_else(|| "down".to_owned())
+        }
+    }
+
+    fn publish(&self, now: std::time::Instant, probe: Option<(bool, Duration)>) {
+        let reported = self.filter.reported();
+        let (fault, priority_delta) = match reported {
+            Some(up) => effect_now(&self.config, up, self.file_delta),
+            None => effect_now(&self.config, self.config.initially_up(), 0),
+        };
+        let damping = self.filter.damping();
+        self.status.send_modify(|s| {
+            s.state = CheckState::from_option(reported);
+            s.filtered = CheckState::from_option(self.filter.filtered());
+            s.fault = fault;
+            s.priority_delta = priority_delta;
+            s.transitions = self.filter.transitions();
+            s.penalty = damping.map_or(0.0, |d| d.penalty(now));
+            s.suppressed = damping.is_some_and(crate::Damping::is_suppressed);
+            s.last_error.clone_from(&self.last_error);
+            s.last_detail.clone_from(&self.last_detail);
+            if let Some((ok, latency)) = probe {
+                s.probes += 1;
+                s.last_latency = Some(latency);
+                if ok {
+                    s.last_result = Some(ProbeResult::Ok);
+                    s.consecutive_successes = s.consecutive_successes.saturating_add(1);
+                    s.consecutive_failures = 0;
+                } else {
+                    s.last_result = Some(ProbeResult::Fail);
+                    s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+                    s.consecutive_successes = 0;
+                }
+            }
+        });
+    }
+}
+
+async fn run_check<O: Clone + Debug>(
+    owner: O,
+    config: CheckConfig,
+    events: mpsc::UnboundedSender<HealthEvent<O>>,
+    status: watch::Sender<CheckStatus>,
+    mut cancel: watch::Receiver<bool>,
+) {
+    if let CheckKind::Http(h) = &config.kind
+        && h.insecure_skip_verify
+    {
+        warn!(
+            url = %h.url,
+            "insecure_skip_verify is set: the server's TLS certificate is NOT verified"
+        );
+    }
+    debug!(interval = ?config.interval, timeout = ?config.timeout, "check started");
+    let filter = StateFilter::new(config.rise, config.fall, config.initial, config.damping);
+    let mut run = Run {
+        owner,
+        config,
+        filter,
+        events,
+        status,
+        file_delta: 0,
+        reported_delta: 0,
+        last_error: None,
+        last_detail: None,
+    };
+    let mut state = ProbeState::default();
+    let mut ticker = tokio::time::interval(run.config.interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        if *cancel.borrow() {
+            break;
+        }
+        let release = run.filter.next_deadline();
+        tokio::select! {
+            biased;
+            _ = cancel.changed() => break,
+            () = sleep_until_opt(release) => {
+                let now = Instant::now().into_std();
+                if let Some(up) = run.filter.poll(now) {
+                    let reason = if up {
+                        "released by flap damping".to_owned()
+                    } else {
+                        run.reason(false)
+                    };
+                    run.emit(up, reason);
+                }
+                run.publish(now, None);
+                continue;
+            }
+            _ = ticker.tick() => {}
+        }
+        let started = Instant::now();
+        let result = tokio::select! {
+            biased;
+            _ = cancel.changed() => break,
+            r = probe::run(&run.config, &mut state) => r,
+        };
+        let latency = started.elapsed();
+        let now = Instant::now().into_std();
+        let ok = match result {
+            Ok(p) => {
+                debug!(latency_ms = latency.as_millis(), detail = %p.detail, "probe passed");
+                if let Some(d) = p.delta {
+                    run.file_delta = d;
+                }
+                run.last_detail = Some(p.detail);
+                true
+            }
+            Err(e) => {
+                debug!(latency_ms = latency.as_millis(), error = %e, "probe failed");
+                run.last_error = Some(e.to_string());
+                false
+            }
+        };
+        if let Some(up) = run.filter.record(now, ok) {
+            let reason = run.reason(up);
+            run.emit(up, reason);
+        } else if matches!(run.config.kind, CheckKind::File(_))
+            && run.filter.reported() == Some(true)
+            && run.file_delta != run.reported_delta
+        {
+            let reason = run.reason(true);
+            run.emit(true, reason);
+        }
+        run.publish(now, Some((ok, latency)));
+    }
+    debug!("check stopped");
+}

@@ -1,0 +1,290 @@
+//! `kube-api` and `node-ready` against a local HTTPS fake of the Kubernetes API that checks
+//! the bearer token.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{
+    Ca, Reply, Server, TempDir, check, check_with_env, first_event, https_server, next_event,
+    no_event, server_tls, start,
+};
+
+const TOKEN: &str = "eyJhbGciOi.service-account.token";
+
+struct FakeApi {
+    server: Server,
+    /// The node's Ready condition: (status, reason, message).
+    ready: Arc<Mutex<(String, String, String)>>,
+    dir: TempDir,
+    ca_file: std::path::PathBuf,
+    token_file: std::path::PathBuf,
+}
+
+fn node_json(name: &str, ready: &(String, String, String)) -> String {
+    format!(
+        r#"{{"kind":"Node","apiVersion":"v1","metadata":{{"name":"{name}"}},
+        "status":{{"conditions":[
+          {{"type":"MemoryPressure","status":"False","reason":"KubeletHasSufficientMemory"}},
+          {{"type":"Ready","status":"{}","reason":"{}","message":"{}"}}]}}}}"#,
+        ready.0, ready.1, ready.2
+    )
+}
+
+async fn fake_api() -> FakeApi {
+    let dir = TempDir::new();
+    let ca = Ca::new("kubernetes");
+    let ca_file = dir.write("ca.crt", &ca.pem);
+    let token_file = dir.write("token", TOKEN);
+    let leaf = ca.server(&["kubernetes.default.svc", "127.0.0.1"]);
+    let ready = Arc::new(Mutex::new((
+        "True".to_owned(),
+        "KubeletReady".to_owned(),
+        "kubelet is posting ready status".to_owned(),
+    )));
+    let state = Arc::clone(&ready);
+    let server = https_server(server_tls(&leaf, None), move |r| {
+        if r.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
+            return Reply::json(
+                401,
+                r#"{"kind":"Status","code":401,"reason":"Unauthorized"}"#.into(),
+            );
+        }
+        match r.path.as_str() {
+            "/healthz" | "/livez" => Reply::status(200),
+            "/api/v1/nodes/worker-1" => {
+                Reply::json(200, node_json("worker-1", &state.lock().unwrap()))
+            }
+            _ => Reply::json(
+                404,
+                r#"{"kind":"Status","code":404,"reason":"NotFound"}"#.into(),
+            ),
+        }
+    })
+    .await;
+    FakeApi {
+        server,
+        ready,
+        dir,
+        ca_file,
+        token_file,
+    }
+}
+
+impl FakeApi {
+    fn endpoint(&self) -> String {
+        format!(
+            "host: 127.0.0.1, port: {}, token_file: '{}', ca_file: '{}'",
+            self.server.port(),
+            self.token_file.display(),
+            self.ca_file.display()
+        )
+    }
+
+    fn set_ready(&self, status: &str, reason: &str, message: &str) {
+        *self.ready.lock().unwrap() = (status.to_owned(), reason.to_owned(), message.to_owned());
+    }
+}
+
+#[tokio::test]
+async fn kube_api_builtin_is_up_on_healthz_and_adds_nothing_while_up() {
+    let api = fake_api().await;
+    let config = check(&format!(
+        "builtin: kube-api\nkube_api: {{ {} }}",
+        api.endpoint()
+    ));
+    assert_eq!(config.name, "kube-api");
+    assert_eq!(config.track_weight(), -40);
+    let event = first_event(config).await;
+    assert!(event.up, "{event:?}");
+    assert!(!event.fault);
+    assert_eq!(
+        event.priority_delta, 0,
+        "a negative weight applies only while down"
+    );
+    let request = api.server.last_request().unwrap();
+    assert_eq!(request.path, "/healthz");
+    assert_eq!(
+        request.header("host"),
+        Some(format!("127.0.0.1:{}", api.server.port()).as_str())
+    );
+}
+
+#[tokio::test]
+async fn kube_api_livez_path() {
+    let api = fake_api().await;
+    let event = first_event(check(&format!(
+        "builtin: kube-api\nkube_api: {{ path: /livez, {} }}",
+        api.endpoint()
+    )))
+    .await;
+    assert!(event.up);
+    assert_eq!(api.server.last_request().unwrap().path, "/livez");
+}
+
+#[tokio::test]
+async fn kube_api_with_a_wrong_token_is_down_and_lowers_the_priority_by_40() {
+    let api = fake_api().await;
+    std::fs::write(&api.token_file, "not-the-token").unwrap();
+    let event = first_event(check(&format!(
+        "builtin: kube-api\nkube_api: {{ {} }}",
+        api.endpoint()
+    )))
+    .await;
+    assert!(!event.up);
+    assert!(!event.fault, "kube-api has a weight, not a fault action");
+    assert_eq!(event.priority_delta, -40);
+    assert!(
+        event
+            .reason
+            .ends_with("answered HTTP 401 Unauthorized, expected 200"),
+        "{}",
+        event.reason
+    );
+}
+
+#[tokio::test]
+async fn kube_api_verifies_the_api_server_certificate() {
+    let api = fake_api().await;
+    let other = Ca::new("not kubernetes");
+    let wrong_ca = api.dir.write("wrong-ca.crt", &other.pem);
+    let event = first_event(check(&format!(
+        "builtin: kube-api\nkube_api: {{ host: 127.0.0.1, port: {}, token_file: '{}', ca_file: '{}' }}",
+        api.server.port(),
+        api.token_file.display(),
+        wrong_ca.display()
+    )))
+    .await;
+    assert!(!event.up);
+    assert!(
+        event.reason.contains("not signed by a trusted CA"),
+        "{}",
+        event.reason
+    );
+    assert_eq!(
+        api.server.request_count(),
+        0,
+        "the token is not sent to an unverified server"
+    );
+}
+
+#[tokio::test]
+async fn kube_api_defaults_come_from_the_in_cluster_environment() {
+    let api = fake_api().await;
+    let port = api.server.port().to_string();
+    let env = move |name: &str| match name {
+        "KUBERNETES_SERVICE_HOST" => Some("127.0.0.1".to_owned()),
+        "KUBERNETES_SERVICE_PORT" => Some(port.clone()),
+        _ => None,
+    };
+    let config = check_with_env(
+        &format!(
+            "builtin: kube-api\nkube_api: {{ token_file: '{}', ca_file: '{}' }}",
+            api.token_file.display(),
+            api.ca_file.display()
+        ),
+        &env,
+    );
+    assert!(first_event(config).await.up);
+}
+
+#[tokio::test]
+async fn node_ready_follows_the_ready_condition() {
+    let api = fake_api().await;
+    let config = check(&format!(
+        "builtin: node-ready\nnode_ready: {{ node: worker-1, {} }}\ninterval: 100ms",
+        api.endpoint()
+    ));
+    assert_eq!(config.fall, 3, "node-ready's fall");
+    let config = {
+        // fall 1 for this sequence.
+        let mut c = config;
+        c.fall = 1;
+        c
+    };
+    let (monitor, mut events) = start(config);
+    let event = next_event(&mut events, Duration::from_secs(5)).await;
+    assert!(event.up, "Ready=True: {event:?}");
+    assert_eq!(event.reason, "Ready=True");
+    assert_eq!(
+        api.server.last_request().unwrap().path,
+        "/api/v1/nodes/worker-1"
+    );
+    assert_eq!(
+        api.server.last_request().unwrap().header("accept"),
+        Some("application/json")
+    );
+
+    api.set_ready("False", "KubeletNotReady", "container runtime is down");
+    let event = next_event(&mut events, Duration::from_secs(5)).await;
+    assert!(!event.up);
+    assert!(event.fault);
+    assert_eq!(
+        event.reason,
+        "node worker-1 is not Ready (Ready=False: KubeletNotReady, container runtime is down)"
+    );
+
+    api.set_ready(
+        "Unknown",
+        "NodeStatusUnknown",
+        "Kubelet stopped posting node status.",
+    );
+    no_event(&mut events, Duration::from_millis(400)).await;
+    let status = monitor.status(&"VI_1".to_owned(), "node-ready").unwrap();
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("Ready=Unknown: NodeStatusUnknown"),
+        "{status:?}"
+    );
+
+    api.set_ready("True", "KubeletReady", "ok");
+    let event = next_event(&mut events, Duration::from_secs(5)).await;
+    assert!(event.up);
+    monitor.stop().await;
+}
+
+#[tokio::test]
+async fn node_ready_takes_the_node_from_node_name_and_401_without_the_token() {
+    let api = fake_api().await;
+    let env = |name: &str| (name == "NODE_NAME").then(|| "worker-1".to_owned());
+    let config = check_with_env(
+        &format!("builtin: node-ready\nnode_ready: {{ {} }}", api.endpoint()),
+        &env,
+    );
+    assert!(first_event(config).await.up);
+
+    std::fs::write(&api.token_file, "expired").unwrap();
+    let config = check_with_env(
+        &format!("builtin: node-ready\nnode_ready: {{ {} }}", api.endpoint()),
+        &env,
+    );
+    let event = first_event(config).await;
+    assert!(!event.up);
+    assert!(
+        event.reason.contains("HTTP 401 Unauthorized"),
+        "{}",
+        event.reason
+    );
+}
+
+#[tokio::test]
+async fn node_ready_for_an_unknown_node_is_down() {
+    let api = fake_api().await;
+    let event = first_event(check(&format!(
+        "builtin: node-ready\nnode_ready: {{ node: worker-9, {} }}",
+        api.endpoint()
+    )))
+    .await;
+    assert!(!event.up);
+    assert!(
+        event
+            .reason
+            .ends_with("/api/v1/nodes/worker-9 answered HTTP 404 Not Found, expected 200"),
+        "{}",
+        event.reason
+    );
+}
