@@ -2,7 +2,8 @@
 //!
 //! Every scrape encodes a fresh snapshot, so the figures are consistent with each other and
 //! nothing is kept between scrapes. Metric names start with `vipd_`; instance metrics carry
-//! the label `instance` (the configured name), check metrics `instance` and `check`.
+//! the label `vrrp_instance` (the configured name; not `instance`, which Prometheus sets to
+//! the scrape target), check metrics `vrrp_instance` and `check`.
 
 use std::sync::atomic::AtomicU64;
 
@@ -175,10 +176,10 @@ pub fn render(snap: &Snapshot) -> String {
     );
 
     for i in &snap.instances {
-        let inst = labels(&[("instance", &i.name)]);
+        let inst = labels(&[("vrrp_instance", &i.name)]);
         for s in STATES {
             state
-                .get_or_create(&labels(&[("instance", &i.name), ("state", s)]))
+                .get_or_create(&labels(&[("vrrp_instance", &i.name), ("state", s)]))
                 .set(i64::from(i.state == s));
         }
         master
@@ -194,7 +195,7 @@ pub fn render(snap: &Snapshot) -> String {
         for t in &i.transitions {
             transitions
                 .get_or_create(&labels(&[
-                    ("instance", &i.name),
+                    ("vrrp_instance", &i.name),
                     ("to", &t.to),
                     ("reason", &t.reason),
                 ]))
@@ -219,7 +220,7 @@ pub fn render(snap: &Snapshot) -> String {
                 other => {
                     let kind = other.strip_prefix("error_").unwrap_or(other);
                     rx_errors
-                        .get_or_create(&labels(&[("instance", &i.name), ("error", kind)]))
+                        .get_or_create(&labels(&[("vrrp_instance", &i.name), ("error", kind)]))
                         .inc_by(c.value);
                     continue;
                 }
@@ -227,7 +228,7 @@ pub fn render(snap: &Snapshot) -> String {
             family.get_or_create(&inst).inc_by(c.value);
         }
         for c in &i.checks {
-            let l = labels(&[("instance", &i.name), ("check", &c.name)]);
+            let l = labels(&[("vrrp_instance", &i.name), ("check", &c.name)]);
             check_up.get_or_create(&l).set(i64::from(c.up));
             if let Some(latency) = c.latency_seconds {
                 check_latency.get_or_create(&l).set(latency);
@@ -312,17 +313,19 @@ mod tests {
         let text = render(&snap);
         for line in [
             "vipd_build_info{version=\"9.9.9\"} 1",
+            "vipd_uptime_seconds{} 12.5",
+            "vipd_ready{} 1",
             "vipd_unmatched_adverts_total{reason=\"vrid\"} 4",
-            "vipd_instance_state{instance=\"VI_1\",state=\"MASTER\"} 1",
-            "vipd_instance_state{instance=\"VI_1\",state=\"BACKUP\"} 0",
-            "vipd_instance_master{instance=\"VI_1\"} 1",
-            "vipd_instance_effective_priority{instance=\"VI_1\"} 110",
-            "vipd_instance_transitions_total{instance=\"VI_1\",to=\"MASTER\",reason=\"master down timer expired\"} 2",
-            "vipd_adverts_sent_total{instance=\"VI_1\"} 7",
-            "vipd_advert_errors_total{instance=\"VI_1\",error=\"checksum\"} 3",
-            "vipd_vip_add_failures_total{instance=\"VI_1\"} 1",
-            "vipd_check_up{instance=\"VI_1\",check=\"service\"} 0",
-            "vipd_check_latency_seconds{instance=\"VI_1\",check=\"service\"} 0.25",
+            "vipd_instance_state{vrrp_instance=\"VI_1\",state=\"MASTER\"} 1",
+            "vipd_instance_state{vrrp_instance=\"VI_1\",state=\"BACKUP\"} 0",
+            "vipd_instance_master{vrrp_instance=\"VI_1\"} 1",
+            "vipd_instance_effective_priority{vrrp_instance=\"VI_1\"} 110",
+            "vipd_instance_transitions_total{vrrp_instance=\"VI_1\",to=\"MASTER\",reason=\"master down timer expired\"} 2",
+            "vipd_adverts_sent_total{vrrp_instance=\"VI_1\"} 7",
+            "vipd_advert_errors_total{vrrp_instance=\"VI_1\",error=\"checksum\"} 3",
+            "vipd_vip_add_failures_total{vrrp_instance=\"VI_1\"} 1",
+            "vipd_check_up{vrrp_instance=\"VI_1\",check=\"service\"} 0",
+            "vipd_check_latency_seconds{vrrp_instance=\"VI_1\",check=\"service\"} 0.25",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

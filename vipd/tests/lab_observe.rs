@@ -105,40 +105,49 @@ fn metrics_parse_strictly_and_status_explains_a_failover() {
     // The master's metrics, through the strict parser.
     let m = scrape(&lab, 0);
     assert_eq!(
-        sample(&m, "gauge vipd_instance_master{instance=\"VI_LAB\"}"),
-        "gauge vipd_instance_master{instance=\"VI_LAB\"} 1.0"
+        sample(&m, "gauge vipd_instance_master{vrrp_instance=\"VI_LAB\"}"),
+        "gauge vipd_instance_master{vrrp_instance=\"VI_LAB\"} 1.0"
     );
-    assert!(
-        m.contains(&"gauge vipd_instance_state{instance=\"VI_LAB\",state=\"MASTER\"} 1.0".into())
-    );
-    assert!(
-        m.contains(&"gauge vipd_instance_state{instance=\"VI_LAB\",state=\"BACKUP\"} 0.0".into())
-    );
-    assert!(
-        m.contains(&"gauge vipd_instance_effective_priority{instance=\"VI_LAB\"} 150.0".into())
-    );
-    assert!(m.contains(&"gauge vipd_instance_vips_held{instance=\"VI_LAB\"} 1.0".into()));
+    assert!(m.contains(
+        &"gauge vipd_instance_state{state=\"MASTER\",vrrp_instance=\"VI_LAB\"} 1.0".into()
+    ));
+    assert!(m.contains(
+        &"gauge vipd_instance_state{state=\"BACKUP\",vrrp_instance=\"VI_LAB\"} 0.0".into()
+    ));
+    assert!(m.contains(
+        &"gauge vipd_instance_effective_priority{vrrp_instance=\"VI_LAB\"} 150.0".into()
+    ));
+    assert!(m.contains(&"gauge vipd_instance_vips_held{vrrp_instance=\"VI_LAB\"} 1.0".into()));
     assert!(
         m.contains(&"info vipd_build_info{version=\"0.1.0\"} 1.0".into()),
         "{m:?}"
     );
     assert!(m.contains(
-        &"counter vipd_instance_transitions_total{instance=\"VI_LAB\",reason=\"master down timer expired\",to=\"MASTER\"} 1.0"
+        &"counter vipd_instance_transitions_total{reason=\"master down timer expired\",to=\"MASTER\",vrrp_instance=\"VI_LAB\"} 1.0"
             .into()
     ));
-    let sent: f64 = sample(&m, "counter vipd_adverts_sent_total{instance=\"VI_LAB\"}")
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let sent: f64 = sample(
+        &m,
+        "counter vipd_adverts_sent_total{vrrp_instance=\"VI_LAB\"}",
+    )
+    .rsplit(' ')
+    .next()
+    .unwrap()
+    .parse()
+    .unwrap();
     assert!(sent >= 1.0, "no advert counted as sent: {sent}");
     assert!(
-        sample(&m, "counter vipd_announcements_total{instance=\"VI_LAB\"}").ends_with(" 5.0"),
+        sample(
+            &m,
+            "counter vipd_announcements_total{vrrp_instance=\"VI_LAB\"}"
+        )
+        .ends_with(" 5.0"),
         "one burst of five gratuitous ARPs so far"
     );
     assert!(m.iter().any(|s| {
-        s.starts_with("counter vipd_advert_errors_total{error=\"checksum\",instance=\"VI_LAB\"}")
+        s.starts_with(
+            "counter vipd_advert_errors_total{error=\"checksum\",vrrp_instance=\"VI_LAB\"}",
+        )
     }));
 
     // The master's status names itself; the backup's names the master and its priority.
@@ -181,7 +190,7 @@ fn metrics_parse_strictly_and_status_explains_a_failover() {
         .unwrap_or_else(|| panic!("no transition to MASTER in {i1}"));
     assert_eq!(to_master["count"], 1);
     let m1 = scrape(&lab, 1);
-    assert!(m1.contains(&"gauge vipd_instance_master{instance=\"VI_LAB\"} 1.0".into()));
+    assert!(m1.contains(&"gauge vipd_instance_master{vrrp_instance=\"VI_LAB\"} 1.0".into()));
 
     // `vipd status` prints the same as a table.
     let table = lab.nodes[1]
