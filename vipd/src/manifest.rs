@@ -3,7 +3,8 @@
 //!
 //! It is the Pod that the chart (`charts/vipd`) renders with `static: true`, field for field
 //! (`scripts/chart-test.sh` compares the two): host network, only `NET_ADMIN` and `NET_RAW`,
-//! a read-only root, the chart's default resources and priority class.
+//! a read-only root, the chart's default resources and priority class, httpGet probes on the
+//! config's `api.listen`.
 //!
 //! A static Pod cannot use a ConfigMap or a Secret, so the configuration travels inside the
 //! Pod: it is the annotation [`CONFIG_ANNOTATION`], which the downward API projects to
@@ -25,6 +26,8 @@
 //! assert!(pod.yaml.contains("vipd.io/config"));
 //! assert!(pod.warnings.is_empty());
 //! ```
+
+use std::net::SocketAddr;
 
 use serde_yaml_ng::{Mapping, Number, Value};
 
@@ -70,6 +73,10 @@ pub struct StaticPodArgs {
     /// Seconds the kubelet waits after SIGTERM: enough for the handover.
     #[arg(long, default_value_t = 30)]
     pub termination_grace_period: u32,
+    /// No liveness and readiness probes (they are httpGet on the config's `api.listen`, and
+    /// left out anyway when the API is off).
+    #[arg(long)]
+    pub no_probes: bool,
 }
 
 impl Default for StaticPodArgs {
@@ -83,6 +90,7 @@ impl Default for StaticPodArgs {
             log_format: "json".into(),
             priority_class_name: "system-node-critical".into(),
             termination_grace_period: 30,
+            no_probes: false,
         }
     }
 }
@@ -186,12 +194,51 @@ pub fn static_pod(args: &StaticPodArgs, config: &Config) -> Result<StaticPod, Ma
         env_list.push(env("VIPD_PASSWORD", p));
     }
     let runtime_default = || map([("type", s("RuntimeDefault"))]);
-    let container = map([
+    let mut container = Mapping::new();
+    for (k, v) in [
         ("name", s("vipd")),
         ("image", s(&args.image)),
         ("imagePullPolicy", s(&args.image_pull_policy)),
         ("args", list([s("run")])),
         ("env", Value::Sequence(env_list)),
+    ] {
+        container.insert(s(k), v);
+    }
+    // The chart's probes: httpGet on vipd's API (the kubelet shares the host network).
+    let api = match config.api.listen.trim() {
+        "off" | "" => None,
+        text => text.parse::<SocketAddr>().ok(),
+    };
+    if let Some(api) = api.filter(|_| !args.no_probes) {
+        let port = || Value::Number(Number::from(api.port()));
+        let probe = |path: &str, period: u64| {
+            let mut get = Mapping::new();
+            get.insert(s("path"), s(path));
+            get.insert(s("port"), port());
+            if !api.ip().is_unspecified() {
+                get.insert(s("host"), s(&api.ip().to_string()));
+            }
+            let n = |x: u64| Value::Number(Number::from(x));
+            map([
+                ("httpGet", Value::Mapping(get)),
+                ("initialDelaySeconds", n(0)),
+                ("periodSeconds", n(period)),
+                ("timeoutSeconds", n(2)),
+                ("failureThreshold", n(3)),
+            ])
+        };
+        container.insert(
+            s("ports"),
+            list([map([
+                ("name", s("http")),
+                ("containerPort", port()),
+                ("protocol", s("TCP")),
+            ])]),
+        );
+        container.insert(s("livenessProbe"), probe("/healthz", 10));
+        container.insert(s("readinessProbe"), probe("/readyz", 5));
+    }
+    for (k, v) in [
         (
             "resources",
             map([
@@ -223,7 +270,9 @@ pub fn static_pod(args: &StaticPodArgs, config: &Config) -> Result<StaticPod, Ma
                 ("readOnly", Value::Bool(true)),
             ])]),
         ),
-    ]);
+    ] {
+        container.insert(s(k), v);
+    }
     let mut spec = Mapping::new();
     spec.insert(s("hostNetwork"), Value::Bool(true));
     spec.insert(s("enableServiceLinks"), Value::Bool(false));
@@ -238,7 +287,7 @@ pub fn static_pod(args: &StaticPodArgs, config: &Config) -> Result<StaticPod, Ma
         s("securityContext"),
         map([("seccompProfile", runtime_default())]),
     );
-    spec.insert(s("containers"), list([container]));
+    spec.insert(s("containers"), list([Value::Mapping(container)]));
     spec.insert(
         s("volumes"),
         list([map([
@@ -324,6 +373,35 @@ mod tests {
         let c = &v["spec"]["containers"][0];
         assert_eq!(c["env"][0]["value"].as_str(), Some(CONFIG_PATH));
         assert_eq!(c["volumeMounts"][0]["mountPath"].as_str(), Some(CONFIG_DIR));
+    }
+
+    #[test]
+    fn the_probes_follow_the_api_address() {
+        let (v, _) = pod("instances: [{interface: eth0, vrid: 51, vips: [10.0.0.100/24]}]");
+        let c = &v["spec"]["containers"][0];
+        assert_eq!(
+            c["livenessProbe"]["httpGet"]["path"].as_str(),
+            Some("/healthz")
+        );
+        assert_eq!(
+            c["readinessProbe"]["httpGet"]["path"].as_str(),
+            Some("/readyz")
+        );
+        assert_eq!(c["livenessProbe"]["httpGet"]["port"].as_u64(), Some(9370));
+        assert_eq!(
+            c["livenessProbe"]["httpGet"]["host"].as_str(),
+            Some("127.0.0.1")
+        );
+        let (v, _) = pod(
+            "api: {listen: '0.0.0.0:9999'}\ninstances: [{interface: eth0, vrid: 51, vips: [10.0.0.100/24]}]",
+        );
+        let get = &v["spec"]["containers"][0]["readinessProbe"]["httpGet"];
+        assert_eq!(get["port"].as_u64(), Some(9999));
+        assert!(get.get("host").is_none());
+        let (v, _) = pod(
+            "api: {listen: 'off'}\ninstances: [{interface: eth0, vrid: 51, vips: [10.0.0.100/24]}]",
+        );
+        assert!(v["spec"]["containers"][0].get("livenessProbe").is_none());
     }
 
     #[test]

@@ -363,7 +363,7 @@ of the legacy chart in use, then vipd's. Rendered as YAML; use it as
 {{- $map := dict "keepalived.debug" "logLevel: debug" "keepalived.authPassword" "vrrp.auth.password (VRRPv2)" "keepalived.vrrpInterfaceName" "vrrp.interface" "keepalived.vipInterfaceName" "vrrp.vipInterface" "keepalived.vipAddressCidr" "vrrp.vips" "keepalived.virtualRouterId" "vrrp.vrid" "keepalived.vrrpNoPreempt" "vrrp.preempt (negated)" "keepalived.checkServiceUrl" "checks.service.url" "keepalived.checkServiceInterval" "checks.service.interval" "keepalived.checkServiceFailAfter" "checks.service.fall" "keepalived.checkKubelet" "checks.kubelet.enabled" "keepalived.checkKubeletInterval" "checks.kubelet.interval" "keepalived.checkKubeletFailAfter" "checks.kubelet.fall" "keepalived.checkKubeletUrl" "checks.kubelet.url" "keepalived.checkKubeApi" "checks.kubeApi.enabled" "keepalived.checkKubeApiInterval" "checks.kubeApi.interval" "keepalived.checkKubeApiFailAfter" "checks.kubeApi.fall" "rbac.pspEnabled" "(none)" "pod.replicas" "replicas" "pod.priorityClassName" "priorityClassName" "pod.extraEnv" "extraEnv" "pod.resources" "resources" "pod.nodeSelector" "nodeSelector" "pod.tolerations" "tolerations" "pod.tolerateMasterTaints" "tolerateMasterTaints" "pod.affinity" "affinity" "pod.imagePullSecrets" "imagePullSecrets" "keepalived.vrrpInstance.advertInt" "vrrp.advertInterval" "keepalived.vrrpInstance.authentication" "vrrp.auth" "keepalived.vrrpInstance.interface" "vrrp.interface" "keepalived.vrrpInstance.name" "vrrp.name" "keepalived.vrrpInstance.nopreempt" "vrrp.preempt (negated)" "keepalived.vrrpInstance.priority" "vrrp.priority" "keepalived.vrrpInstance.state" "(none)" "keepalived.vrrpInstance.virtualIpAddress" "vrrp.vips" "keepalived.vrrpInstance.virtualRouterId" "vrrp.vrid" "keepalived.garp.masterDelay" "vrrp.garp.masterDelay" "keepalived.garp.masterRefresh" "vrrp.garp.masterRefresh" "keepalived.garp.masterRepeat" "vrrp.garp.masterRepeat" "keepalived.garp.masterRefreshRepeat" "vrrp.garp.masterRefreshRepeat" "keepalived.routerId" "(none)" "keepalived.vrrpVersion" "vrrp.version" "namespace" "namespaceOverride" "hostNetwork" "(always true)" "updateStrategy.maxUnavailable" "updateStrategy.rollingUpdate.maxUnavailable" -}}
 {{- range (concat $jKeys $lKeys) }}{{ $legacy = append $legacy (printf "%s -> %s" . (get $map . | default "?")) }}{{ end }}
 {{- $out := dict "profile" $profile "kind" $kind "static" $static "replicas" $replicas "namespace" $namespace -}}
-{{- $_ := set $out "config" (dict "instances" $instances) -}}
+{{- $_ := set $out "config" (dict "api" (dict "listen" (printf "%s:%d" (include "vipd.apiHost" $v) (int $v.metrics.port))) "instances" $instances) -}}
 {{- $_ := set $out "auth" (dict "enabled" $auth "password" $password "secretName" $secretName "secretKey" $secretKey "createSecret" (and $auth (not $static) (not $ra.existingSecret))) -}}
 {{- $_ := set $out "needsApi" $needsApi -}}
 {{- $_ := set $out "priorityClassName" $priorityClass -}}
@@ -476,10 +476,6 @@ containers:
             key: {{ $s.auth.secretKey }}
         {{- end }}
       {{- end }}
-      {{- if $v.probes.enabled }}
-      - name: VIPD_API_LISTEN
-        value: {{ printf "%s:%d" (include "vipd.apiHost" $v) (int $v.metrics.port) | quote }}
-      {{- end }}
       {{- with $s.extraEnv }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
@@ -493,7 +489,7 @@ containers:
         path: /healthz
         port: {{ $v.metrics.port }}
         {{- if not (has $v.metrics.address (list "0.0.0.0" "::" "[::]")) }}
-        host: {{ include "vipd.apiHost" $v }}
+        host: {{ $v.metrics.address | trimPrefix "[" | trimSuffix "]" | quote }}
         {{- end }}
       {{- toYaml $v.probes.liveness | nindent 6 }}
     readinessProbe:
@@ -501,7 +497,7 @@ containers:
         path: /readyz
         port: {{ $v.metrics.port }}
         {{- if not (has $v.metrics.address (list "0.0.0.0" "::" "[::]")) }}
-        host: {{ include "vipd.apiHost" $v }}
+        host: {{ $v.metrics.address | trimPrefix "[" | trimSuffix "]" | quote }}
         {{- end }}
       {{- toYaml $v.probes.readiness | nindent 6 }}
     {{- end }}
