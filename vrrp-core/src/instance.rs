@@ -479,6 +479,40 @@ impl Instance {
         Ok(())
     }
 
+    /// Reports a tracked object whose weight varies (keepalived's `track_file`, where the
+    /// file's number times the weight is the adjustment): its state and its weight at once,
+    /// so that the priority is re-evaluated once. The weight keeps [`Track`](crate::Track)'s meaning (added
+    /// while up if positive, while down if negative; 0 means Fault while down) and is clamped
+    /// to -254..=254.
+    ///
+    /// # Errors
+    /// [`UnknownTrack`] if no tracked object has that name.
+    pub fn set_track_weighted(
+        &mut self,
+        now: Instant,
+        name: &str,
+        up: bool,
+        weight: i16,
+    ) -> Result<(), UnknownTrack> {
+        let index = self
+            .config
+            .tracks
+            .iter()
+            .position(|t| t.name == name)
+            .ok_or_else(|| UnknownTrack {
+                name: name.to_owned(),
+            })?;
+        if let (Some(track), Some(slot)) = (
+            self.config.tracks.get_mut(index),
+            self.track_up.get_mut(index),
+        ) {
+            track.weight = weight.clamp(-254, 254);
+            *slot = up;
+        }
+        self.reevaluate(now);
+        Ok(())
+    }
+
     /// Changes the base priority.
     ///
     /// # Errors

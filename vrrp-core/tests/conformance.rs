@@ -993,6 +993,50 @@ fn effective_priority_adds_weights_and_clamps() {
     );
 }
 
+/// A tracked object with a varying weight (keepalived `track_file`): each report sets its
+/// state and weight at once; a master advertises the new priority at once; weight 0 while
+/// down is Fault.
+#[test]
+fn a_varying_track_weight_moves_the_priority_and_weight_zero_down_is_fault() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    let mut file = Track::new("file", 0);
+    file.initially_up = false;
+    c.tracks = vec![file];
+    let mut vr = Instance::new(c).unwrap();
+    vr.set_primary_address(clock.at(0), Some(ME));
+    vr.handle_startup(clock.at(0));
+    assert_eq!(vr.state(), State::Fault, "weight 0 and down: not eligible");
+    drain(&mut vr);
+    vr.set_track_weighted(clock.at(10), "file", true, 10)
+        .unwrap();
+    assert_eq!(vr.state(), State::Backup);
+    assert_eq!(vr.effective_priority(), 110);
+    let down = vr.poll_timeout().unwrap();
+    vr.handle_timeout(down);
+    assert_eq!(vr.state(), State::Master);
+    drain(&mut vr);
+    vr.set_track_weighted(clock.at(500), "file", false, -30)
+        .unwrap();
+    assert_eq!(vr.effective_priority(), 70);
+    assert_eq!(
+        drain(&mut vr),
+        strs(&["send p70 -> 224.0.0.18"]),
+        "advertised at once"
+    );
+    vr.set_track_weighted(clock.at(600), "file", true, 900)
+        .unwrap();
+    assert_eq!(vr.effective_priority(), 254, "clamped to 254");
+    vr.set_track_weighted(clock.at(700), "file", false, 0)
+        .unwrap();
+    assert_eq!(vr.state(), State::Fault);
+    assert_eq!(vr.last_reason(), Some(Reason::TrackFailed));
+    assert!(
+        vr.set_track_weighted(clock.at(800), "nope", true, 1)
+            .is_err()
+    );
+}
+
 /// A failed weighted track lowers the master's priority, which it advertises at once; the
 /// higher backup then preempts it, and the old master yields on the next advert.
 #[test]
