@@ -32,7 +32,8 @@
 //! - after `handle_timeout(now)`, no deadline is at or before `now`;
 //! - a packet never makes a router Master; it makes a Master a Backup only if it is an
 //!   advert that outranks it (higher priority, or equal priority from a higher address,
-//!   RFC 5798 section 6.4.3); a dropped packet (an `Err`) and a failed command change nothing;
+//!   RFC 5798 section 6.4.3); a dropped packet (an `Err`) and a failed command emit no action
+//!   (and so, by the checks above, leave the state as it was);
 //! - nothing panics.
 
 #![no_main]
