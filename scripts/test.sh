@@ -41,4 +41,10 @@ if [ -f fuzz/Cargo.toml ]; then
   cargo check --manifest-path fuzz/Cargo.toml --locked
 fi
 
+step "fuzz: every target for ${FUZZ_SECONDS:-60} s on stable, fails on a crash (scripts/fuzz.sh)"
+./scripts/fuzz.sh
+
+step "soak: three vipd nodes under random faults for 60 s, root (scripts/soak.py)"
+python3 scripts/soak.py --duration 60
+
 printf '\nall checks passed\n'
