@@ -20,7 +20,7 @@ ROOT=$(pwd)
 
 step() { printf '\n==> %s\n' "$*"; }
 
-CACHE=${VIPD_CHART_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vipd-chart-test}
+CACHE=${VIPD_CHART_TEST_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/vipd-chart-test}
 mkdir -p "$CACHE"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vipd-chart-test.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT

@@ -36,6 +36,9 @@ export VIPD_TEST_PYTHON="$PWD/$venv/bin/python"
 step "cargo test (workspace, release: the simulation runs thousands of scenarios)"
 cargo test --workspace --release --locked
 
+step "chart: helm lint and template matrix, kubernetes-validate, static binary (scripts/chart-test.sh)"
+./scripts/chart-test.sh
+
 if [ -f fuzz/Cargo.toml ]; then
   step "fuzz targets compile"
   cargo check --manifest-path fuzz/Cargo.toml --locked
