@@ -13,7 +13,8 @@
   the captured message from the captured source several times, lets its timers run out
   (becoming Master), gets the message again (yielding, or answering a priority 0), and hands
   over. `cargo fuzz fmt router_inputs FILE` prints what a seed decodes to.
-- config: the YAML files in CONFIGS, as fuzz/corpus/config/seed-<name>.yaml.
+- config: the YAML files in CONFIGS (one with vipd's health `checks`), as
+  fuzz/corpus/config/seed-<name>.yaml.
 
 Files that libFuzzer adds to the directories (named by their SHA-1) are left alone.
 
@@ -263,6 +264,24 @@ instances:
       command: [/usr/local/bin/notify, --all]
       master: [/bin/true]
       timeout: 2500ms
+""",
+    "checks": """\
+instances:
+  - interface: eth0
+    vrid: 51
+    priority: 150
+    advert_interval: 100ms
+    vips: [10.200.0.100/24]
+    checks:
+      - { name: flap, exec: { command: ["test", "-e", "/tmp/x"] }, interval: 200ms, action: fault }
+      - { name: weight, file: { path: /tmp/x }, weight: -60 }
+      - name: service
+        http: { url: "http://127.0.0.1:8080/healthz" }
+        interval: 1s
+        rise: 2
+        fall: 3
+        weight: -30
+        initial: up
 """,
     "invalid": """\
 instances:
