@@ -15,9 +15,10 @@ vs<pid>-*; on any exit (error, Ctrl-C, SIGTERM) every process this run started i
 its PID and every namespace it made is deleted.
 
 Faults, drawn from a random.Random seeded by --seed (printed; the same seed gives the same
-fault sequence, not the same timings), one at a time: after a quiet gap of 1-3 s a fault
-hits a node (the current master half of the time) for 1-3 s (packet loss 3-6 s), is healed,
-and --settle seconds later the VIPs are checked. The kinds (--faults):
+kinds, durations and choices, where "the master" is whoever holds the VIP at the time, but
+not the same timings), one at a time: after a quiet gap of 1-3 s a fault hits a node (the
+current master half of the time) for 1-3 s (packet loss 3-6 s), is healed, and --settle
+seconds later the VIPs are checked. The kinds (--faults):
 
     kill       SIGKILL of vipd, restarted when healed
     term       SIGTERM (vipd hands over and exits), restarted when healed
@@ -408,6 +409,7 @@ def analyse(samples, events, settle, settle_checks):
                 return True
         return False
 
+    per_sample = []  # (t, dt, no live reachable holder while eligible, two live holders)
     r = {"two_out": 0.0, "two_in": 0.0, "two_loss": 0.0, "arp_two_out": 0.0,
          "no_vip": 0.0, "no_vip_raw": 0.0, "no_arp": 0.0, "dead_holder": 0.0,
          "episodes": [], "gaps": []}
@@ -461,6 +463,8 @@ def analyse(samples, events, settle, settle_checks):
             gap = None
         if eligible and not s["arp"] and not within(event_times, t, GRACE):
             r["no_arp"] += dt
+        per_sample.append((t, dt, bool(eligible and not reachable_holders),
+                           len(live_holders) >= 2 and not in_partition))
     if episode is not None:
         r["episodes"].append(episode)
     if gap is not None:
@@ -471,6 +475,27 @@ def analyse(samples, events, settle, settle_checks):
         if (e["loss"] and span > 1.0) or (not e["loss"] and e["samples"] >= 2):
             bad.append(e)
     r["bad_episodes"] = bad
+    # Per fault: the longest stretch without a VIP, from its onset to `settle` after its heal.
+    cycles = []
+    onsets = {}
+    for t, kind, node, phase in events:
+        if phase == "on":
+            onsets[kind] = t
+        elif kind in onsets:
+            cycles.append((kind, node, onsets.pop(kind), t))
+    r["cycles"] = []
+    for kind, node, t_on, t_off in cycles:
+        longest = run = 0.0
+        two = 0.0
+        for t, dt, none, dual in per_sample:
+            if t_on <= t <= t_off + settle:
+                run = run + dt if none else 0.0
+                longest = max(longest, run)
+                two += dt if dual else 0.0
+        r["cycles"].append({"kind": kind, "node": node, "longest_gap": longest, "two": two})
+    if len(samples) > 1:
+        steps = sorted(b["t"] - a["t"] for a, b in zip(samples, samples[1:]))
+        r["sampling"] = (len(samples), steps[len(steps) // 2], steps[-1])
     r["stale"] = [c for c in settle_checks if c["problem"]]
     return r
 
@@ -509,7 +534,7 @@ def report(args, r, faults_run, daemons, settle_checks, duration, notes, t0):
     print("vipd soak: %.0f s, seed %d, 3 nodes, %d ms adverts, %d faults" % (
         duration, args.seed, ADVERT_CS * 10, len(faults_run)))
     kinds = {}
-    for kind, node in faults_run:
+    for kind, node, _m in faults_run:
         kinds.setdefault(kind, []).append(node)
     print("faults: " + ", ".join("%s %d" % (k, len(v)) for k, v in sorted(kinds.items())))
     for n in notes:
@@ -548,6 +573,27 @@ def report(args, r, faults_run, daemons, settle_checks, duration, notes, t0):
     for c in r["stale"]:
         print("FAIL after %s of node%d, settled at +%.1f s: %s" % (
             c["kind"], c["node"], c["t"] - t0, c["problem"]))
+    if r.get("sampling"):
+        n, med, worst = r["sampling"]
+        print("samples: %d, interval median %.0f ms, longest %.0f ms" % (n, med * 1000,
+                                                                         worst * 1000))
+    print()
+    print("per fault kind (window: onset to %.1f s after the heal; on-master = the fault hit the"
+          " VIP holder)" % args.settle)
+    print("%-10s %6s %10s %22s %22s" % ("kind", "count", "on-master", "longest no-VIP gap",
+                                        "two-masters time"))
+    by_kind = {}
+    for (kind, node, on_master), c in zip(faults_run, r["cycles"]):
+        k = by_kind.setdefault(kind, {"n": 0, "m": 0, "gap": 0.0, "gap_m": 0.0, "two": 0.0})
+        k["n"] += 1
+        k["m"] += on_master
+        k["gap"] = max(k["gap"], c["longest_gap"])
+        if on_master:
+            k["gap_m"] = max(k["gap_m"], c["longest_gap"])
+        k["two"] += c["two"]
+    for kind, k in sorted(by_kind.items()):
+        print("%-10s %6d %10d %22s %22s" % (kind, k["n"], k["m"], "%.2f s (master %.2f s)" % (
+            k["gap"], k["gap_m"]), fmt_s(k["two"])))
     print()
     print("memory and file descriptors per vipd process (from 2 s after start to the end)")
     print("%-6s %-4s %8s %9s %11s %8s %9s %9s  %s" % (
@@ -647,12 +693,14 @@ def main():
                 break
             kind = rng.choice(kinds)
             live = [n for n in NODES if daemons[n].alive() and holders_of(n)]
-            node = live[0] if live and rng.random() < 0.5 else rng.choice(NODES)
+            # The same draws whatever the state, so that a seed gives the same sequence.
+            to_master, pick = rng.random() < 0.5, rng.choice(NODES)
+            node = live[0] if live and to_master else pick
             hold = rng.uniform(3.0, 6.0) if kind == "loss" else rng.uniform(1.0, 3.0)
             print("+%6.1f s  %-9s node%d for %.1f s" % (now() - t0, kind, node, hold),
                   flush=True)
             faults.apply(kind, node)
-            faults_run.append((kind, node))
+            faults_run.append((kind, node, node in live))
             time.sleep(hold)
             faults.heal(kind, node)
             time.sleep(args.settle)
