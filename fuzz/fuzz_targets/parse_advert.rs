@@ -30,10 +30,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use libfuzzer_sys::fuzz_target;
-use vrrp_core::{
-    Advertisement, Auth, ChecksumMode, Endpoints, Family, Version, internet_checksum,
-    pseudo_header_checksum,
-};
+use vrrp_core::{Advertisement, Auth, ChecksumMode, Endpoints, Family, Version};
+use vrrp_fuzz::checksum_ok;
 
 const IPV6: u8 = 1 << 0;
 const V3_AS_V2: u8 = 1 << 1;
@@ -73,24 +71,6 @@ fn split(data: &[u8]) -> Option<(Endpoints, ChecksumMode, &[u8])> {
         (family.multicast_group(), rest)
     };
     Some((Endpoints { src, dst }, mode, message))
-}
-
-/// Whether `message`, an advert of `version`, carries the right checksum for `at` and
-/// `mode`, computed by the real (not bypassed) functions: summed with its checksum field it
-/// folds to zero. The rule is `Advertisement::parse`'s: VRRPv2 sums the message alone,
-/// VRRPv3 adds the pseudo-header, except over IPv4 with `ChecksumMode::V3AsV2`.
-fn checksum_ok(message: &[u8], version: Version, at: Endpoints, mode: ChecksumMode) -> bool {
-    let pseudo = match (version, at.src) {
-        (Version::V2, _) => false,
-        (Version::V3, IpAddr::V6(_)) => true,
-        (Version::V3, IpAddr::V4(_)) => mode == ChecksumMode::PseudoHeader,
-    };
-    let sum = if pseudo {
-        pseudo_header_checksum(at.src, at.dst, message)
-    } else {
-        internet_checksum(message)
-    };
-    sum == 0
 }
 
 /// The message with the checksum and the fields a receiver ignores cleared.

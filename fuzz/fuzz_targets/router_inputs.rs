@@ -48,8 +48,9 @@ use libfuzzer_sys::fuzz_target;
 use vrrp_core::{
     Action, Addresses, Advertisement, AnnounceSchedule, Auth, Centis, ChecksumMode, Endpoints,
     Family, InstanceConfig, InstanceKey, Interval, Password, Priority, Received, Router, State,
-    Track, Version, Vrid, internet_checksum, pseudo_header_checksum,
+    Track, Version, Vrid,
 };
+use vrrp_fuzz::checksum_ok;
 
 const MAX_INSTANCES: usize = 4;
 const MAX_STEPS: usize = 256;
@@ -318,22 +319,6 @@ enum Cause {
         key: Option<InstanceKey>,
     },
     Other,
-}
-
-/// Whether `message` carries a right checksum, by the real functions (the fuzzing build of
-/// `parse` accepts any).
-fn checksum_ok(message: &[u8], version: Version, at: Endpoints, mode: ChecksumMode) -> bool {
-    let pseudo = match (version, at.src) {
-        (Version::V2, _) => false,
-        (Version::V3, IpAddr::V6(_)) => true,
-        (Version::V3, IpAddr::V4(_)) => mode == ChecksumMode::PseudoHeader,
-    };
-    let sum = if pseudo {
-        pseudo_header_checksum(at.src, at.dst, message)
-    } else {
-        internet_checksum(message)
-    };
-    sum == 0
 }
 
 /// The rank of an action in the documented order of one step.
