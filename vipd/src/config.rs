@@ -29,8 +29,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use vrrp_core::{
-    AnnounceSchedule, ChecksumMode, Family, InstanceConfig, Interval, Password, Priority, Version,
-    Vrid,
+    AnnounceSchedule, ChecksumMode, Family, InstanceConfig, Interval, Password, Priority, Track,
+    Version, Vrid,
 };
 
 use crate::duration::{Lifetime, Millis};
@@ -137,6 +137,11 @@ pub struct InstanceSpec {
     /// Commands run on each state change.
     #[serde(default, skip_serializing_if = "NotifySpec::is_empty")]
     pub notify: NotifySpec,
+    /// Health checks that make this node ineligible or move its priority
+    /// ([`vip_health::CheckSpec`]: `http`, `tcp`, `exec`, `file`, `interface`, `kube_api`,
+    /// `node_ready`, or a `builtin` of the seed charts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<vip_health::CheckSpec>,
 }
 
 /// keepalived's four `garp_master_*` settings.
@@ -229,7 +234,7 @@ impl fmt::Display for Vip {
 }
 
 /// One validated instance, ready to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InstancePlan {
     /// Its name.
     pub name: String,
@@ -245,10 +250,12 @@ pub struct InstancePlan {
     pub engine: InstanceConfig,
     /// Its notify hooks.
     pub notify: NotifySpec,
+    /// Its health checks, each a tracked object of the engine with the same name.
+    pub checks: Vec<vip_health::CheckConfig>,
 }
 
 /// A validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// The instances, in file order.
     pub instances: Vec<InstancePlan>,
@@ -619,6 +626,20 @@ impl InstanceSpec {
                 );
             }
         }
+        let checks = match vip_health::validate_checks(
+            &self.checks,
+            &format!("{}.checks", e.prefix),
+            &vip_health::process_env,
+        ) {
+            Ok(checks) => checks,
+            Err(errors) => {
+                e.list.extend(errors.into_iter().map(|f| FieldError {
+                    field: f.field,
+                    message: f.message,
+                }));
+                Vec::new()
+            }
+        };
         if e.count() > before {
             return None;
         }
@@ -642,6 +663,14 @@ impl InstanceSpec {
         engine.unicast_min_hop_limit = hop_limit;
         engine.announce = announce;
         engine.strict_address_list = self.strict_address_list;
+        engine.tracks = checks
+            .iter()
+            .map(|c| {
+                let mut track = Track::new(c.name.clone(), c.track_weight());
+                track.initially_up = c.initially_up();
+                track
+            })
+            .collect();
         engine.checksum_mode = if self.v3_checksum_as_v2 {
             ChecksumMode::V3AsV2
         } else {
@@ -670,6 +699,7 @@ impl InstanceSpec {
             vip_lifetime: self.vip_lifetime,
             engine,
             notify: self.notify.clone(),
+            checks,
         })
     }
 
@@ -884,6 +914,7 @@ impl InstanceSpec {
             v3_checksum_as_v2: false,
             strict_address_list: false,
             notify: NotifySpec::default(),
+            checks: Vec::new(),
         }
     }
 }
@@ -923,6 +954,44 @@ mod tests {
         assert!(i.engine.preempt);
         assert_eq!(i.engine.announce, AnnounceSchedule::default());
         assert_eq!(i.vip_lifetime, Lifetime::After(Millis::from_secs(5)));
+    }
+
+    #[test]
+    fn health_checks_become_tracked_objects_and_their_errors_name_the_field() {
+        let plan = Config::from_yaml(
+            "instances:\n  - interface: eth0\n    vrid: 51\n    vips: [10.0.0.1/24]\n    \
+             checks:\n      - builtin: service\n      - builtin: kube-api\n        kube_api: {host: 10.96.0.1}\n      - name: w\n        \
+             file: {path: /tmp/w}\n",
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        let tracks: Vec<(&str, i16, bool)> = plan.instances[0]
+            .engine
+            .tracks
+            .iter()
+            .map(|t| (t.name.as_str(), t.weight, t.initially_up))
+            .collect();
+        // A fault check is down until its first result; a negative weight is not applied
+        // before it; a file check's weight varies at run time (0 here).
+        assert_eq!(
+            tracks,
+            vec![
+                ("service", 0, false),
+                ("kube-api", -40, true),
+                ("w", 0, false)
+            ]
+        );
+        assert_eq!(plan.instances[0].checks.len(), 3);
+        let errors = errors(
+            "instances:\n  - interface: eth0\n    vrid: 51\n    vips: [10.0.0.1/24]\n    \
+             checks:\n      - builtin: service\n        interval: 1s\n        timeout: 3s\n",
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("instances[0].checks[0].timeout: "),
+            "{errors:?}"
+        );
     }
 
     #[test]

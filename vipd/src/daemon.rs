@@ -38,6 +38,7 @@ use crate::duration::Lifetime;
 use crate::notify::{Notification, Notifier, Outcome};
 use crate::status::{self, Snapshot};
 use std::time::SystemTime;
+use vip_health::{CheckConfig, CheckKind, CheckState, HealthEvent, HealthMonitor};
 
 /// How the daemon leaves when asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -138,6 +139,7 @@ impl DaemonBuilder {
         let (input_tx, input_rx) = mpsc::channel::<Input>(1024);
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (states_tx, states_rx) = watch::channel(Vec::new());
+        let (health_tx, health_rx) = mpsc::unbounded_channel();
         let mut runner = Runner {
             router: Router::new(),
             netlink,
@@ -152,6 +154,9 @@ impl DaemonBuilder {
             stop: self.stop,
             stopping: false,
             started: Instant::now(),
+            health: None,
+            health_generation: 0,
+            health_tx,
         };
         // Resolve everything first, so that a bad name changes nothing.
         let mut resolved = Vec::new();
@@ -172,8 +177,10 @@ impl DaemonBuilder {
             runner.install(r).await?;
         }
         runner.router.handle_startup(Instant::now());
+        runner.restart_health();
         runner.publish();
-        let task = tokio::spawn(async move { runner.run(input_rx, command_rx, events).await });
+        let task =
+            tokio::spawn(async move { runner.run(input_rx, command_rx, events, health_rx).await });
         Ok(DaemonHandle {
             commands: command_tx,
             states: states_rx,
@@ -372,6 +379,9 @@ fn net_lifetime(lifetime: Lifetime) -> NetLifetime {
 /// VIPs to add, by VIP interface and lifetime, each with its prefix length and instance.
 type VipBatches = BTreeMap<(u32, Lifetime), Vec<(IpAddr, u8, InstanceKey)>>;
 
+/// Health checks with the name of the instance each belongs to.
+type OwnedChecks = Vec<(String, CheckConfig)>;
+
 /// The event loop's state.
 struct Runner {
     router: Router,
@@ -391,6 +401,12 @@ struct Runner {
     stopping: bool,
     /// When the daemon started, for the uptime.
     started: Instant,
+    /// The running health checks (of every instance), with what they were started from.
+    health: Option<(HealthMonitor<String>, OwnedChecks)>,
+    /// Which monitor is current: events of an older one are ignored.
+    health_generation: u64,
+    /// Where every monitor's events arrive, tagged with its generation.
+    health_tx: mpsc::UnboundedSender<(u64, HealthEvent<String>)>,
 }
 
 impl Runner {
@@ -503,6 +519,9 @@ impl Runner {
         for reader in self.readers.drain(..) {
             reader.abort();
         }
+        if let Some((monitor, _)) = self.health.take() {
+            monitor.stop().await;
+        }
         let longest = self
             .instances
             .values()
@@ -513,6 +532,130 @@ impl Runner {
             && !notifier.finish(longest + Duration::from_secs(1)).await
         {
             warn!("notify hooks still running at exit were stopped");
+        }
+    }
+
+    /// Starts the health checks of every instance, unless the same checks already run (a
+    /// reload that leaves them alone keeps their rise/fall counts and damping).
+    fn restart_health(&mut self) {
+        let wanted: OwnedChecks = self
+            .instances
+            .values()
+            .flat_map(|m| {
+                m.plan
+                    .checks
+                    .iter()
+                    .map(|c| (m.plan.name.clone(), c.clone()))
+            })
+            .collect();
+        if self
+            .health
+            .as_ref()
+            .is_some_and(|(_, running)| *running == wanted)
+        {
+            return;
+        }
+        // Dropping the old monitor stops its checks; its late events carry an old generation.
+        self.health = None;
+        self.health_generation += 1;
+        if wanted.is_empty() {
+            return;
+        }
+        info!(checks = wanted.len(), "starting health checks");
+        let (monitor, mut events) = HealthMonitor::start(wanted.clone());
+        let (tx, generation) = (self.health_tx.clone(), self.health_generation);
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                if tx.send((generation, event)).is_err() {
+                    return;
+                }
+            }
+        });
+        self.health = Some((monitor, wanted));
+    }
+
+    /// Gives every instance the current state of its checks (after a reload restarted some
+    /// instances, whose tracked objects start from their initial state).
+    fn sync_checks(&mut self, now: Instant) {
+        let Some((monitor, _)) = &self.health else {
+            return;
+        };
+        for (owner, status) in monitor.statuses() {
+            let up = match status.state {
+                CheckState::Up => true,
+                CheckState::Down => false,
+                _ => continue,
+            };
+            self.apply_check(
+                now,
+                &owner,
+                &status.name,
+                up,
+                status.fault,
+                status.priority_delta,
+            );
+        }
+    }
+
+    /// A health check changed: tell its instance's engine.
+    fn health_event(&mut self, now: Instant, event: &HealthEvent<String>) {
+        info!(
+            instance = %event.owner,
+            check = %event.check,
+            up = event.up,
+            priority_delta = event.priority_delta,
+            suppressed = event.suppressed,
+            reason = %event.reason,
+            "health check changed"
+        );
+        self.apply_check(
+            now,
+            &event.owner,
+            &event.check,
+            event.up,
+            event.fault,
+            event.priority_delta,
+        );
+    }
+
+    /// Sets the tracked object `check` of instance `owner`: up or down, and for a file check
+    /// (whose weight varies) its current weight.
+    fn apply_check(
+        &mut self,
+        now: Instant,
+        owner: &str,
+        check: &str,
+        up: bool,
+        fault: bool,
+        delta: i32,
+    ) {
+        let Some((key, m)) = self.instances.iter().find(|(_, m)| m.plan.name == owner) else {
+            return;
+        };
+        let key = *key;
+        let file = m
+            .plan
+            .checks
+            .iter()
+            .any(|c| c.name == check && matches!(c.kind, CheckKind::File(_)));
+        let Some(instance) = self.router.instance_mut(&key) else {
+            return;
+        };
+        let result = if file {
+            // Weight 0 while down is Fault; otherwise the adjustment applies in the direction
+            // the engine's weights do (positive while up, negative while down).
+            let weight = i16::try_from(delta.clamp(-254, 254)).unwrap_or(0);
+            let (track_up, weight) = match (fault, weight) {
+                (true, _) => (false, 0),
+                (false, w) if w < 0 => (false, w),
+                (false, w) => (true, w),
+            };
+            instance.set_track_weighted(now, check, track_up, weight)
+        } else {
+            instance.set_track(now, check, up)
+        };
+        if let Err(e) = result {
+            warn!(instance = %owner, check, error = %e, "health check has no tracked object");
         }
     }
 
@@ -602,6 +745,8 @@ impl Runner {
         }
         // Instances that were restarted count once, as restarted, not also as added.
         added -= restarted.min(added);
+        self.restart_health();
+        self.sync_checks(now);
         info!(
             kept,
             updated, restarted, removed, added, "configuration reloaded"
@@ -614,6 +759,7 @@ impl Runner {
         mut inputs: mpsc::Receiver<Input>,
         mut commands: mpsc::UnboundedReceiver<Command>,
         mut events: vrrp_net::netlink::NetEvents,
+        mut health: mpsc::UnboundedReceiver<(u64, HealthEvent<String>)>,
     ) {
         let mut renew = tokio::time::interval(self.renew_period());
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -651,6 +797,11 @@ impl Runner {
                     }
                 },
                 _ = renew.tick() => self.renew_vips().await,
+                Some((generation, event)) = health.recv() => {
+                    if generation == self.health_generation {
+                        self.health_event(Instant::now(), &event);
+                    }
+                }
             }
         }
     }
@@ -1072,7 +1223,7 @@ impl Runner {
                 announcements: m.announcements,
                 vip_add_failures: m.add_failures,
                 vip_remove_failures: m.remove_failures,
-                checks: Vec::new(),
+                checks: self.check_statuses(&m.plan.name),
             });
         }
         Snapshot {
@@ -1091,6 +1242,31 @@ impl Runner {
             ],
             instances,
         }
+    }
+}
+
+impl Runner {
+    /// The health checks of instance `owner`, for the snapshot.
+    fn check_statuses(&self, owner: &str) -> Vec<status::CheckStatus> {
+        let Some((monitor, _)) = &self.health else {
+            return Vec::new();
+        };
+        monitor
+            .statuses()
+            .into_iter()
+            .filter(|(o, _)| o == owner)
+            .map(|(_, c)| status::CheckStatus {
+                up: c.state == CheckState::Up,
+                last_ok: c.last_result.map(|r| r == vip_health::ProbeResult::Ok),
+                latency_seconds: c.last_latency.map(|d| d.as_secs_f64()),
+                successes: c.consecutive_successes,
+                failures: c.consecutive_failures,
+                transitions: c.transitions,
+                suppressed: c.suppressed,
+                last_error: c.last_error,
+                name: c.name,
+            })
+            .collect()
     }
 }
 
