@@ -34,5 +34,6 @@ COPY --from=build /out/usr/local/bin/vipd /usr/local/bin/vipd
 # Root with every capability dropped but NET_ADMIN and NET_RAW (the chart's securityContext):
 # a non-root uid would lose them at exec.
 USER 0:0
+ENV PATH=/usr/local/bin
 ENTRYPOINT ["/usr/local/bin/vipd"]
 CMD ["run"]

@@ -187,8 +187,10 @@ print(f"vipd check-config knows `checks:`: {CHECKS}" + ("" if CHECKS else f" ({e
 partial = []
 
 
-def check_config(case, cfg, password=None):
-    """vipd check-config --offline on the rendered config; returns its normalized output."""
+def check_config(case, cfg, password=None, in_cluster=True):
+    """vipd check-config --offline on the rendered config, in the pod's environment (NODE_NAME
+    from the downward API; KUBERNETES_SERVICE_* except in a static Pod); returns its
+    normalized output."""
     cfg = copy.deepcopy(cfg)
     if not CHECKS:
         stripped = [i.pop("checks") for i in cfg["instances"] if "checks" in i]
@@ -197,7 +199,11 @@ def check_config(case, cfg, password=None):
     path = os.path.join(WORK, f"{case}.vipd.yaml")
     with open(path, "w") as f:
         yaml.safe_dump(cfg, f)
-    env = {"VIPD_PASSWORD": password} if password else {}
+    env = {"NODE_NAME": "node-1"}
+    if in_cluster:
+        env.update(KUBERNETES_SERVICE_HOST="10.96.0.1", KUBERNETES_SERVICE_PORT="443")
+    if password:
+        env["VIPD_PASSWORD"] = password
     rc, out, err = run([VIPD, "check-config", "--offline", path], env=env)
     ok(rc == 0, f"{case}: vipd check-config --offline rejects the rendered config:\n{err}")
     return yaml.safe_load(out) if rc == 0 else None
@@ -471,10 +477,10 @@ def assert_case(case, args, ns, exp):
     cfg = yaml.safe_load(text)
     want_cfg = {"api": {"listen": "127.0.0.1:9370"}, "instances": exp["config"]}
     ok(cfg == want_cfg, f"{case}: vipd config\n got: {json.dumps(cfg, sort_keys=True)}\nwant: {json.dumps(want_cfg, sort_keys=True)}")
-    check_config(case, cfg, password)
+    check_config(case, cfg, password, in_cluster=w["kind"] != "Pod")
     # NOTES.txt: legacy keys listed, warnings said.
     n = notes(args, ns)
-    ok("Who holds the VIP" in n and "state changed" in n, f"{case}: NOTES say how to see who holds the VIP:\n{n}")
+    ok("Who holds the VIP" in n and "state changed" in n and "vipd status" in n, f"{case}: NOTES say how to see who holds the VIP:\n{n}")
     for want in exp.get("legacy", []):
         ok(want in n and "deprecated" in n, f"{case}: NOTES miss the legacy mapping {want!r}:\n{n}")
     if not exp.get("legacy") and case not in ("compat-none",) and not case.startswith(("janeczku", "vipalived")):
@@ -570,7 +576,7 @@ def normalize_pod(pod, case):
     pod = copy.deepcopy(pod)
     text = pod["metadata"]["annotations"].pop("vipd.io/config")
     env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
-    cfg = check_config(case, yaml.safe_load(text), env.get("VIPD_PASSWORD"))
+    cfg = check_config(case, yaml.safe_load(text), env.get("VIPD_PASSWORD"), in_cluster=False)
     for i in (cfg or {}).get("instances", []):
         i.setdefault("name", f"{i['interface']}-{i['vrid']}-ipv4")
         i.setdefault("vip_interface", i["interface"])
