@@ -329,3 +329,59 @@ fn a_failed_kube_api_check_lowers_the_master_by_40_and_moves_the_vip() {
         l.holders() == vec![0]
     });
 }
+
+/// A hung endpoint (accepts, never answers) and a hung exec check, each probed until its
+/// timeout (0.9 s) every second, never delay the master's adverts: at 0.1 s adverts the
+/// backup would take over after 0.36 s of silence, and it never does.
+#[test]
+fn hung_checks_never_delay_the_adverts() {
+    let hang = r#"
+import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 10254))
+s.listen(64)
+conns = []
+while True:
+    c, _ = s.accept()
+    conns.append(c)   # read nothing, answer nothing
+"#;
+    let extra = "    advert_interval: 100ms\n    checks:\n      - builtin: service\n        \
+                 interval: 1s\n        timeout: 900ms\n        fall: 1\n        weight: -1\n      \
+                 - name: stuck\n        exec: {command: [sleep, \"30\"]}\n        interval: 1s\n        \
+                 timeout: 900ms\n        weight: -1\n";
+    let mut lab = Lab::new(&[150, 100], move |_, p| config(p, extra));
+    let mut server = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.nodes[0].ns.name,
+            "python3",
+            "-c",
+            hang,
+        ])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    lab.start(0);
+    lab.start(1);
+    lab.wait_until(SETTLE, "node1 holds the VIP", |l| l.holders() == vec![0]);
+    lab.wait_until(SETTLE, "both checks have timed out on node1", |l| {
+        let log = l.log(0);
+        log.contains("check=service") && log.contains("check=stuck")
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(lab.holders(), vec![0], "{}", lab.logs());
+    assert!(
+        !lab.log(1).contains("to=MASTER"),
+        "node2 took over:\n{}",
+        lab.logs()
+    );
+    let log = lab.log(0);
+    assert!(log.contains("priority_delta=-1"), "{log}");
+    let timeouts = log.matches("timed out").count() + log.matches("timeout").count();
+    assert!(timeouts >= 1, "no probe timed out:\n{log}");
+}
