@@ -13,6 +13,7 @@
 #   - invalid values rejected, with the message asserted;
 #   - every rendered object through `kubernetes-validate --strict` for 1.30 and the newest it
 #     bundles;
+#   - the generated VRRP password kept across upgrades (`lookup`, a stand-in API server);
 #   - `vipd manifest static-pod` against `helm template --set static=true`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -522,6 +523,69 @@ rc, out, _ = template(VIP + ["--set", "vrrp.version=2", "--set", "vrrp.auth.enab
 ds = docs_of(out)
 ok(one(ds, "Secret") is None and env_of(pod_spec(workload(ds))["containers"][0])["VIPD_PASSWORD"]["valueFrom"]["secretKeyRef"]
    == {"name": "mine", "key": "pw"}, "vrrp.auth.existingSecret")
+
+# The generated password survives upgrades: `lookup` reads the live Secret back. A minimal API
+# server (the discovery `lookup` needs, and one Secret) stands in for the cluster, for helm
+# template --dry-run=server.
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import threading
+
+live_secrets = {}
+
+
+class FakeApi(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def reply(self, code, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        path = self.path.split("?")[0].strip("/").split("/")
+        if path == ["version"]:
+            return self.reply(200, {"major": "1", "minor": "30", "gitVersion": "v1.30.0"})
+        if path == ["api"]:
+            return self.reply(200, {"kind": "APIVersions", "versions": ["v1"]})
+        if path == ["apis"]:
+            return self.reply(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+        if path == ["api", "v1"]:
+            return self.reply(200, {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+                {"name": "secrets", "singularName": "secret", "namespaced": True, "kind": "Secret", "verbs": ["get"]}]})
+        if len(path) == 6 and path[:3] == ["api", "v1", "namespaces"] and path[4] == "secrets":
+            if (path[3], path[5]) in live_secrets:
+                return self.reply(200, live_secrets[(path[3], path[5])])
+        self.reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
+
+
+api = ThreadingHTTPServer(("127.0.0.1", 0), FakeApi)
+threading.Thread(target=api.serve_forever, daemon=True).start()
+kubeconfig = os.path.join(WORK, "kubeconfig")
+with open(kubeconfig, "w") as f:
+    yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "fake",
+                    "clusters": [{"name": "fake", "cluster": {"server": f"http://127.0.0.1:{api.server_address[1]}"}}],
+                    "users": [{"name": "fake", "user": {"token": "test"}}],
+                    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}]}, f)
+
+
+def upgrade_password(extra=()):
+    rc, out, err = template(["--kubeconfig", kubeconfig, "--dry-run=server", "--show-only", "templates/secret.yaml",
+                             "-f", f"{CHART}/ci/janeczku-ingress-values.yaml"] + list(extra), ns="vip")
+    ok(rc == 0, f"helm template --dry-run=server: {err}")
+    return base64.b64decode(yaml.safe_load(out)["data"]["password"]).decode() if rc == 0 else None
+
+
+first = upgrade_password()
+ok(first is not None and re.fullmatch(r"[A-Za-z0-9]{8}", first) is not None, f"install: generated password {first!r}")
+live_secrets[("vip", "vipd")] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "vipd", "namespace": "vip"},
+                                 "data": {"password": base64.b64encode(first.encode()).decode()}}
+ok(upgrade_password() == first, "upgrade: the generated password changed")
+ok(upgrade_password(["--set", "keepalived.authPassword=newpw12"]) == "newpw12", "upgrade: an explicit password is not used")
+api.shutdown()
 
 # Invalid values: rejected before anything is rendered, with a message naming the value.
 INVALID = [
