@@ -608,6 +608,8 @@ INVALID = [
     (VIP + ["--set", "vrrp.version=2", "--set", "vrrp.auth.enabled=true", "--set", "vrrp.auth.password=123456789"],
      "vrrp.auth.password: Must be less than or equal to"),
     (VIP + ["--set", "static=true", "--set", "checks.kubeApi.enabled=true"], "a static Pod has no service account token"),
+    (VIP + ["--set", "static=true", "--set-json", 'checks.extra=[{"name": "api", "kube_api": {}}]'],
+     "a static Pod has no service account token"),
     (VIP + ["--set", "static=true", "--set", "vrrp.version=2", "--set", "vrrp.auth.enabled=true"],
      "static: true with VRRPv2 authentication needs the password given"),
     (["--set", "keepalived.vipAddressCidr=172.16.135.2"], "keepalived.vipAddressCidr: Does not match pattern"),
@@ -676,6 +678,16 @@ for case, flags, env, sets in [
     ok(a == b, f"{case}: Pods differ:\n{json.dumps(a, indent=1, sort_keys=True)}\n{json.dumps(b, indent=1, sort_keys=True)}")
 rc, _, err = run([VIPD, "manifest", "static-pod", "--interface", "eth0", "--vrid", "0", "--vip", "10.0.0.1/24"])
 ok(rc == 2 and "vrid" in err, f"vipd manifest static-pod with a bad VRID: rc={rc} {err}")
+with open(os.path.join(WORK, "api-check.yaml"), "w") as f:
+    f.write("instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24], checks: [{builtin: node-ready}]}]\n")
+rc, _, err = run([VIPD, "manifest", "static-pod", "-c", os.path.join(WORK, "api-check.yaml")],
+                 env={"NODE_NAME": "n1", "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"})
+ok(rc == 2 and "static Pod has no service-account token" in err, f"vipd manifest static-pod with node-ready: rc={rc} {err}")
+# A node_ready check among checks.extra gets its RBAC too.
+rc, out, err = template(VIP + ["--set-json", 'checks.extra=[{"name": "ready", "node_ready": {}}]'])
+ds = docs_of(out) if rc == 0 else []
+ok(rc == 0 and one(ds, "ClusterRole") is not None and pod_spec(workload(ds))["automountServiceAccountToken"] is True,
+   f"checks.extra node_ready: RBAC and token: {err}")
 
 # Every rendered object through kubernetes-validate --strict: 1.30 and the newest it bundles.
 bundle = os.path.join(WORK, "all.yaml")

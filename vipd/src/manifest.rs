@@ -12,7 +12,9 @@
 //! `/etc/kubernetes/manifests/vipd.yaml`, is all a node needs. A VRRPv2 password cannot be in
 //! the configuration (it would be visible in the annotation); it goes into the container's
 //! environment as `VIPD_PASSWORD`, which is visible in the manifest and in the mirror Pod, so
-//! the output carries a warning: prefer VRRPv3, which has no authentication anyway.
+//! the output carries a warning: prefer VRRPv3, which has no authentication anyway. Checks that
+//! talk to the Kubernetes API (`kube-api`, `node-ready`) are refused: a static Pod has no
+//! service-account token.
 //!
 //! ```
 //! use vipd::config::Config;
@@ -117,6 +119,20 @@ pub enum ManifestError {
         /// How many instances.
         count: usize,
     },
+    /// A check that talks to the Kubernetes API, which a static Pod has no token for.
+    #[error(
+        "instances[{instance}].checks[{check}] ({what}) talks to the Kubernetes API, but a \
+         static Pod has no service-account token: leave it out of the static Pod's \
+         configuration (the chart's DaemonSet can run it once the cluster is up)"
+    )]
+    ApiCheck {
+        /// The instance's index.
+        instance: usize,
+        /// The check's index.
+        check: usize,
+        /// Which check.
+        what: String,
+    },
     /// The manifest could not be serialized.
     #[error("cannot render the manifest: {0}")]
     Render(String),
@@ -149,6 +165,25 @@ fn env(name: &str, value: &str) -> Value {
 /// # Errors
 /// [`ManifestError`] when several instances have a password.
 pub fn static_pod(args: &StaticPodArgs, config: &Config) -> Result<StaticPod, ManifestError> {
+    for (instance, spec) in config.instances.iter().enumerate() {
+        for (check, c) in spec.checks.iter().enumerate() {
+            let builtin = c.builtin.as_deref();
+            if c.kube_api.is_some()
+                || c.node_ready.is_some()
+                || matches!(builtin, Some("kube-api" | "node-ready"))
+            {
+                let what = builtin
+                    .map(str::to_owned)
+                    .or_else(|| c.name.clone())
+                    .unwrap_or_else(|| "kube_api / node_ready".into());
+                return Err(ManifestError::ApiCheck {
+                    instance,
+                    check,
+                    what,
+                });
+            }
+        }
+    }
     let mut config = config.clone();
     let mut warnings = Vec::new();
     let with_password = config
@@ -433,6 +468,32 @@ mod tests {
         let env = v["spec"]["containers"][0]["env"].as_sequence().unwrap();
         assert!(env.contains(&super::env("VIPD_PASSWORD", "s3cret")));
         assert_eq!(out.warnings.len(), 1);
+    }
+
+    #[test]
+    fn checks_that_need_the_api_are_refused() {
+        for check in [
+            "{builtin: kube-api}",
+            "{builtin: node-ready}",
+            "{name: api, kube_api: {}}",
+        ] {
+            let config = Config::from_yaml(&format!(
+                "instances: [{{interface: eth0, vrid: 51, vips: [10.0.0.1/24], checks: [{{builtin: kubelet}}, {check}]}}]"
+            ))
+            .unwrap();
+            let e = static_pod(&StaticPodArgs::default(), &config).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    ManifestError::ApiCheck {
+                        instance: 0,
+                        check: 1,
+                        ..
+                    }
+                ),
+                "{check}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -259,12 +259,14 @@ of the legacy chart in use, then vipd's. Rendered as YAML; use it as
 {{- $checks = append $checks $ck }}
 {{- end }}
 {{- $needsApi := or $kaOn $nr.enabled -}}
+{{- $needsNodes := $nr.enabled -}}
 {{- range ($c.extra | default list) }}
 {{- $checks = append $checks . }}
-{{- if and (kindIs "map" .) (or (hasKey . "kube_api") (has (toString (get . "builtin")) (list "kube-api" "node-ready"))) }}{{ $needsApi = true }}{{ end }}
+{{- if and (kindIs "map" .) (or (hasKey . "kube_api") (hasKey . "node_ready") (has (toString (get . "builtin")) (list "kube-api" "node-ready"))) }}{{ $needsApi = true }}{{ end }}
+{{- if and (kindIs "map" .) (or (hasKey . "node_ready") (eq (toString (get . "builtin")) "node-ready")) }}{{ $needsNodes = true }}{{ end }}
 {{- end }}
 {{- if and $static $needsApi }}
-{{- $errors = append $errors "static: true with a check that talks to the Kubernetes API (kube-api, node-ready, kube_api): a static Pod has no service account token; disable it (checks.kubeApi.enabled=false, keepalived.checkKubeApi=false, checks.nodeReady.enabled=false)" }}
+{{- $errors = append $errors "static: true with a check that talks to the Kubernetes API (kube-api, node-ready, kube_api, node_ready): a static Pod has no service account token; disable it (checks.kubeApi.enabled=false, keepalived.checkKubeApi=false, checks.nodeReady.enabled=false, or leave it out of checks.extra)" }}
 {{- end }}
 {{- /* The vipd config. */ -}}
 {{- $inst := dict "name" $name "interface" $iface "vip_interface" $vipIface "vrid" $vrid "version" $version "priority" $priority "advert_interval" $advert "preempt" $preempt "vips" $vips "garp" $garp -}}
@@ -332,7 +334,7 @@ of the legacy chart in use, then vipd's. Rendered as YAML; use it as
 {{- $saName := $sa.name | default (include "vipd.fullname" .) -}}
 {{- if and (not $saCreate) (not $sa.name) }}{{ $saName = "default" }}{{ end }}
 {{- $rbacRules := list -}}
-{{- if $nr.enabled }}{{ $rbacRules = append $rbacRules (dict "apiGroups" (list "") "resources" (list "nodes") "verbs" (list "get")) }}{{ end }}
+{{- if $needsNodes }}{{ $rbacRules = append $rbacRules (dict "apiGroups" (list "") "resources" (list "nodes") "verbs" (list "get")) }}{{ end }}
 {{- $rbacRules = concat $rbacRules ($v.rbac.extraRules | default list) -}}
 {{- $rbacCreate := and (not $static) $v.rbac.create (gt (len $rbacRules) 0) -}}
 {{- if and $J $v.rbac.pspEnabled }}
