@@ -19,12 +19,15 @@ ARG RUST_VERSION=1.95.0
 FROM rust:${RUST_VERSION}-bookworm AS build
 WORKDIR /src
 COPY . .
+# The build platform's own target (x86_64 or aarch64 glibc), given explicitly so that
+# RUSTFLAGS reach vipd and not the build scripts.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    RUSTFLAGS="-C target-feature=+crt-static" CARGO_PROFILE_RELEASE_STRIP=symbols \
-      cargo build --release --locked -p vipd --bin vipd --target x86_64-unknown-linux-gnu \
+    target="$(rustc -vV | sed -n 's/^host: //p')" \
+ && RUSTFLAGS="-C target-feature=+crt-static" CARGO_PROFILE_RELEASE_STRIP=symbols \
+      cargo build --release --locked -p vipd --bin vipd --target "$target" \
       --target-dir target/static \
- && install -D -m 0755 target/static/x86_64-unknown-linux-gnu/release/vipd /out/usr/local/bin/vipd \
+ && install -D -m 0755 "target/static/$target/release/vipd" /out/usr/local/bin/vipd \
  && if ldd /out/usr/local/bin/vipd 2>&1 | grep -q '=>'; then echo "vipd is not static" >&2; exit 1; fi \
  && /out/usr/local/bin/vipd --version
 

@@ -65,10 +65,11 @@ fi
 step "vipd, built as the Dockerfile builds it (static glibc, static-pie)"
 # The Dockerfile's build, outside Docker: vrrp-net does not build for musl (libc's musl types),
 # so the binary is glibc linked statically (crt-static), in its own target directory.
+target="$(rustc -vV | sed -n 's/^host: //p')"
 RUSTFLAGS="-C target-feature=+crt-static" CARGO_PROFILE_RELEASE_STRIP=symbols \
-  cargo build --release --locked -p vipd --bin vipd --target x86_64-unknown-linux-gnu \
+  cargo build --release --locked -p vipd --bin vipd --target "$target" \
   --target-dir target/static
-VIPD="$ROOT/target/static/x86_64-unknown-linux-gnu/release/vipd"
+VIPD="$ROOT/target/static/$target/release/vipd"
 file "$VIPD"
 if ! file "$VIPD" | grep -Eq 'static-pie linked|statically linked'; then
   echo "vipd is not static" >&2
