@@ -126,9 +126,16 @@ fn root_is_read_only(pid: u32) -> bool {
     })
 }
 
+/// Health checks that run while vipd holds the VIP (so that the memory measured includes
+/// them): an HTTP and a TCP check on vipd's own API, which pass.
+const CHECKS: &str = "    checks:
+      - {name: own-api-http, http: {url: 'http://127.0.0.1:9370/healthz'}, interval: 200ms}
+      - {name: own-api-tcp, tcp: {address: '127.0.0.1:9370'}, interval: 200ms}
+";
+
 /// Takes the VIP under `c`, answers ARP for it, and releases it on SIGTERM.
 fn takes_and_releases_the_vip(c: &Confinement) {
-    let mut lab = Lab::new(&[150], |_, p| config(p, ""));
+    let mut lab = Lab::new(&[150], |_, p| config(p, CHECKS));
     start_confined(&mut lab, 0, c);
     lab.wait_until(
         Duration::from_secs(10),
@@ -152,13 +159,23 @@ fn takes_and_releases_the_vip(c: &Confinement) {
         "{}",
         lab.logs()
     );
-    // Memory of one instance as Master, against the chart's 12Mi limit.
+    // Memory of one instance as Master with its API and two checks, against the chart's 12Mi
+    // limit.
     let rss = status_field(pid, "VmRSS");
     let anon = status_field(pid, "RssAnon");
     eprintln!(
-        "vipd (uid {}) as Master: VmRSS {rss}, RssAnon {anon}",
+        "vipd (uid {}) as Master, API and two checks running: VmRSS {rss}, RssAnon {anon}",
         c.uid
     );
+    let log = lab.log(0);
+    for check in ["own-api-http", "own-api-tcp"] {
+        assert!(
+            log.lines().any(|l| l.contains("health check changed")
+                && l.contains(check)
+                && l.contains("up=true")),
+            "{check} never passed: {log}"
+        );
+    }
     let kib: u64 = rss.trim_end_matches(" kB").trim().parse().unwrap();
     assert!(
         kib < 12 * 1024,
