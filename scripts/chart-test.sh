@@ -82,6 +82,13 @@ if ldd "$VIPD" 2>&1 | grep -q '=>'; then
 fi
 echo "static vipd: $(stat -c %s "$VIPD") bytes ($(du -h "$VIPD" | cut -f1)), $("$VIPD" --version)"
 
+step "values.schema.json is what charts/vipd/ci/values_schema.py generates"
+python3 charts/vipd/ci/values_schema.py | diff -u charts/vipd/values.schema.json - || {
+  echo "values.schema.json is stale: python3 charts/vipd/ci/values_schema.py > charts/vipd/values.schema.json" >&2
+  exit 1
+}
+echo ok
+
 step "helm lint --strict"
 lint() { # helm, args...
   local helm=$1
