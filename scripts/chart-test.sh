@@ -532,6 +532,23 @@ ds = docs_of(out)
 ok(one(ds, "Secret") is None and env_of(pod_spec(workload(ds))["containers"][0])["VIPD_PASSWORD"]["valueFrom"]["secretKeyRef"]
    == {"name": "mine", "key": "pw"}, "vrrp.auth.existingSecret")
 
+# Service accounts: keepalived-ingress-vip's serviceAccount.name is an existing account;
+# vipd's serviceAccount.create=false without a name runs as default; pod.imagePullSecrets names.
+rc, out, err = template(["--set", "keepalived.vipAddressCidr=10.0.0.1/24", "--set", "serviceAccount.name=vip-sa",
+                         "--set", "rbac.pspEnabled=true", "--set", "pod.imagePullSecrets={regcred}"])
+ds = docs_of(out) if rc == 0 else []
+ok(rc == 0 and one(ds, "ServiceAccount") is None and pod_spec(workload(ds))["serviceAccountName"] == "vip-sa"
+   and pod_spec(workload(ds))["imagePullSecrets"] == [{"name": "regcred"}], f"legacy serviceAccount.name: {err}")
+ok("rbac.pspEnabled is ignored" in notes(["--set", "keepalived.vipAddressCidr=10.0.0.1/24", "--set", "rbac.pspEnabled=true"], "default"),
+   "NOTES: rbac.pspEnabled")
+rc, out, err = template(VIP + ["--set", "serviceAccount.create=false"])
+ds = docs_of(out) if rc == 0 else []
+ok(rc == 0 and one(ds, "ServiceAccount") is None and pod_spec(workload(ds))["serviceAccountName"] == "default",
+   f"serviceAccount.create=false: {err}")
+rc, out, err = template(VIP + ["--set", "checks.nodeReady.enabled=true", "--set", "rbac.create=false"])
+ds = docs_of(out) if rc == 0 else []
+ok(rc == 0 and one(ds, "ClusterRole") is None, f"rbac.create=false: {err}")
+
 # The generated password survives upgrades: `lookup` reads the live Secret back. A minimal API
 # server (the discovery `lookup` needs, and one Secret) stands in for the cluster, for helm
 # template --dry-run=server.
