@@ -355,7 +355,14 @@ of the legacy chart in use, then vipd's. Rendered as YAML; use it as
 {{- $strategy = deepCopy $us }}
 {{- end }}
 {{- $advertSecs := 1.0 -}}
-{{- if hasSuffix "ms" $advert }}{{ $advertSecs = divf (float64 (trimSuffix "ms" $advert)) 1000 }}{{ else if hasSuffix "s" $advert }}{{ $advertSecs = float64 (trimSuffix "s" $advert) }}{{ else if hasSuffix "m" $advert }}{{ $advertSecs = mulf (float64 (trimSuffix "m" $advert)) 60 }}{{ end }}
+{{- if hasSuffix "ms" $advert }}{{ $advertSecs = divf (float64 (trimSuffix "ms" $advert)) 1000 }}{{ else if hasSuffix "s" $advert }}{{ $advertSecs = float64 (trimSuffix "s" $advert) }}{{ else if hasSuffix "m" $advert }}{{ $advertSecs = mulf (float64 (trimSuffix "m" $advert)) 60 }}{{ else if hasSuffix "h" $advert }}{{ $advertSecs = mulf (float64 (trimSuffix "h" $advert)) 3600 }}{{ else }}{{ $advertSecs = float64 $advert }}{{ end }}
+{{- if eq $version 3 }}
+{{- if or (lt $advertSecs 0.01) (gt $advertSecs 40.95) }}
+{{- $errors = append $errors (printf "the advert interval %s is not valid for VRRPv3: 10ms to 40.95s (vrrp.advertInterval, keepalived.vrrpInstance.advertInt)" $advert) }}
+{{- end }}
+{{- else if or (lt $advertSecs 1.0) (gt $advertSecs 255.0) (ne $advertSecs (floor $advertSecs)) }}
+{{- $errors = append $errors (printf "the advert interval %s is not valid for VRRPv2: whole seconds from 1s to 255s (vrrp.advertInterval, keepalived.vrrpInstance.advertInt)" $advert) }}
+{{- end }}
 {{- $handover := add (ceil (mulf $advertSecs 4)) 10 -}}
 {{- if lt (int $v.terminationGracePeriodSeconds) (int $handover) }}
 {{- $warnings = append $warnings (printf "terminationGracePeriodSeconds %d may cut the handover short: with an advert interval of %s, a handover takes up to %d s (4 intervals and the stop hooks' 10 s); raise it" (int $v.terminationGracePeriodSeconds) $advert (int $handover)) }}
