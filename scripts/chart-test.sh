@@ -272,6 +272,8 @@ CASES = {
                        tolerations=[{"key": "CriticalAddonsOnly", "operator": "Exists"}])),
     "static": (VIP + ["--set", "static=true"], "kube-system",
                dict(config=[inst(vips=["10.0.0.100/24"])], kind="Pod", kinds=["Pod"])),
+    "ipv6": (["--set", "vrrp.vips={fd00:200::100/64}", "--set", "kind=DaemonSet"], "default",
+             dict(config=[inst(vips=["fd00:200::100/64"])], kind="DaemonSet")),
     "no-probes": (VIP + ["--set", "probes.enabled=false"], "default",
                   dict(config=[inst(vips=["10.0.0.100/24"])], kind="Deployment", probes=False)),
     # keepalived-ingress-vip README
@@ -623,6 +625,9 @@ INVALID = [
     (["--set", "vrrp.vips={10.0.0.300/24}"], "vrrp.vips.0: Does not match pattern"),
     (["--set", "vrrp.vips={fd00::1/129}"], "vrrp.vips.0: Does not match pattern"),
     (VIP + ["--set", "vrrp.advertInterval=fast"], "vrrp.advertInterval: Does not match pattern"),
+    (VIP + ["--set", "vrrp.preempt=false", "--set", "vrrp.priority=255"], "the address owner always preempts"),
+    (["--set", "vrrp.vips={10.0.0.1/24,fd00::1/64}"], "vrrp.vips mixes IPv4 and IPv6"),
+    (["--set", "vrrp.vips={fd00::1/64}", "--set", "vrrp.version=2"], "VRRPv2 is IPv4 only"),
     (VIP + ["--set", "vrrp.advertInterval=41s"], "the advert interval 41s is not valid for VRRPv3: 10ms to 40.95s"),
     (VIP + ["--set", "vrrp.version=2", "--set", "vrrp.advertInterval=1.5s"], "the advert interval 1.5s is not valid for VRRPv2"),
     (["--set", "keepalived.vrrpVersion=2", "--set", "keepalived.vrrpInstance.advertInt=500ms"], "is not valid for VRRPv2"),

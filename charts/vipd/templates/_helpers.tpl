@@ -152,6 +152,16 @@ of the legacy chart in use, then vipd's. Rendered as YAML; use it as
 {{- if not $vips }}
 {{- $errors = append $errors "no VIP is configured: set vrrp.vips, e.g. --set 'vrrp.vips={192.168.1.100/24}' (keepalived-ingress-vip values: keepalived.vipAddressCidr; vipalived values: keepalived.vrrpInstance.virtualIpAddress)" }}
 {{- end }}
+{{- if and (not $preempt) (eq (int $priority) 255) }}
+{{- $errors = append $errors "vrrp.preempt: false (nopreempt) with priority 255: the address owner always preempts; lower vrrp.priority or allow preemption" }}
+{{- end }}
+{{- $v6 := 0 }}{{ range $vips }}{{ if contains ":" (toString .) }}{{ $v6 = add1 $v6 }}{{ end }}{{ end -}}
+{{- if and (gt $v6 0) (lt $v6 (len $vips)) }}
+{{- $errors = append $errors (printf "vrrp.vips mixes IPv4 and IPv6 (%s): one family per instance; put the other family in extraInstances (it may share the VRID)" (join ", " $vips)) }}
+{{- end }}
+{{- if and (gt $v6 0) (eq $version 2) }}
+{{- $errors = append $errors "VRRPv2 is IPv4 only: use vrrp.version 3 for IPv6 VIPs" }}
+{{- end }}
 {{- $garp := dict "master_delay" "5s" "master_repeat" 5 "master_refresh" "0s" "master_refresh_repeat" 1 -}}
 {{- if $L }}
 {{- $_ := set $garp "master_refresh" "10s" }}
