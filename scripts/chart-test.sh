@@ -14,7 +14,9 @@
 #   - every rendered object through `kubernetes-validate --strict` for 1.30 and the newest it
 #     bundles;
 #   - the generated VRRP password kept across upgrades (`lookup`, a stand-in API server);
-#   - `vipd manifest static-pod` against `helm template --set static=true`.
+#   - `vipd manifest static-pod` against `helm template --set static=true`;
+#   - as root: rendered Pods run (their config, env and securityContext on the static vipd in a
+#     network namespace): VIP taken, probe URLs answered, VIP released on SIGTERM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -721,6 +723,96 @@ rc, out, err = template(VIP + ["--set-json", 'checks.extra=[{"name": "ready", "n
 ds = docs_of(out) if rc == 0 else []
 ok(rc == 0 and one(ds, "ClusterRole") is not None and pod_spec(workload(ds))["automountServiceAccountToken"] is True,
    f"checks.extra node_ready: RBAC and token: {err}")
+
+# The rendered Pod runs: its vipd config, its environment (the password from its Secret) and its
+# securityContext (capabilities, no new privileges, read-only root) applied to the static vipd in
+# a network namespace with the config's interface. It takes the VIP, serves the probes' paths on
+# the probes' port, and releases the VIP on SIGTERM. Root only (CI is root).
+SANDBOX = """set -e
+mount -o remount,bind,ro /
+! touch /.vipd-chart-test-probe 2>/dev/null || { echo 'root still writable' >&2; exit 97; }
+exec setpriv --reuid 0 --regid 0 --clear-groups --no-new-privs --inh-caps=-all --ambient-caps=-all \
+  --bounding-set="$1" "$VIPD" run
+"""
+
+
+def run_pod(case):
+    import time
+    docs = rendered[case]
+    w = workload(docs)
+    c = pod_spec(w)["containers"][0]
+    cfg = yaml.safe_load(config_text(docs))
+    inst = cfg["instances"][0]
+    vip, prefix = inst["vips"][0].split("/")
+    net = vip.rsplit(".", 1)[0]
+    path = os.path.join(WORK, f"{case}.pod.yaml")
+    with open(path, "w") as f:
+        f.write(config_text(docs))
+    os.chmod(WORK, 0o755)
+    env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+    env["VIPD_CONFIG"] = path  # mounted at /etc/vipd/vipd.yaml in the Pod
+    env["NODE_NAME"] = "node-1"
+    secret = one(docs, "Secret")
+    if "VIPD_PASSWORD" in env_of(c):
+        env["VIPD_PASSWORD"] = base64.b64decode(secret["data"]["password"]).decode()
+    caps = ",".join(["-all"] + [f"+{x.lower()}" for x in c["securityContext"]["capabilities"]["add"]])
+    node, peer = f"vct{os.getpid()}n", f"vct{os.getpid()}p"
+    proc = None
+    try:
+        for ns in (node, peer):
+            subprocess.run(["ip", "netns", "add", ns], check=True)
+            subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        subprocess.run(["ip", "link", "add", inst["interface"], "netns", node, "type", "veth", "peer", "name", "eth0",
+                        "netns", peer], check=True)
+        for ns, dev, addr in ((node, inst["interface"], f"{net}.1/{prefix}"), (peer, "eth0", f"{net}.2/{prefix}")):
+            subprocess.run(["ip", "-n", ns, "addr", "add", addr, "dev", dev], check=True)
+            subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
+        log = open(os.path.join(WORK, f"{case}.pod.log"), "w")
+        full_env = {"PATH": os.environ["PATH"], "VIPD": VIPD, **env}
+        proc = subprocess.Popen(["ip", "netns", "exec", node, "unshare", "--mount", "--propagation", "private",
+                                 "sh", "-c", SANDBOX, "sh", caps], env=full_env, stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=log)
+        deadline = time.time() + 15
+        held = False
+        while time.time() < deadline and not held and proc.poll() is None:
+            out = subprocess.run(["ip", "-n", node, "-o", "addr", "show", "dev", inst["interface"]],
+                                 capture_output=True, text=True).stdout
+            held = f" {vip}/" in out
+            time.sleep(0.1)
+        logtext = lambda: open(os.path.join(WORK, f"{case}.pod.log")).read()
+        if not ok(held, f"{case}: the rendered Pod did not take {vip}:\n{logtext()}"):
+            return
+        for probe in ("livenessProbe", "readinessProbe"):
+            get = c[probe]["httpGet"]
+            url = f"http://{get.get('host', '127.0.0.1')}:{get['port']}{get['path']}"
+            r = subprocess.run(["ip", "netns", "exec", node, sys.executable, "-c",
+                                f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=2).status)"],
+                               capture_output=True, text=True)
+            ok(r.stdout.strip() == "200", f"{case}: {probe} {url}: {r.stdout}{r.stderr}")
+        arp = subprocess.run(["ip", "netns", "exec", peer, "arping", "-c", "2", "-w", "3", "-I", "eth0", vip],
+                             capture_output=True, text=True).stdout
+        ok(" from " in arp, f"{case}: no ARP answer for {vip} from the peer:\n{arp}")
+        proc.terminate()
+        code = proc.wait(timeout=20)
+        ok(code == 0, f"{case}: exit {code} after SIGTERM:\n{logtext()}")
+        out = subprocess.run(["ip", "-n", node, "-o", "addr", "show", "dev", inst["interface"]],
+                             capture_output=True, text=True).stdout
+        ok(f" {vip}/" not in out, f"{case}: the VIP stayed after SIGTERM")
+        print(f"{case}: the rendered Pod took {vip} on {inst['interface']} (VRRPv{inst['version']}), answered its probes, "
+              f"released on SIGTERM")
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for ns in (node, peer):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+if os.geteuid() == 0 and shutil.which("arping") and shutil.which("setpriv"):
+    for case in ("defaults", "vipalived-v2"):
+        run_pod(case)
+else:
+    print("NOTE: not root (or no arping / setpriv): the rendered Pods were not run")
 
 # Every rendered object through kubernetes-validate --strict: 1.30 and the newest it bundles.
 bundle = os.path.join(WORK, "all.yaml")
