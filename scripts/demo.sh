@@ -105,6 +105,9 @@ wait_for 10 holds 1 || { echo "node1 never took the VIP"; cat "$DIR"/node*.log; 
 echo "node1 became Master $(since "$start") s after start (its Master_Down_Interval: 3.41 s)"
 echo "VIP $VIP is on: $(holders)"
 echo "ARP for $VIP answered by: $(who_answers)"
+sleep 1
+echo "vipd status on node2 (its API, 127.0.0.1:9370 in its namespace):"
+ip netns exec "$RUN-n2" "$VIPD" status | sed 's/^/  /'
 
 say "SIGKILL node1 (the master): no goodbye, no cleanup"
 kill -KILL "${PIDS[0]}"
@@ -116,6 +119,8 @@ echo "VIP is on: $(holders)  (node1's copy lives until its 5 s kernel lifetime e
 wait_for 10 not_holds 1 || { echo "node1's VIP never expired"; exit 1; }
 echo "node1's orphaned VIP expired $(since "$t0") s after the kill (lifetime 5 s from its last renewal)"
 echo "ARP for $VIP answered by: $(who_answers)"
+echo "vipd status on node2:"
+ip netns exec "$RUN-n2" "$VIPD" status | sed 's/^/  /'
 
 say "SIGTERM node2 (planned restart): make-before-break handover to node3"
 kill -TERM "${PIDS[1]}"
