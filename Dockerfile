@@ -9,22 +9,22 @@
 # default command is `vipd run`; the entrypoint is vipd itself so that the image also serves
 # `vipd manifest static-pod` and `vipd check-config` for day-1 bootstrap.
 #
-# Static glibc (static-pie, crt-static) rather than musl: vrrp-net's raw-socket code does not
-# build for the musl target yet. vipd resolves no names at run time in the chart's setups
-# (checks use addresses); a static glibc cannot load NSS modules, so write check URLs with IP
-# addresses. scripts/chart-test.sh builds the same binary the same way and checks it is static.
+# musl, linked statically: host names in check URLs resolve through /etc/hosts and the
+# resolv.conf of the host network (musl's own resolver, no NSS modules). scripts/chart-test.sh
+# builds the same binary the same way and checks it is static.
 
 ARG RUST_VERSION=1.95.0
 
 FROM rust:${RUST_VERSION}-bookworm AS build
 WORKDIR /src
 COPY . .
-# The build platform's own target (x86_64 or aarch64 glibc), given explicitly so that
-# RUSTFLAGS reach vipd and not the build scripts.
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends musl-tools \
+ && rustup target add "$(uname -m)-unknown-linux-musl"
+# The build platform's musl target; musl-gcc builds ring's C and assembly.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    target="$(rustc -vV | sed -n 's/^host: //p')" \
- && RUSTFLAGS="-C target-feature=+crt-static" CARGO_PROFILE_RELEASE_STRIP=symbols \
+    target="$(uname -m)-unknown-linux-musl" \
+ && TARGET_CC=musl-gcc CARGO_PROFILE_RELEASE_STRIP=symbols \
       cargo build --release --locked -p vipd --bin vipd --target "$target" \
       --target-dir target/static \
  && install -D -m 0755 "target/static/$target/release/vipd" /out/usr/local/bin/vipd \

