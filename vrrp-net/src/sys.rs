@@ -142,13 +142,7 @@ pub(crate) fn interface_mac(name: &str) -> io::Result<[u8; 6]> {
     }
     // SAFETY: SIOCGIFHWADDR reads the name from and writes the address into `req`, which is
     // a valid, exclusively borrowed `ifreq` for the duration of the call.
-    check(unsafe {
-        libc::ioctl(
-            sock.as_raw_fd(),
-            SIOCGIFHWADDR,
-            ptr::from_mut(&mut req),
-        )
-    })?;
+    check(unsafe { libc::ioctl(sock.as_raw_fd(), SIOCGIFHWADDR, ptr::from_mut(&mut req)) })?;
     // SAFETY: after a successful SIOCGIFHWADDR the kernel has written `ifru_hwaddr`.
     let hw = unsafe { req.ifr_ifru.ifru_hwaddr };
     if hw.sa_family != libc::ARPHRD_ETHER {
