@@ -53,46 +53,8 @@ impl fmt::Display for Millis {
 /// # Errors
 /// A message saying what is accepted.
 pub fn parse_millis(text: &str) -> Result<Millis, String> {
-    let t = text.trim();
-    let (number, unit_ms): (&str, u64) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1000)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60_000)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3_600_000)
-    } else {
-        (t, 1000)
-    };
-    let bad = || format!("{text:?} is not a duration: write e.g. 500ms, 1s, 1.5s or 2m");
-    let (whole, frac) = number.trim().split_once('.').unwrap_or((number.trim(), ""));
-    if whole.is_empty() && frac.is_empty()
-        || !whole.chars().all(|c| c.is_ascii_digit())
-        || !frac.chars().all(|c| c.is_ascii_digit())
-    {
-        return Err(bad());
-    }
-    let whole: u64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().map_err(|_| bad())?
-    };
-    // Fractions finer than a millisecond are refused rather than rounded.
-    let mut frac_ms: u64 = 0;
-    let mut scale = unit_ms;
-    for digit in frac.bytes() {
-        if !scale.is_multiple_of(10) {
-            return Err(format!("{text:?} is finer than a millisecond"));
-        }
-        scale /= 10;
-        frac_ms += u64::from(digit - b'0') * scale;
-    }
-    whole
-        .checked_mul(unit_ms)
-        .and_then(|w| w.checked_add(frac_ms))
-        .map(Millis)
-        .ok_or_else(bad)
+    // One grammar for every duration of the file, the health checks' included.
+    vip_health::ConfigDuration::parse(text).map(|d| Millis(d.as_millis()))
 }
 
 struct MillisVisitor;

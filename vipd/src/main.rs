@@ -214,6 +214,18 @@ fn init_logs(format: &str, level: &str) {
     }
 }
 
+/// The single-threaded runtime vipd runs on (the event loop, the API and the checks share it;
+/// none of them blocks).
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("vipd: cannot start the runtime: {e}");
+            ExitCode::from(1)
+        })
+}
+
 /// Runs the daemon until it has stopped.
 async fn run(plan: Plan, stop: StopMode, reread: impl Fn() -> Result<Plan, String>) -> ExitCode {
     use tokio::signal::unix::{SignalKind, signal};
@@ -312,29 +324,17 @@ fn main() -> ExitCode {
             } else {
                 StopMode::Handover
             };
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match runtime() {
                 Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("vipd: cannot start the runtime: {e}");
-                    return ExitCode::from(1);
-                }
+                Err(code) => return code,
             };
             let reread = || load(config.as_deref(), &overrides).map(|(_, plan)| plan);
             runtime.block_on(run(plan, stop, reread))
         }
         Command::Status { api, json } => {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match runtime() {
                 Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("vipd: cannot start the runtime: {e}");
-                    return ExitCode::from(1);
-                }
+                Err(code) => return code,
             };
             match runtime.block_on(vipd::api::fetch_status(api)) {
                 Ok(snap) if json => match serde_json::to_string_pretty(&snap) {

@@ -275,6 +275,17 @@ impl Instance {
         }
     }
 
+    /// The position of the tracked object `name` in `config.tracks`.
+    fn track_index(&self, name: &str) -> Result<usize, UnknownTrack> {
+        self.config
+            .tracks
+            .iter()
+            .position(|t| t.name == name)
+            .ok_or_else(|| UnknownTrack {
+                name: name.to_owned(),
+            })
+    }
+
     /// Remembers the sender of a valid advert.
     fn record_peer(&mut self, now: Instant, src: IpAddr, adv: &Advertisement) {
         if let Some(i) = self.peers.iter().position(|p| p.address == src) {
@@ -464,14 +475,7 @@ impl Instance {
     /// # Errors
     /// [`UnknownTrack`] if no tracked object has that name.
     pub fn set_track(&mut self, now: Instant, name: &str, up: bool) -> Result<(), UnknownTrack> {
-        let index = self
-            .config
-            .tracks
-            .iter()
-            .position(|t| t.name == name)
-            .ok_or_else(|| UnknownTrack {
-                name: name.to_owned(),
-            })?;
+        let index = self.track_index(name)?;
         if let Some(slot) = self.track_up.get_mut(index) {
             *slot = up;
         }
@@ -494,14 +498,7 @@ impl Instance {
         up: bool,
         weight: i16,
     ) -> Result<(), UnknownTrack> {
-        let index = self
-            .config
-            .tracks
-            .iter()
-            .position(|t| t.name == name)
-            .ok_or_else(|| UnknownTrack {
-                name: name.to_owned(),
-            })?;
+        let index = self.track_index(name)?;
         if let (Some(track), Some(slot)) = (
             self.config.tracks.get_mut(index),
             self.track_up.get_mut(index),
