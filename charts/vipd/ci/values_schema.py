@@ -9,10 +9,20 @@ import json
 
 # Address patterns (RE2: what helm's schema validator speaks).
 V4 = r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
-V6 = r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}"
+# IPv6 in its textual forms (RFC 4291 2.2, without embedded IPv4 or a zone): what vipd parses.
+H16 = r"[0-9A-Fa-f]{1,4}"
+V6 = ("(?:" + "|".join([
+    rf"(?:{H16}:){{7}}{H16}",
+    rf"(?:{H16}:){{1,7}}:",
+    rf"(?:{H16}:){{1,6}}:{H16}",
+] + [rf"(?:{H16}:){{1,{6 - k}}}(?::{H16}){{1,{k + 1}}}" for k in range(1, 6)] + [
+    rf"{H16}:(?::{H16}){{1,6}}",
+    rf":(?:(?::{H16}){{1,7}}|:)",
+]) + ")")
 CIDR = rf"^(?:{V4}/(?:3[0-2]|[12]?[0-9])|{V6}/(?:12[0-8]|1[01][0-9]|[1-9]?[0-9]))$"
 IP = rf"^(?:{V4}|{V6})$"
-DUR = r"^[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h)?$"
+# A duration as vipd parses it: no digits below the millisecond (`1.5ms`, `1.0005s` are refused).
+DUR = r"^(?:[0-9]+(?:\.[0-9]{1,3}0*)?s?|[0-9]+(?:\.0+)?ms|[0-9]+(?:\.[0-9]{1,4}0*)?m|[0-9]+(?:\.[0-9]{1,5}0*)?h)$"
 
 
 def n(t):
@@ -39,7 +49,8 @@ dur = {"type": ["string", "number"], "pattern": DUR, "minimum": 0, "description"
 secs = {"type": ["integer", "string"], "pattern": r"^[0-9]+$", "minimum": 1, "description": "whole seconds"}
 cidr = {"type": "string", "pattern": CIDR, "description": "an address in CIDR form, e.g. 192.168.1.100/24 or fd00::100/64"}
 ip = {"type": "string", "pattern": IP}
-ifname = {"type": "string", "pattern": r"^[^/:\s]{1,15}$", "description": "an interface name: 1 to 15 characters, no '/', ':' or spaces"}
+ifname = {"type": "string", "pattern": r"^(?:[^/:\s.]|\.[^/:\s.]|[^/:\s.][^/:\s]|[^/:\s]{3,15})$",
+          "description": "an interface name: 1 to 15 characters, no '/', ':' or spaces, not . or .."}
 u8 = {"type": "integer", "minimum": 1, "maximum": 255}
 count = {"type": "integer", "minimum": 0, "maximum": 255}
 fall = {"type": "integer", "minimum": 1, "maximum": 1000}

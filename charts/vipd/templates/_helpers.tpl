@@ -38,6 +38,20 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if kindIs "string" . }}{{ . }}{{ else }}{{ printf "%vs" . }}{{ end }}
 {{- end }}
 
+{{/* A duration as vipd.duration renders it ("2s", "500ms", "1.5", "2m"), in seconds (a float). */}}
+{{- define "vipd.seconds" -}}
+{{- $d := toString . -}}
+{{- if hasSuffix "ms" $d }}{{ divf (float64 (trimSuffix "ms" $d)) 1000 }}{{ else if hasSuffix "s" $d }}{{ float64 (trimSuffix "s" $d) }}{{ else if hasSuffix "m" $d }}{{ mulf (float64 (trimSuffix "m" $d)) 60 }}{{ else if hasSuffix "h" $d }}{{ mulf (float64 (trimSuffix "h" $d)) 3600 }}{{ else }}{{ float64 $d }}{{ end }}
+{{- end }}
+
+{{/* "yes" when a duration (as vipd.duration renders it) is a whole number of centiseconds, the
+unit of VRRP's timers (vipd refuses the others). */}}
+{{- define "vipd.isCentis" -}}
+{{- $c := mulf (float64 (include "vipd.seconds" .)) 100 -}}
+{{- $off := subf $c (round $c 0) -}}
+{{- if and (lt $off 0.000001) (gt $off -0.000001) }}yes{{ else }}no{{ end }}
+{{- end }}
+
 {{/*
 vipd.settings: everything the templates render, decided once from the values: vipd's own keys
 first, then the legacy keys of the keepalived-ingress-vip and vipalived charts, then the defaults
@@ -162,6 +176,42 @@ of the legacy chart in use, then vipd's. Rendered as YAML; use it as
 {{- if and (gt $v6 0) (eq $version 2) }}
 {{- $errors = append $errors "VRRPv2 is IPv4 only: use vrrp.version 3 for IPv6 VIPs" }}
 {{- end }}
+{{- $seen := dict -}}
+{{- range $vips }}
+{{- $a := lower (first (splitList "/" (toString .))) }}
+{{- if or (hasPrefix "127." $a) (eq $a "0.0.0.0") (regexMatch "^2(2[4-9]|3[0-9])\\." $a) (and (contains ":" $a) (or (hasPrefix "ff" $a) (regexMatch "^[0:]*1?$" $a))) }}
+{{- $errors = append $errors (printf "vrrp.vips: %s cannot be a virtual address (multicast, unspecified or loopback): use a unicast address of the link's subnet" .) }}
+{{- end }}
+{{- if hasKey $seen $a }}
+{{- $errors = append $errors (printf "vrrp.vips lists the address %s twice (%s and %s): remove one" $a (get $seen $a) .) }}
+{{- else }}{{ $_ := set $seen $a (toString .) }}{{ end }}
+{{- end }}
+{{- if $vips }}
+{{- $family6 := contains ":" (toString (first $vips)) }}
+{{- range ($r.unicastPeers | default list) }}
+{{- $p := lower (toString .) }}
+{{- if ne (contains ":" $p) $family6 }}
+{{- $errors = append $errors (printf "vrrp.unicastPeers: %s is not of the VIPs' family (%s): list the peers' %s addresses" . (ternary "IPv6" "IPv4" $family6) (ternary "link-local IPv6" "IPv4" $family6)) }}
+{{- else if and $family6 (not (regexMatch "^fe[89ab][0-9a-f]:" $p)) }}
+{{- $errors = append $errors (printf "vrrp.unicastPeers: %s is not link-local: IPv6 adverts come from each peer's link-local address (RFC 5798 section 5.1.2.1), so list the peers' fe80:: addresses" .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if not (kindIs "invalid" $r.preemptDelay) }}
+{{- $pd := include "vipd.duration" $r.preemptDelay }}
+{{- if or (gt (float64 (include "vipd.seconds" $pd)) 1000.0) (ne (include "vipd.isCentis" $pd) "yes") }}
+{{- $errors = append $errors (printf "vrrp.preemptDelay %s is not valid: at most 1000s, in steps of 10ms (keepalived's preempt_delay)" $pd) }}
+{{- end }}
+{{- end }}
+{{- if not (kindIs "invalid" $r.vipLifetime) }}
+{{- $lt := include "vipd.duration" $r.vipLifetime }}
+{{- if ne (lower $lt) "forever" }}
+{{- $ls := float64 (include "vipd.seconds" $lt) }}
+{{- if or (lt $ls 1.0) (ne $ls (floor $ls)) }}
+{{- $errors = append $errors (printf "vrrp.vipLifetime %s is not valid: whole seconds, at least 1s (the kernel counts seconds), or forever" $lt) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- $garp := dict "master_delay" "5s" "master_repeat" 5 "master_refresh" "0s" "master_refresh_repeat" 1 -}}
 {{- if $L }}
 {{- $_ := set $garp "master_refresh" "10s" }}
@@ -174,6 +224,12 @@ of the legacy chart in use, then vipd's. Rendered as YAML; use it as
 {{- if not (kindIs "invalid" $rg.masterRefresh) }}{{ $_ := set $garp "master_refresh" (include "vipd.duration" $rg.masterRefresh) }}{{ end }}
 {{- if not (kindIs "invalid" $rg.masterRepeat) }}{{ $_ := set $garp "master_repeat" $rg.masterRepeat }}{{ end }}
 {{- if not (kindIs "invalid" $rg.masterRefreshRepeat) }}{{ $_ := set $garp "master_refresh_repeat" $rg.masterRefreshRepeat }}{{ end }}
+{{- range (list (list "master_delay" "vrrp.garp.masterDelay") (list "master_refresh" "vrrp.garp.masterRefresh")) }}
+{{- $d := get $garp (index . 0) }}
+{{- if ne (include "vipd.isCentis" $d) "yes" }}
+{{- $errors = append $errors (printf "%s %s is not valid: a duration in steps of 10ms (keepalived's garp_%s)" (index . 1) $d (index . 0)) }}
+{{- end }}
+{{- end }}
 {{- if and $L (hasKey $k "routerId") }}
 {{- $warnings = append $warnings "keepalived.routerId has no vipd equivalent and is ignored: vipd's logs and metrics name the instance (keepalived.vrrpInstance.name / vrrp.name)" }}
 {{- end }}
@@ -267,6 +323,14 @@ of the legacy chart in use, then vipd's. Rendered as YAML; use it as
 {{- $ck := dict "builtin" "node-ready" }}
 {{- if not (kindIs "invalid" $nr.interval) }}{{ $_ := set $ck "interval" (include "vipd.duration" $nr.interval) }}{{ end }}
 {{- $checks = append $checks $ck }}
+{{- end }}
+{{- $intervalKeys := dict "service" "checks.service.interval" "kubelet" "checks.kubelet.interval" "kube-api" "checks.kubeApi.interval" "node-ready" "checks.nodeReady.interval" -}}
+{{- range $checks }}
+{{- if hasKey . "interval" }}
+{{- if lt (float64 (include "vipd.seconds" .interval)) 0.01 }}
+{{- $errors = append $errors (printf "%s %s is below 10ms, the shortest interval of a vipd check: raise it" (get $intervalKeys .builtin) .interval) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- $needsApi := or $kaOn $nr.enabled -}}
 {{- $needsNodes := $nr.enabled -}}
@@ -364,11 +428,10 @@ of the legacy chart in use, then vipd's. Rendered as YAML; use it as
 {{- else if $us }}
 {{- $strategy = deepCopy $us }}
 {{- end }}
-{{- $advertSecs := 1.0 -}}
-{{- if hasSuffix "ms" $advert }}{{ $advertSecs = divf (float64 (trimSuffix "ms" $advert)) 1000 }}{{ else if hasSuffix "s" $advert }}{{ $advertSecs = float64 (trimSuffix "s" $advert) }}{{ else if hasSuffix "m" $advert }}{{ $advertSecs = mulf (float64 (trimSuffix "m" $advert)) 60 }}{{ else if hasSuffix "h" $advert }}{{ $advertSecs = mulf (float64 (trimSuffix "h" $advert)) 3600 }}{{ else }}{{ $advertSecs = float64 $advert }}{{ end }}
+{{- $advertSecs := float64 (include "vipd.seconds" $advert) -}}
 {{- if eq $version 3 }}
-{{- if or (lt $advertSecs 0.01) (gt $advertSecs 40.95) }}
-{{- $errors = append $errors (printf "the advert interval %s is not valid for VRRPv3: 10ms to 40.95s (vrrp.advertInterval, keepalived.vrrpInstance.advertInt)" $advert) }}
+{{- if or (lt $advertSecs 0.01) (gt $advertSecs 40.95) (ne (include "vipd.isCentis" $advert) "yes") }}
+{{- $errors = append $errors (printf "the advert interval %s is not valid for VRRPv3: 10ms to 40.95s in steps of 10ms (vrrp.advertInterval, keepalived.vrrpInstance.advertInt)" $advert) }}
 {{- end }}
 {{- else if or (lt $advertSecs 1.0) (gt $advertSecs 255.0) (ne $advertSecs (floor $advertSecs)) }}
 {{- $errors = append $errors (printf "the advert interval %s is not valid for VRRPv2: whole seconds from 1s to 255s (vrrp.advertInterval, keepalived.vrrpInstance.advertInt)" $advert) }}
