@@ -15,10 +15,14 @@ use rtnetlink::packet_route::address::AddressAttribute;
 use serde_json::Value;
 use vrrp_core::Family;
 use vrrp_net::netlink::{
-    AddressInfo, Lifetime, NetEvent, Netlink, NetlinkError, VIPD_ADDRESS_PROTOCOL,
+    AddressInfo, AddressMark, Lifetime, NetEvent, Netlink, NetlinkError, VIPD_ADDRESS_PROTOCOL,
 };
 
 const DEV: &str = "vip0";
+
+/// The mark of the tests that use `IFA_PROTO` (this kernel keeps it: see
+/// `tests/ownership.rs`).
+const MARK: AddressMark = AddressMark::Protocol(VIPD_ADDRESS_PROTOCOL);
 
 /// A namespace with `vip0` (its end of an up veth pair whose peer lives in a second namespace).
 fn lab() -> (Netns, Netns) {
@@ -130,7 +134,7 @@ fn add_and_remove_are_idempotent_and_mark_the_address() {
     let (ns, _peer) = lab();
     let name = ns.name.clone();
     in_ns(&ns, move || async move {
-        let nl = Netlink::new().unwrap();
+        let nl = Netlink::new(MARK).unwrap();
         let index = nl.link_by_name(DEV).await.unwrap().index;
         for (addr, prefix) in [("10.200.1.10", 24), ("fd00:200::10", 64)] {
             nl.add_vip(index, ip(addr), prefix, Lifetime::Forever)
@@ -148,11 +152,11 @@ fn add_and_remove_are_idempotent_and_mark_the_address() {
 
             let info = find(&nl, index, ip(addr)).await.unwrap();
             assert_eq!(info.protocol, Some(VIPD_ADDRESS_PROTOCOL));
-            assert!(info.is_vipd());
+            assert!(info.is_marked(MARK));
             assert_eq!(info.valid_lft, Lifetime::Forever);
             assert_eq!(raw_protocol(index, ip(addr)).await, Some(0x76));
         }
-        let ours = nl.vipd_addresses().await.unwrap();
+        let ours = nl.marked_addresses().await.unwrap();
         let mut listed: Vec<_> = ours.iter().map(|(i, a)| (*i, a.addr)).collect();
         listed.sort();
         assert_eq!(
@@ -170,7 +174,7 @@ fn add_and_remove_are_idempotent_and_mark_the_address() {
         // Never there at all, and on a link that does not exist.
         nl.remove_vip(index, ip("10.200.1.99"), 24).await.unwrap();
         nl.remove_vip(9999, ip("10.200.1.99"), 24).await.unwrap();
-        assert!(nl.vipd_addresses().await.unwrap().is_empty());
+        assert!(nl.marked_addresses().await.unwrap().is_empty());
         // Adding to a missing link names the errno.
         let err = nl
             .add_vip(9999, ip("10.200.1.11"), 24, Lifetime::Forever)
@@ -186,7 +190,7 @@ fn addresses_added_by_hand_are_never_touched() {
     let (ns, _peer) = lab();
     let name = ns.name.clone();
     in_ns(&ns, move || async move {
-        let nl = Netlink::new().unwrap();
+        let nl = Netlink::new(MARK).unwrap();
         let index = nl.link_by_name(DEV).await.unwrap().index;
         // vipd's address first, so that it comes first in the kernel's list.
         nl.add_vip(index, ip("10.200.3.10"), 24, Lifetime::Forever)
@@ -241,7 +245,7 @@ fn addresses_added_by_hand_are_never_touched() {
             );
         }
 
-        let removed = nl.remove_leftovers(|_, _| false).await.unwrap();
+        let removed = nl.remove_marked(|_, _| true).await.unwrap();
         let removed: Vec<_> = removed.iter().map(|(i, a)| (*i, a.addr)).collect();
         assert_eq!(removed, vec![(index, ip("10.200.3.10"))]);
         assert!(ip_entries(&name, "10.200.3.10").is_empty());
@@ -260,7 +264,7 @@ fn a_batch_adds_and_renews_each_address_and_refuses_only_foreign_ones() {
     let (ns, _peer) = lab();
     let name = ns.name.clone();
     in_ns(&ns, move || async move {
-        let nl = Netlink::new().unwrap();
+        let nl = Netlink::new(MARK).unwrap();
         let index = nl.link_by_name(DEV).await.unwrap().index;
         common::run(
             "ip",
@@ -317,11 +321,11 @@ fn a_batch_adds_and_renews_each_address_and_refuses_only_foreign_ones() {
 }
 
 #[test]
-fn remove_leftovers_keeps_what_it_is_told_to() {
+fn remove_marked_removes_only_what_it_is_told_to() {
     let (ns, _peer) = lab();
     let name = ns.name.clone();
     in_ns(&ns, move || async move {
-        let nl = Netlink::new().unwrap();
+        let nl = Netlink::new(MARK).unwrap();
         let index = nl.link_by_name(DEV).await.unwrap().index;
         for addr in ["10.200.5.1", "10.200.5.2"] {
             nl.add_vip(index, ip(addr), 32, Lifetime::Forever)
@@ -330,7 +334,7 @@ fn remove_leftovers_keeps_what_it_is_told_to() {
         }
         let keep = ip("10.200.5.1");
         let removed = nl
-            .remove_leftovers(|i, a| i == index && a.addr == keep)
+            .remove_marked(|i, a| !(i == index && a.addr == keep))
             .await
             .unwrap();
         assert_eq!(removed.len(), 1);
@@ -395,7 +399,7 @@ fn lifetimes_expire_unless_renewed() {
     let (ns, _peer) = lab();
     let name = ns.name.clone();
     in_ns(&ns, move || async move {
-        let nl = Netlink::new().unwrap();
+        let nl = Netlink::new(MARK).unwrap();
         let index = nl.link_by_name(DEV).await.unwrap().index;
         check_lifetimes(&nl, &name, index, "10.200.6.10", 24).await;
         check_lifetimes(&nl, &name, index, "fd00:200::60", 64).await;
@@ -407,7 +411,7 @@ fn link_and_address_changes_are_reported() {
     let (ns, _peer) = lab();
     let name = ns.name.clone();
     in_ns(&ns, move || async move {
-        let nl = Netlink::new().unwrap();
+        let nl = Netlink::new(MARK).unwrap();
         let mut events = nl.subscribe().unwrap();
         let index = nl.link_by_name(DEV).await.unwrap().index;
 
@@ -471,7 +475,7 @@ fn links_are_found_by_name_and_index_and_missing_ones_are_named() {
     let (ns, _peer) = lab();
     let name = ns.name.clone();
     in_ns(&ns, move || async move {
-        let nl = Netlink::new().unwrap();
+        let nl = Netlink::new(MARK).unwrap();
         let err = nl.link_by_name("nosuch0").await.unwrap_err();
         assert!(
             matches!(&err, NetlinkError::NoSuchInterface { name } if name == "nosuch0"),
@@ -508,7 +512,7 @@ fn the_ipv6_primary_address_is_the_kernels_link_local() {
     let (ns, _peer) = lab();
     let name = ns.name.clone();
     in_ns(&ns, move || async move {
-        let nl = Netlink::new().unwrap();
+        let nl = Netlink::new(MARK).unwrap();
         let index = nl.link_by_name(DEV).await.unwrap().index;
         // A link-local VIP of vipd's (VRRPv3's first IPv6 VIP is link-local) is never the
         // primary, even though it skips DAD and so is usable before the kernel's own.
