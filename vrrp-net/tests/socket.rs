@@ -19,7 +19,7 @@ use vrrp_core::{
     Action, Addresses, Advertisement, Auth, ChecksumMode, Endpoints, Family, Instance,
     InstanceConfig, Interval, Priority, State, Transmit, Version, Vrid,
 };
-use vrrp_net::socket::{Mode, OwnedReceived, VrrpSocket, interface_index};
+use vrrp_net::socket::{OwnedReceived, VrrpSocket, interface_index};
 
 const A_V4: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 1);
 const A_V4_SECONDARY: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 11);
@@ -90,12 +90,21 @@ where
     })
 }
 
+/// Which VRRP group membership a test socket gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Multicast,
+    Unicast,
+}
+
 fn open(ifname: &str, family: Family, mode: Mode) -> VrrpSocket {
     let ifindex = interface_index(ifname).unwrap();
-    let s = VrrpSocket::open(ifindex, ifname, family, mode).unwrap();
+    let s = VrrpSocket::open(ifindex, ifname, family).unwrap();
+    assert!(!s.is_multicast(), "a new socket is in no group");
+    s.set_multicast(mode == Mode::Multicast).unwrap();
     assert_eq!(
-        (s.ifindex(), s.ifname(), s.family(), s.mode()),
-        (ifindex, ifname, family, mode)
+        (s.ifindex(), s.ifname(), s.family(), s.is_multicast()),
+        (ifindex, ifname, family, mode == Mode::Multicast)
     );
     s
 }
@@ -358,7 +367,7 @@ fn own_ipv6_multicast_is_not_received() {
 fn open_names_the_failing_step_and_send_checks_the_family() {
     let lab = lab();
     run_in(&lab.a, || async {
-        let err = VrrpSocket::open(999, "nosuch0", Family::Ipv4, Mode::Multicast).unwrap_err();
+        let err = VrrpSocket::open(999, "nosuch0", Family::Ipv4).unwrap_err();
         assert_eq!(err.interface, "nosuch0");
         assert!(
             err.to_string()
