@@ -540,3 +540,239 @@ fn the_ipv6_primary_address_is_the_kernels_link_local() {
         assert!(primary.to_string().starts_with("fe80::"));
     });
 }
+
+/// The running kernel's (major, minor) version, from `uname -r`.
+fn kernel_version() -> (u32, u32) {
+    let out = common::run("uname", &["-r"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut parts = text
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// The 127.255.118.x addresses on `lo` of namespace `ns`.
+fn probe_addresses(ns: &str) -> Vec<String> {
+    let out = common::run("ip", &["-n", ns, "-j", "addr", "show", "dev", "lo"]);
+    let json: Value = serde_json::from_slice(&out.stdout).expect("ip -j output is JSON");
+    json[0]["addr_info"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|a| a["local"].as_str().map(str::to_owned))
+        .filter(|a| a.starts_with("127.255.118."))
+        .collect()
+}
+
+#[test]
+fn the_protocol_probe_finds_ifa_proto_and_leaves_nothing_on_lo() {
+    let (ns, _peer) = lab();
+    let name = ns.name.clone();
+    // An address of the probe's range that is already there is neither used nor touched.
+    ns.ip(&["addr", "add", "127.255.118.1/32", "dev", "lo"]);
+    let kernel = kernel_version();
+    in_ns(&ns, move || async move {
+        // The probe works whatever the connection's own mark.
+        let nl = Netlink::new(AddressMark::Lifetime).unwrap();
+        let kept = nl.probe_protocol_mark(VIPD_ADDRESS_PROTOCOL).await.unwrap();
+        if kernel >= (5, 18) {
+            assert!(kept, "Linux {kernel:?} keeps IFA_PROTO, the probe says not");
+        }
+        assert_eq!(probe_addresses(&name), vec!["127.255.118.1".to_owned()]);
+        // Again, with the range free: 127.255.118.1 itself, then gone.
+        common::run(
+            "ip",
+            &["-n", &name, "addr", "del", "127.255.118.1/32", "dev", "lo"],
+        );
+        assert_eq!(nl.probe_protocol_mark(0x77).await.unwrap(), kept);
+        assert!(
+            probe_addresses(&name).is_empty(),
+            "the probe left an address"
+        );
+
+        for p in [0, 1, 2, 3] {
+            let err = nl.probe_protocol_mark(p).await.unwrap_err();
+            assert!(matches!(err, NetlinkError::InvalidMark { protocol } if protocol == p));
+            assert!(matches!(
+                Netlink::new(AddressMark::Protocol(p)),
+                Err(NetlinkError::InvalidMark { .. })
+            ));
+        }
+    });
+}
+
+/// `ip -j` lifetime of `addr` in namespace `ns`.
+fn ip_valid_lft(ns: &str, addr: &str) -> u64 {
+    let entries = ip_entries(ns, addr);
+    assert_eq!(entries.len(), 1, "{addr}: {entries:?}");
+    entries[0]["valid_life_time"].as_u64().unwrap()
+}
+
+#[test]
+fn lifetime_marks_own_only_addresses_that_are_not_permanent() {
+    let (ns, _peer) = lab();
+    let name = ns.name.clone();
+    in_ns(&ns, move || async move {
+        let mark = AddressMark::Lifetime;
+        let nl = Netlink::new(mark).unwrap();
+        assert_eq!(nl.mark(), mark);
+        let index = nl.link_by_name(DEV).await.unwrap().index;
+        // Configured by hand, permanent: never ours.
+        common::run(
+            "ip",
+            &["-n", &name, "addr", "add", "10.200.7.20/24", "dev", DEV],
+        );
+        common::run(
+            "ip",
+            &[
+                "-n",
+                &name,
+                "addr",
+                "add",
+                "fd00:200::20/64",
+                "dev",
+                DEV,
+                "nodad",
+            ],
+        );
+
+        for (addr, prefix) in [("10.200.7.10", 24), ("fd00:200::70", 64)] {
+            nl.add_vip(index, ip(addr), prefix, Lifetime::Seconds(30))
+                .await
+                .unwrap();
+            let valid = ip_valid_lft(&name, addr);
+            assert!((25..=30).contains(&valid), "{addr}: valid_lft {valid}");
+            assert_eq!(raw_protocol(index, ip(addr)).await, None, "IFA_PROTO sent");
+            let info = find(&nl, index, ip(addr)).await.unwrap();
+            assert!(info.is_marked(mark) && !info.is_permanent(), "{info:?}");
+        }
+        for (addr, prefix) in [("10.200.7.11", 24), ("fd00:200::71", 64)] {
+            // Forever is stored as the longest finite lifetime, and renewing keeps one copy.
+            for _ in 0..2 {
+                nl.add_vip(index, ip(addr), prefix, Lifetime::Forever)
+                    .await
+                    .unwrap();
+                let valid = ip_valid_lft(&name, addr);
+                assert!(
+                    (4_294_967_290..=4_294_967_294).contains(&valid),
+                    "{addr}: valid_lft {valid}"
+                );
+            }
+            let entries = ip_entries(&name, addr);
+            assert_eq!(entries[0]["dynamic"], true, "{entries:?}");
+            assert_eq!(raw_protocol(index, ip(addr)).await, None);
+            let info = find(&nl, index, ip(addr)).await.unwrap();
+            assert!(info.is_marked(mark), "{info:?}");
+            assert!(
+                matches!(info.valid_lft, Lifetime::Seconds(s) if s > 4_294_967_000),
+                "{info:?}"
+            );
+        }
+        // The hand-added ones are refused by add and remove, and stay as they were.
+        for (addr, prefix) in [("10.200.7.20", 24), ("fd00:200::20", 64)] {
+            let err = nl
+                .add_vip(index, ip(addr), prefix, Lifetime::Forever)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    NetlinkError::NotOurs {
+                        permanent: true,
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("a finite lifetime"), "{err}");
+            let err = nl.remove_vip(index, ip(addr), prefix).await.unwrap_err();
+            assert!(matches!(err, NetlinkError::NotOurs { .. }), "{err:?}");
+            assert_eq!(ip_valid_lft(&name, addr), u64::from(u32::MAX), "{addr}");
+        }
+
+        let mut marked: Vec<_> = nl
+            .marked_addresses()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(i, a)| (i, a.addr))
+            .collect();
+        marked.sort();
+        let mut expected = vec![
+            (index, ip("10.200.7.10")),
+            (index, ip("10.200.7.11")),
+            (index, ip("fd00:200::70")),
+            (index, ip("fd00:200::71")),
+        ];
+        expected.sort();
+        assert_eq!(marked, expected, "the kernel's own addresses are permanent");
+
+        // remove_marked removes only the marked addresses it is told are ours.
+        let removed = nl
+            .remove_marked(|_, a| a.addr == ip("10.200.7.10") || a.addr == ip("10.200.7.20"))
+            .await
+            .unwrap();
+        let removed: Vec<_> = removed.iter().map(|(_, a)| a.addr).collect();
+        assert_eq!(removed, vec![ip("10.200.7.10")]);
+        assert!(ip_entries(&name, "10.200.7.10").is_empty());
+        let removed = nl.remove_marked(|_, _| true).await.unwrap();
+        assert_eq!(removed.len(), 3, "{removed:?}");
+        for addr in ["10.200.7.20", "fd00:200::20"] {
+            assert_eq!(ip_entries(&name, addr).len(), 1, "{addr} was removed");
+        }
+        assert!(nl.marked_addresses().await.unwrap().is_empty());
+
+        // remove_vip takes a marked address away, and is idempotent.
+        nl.add_vip(index, ip("10.200.7.12"), 24, Lifetime::Seconds(60))
+            .await
+            .unwrap();
+        nl.remove_vip(index, ip("10.200.7.12"), 24).await.unwrap();
+        assert!(ip_entries(&name, "10.200.7.12").is_empty());
+        nl.remove_vip(index, ip("10.200.7.12"), 24).await.unwrap();
+    });
+}
+
+#[test]
+fn under_lifetime_marks_a_dhcp_like_lease_is_still_the_primary_address() {
+    let (ns, _peer) = lab();
+    let name = ns.name.clone();
+    in_ns(&ns, move || async move {
+        let nl = Netlink::new(AddressMark::Lifetime).unwrap();
+        let index = nl.link_by_name(DEV).await.unwrap().index;
+        // What a DHCP client configures: an address with a finite lifetime.
+        common::run(
+            "ip",
+            &[
+                "-n",
+                &name,
+                "addr",
+                "add",
+                "10.200.8.5/24",
+                "dev",
+                DEV,
+                "valid_lft",
+                "600",
+                "preferred_lft",
+                "600",
+            ],
+        );
+        nl.add_vip(index, ip("10.200.9.10"), 32, Lifetime::Forever)
+            .await
+            .unwrap();
+        assert_eq!(
+            nl.primary_address(index, Family::Ipv4).await.unwrap(),
+            Some(ip("10.200.8.5"))
+        );
+        // A permanent address, once there, is preferred.
+        common::run(
+            "ip",
+            &["-n", &name, "addr", "add", "10.200.8.1/24", "dev", DEV],
+        );
+        assert_eq!(
+            nl.primary_address(index, Family::Ipv4).await.unwrap(),
+            Some(ip("10.200.8.1"))
+        );
+    });
+}
