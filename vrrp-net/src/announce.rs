@@ -119,16 +119,6 @@ fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, message: &[u8]) -> u16 {
     vrrp_core::internet_checksum(&data)
 }
 
-/// The MAC address of the Ethernet interface `ifname`, read with the `SIOCGIFHWADDR` ioctl
-/// in the calling thread's network namespace. (`/sys/class/net/IF/address` shows the mount
-/// namespace's view, which is wrong after [`crate::netns::enter`].)
-///
-/// # Errors
-/// No such interface, or it is not Ethernet (`Unsupported`).
-pub fn interface_mac(ifname: &str) -> io::Result<[u8; 6]> {
-    sys::interface_mac(ifname)
-}
-
 /// Sends gratuitous ARPs and unsolicited neighbour advertisements out of one interface,
 /// from an `AF_PACKET` raw socket (needs CAP_NET_RAW). Sends do not block for long: the
 /// frames go straight to the interface's queue.
@@ -140,9 +130,9 @@ pub struct Announcer {
 }
 
 impl Announcer {
-    /// An announcer for the interface of index `ifindex`, whose MAC address is `mac` (see
-    /// [`interface_mac`], or take it from netlink). Created in the calling thread's network
-    /// namespace.
+    /// An announcer for the interface of index `ifindex`, whose MAC address is `mac` (take it
+    /// from netlink: [`LinkInfo::mac`](crate::netlink::LinkInfo::mac)). Created in the
+    /// calling thread's network namespace.
     ///
     /// # Errors
     /// The packet socket cannot be created.
@@ -197,7 +187,12 @@ impl Announcer {
     }
 
     fn send_frame(&self, ethertype: u16, frame: &[u8]) -> io::Result<()> {
-        let sent = sys::packet_send(&self.socket, self.ifindex, ethertype, frame)?;
+        let mut dst_mac = [0u8; 6];
+        if let Some(dst) = frame.get(..6) {
+            dst_mac.copy_from_slice(dst);
+        }
+        let to = sys::packet_address(self.ifindex, ethertype, dst_mac)?;
+        let sent = self.socket.send_to(frame, &to)?;
         if sent == frame.len() {
             Ok(())
         } else {

@@ -25,5 +25,5 @@ pub fn enter(name: &str) -> io::Result<()> {
 /// As [`enter`].
 pub fn enter_path(path: &Path) -> io::Result<()> {
     let file = File::open(path)?;
-    crate::sys::setns_net(&file)
+    nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)
 }

@@ -1,10 +1,13 @@
 //! Raw IP protocol 112 sockets: what carries VRRP advertisements to and from the wire.
 //!
 //! A [`VrrpSocket`] is one non-blocking raw socket per (interface, family), registered with
-//! the tokio reactor. It is bound to its interface, sends with TTL / hop limit 255 and
-//! TOS / traffic class 0xc0, and (in [`Mode::Multicast`]) has joined the VRRP group
-//! (224.0.0.18 or ff02::12) on that interface with multicast loopback off, so a router does
-//! not hear its own adverts.
+//! the tokio reactor, shared by every VRRP instance on that link whatever their mode. It is
+//! bound to its interface and sends with TTL / hop limit 255 and TOS / traffic class 0xc0
+//! to unicast and multicast destinations alike (multicast leaves by this interface, with
+//! loopback off so a router does not hear its own adverts). Membership of the VRRP group
+//! (224.0.0.18 or ff02::12) on the interface is a run-time setting,
+//! [`set_multicast`](VrrpSocket::set_multicast): on while at least one instance on the link
+//! uses multicast, off otherwise. Unicast adverts addressed to the host arrive either way.
 //!
 //! Received datagrams come out as [`OwnedReceived`], whose
 //! [`as_received`](OwnedReceived::as_received) is what
@@ -16,10 +19,11 @@
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use vrrp_core::Family;
-//! use vrrp_net::socket::{Mode, VrrpSocket, interface_index};
+//! use vrrp_net::socket::{VrrpSocket, interface_index};
 //!
 //! let ifindex = interface_index("eth0")?;
-//! let socket = VrrpSocket::open(ifindex, "eth0", Family::Ipv4, Mode::Multicast)?;
+//! let socket = VrrpSocket::open(ifindex, "eth0", Family::Ipv4)?;
+//! socket.set_multicast(true)?; // an instance on eth0 uses multicast
 //! let rx = socket.recv().await?;
 //! println!("advert from {} to {} with TTL {}", rx.src, rx.dst, rx.hop_limit);
 //! // instance.handle_packet(now, &rx.as_received())
@@ -27,11 +31,18 @@
 //! # }
 //! ```
 
+use std::ffi::CString;
 use std::fmt;
-use std::io::{self, Read};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::io::{self, IoSlice, IoSliceMut, Read};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
+use nix::sys::socket::{
+    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6, recvmsg, sendmsg,
+    setsockopt, sockopt,
+};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -43,16 +54,6 @@ use crate::sys;
 /// IPv4 header (60 bytes).
 const RECV_BUF: usize = 8192;
 
-/// How a socket reaches its peers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Mode {
-    /// Adverts go to and come from the VRRP multicast group, which the socket joins.
-    Multicast,
-    /// Adverts go to configured unicast peers; the socket joins no group, and receives what
-    /// is addressed to the interface.
-    Unicast,
-}
-
 /// The step of [`VrrpSocket::open`] that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -63,8 +64,6 @@ pub enum OpenStep {
     BindDevice,
     /// Setting the named socket option.
     SetOption(&'static str),
-    /// Joining the VRRP multicast group.
-    JoinGroup(IpAddr),
     /// Registering the socket with the tokio reactor (is a runtime running?).
     Register,
 }
@@ -76,7 +75,6 @@ impl fmt::Display for OpenStep {
             Self::Create(Family::Ipv6) => f.write_str("opening a raw IPv6 protocol 112 socket"),
             Self::BindDevice => f.write_str("binding the socket to the device"),
             Self::SetOption(name) => write!(f, "setting {name}"),
-            Self::JoinGroup(group) => write!(f, "joining {group}"),
             Self::Register => f.write_str("registering the socket with the tokio reactor"),
         }
     }
@@ -128,17 +126,21 @@ impl OwnedReceived {
     }
 }
 
-/// A non-blocking raw IP protocol 112 socket on one interface, for one address family.
+/// A non-blocking raw IP protocol 112 socket on one interface, for one address family,
+/// serving every VRRP instance on that link.
 ///
-/// Both [`send`](Self::send) and [`recv`](Self::recv) take `&self`, so one task may wait
-/// for adverts while another sends.
+/// [`send`](Self::send), [`recv`](Self::recv) and [`set_multicast`](Self::set_multicast)
+/// take `&self`, so one task may wait for adverts while another sends or changes the group
+/// membership (share it in an `Arc`).
 #[derive(Debug)]
 pub struct VrrpSocket {
     fd: AsyncFd<Socket>,
     family: Family,
-    mode: Mode,
     ifindex: u32,
     ifname: String,
+    /// Whether the socket is a member of the VRRP group; the lock also serialises joins
+    /// and leaves.
+    multicast: Mutex<bool>,
     dropped: AtomicU64,
 }
 
@@ -146,15 +148,20 @@ impl VrrpSocket {
     /// Opens a raw protocol 112 socket of `family` bound to the interface `ifname` (whose
     /// index is `ifindex`), configured for VRRP: TTL / hop limit 255 for unicast and
     /// multicast, TOS / traffic class 0xc0, multicast out of this interface with loopback
-    /// off, and in [`Mode::Multicast`] membership of 224.0.0.18 or ff02::12 on it. IPv6
-    /// sockets also ask for the destination and hop limit of each datagram.
+    /// off, and only the groups it joins received (`IP_MULTICAST_ALL` /
+    /// `IPV6_MULTICAST_ALL` off). IPv6 sockets also ask for the destination and hop limit
+    /// of each datagram.
+    ///
+    /// The socket starts outside the VRRP multicast group: it receives unicast adverts
+    /// addressed to this host, and sends to unicast and multicast destinations alike. Call
+    /// [`set_multicast(true)`](Self::set_multicast) to receive multicast adverts too.
     ///
     /// Must be called within a tokio runtime (the socket registers with its reactor), by a
     /// thread in the interface's network namespace, with CAP_NET_RAW.
     ///
     /// # Errors
     /// [`OpenError`] naming the step that failed; it converts into an [`io::Error`].
-    pub fn open(ifindex: u32, ifname: &str, family: Family, mode: Mode) -> Result<Self, OpenError> {
+    pub fn open(ifindex: u32, ifname: &str, family: Family) -> Result<Self, OpenError> {
         let err = |step: OpenStep| {
             move |source: io::Error| OpenError {
                 step,
@@ -193,14 +200,6 @@ impl VrrpSocket {
                 socket
                     .set_multicast_all_v4(false)
                     .map_err(opt("IP_MULTICAST_ALL"))?;
-                if mode == Mode::Multicast {
-                    socket
-                        .join_multicast_v4_n(
-                            &VRRP_GROUP_V4,
-                            &InterfaceIndexOrAddress::Index(ifindex),
-                        )
-                        .map_err(err(OpenStep::JoinGroup(IpAddr::V4(VRRP_GROUP_V4))))?;
-                }
             }
             Family::Ipv6 => {
                 socket
@@ -222,13 +221,8 @@ impl VrrpSocket {
                 socket
                     .set_recv_hoplimit_v6(true)
                     .map_err(opt("IPV6_RECVHOPLIMIT"))?;
-                sys::set_int_option(&socket, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
-                    .map_err(opt("IPV6_RECVPKTINFO"))?;
-                if mode == Mode::Multicast {
-                    socket
-                        .join_multicast_v6(&VRRP_GROUP_V6, ifindex)
-                        .map_err(err(OpenStep::JoinGroup(IpAddr::V6(VRRP_GROUP_V6))))?;
-                }
+                setsockopt(&socket, sockopt::Ipv6RecvPacketInfo, &true)
+                    .map_err(|e| opt("IPV6_RECVPKTINFO")(io::Error::from(e)))?;
             }
         }
         let fd = sys::register_async(socket, Interest::READABLE | Interest::WRITABLE)
@@ -236,9 +230,9 @@ impl VrrpSocket {
         Ok(Self {
             fd,
             family,
-            mode,
             ifindex,
             ifname: ifname.to_owned(),
+            multicast: Mutex::new(false),
             dropped: AtomicU64::new(0),
         })
     }
@@ -247,12 +241,6 @@ impl VrrpSocket {
     #[must_use]
     pub const fn family(&self) -> Family {
         self.family
-    }
-
-    /// Multicast or unicast.
-    #[must_use]
-    pub const fn mode(&self) -> Mode {
-        self.mode
     }
 
     /// The interface index.
@@ -267,6 +255,68 @@ impl VrrpSocket {
         &self.ifname
     }
 
+    /// The VRRP group of the socket's family: 224.0.0.18 or ff02::12.
+    #[must_use]
+    pub const fn group(&self) -> IpAddr {
+        match self.family {
+            Family::Ipv4 => IpAddr::V4(VRRP_GROUP_V4),
+            Family::Ipv6 => IpAddr::V6(VRRP_GROUP_V6),
+        }
+    }
+
+    /// Whether the socket is a member of the VRRP group on its interface (see
+    /// [`set_multicast`](Self::set_multicast)).
+    #[must_use]
+    pub fn is_multicast(&self) -> bool {
+        *self
+            .multicast
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Joins (`true`) or leaves (`false`) the VRRP group ([`group`](Self::group)) on the
+    /// socket's interface, so multicast adverts are received or no longer are. Unicast
+    /// reception and sending to any destination do not depend on it.
+    ///
+    /// Idempotent: joining a joined group or leaving a group not joined does nothing. Safe
+    /// to call while another task waits in [`recv`](Self::recv).
+    ///
+    /// # Errors
+    /// The system error of the join or leave, naming the group and interface; the
+    /// membership is then unchanged.
+    pub fn set_multicast(&self, join: bool) -> io::Result<()> {
+        let mut joined = self
+            .multicast
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *joined == join {
+            return Ok(());
+        }
+        let socket = self.fd.get_ref();
+        let index = InterfaceIndexOrAddress::Index(self.ifindex);
+        let result = match (self.family, join) {
+            (Family::Ipv4, true) => socket.join_multicast_v4_n(&VRRP_GROUP_V4, &index),
+            (Family::Ipv4, false) => socket.leave_multicast_v4_n(&VRRP_GROUP_V4, &index),
+            (Family::Ipv6, true) => socket.join_multicast_v6(&VRRP_GROUP_V6, self.ifindex),
+            (Family::Ipv6, false) => socket.leave_multicast_v6(&VRRP_GROUP_V6, self.ifindex),
+        };
+        match result {
+            Ok(()) => {}
+            // Already a member, or not one: the state we want.
+            Err(e) if join && e.raw_os_error() == Some(libc::EADDRINUSE) => {}
+            Err(e) if !join && e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {}
+            Err(e) => {
+                let verb = if join { "joining" } else { "leaving" };
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("{verb} {} on {}: {e}", self.group(), self.ifname),
+                ));
+            }
+        }
+        *joined = join;
+        Ok(())
+    }
+
     /// How many datagrams [`recv`](Self::recv) dropped because they were not whole packets
     /// (truncated, a malformed IPv4 header, IPv6 control data missing).
     #[must_use]
@@ -274,7 +324,8 @@ impl VrrpSocket {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Sends an advertisement the engine asked for: `tx.payload` to `tx.dst` from `tx.src`.
+    /// Sends an advertisement the engine asked for: `tx.payload` to `tx.dst` (unicast or
+    /// multicast) from `tx.src` (the primary address, or a configured `unicast_src_ip`).
     ///
     /// # Errors
     /// As [`send_to`](Self::send_to).
@@ -282,11 +333,12 @@ impl VrrpSocket {
         self.send_to(tx.src, tx.dst, &tx.payload).await
     }
 
-    /// Sends the VRRP message `payload` to `dst` out of this interface, with the IP source
-    /// address `src` (chosen with `IP_PKTINFO` / `IPV6_PKTINFO`: it must be an address of
-    /// this host, normally the interface's primary address, which the VRRPv3 checksum
-    /// covers; the unspecified address lets the kernel choose). The kernel builds the IP
-    /// header, with TTL / hop limit 255 and TOS / traffic class 0xc0.
+    /// Sends the VRRP message `payload` to `dst` (unicast or multicast, whatever the group
+    /// membership) out of this interface, with the IP source address `src` (chosen with
+    /// `IP_PKTINFO` / `IPV6_PKTINFO`: it must be an address of this host, normally the
+    /// interface's primary address or a configured unicast source, which the VRRPv3
+    /// checksum covers; the unspecified address lets the kernel choose). The kernel builds
+    /// the IP header, with TTL / hop limit 255 and TOS / traffic class 0xc0.
     ///
     /// # Errors
     /// `src` or `dst` not of the socket's family (`InvalidInput`), or the system error.
@@ -303,7 +355,7 @@ impl VrrpSocket {
         let sent = self
             .fd
             .async_io(Interest::WRITABLE, |s| {
-                sys::send_with_source(s, payload, src, dst, self.ifindex)
+                send_with_source(s, payload, src, dst, self.ifindex)
             })
             .await?;
         if sent == payload.len() {
@@ -337,19 +389,9 @@ impl VrrpSocket {
                     parse_v4(buf.get(..len).unwrap_or_default())
                 }
                 Family::Ipv6 => {
-                    let meta = self
-                        .fd
-                        .async_io(Interest::READABLE, |s| sys::recv_v6(s, &mut buf))
-                        .await?;
-                    match (meta.truncated, meta.dst, meta.hop_limit) {
-                        (false, Some(dst), Some(hop_limit)) => Some(OwnedReceived {
-                            src: IpAddr::V6(meta.src),
-                            dst: IpAddr::V6(dst),
-                            hop_limit,
-                            payload: buf.get(..meta.len).unwrap_or_default().to_vec(),
-                        }),
-                        _ => None,
-                    }
+                    self.fd
+                        .async_io(Interest::READABLE, |s| recv_v6(s, &mut buf))
+                        .await?
                 }
             };
             match got {
@@ -373,13 +415,119 @@ fn parse_v4(datagram: &[u8]) -> Option<OwnedReceived> {
     })
 }
 
+/// Receives one datagram on a raw IPv6 socket with `IPV6_RECVPKTINFO` and
+/// `IPV6_RECVHOPLIMIT` on, reading the destination and hop limit from the control
+/// messages. `None` for a datagram that is truncated or lacks either. Non-blocking sockets
+/// return `WouldBlock` as usual.
+fn recv_v6(socket: &Socket, buf: &mut [u8]) -> io::Result<Option<OwnedReceived>> {
+    let mut control = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
+    let mut iov = [IoSliceMut::new(buf)];
+    let (len, src, dst, hop_limit) = {
+        let msg = recvmsg::<SockaddrIn6>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut control),
+            MsgFlags::empty(),
+        )?;
+        if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+            return Ok(None);
+        }
+        let mut dst = None;
+        let mut hop_limit = None;
+        // Control data cut short (MSG_CTRUNC) counts as missing.
+        for cmsg in msg.cmsgs().into_iter().flatten() {
+            match cmsg {
+                ControlMessageOwned::Ipv6PacketInfo(info) => {
+                    dst = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr));
+                }
+                ControlMessageOwned::Ipv6HopLimit(hops) => hop_limit = u8::try_from(hops).ok(),
+                _ => {}
+            }
+        }
+        (msg.bytes, msg.address.map(|a| a.ip()), dst, hop_limit)
+    };
+    let (Some(src), Some(dst), Some(hop_limit)) = (src, dst, hop_limit) else {
+        return Ok(None);
+    };
+    Ok(Some(OwnedReceived {
+        src: IpAddr::V6(src),
+        dst: IpAddr::V6(dst),
+        hop_limit,
+        payload: buf.get(..len).unwrap_or_default().to_vec(),
+    }))
+}
+
+/// Sends `payload` on a raw IP socket to `dst` (with `ifindex` as the scope of a link-local
+/// or multicast IPv6 destination), with the source address `src` and the outgoing
+/// interface `ifindex` chosen by an `IP_PKTINFO` / `IPV6_PKTINFO` control message.
+fn send_with_source(
+    socket: &Socket,
+    payload: &[u8],
+    src: IpAddr,
+    dst: IpAddr,
+    ifindex: u32,
+) -> io::Result<usize> {
+    let iov = [IoSlice::new(payload)];
+    let fd = socket.as_raw_fd();
+    let sent = match (src, dst) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            let info = libc::in_pktinfo {
+                ipi_ifindex: libc::c_int::try_from(ifindex)
+                    .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
+                ipi_spec_dst: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(src.octets()),
+                },
+                ipi_addr: libc::in_addr { s_addr: 0 },
+            };
+            let to = SockaddrIn::from(SocketAddrV4::new(dst, 0));
+            let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
+            sendmsg(fd, &iov, &cmsg, MsgFlags::empty(), Some(&to))
+        }
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            let scope = if dst.is_unicast_link_local() || dst.is_multicast() {
+                ifindex
+            } else {
+                0
+            };
+            let info = libc::in6_pktinfo {
+                ipi6_addr: libc::in6_addr {
+                    s6_addr: src.octets(),
+                },
+                ipi6_ifindex: ifindex,
+            };
+            let to = SockaddrIn6::from(SocketAddrV6::new(dst, 0, 0, scope));
+            let cmsg = [ControlMessage::Ipv6PacketInfo(&info)];
+            sendmsg(fd, &iov, &cmsg, MsgFlags::empty(), Some(&to))
+        }
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("source {src} and destination {dst} are of different families"),
+            ));
+        }
+    };
+    sent.map_err(io::Error::from)
+}
+
 /// The index of the interface `name` in the calling thread's network namespace
 /// (`if_nametoindex(3)`).
 ///
 /// # Errors
-/// No such interface, or a name that is empty, too long or contains NUL.
+/// No such interface, or a name that is empty, too long or contains NUL (`InvalidInput`).
 pub fn interface_index(name: &str) -> io::Result<u32> {
-    sys::if_nametoindex(name)
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("interface name {name:?} is empty or longer than 15 bytes"),
+        ));
+    }
+    let c_name = CString::new(name).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("interface name {name:?} contains a NUL byte"),
+        )
+    })?;
+    nix::net::if_::if_nametoindex(c_name.as_c_str()).map_err(io::Error::from)
 }
 
 /// The IPv4 unspecified address, for [`VrrpSocket::send_to`] when the kernel may choose.
@@ -401,16 +549,33 @@ mod tests {
     #[test]
     fn open_errors_name_the_step_and_interface() {
         let e = OpenError {
-            step: OpenStep::JoinGroup(IpAddr::V4(VRRP_GROUP_V4)),
+            step: OpenStep::SetOption("IP_MULTICAST_IF"),
             interface: "eth0".into(),
             source: io::Error::from_raw_os_error(libc::ENODEV),
         };
         assert!(
-            e.to_string().starts_with("joining 224.0.0.18 on eth0: "),
+            e.to_string()
+                .starts_with("setting IP_MULTICAST_IF on eth0: "),
             "{e}"
         );
         let io: io::Error = e.into();
-        assert!(io.to_string().starts_with("joining 224.0.0.18 on eth0"));
+        assert!(
+            io.to_string()
+                .starts_with("setting IP_MULTICAST_IF on eth0")
+        );
+    }
+
+    #[test]
+    fn interface_names_are_checked() {
+        for bad in ["", "a-name-longer-than-15", "nul\0name"] {
+            assert_eq!(
+                interface_index(bad).unwrap_err().kind(),
+                io::ErrorKind::InvalidInput,
+                "{bad:?}"
+            );
+        }
+        assert!(interface_index("lo").unwrap() > 0);
+        assert!(interface_index("vipd-no-such0").is_err());
     }
 
     #[test]

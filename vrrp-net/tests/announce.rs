@@ -11,8 +11,9 @@ use capture::{capture_socket, read_until};
 use common::{Netns, veth};
 use vrrp_net::announce::{
     Announcer, ETHERTYPE_ARP, ETHERTYPE_IPV6, GARP_FRAME_LEN, NA_FRAME_LEN, garp_frame,
-    interface_mac, unsolicited_na_frame,
+    unsolicited_na_frame,
 };
+use vrrp_net::netlink::{AddressMark, Netlink};
 
 /// The keepalived captures, copied from the shared vectors.
 const VECTORS: &str = include_str!("data/keepalived-l2-vectors.json");
@@ -116,14 +117,22 @@ fn start_capture(
     handle
 }
 
-/// In namespace `a`, reads the MAC of vrrp0 with `interface_mac` and runs `f` with an
-/// announcer on vrrp0.
+/// In namespace `a`, reads the MAC of vrrp0 from netlink (`LinkInfo::mac`) and runs `f`
+/// with an announcer on vrrp0.
 fn announce_from(a: &Netns, f: impl FnOnce(&Announcer) + Send + 'static) -> [u8; 6] {
     let name = a.name.clone();
     std::thread::spawn(move || {
         vrrp_net::netns::enter(&name).unwrap();
         let ifindex = vrrp_net::socket::interface_index("vrrp0").unwrap();
-        let mac = interface_mac("vrrp0").unwrap();
+        let mac = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let nl = Netlink::new(AddressMark::Lifetime).unwrap();
+                nl.link_by_name("vrrp0").await.unwrap().mac
+            })
+            .expect("a veth has an Ethernet address");
         let announcer = Announcer::new(ifindex, mac).unwrap();
         assert_eq!(announcer.ifindex(), ifindex);
         f(&announcer);
@@ -141,7 +150,7 @@ fn a_garp_arrives_on_the_peer_as_built() {
         f.get(12..14) == Some(&ETHERTYPE_ARP.to_be_bytes()[..])
     });
     let mac = announce_from(&a, move |an| an.announce(vip.into()).unwrap());
-    // interface_mac read the MAC set with `ip link` inside the namespace.
+    // Netlink read the MAC set with `ip link` inside the namespace.
     assert_eq!(mac, MAC_A);
     let frame = capture
         .join()

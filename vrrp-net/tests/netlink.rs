@@ -15,10 +15,14 @@ use rtnetlink::packet_route::address::AddressAttribute;
 use serde_json::Value;
 use vrrp_core::Family;
 use vrrp_net::netlink::{
-    AddressInfo, Lifetime, NetEvent, Netlink, NetlinkError, VIPD_ADDRESS_PROTOCOL,
+    AddressInfo, AddressMark, Lifetime, NetEvent, Netlink, NetlinkError, VIPD_ADDRESS_PROTOCOL,
 };
 
 const DEV: &str = "vip0";
+
+/// The mark of the tests that use `IFA_PROTO` (this kernel keeps it: see
+/// `tests/ownership.rs`).
+const MARK: AddressMark = AddressMark::Protocol(VIPD_ADDRESS_PROTOCOL);
 
 /// A namespace with `vip0` (its end of an up veth pair whose peer lives in a second namespace).
 fn lab() -> (Netns, Netns) {
@@ -130,7 +134,7 @@ fn add_and_remove_are_idempotent_and_mark_the_address() {
     let (ns, _peer) = lab();
     let name = ns.name.clone();
     in_ns(&ns, move || async move {
-        let nl = Netlink::new().unwrap();
+        let nl = Netlink::new(MARK).unwrap();
         let index = nl.link_by_name(DEV).await.unwrap().index;
         for (addr, prefix) in [("10.200.1.10", 24), ("fd00:200::10", 64)] {
             nl.add_vip(index, ip(addr), prefix, Lifetime::Forever)
@@ -148,11 +152,11 @@ fn add_and_remove_are_idempotent_and_mark_the_address() {
 
             let info = find(&nl, index, ip(addr)).await.unwrap();
             assert_eq!(info.protocol, Some(VIPD_ADDRESS_PROTOCOL));
-            assert!(info.is_vipd());
+            assert!(info.is_marked(MARK));
             assert_eq!(info.valid_lft, Lifetime::Forever);
             assert_eq!(raw_protocol(index, ip(addr)).await, Some(0x76));
         }
-        let ours = nl.vipd_addresses().await.unwrap();
+        let ours = nl.marked_addresses().await.unwrap();
         let mut listed: Vec<_> = ours.iter().map(|(i, a)| (*i, a.addr)).collect();
         listed.sort();
         assert_eq!(
@@ -170,7 +174,7 @@ fn add_and_remove_are_idempotent_and_mark_the_address() {
         // Never there at all, and on a link that does not exist.
         nl.remove_vip(index, ip("10.200.1.99"), 24).await.unwrap();
         nl.remove_vip(9999, ip("10.200.1.99"), 24).await.unwrap();
-        assert!(nl.vipd_addresses().await.unwrap().is_empty());
+        assert!(nl.marked_addresses().await.unwrap().is_empty());
         // Adding to a missing link names the errno.
         let err = nl
             .add_vip(9999, ip("10.200.1.11"), 24, Lifetime::Forever)
@@ -186,7 +190,7 @@ fn addresses_added_by_hand_are_never_touched() {
     let (ns, _peer) = lab();
     let name = ns.name.clone();
     in_ns(&ns, move || async move {
-        let nl = Netlink::new().unwrap();
+        let nl = Netlink::new(MARK).unwrap();
         let index = nl.link_by_name(DEV).await.unwrap().index;
         // vipd's address first, so that it comes first in the kernel's list.
         nl.add_vip(index, ip("10.200.3.10"), 24, Lifetime::Forever)
@@ -241,7 +245,7 @@ fn addresses_added_by_hand_are_never_touched() {
             );
         }
 
-        let removed = nl.remove_leftovers(|_, _| false).await.unwrap();
+        let removed = nl.remove_marked(|_, _| true).await.unwrap();
         let removed: Vec<_> = removed.iter().map(|(i, a)| (*i, a.addr)).collect();
         assert_eq!(removed, vec![(index, ip("10.200.3.10"))]);
         assert!(ip_entries(&name, "10.200.3.10").is_empty());
@@ -260,7 +264,7 @@ fn a_batch_adds_and_renews_each_address_and_refuses_only_foreign_ones() {
     let (ns, _peer) = lab();
     let name = ns.name.clone();
     in_ns(&ns, move || async move {
-        let nl = Netlink::new().unwrap();
+        let nl = Netlink::new(MARK).unwrap();
         let index = nl.link_by_name(DEV).await.unwrap().index;
         common::run(
             "ip",
@@ -317,11 +321,11 @@ fn a_batch_adds_and_renews_each_address_and_refuses_only_foreign_ones() {
 }
 
 #[test]
-fn remove_leftovers_keeps_what_it_is_told_to() {
+fn remove_marked_removes_only_what_it_is_told_to() {
     let (ns, _peer) = lab();
     let name = ns.name.clone();
     in_ns(&ns, move || async move {
-        let nl = Netlink::new().unwrap();
+        let nl = Netlink::new(MARK).unwrap();
         let index = nl.link_by_name(DEV).await.unwrap().index;
         for addr in ["10.200.5.1", "10.200.5.2"] {
             nl.add_vip(index, ip(addr), 32, Lifetime::Forever)
@@ -330,7 +334,7 @@ fn remove_leftovers_keeps_what_it_is_told_to() {
         }
         let keep = ip("10.200.5.1");
         let removed = nl
-            .remove_leftovers(|i, a| i == index && a.addr == keep)
+            .remove_marked(|i, a| !(i == index && a.addr == keep))
             .await
             .unwrap();
         assert_eq!(removed.len(), 1);
@@ -395,7 +399,7 @@ fn lifetimes_expire_unless_renewed() {
     let (ns, _peer) = lab();
     let name = ns.name.clone();
     in_ns(&ns, move || async move {
-        let nl = Netlink::new().unwrap();
+        let nl = Netlink::new(MARK).unwrap();
         let index = nl.link_by_name(DEV).await.unwrap().index;
         check_lifetimes(&nl, &name, index, "10.200.6.10", 24).await;
         check_lifetimes(&nl, &name, index, "fd00:200::60", 64).await;
@@ -407,7 +411,7 @@ fn link_and_address_changes_are_reported() {
     let (ns, _peer) = lab();
     let name = ns.name.clone();
     in_ns(&ns, move || async move {
-        let nl = Netlink::new().unwrap();
+        let nl = Netlink::new(MARK).unwrap();
         let mut events = nl.subscribe().unwrap();
         let index = nl.link_by_name(DEV).await.unwrap().index;
 
@@ -471,7 +475,7 @@ fn links_are_found_by_name_and_index_and_missing_ones_are_named() {
     let (ns, _peer) = lab();
     let name = ns.name.clone();
     in_ns(&ns, move || async move {
-        let nl = Netlink::new().unwrap();
+        let nl = Netlink::new(MARK).unwrap();
         let err = nl.link_by_name("nosuch0").await.unwrap_err();
         assert!(
             matches!(&err, NetlinkError::NoSuchInterface { name } if name == "nosuch0"),
@@ -508,7 +512,7 @@ fn the_ipv6_primary_address_is_the_kernels_link_local() {
     let (ns, _peer) = lab();
     let name = ns.name.clone();
     in_ns(&ns, move || async move {
-        let nl = Netlink::new().unwrap();
+        let nl = Netlink::new(MARK).unwrap();
         let index = nl.link_by_name(DEV).await.unwrap().index;
         // A link-local VIP of vipd's (VRRPv3's first IPv6 VIP is link-local) is never the
         // primary, even though it skips DAD and so is usable before the kernel's own.
@@ -534,5 +538,241 @@ fn the_ipv6_primary_address_is_the_kernels_link_local() {
             .collect();
         assert_eq!(kernel_ll, vec![primary.to_string()]);
         assert!(primary.to_string().starts_with("fe80::"));
+    });
+}
+
+/// The running kernel's (major, minor) version, from `uname -r`.
+fn kernel_version() -> (u32, u32) {
+    let out = common::run("uname", &["-r"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut parts = text
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// The 127.255.118.x addresses on `lo` of namespace `ns`.
+fn probe_addresses(ns: &str) -> Vec<String> {
+    let out = common::run("ip", &["-n", ns, "-j", "addr", "show", "dev", "lo"]);
+    let json: Value = serde_json::from_slice(&out.stdout).expect("ip -j output is JSON");
+    json[0]["addr_info"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|a| a["local"].as_str().map(str::to_owned))
+        .filter(|a| a.starts_with("127.255.118."))
+        .collect()
+}
+
+#[test]
+fn the_protocol_probe_finds_ifa_proto_and_leaves_nothing_on_lo() {
+    let (ns, _peer) = lab();
+    let name = ns.name.clone();
+    // An address of the probe's range that is already there is neither used nor touched.
+    ns.ip(&["addr", "add", "127.255.118.1/32", "dev", "lo"]);
+    let kernel = kernel_version();
+    in_ns(&ns, move || async move {
+        // The probe works whatever the connection's own mark.
+        let nl = Netlink::new(AddressMark::Lifetime).unwrap();
+        let kept = nl.probe_protocol_mark(VIPD_ADDRESS_PROTOCOL).await.unwrap();
+        if kernel >= (5, 18) {
+            assert!(kept, "Linux {kernel:?} keeps IFA_PROTO, the probe says not");
+        }
+        assert_eq!(probe_addresses(&name), vec!["127.255.118.1".to_owned()]);
+        // Again, with the range free: 127.255.118.1 itself, then gone.
+        common::run(
+            "ip",
+            &["-n", &name, "addr", "del", "127.255.118.1/32", "dev", "lo"],
+        );
+        assert_eq!(nl.probe_protocol_mark(0x77).await.unwrap(), kept);
+        assert!(
+            probe_addresses(&name).is_empty(),
+            "the probe left an address"
+        );
+
+        for p in [0, 1, 2, 3] {
+            let err = nl.probe_protocol_mark(p).await.unwrap_err();
+            assert!(matches!(err, NetlinkError::InvalidMark { protocol } if protocol == p));
+            assert!(matches!(
+                Netlink::new(AddressMark::Protocol(p)),
+                Err(NetlinkError::InvalidMark { .. })
+            ));
+        }
+    });
+}
+
+/// `ip -j` lifetime of `addr` in namespace `ns`.
+fn ip_valid_lft(ns: &str, addr: &str) -> u64 {
+    let entries = ip_entries(ns, addr);
+    assert_eq!(entries.len(), 1, "{addr}: {entries:?}");
+    entries[0]["valid_life_time"].as_u64().unwrap()
+}
+
+#[test]
+fn lifetime_marks_own_only_addresses_that_are_not_permanent() {
+    let (ns, _peer) = lab();
+    let name = ns.name.clone();
+    in_ns(&ns, move || async move {
+        let mark = AddressMark::Lifetime;
+        let nl = Netlink::new(mark).unwrap();
+        assert_eq!(nl.mark(), mark);
+        let index = nl.link_by_name(DEV).await.unwrap().index;
+        // Configured by hand, permanent: never ours.
+        common::run(
+            "ip",
+            &["-n", &name, "addr", "add", "10.200.7.20/24", "dev", DEV],
+        );
+        common::run(
+            "ip",
+            &[
+                "-n",
+                &name,
+                "addr",
+                "add",
+                "fd00:200::20/64",
+                "dev",
+                DEV,
+                "nodad",
+            ],
+        );
+
+        for (addr, prefix) in [("10.200.7.10", 24), ("fd00:200::70", 64)] {
+            nl.add_vip(index, ip(addr), prefix, Lifetime::Seconds(30))
+                .await
+                .unwrap();
+            let valid = ip_valid_lft(&name, addr);
+            assert!((25..=30).contains(&valid), "{addr}: valid_lft {valid}");
+            assert_eq!(raw_protocol(index, ip(addr)).await, None, "IFA_PROTO sent");
+            let info = find(&nl, index, ip(addr)).await.unwrap();
+            assert!(info.is_marked(mark) && !info.is_permanent(), "{info:?}");
+        }
+        for (addr, prefix) in [("10.200.7.11", 24), ("fd00:200::71", 64)] {
+            // Forever is stored as the longest finite lifetime, and renewing keeps one copy.
+            for _ in 0..2 {
+                nl.add_vip(index, ip(addr), prefix, Lifetime::Forever)
+                    .await
+                    .unwrap();
+                let valid = ip_valid_lft(&name, addr);
+                assert!(
+                    (4_294_967_290..=4_294_967_294).contains(&valid),
+                    "{addr}: valid_lft {valid}"
+                );
+            }
+            let entries = ip_entries(&name, addr);
+            assert_eq!(entries[0]["dynamic"], true, "{entries:?}");
+            assert_eq!(raw_protocol(index, ip(addr)).await, None);
+            let info = find(&nl, index, ip(addr)).await.unwrap();
+            assert!(info.is_marked(mark), "{info:?}");
+            assert!(
+                matches!(info.valid_lft, Lifetime::Seconds(s) if s > 4_294_967_000),
+                "{info:?}"
+            );
+        }
+        // The hand-added ones are refused by add and remove, and stay as they were.
+        for (addr, prefix) in [("10.200.7.20", 24), ("fd00:200::20", 64)] {
+            let err = nl
+                .add_vip(index, ip(addr), prefix, Lifetime::Forever)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    NetlinkError::NotOurs {
+                        permanent: true,
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("a finite lifetime"), "{err}");
+            let err = nl.remove_vip(index, ip(addr), prefix).await.unwrap_err();
+            assert!(matches!(err, NetlinkError::NotOurs { .. }), "{err:?}");
+            assert_eq!(ip_valid_lft(&name, addr), u64::from(u32::MAX), "{addr}");
+        }
+
+        let mut marked: Vec<_> = nl
+            .marked_addresses()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(i, a)| (i, a.addr))
+            .collect();
+        marked.sort();
+        let mut expected = vec![
+            (index, ip("10.200.7.10")),
+            (index, ip("10.200.7.11")),
+            (index, ip("fd00:200::70")),
+            (index, ip("fd00:200::71")),
+        ];
+        expected.sort();
+        assert_eq!(marked, expected, "the kernel's own addresses are permanent");
+
+        // remove_marked removes only the marked addresses it is told are ours.
+        let removed = nl
+            .remove_marked(|_, a| a.addr == ip("10.200.7.10") || a.addr == ip("10.200.7.20"))
+            .await
+            .unwrap();
+        let removed: Vec<_> = removed.iter().map(|(_, a)| a.addr).collect();
+        assert_eq!(removed, vec![ip("10.200.7.10")]);
+        assert!(ip_entries(&name, "10.200.7.10").is_empty());
+        let removed = nl.remove_marked(|_, _| true).await.unwrap();
+        assert_eq!(removed.len(), 3, "{removed:?}");
+        for addr in ["10.200.7.20", "fd00:200::20"] {
+            assert_eq!(ip_entries(&name, addr).len(), 1, "{addr} was removed");
+        }
+        assert!(nl.marked_addresses().await.unwrap().is_empty());
+
+        // remove_vip takes a marked address away, and is idempotent.
+        nl.add_vip(index, ip("10.200.7.12"), 24, Lifetime::Seconds(60))
+            .await
+            .unwrap();
+        nl.remove_vip(index, ip("10.200.7.12"), 24).await.unwrap();
+        assert!(ip_entries(&name, "10.200.7.12").is_empty());
+        nl.remove_vip(index, ip("10.200.7.12"), 24).await.unwrap();
+    });
+}
+
+#[test]
+fn under_lifetime_marks_a_dhcp_like_lease_is_still_the_primary_address() {
+    let (ns, _peer) = lab();
+    let name = ns.name.clone();
+    in_ns(&ns, move || async move {
+        let nl = Netlink::new(AddressMark::Lifetime).unwrap();
+        let index = nl.link_by_name(DEV).await.unwrap().index;
+        // What a DHCP client configures: an address with a finite lifetime.
+        common::run(
+            "ip",
+            &[
+                "-n",
+                &name,
+                "addr",
+                "add",
+                "10.200.8.5/24",
+                "dev",
+                DEV,
+                "valid_lft",
+                "600",
+                "preferred_lft",
+                "600",
+            ],
+        );
+        nl.add_vip(index, ip("10.200.9.10"), 32, Lifetime::Forever)
+            .await
+            .unwrap();
+        assert_eq!(
+            nl.primary_address(index, Family::Ipv4).await.unwrap(),
+            Some(ip("10.200.8.5"))
+        );
+        // A permanent address, once there, is preferred.
+        common::run(
+            "ip",
+            &["-n", &name, "addr", "add", "10.200.8.1/24", "dev", DEV],
+        );
+        assert_eq!(
+            nl.primary_address(index, Family::Ipv4).await.unwrap(),
+            Some(ip("10.200.8.1"))
+        );
     });
 }

@@ -19,7 +19,7 @@ use vrrp_core::{
     Action, Addresses, Advertisement, Auth, ChecksumMode, Endpoints, Family, Instance,
     InstanceConfig, Interval, Priority, State, Transmit, Version, Vrid,
 };
-use vrrp_net::socket::{Mode, OwnedReceived, VrrpSocket, interface_index};
+use vrrp_net::socket::{OwnedReceived, VrrpSocket, interface_index};
 
 const A_V4: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 1);
 const A_V4_SECONDARY: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 11);
@@ -90,12 +90,21 @@ where
     })
 }
 
+/// Which VRRP group membership a test socket gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Multicast,
+    Unicast,
+}
+
 fn open(ifname: &str, family: Family, mode: Mode) -> VrrpSocket {
     let ifindex = interface_index(ifname).unwrap();
-    let s = VrrpSocket::open(ifindex, ifname, family, mode).unwrap();
+    let s = VrrpSocket::open(ifindex, ifname, family).unwrap();
+    assert!(!s.is_multicast(), "a new socket is in no group");
+    s.set_multicast(mode == Mode::Multicast).unwrap();
     assert_eq!(
-        (s.ifindex(), s.ifname(), s.family(), s.mode()),
-        (ifindex, ifname, family, mode)
+        (s.ifindex(), s.ifname(), s.family(), s.is_multicast()),
+        (ifindex, ifname, family, mode == Mode::Multicast)
     );
     s
 }
@@ -358,7 +367,7 @@ fn own_ipv6_multicast_is_not_received() {
 fn open_names_the_failing_step_and_send_checks_the_family() {
     let lab = lab();
     run_in(&lab.a, || async {
-        let err = VrrpSocket::open(999, "nosuch0", Family::Ipv4, Mode::Multicast).unwrap_err();
+        let err = VrrpSocket::open(999, "nosuch0", Family::Ipv4).unwrap_err();
         assert_eq!(err.interface, "nosuch0");
         assert!(
             err.to_string()
@@ -438,4 +447,123 @@ fn ipv4_header_length_and_ttl_are_read_from_the_received_header() {
             required: 255
         })
     );
+}
+
+/// Opens a socket on `ifname` in namespace `ns`, registered with the runtime `rt` (any
+/// thread may then use it: a socket stays in the namespace it was created in).
+fn open_in(
+    ns: &Netns,
+    rt: &tokio::runtime::Handle,
+    ifname: &'static str,
+    family: Family,
+) -> VrrpSocket {
+    let name = ns.name.clone();
+    let rt = rt.clone();
+    std::thread::spawn(move || {
+        vrrp_net::netns::enter(&name).unwrap();
+        let _runtime = rt.enter();
+        let ifindex = interface_index(ifname).unwrap();
+        VrrpSocket::open(ifindex, ifname, family).unwrap()
+    })
+    .join()
+    .unwrap()
+}
+
+/// One socket in B serves unicast and multicast instances: once joined it receives both
+/// kinds of advert, after leaving only unicast ones. A's socket never joins the group, yet
+/// sends to the group and to B's unicast address alike.
+fn one_socket_serves_unicast_and_multicast(family: Family) {
+    let lab = lab();
+    let (a_src, b_unicast, group) = match family {
+        Family::Ipv4 => (
+            IpAddr::V4(A_V4),
+            IpAddr::V4(B_V4),
+            IpAddr::V4(vrrp_core::VRRP_GROUP_V4),
+        ),
+        Family::Ipv6 => (
+            IpAddr::V6(lab.a_ll),
+            IpAddr::V6(B_GLOBAL_V6),
+            IpAddr::V6(vrrp_core::VRRP_GROUP_V6),
+        ),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = open_in(&lab.a, rt.handle(), "vrrp0", family);
+    let b = open_in(&lab.b, rt.handle(), "peer0", family);
+    rt.block_on(async {
+        assert!(!a.is_multicast() && !b.is_multicast());
+        b.set_multicast(true).unwrap();
+        b.set_multicast(true).expect("joining twice is harmless");
+        assert!(b.is_multicast());
+        assert_eq!(b.group(), group);
+
+        let (m1, u1) = (advert(a_src, group, 201), advert(a_src, b_unicast, 202));
+        a.send(&m1).await.unwrap();
+        a.send(&u1).await.unwrap();
+        for tx in [&m1, &u1] {
+            let rx = recv(&b).await;
+            assert_eq!((rx.src, rx.dst), (tx.src, tx.dst));
+            assert_eq!(rx.payload, tx.payload.as_ref());
+        }
+
+        b.set_multicast(false).unwrap();
+        b.set_multicast(false).expect("leaving twice is harmless");
+        assert!(!b.is_multicast());
+        // Had B still been a member, the multicast advert would have been queued first.
+        let (m2, u2) = (advert(a_src, group, 203), advert(a_src, b_unicast, 204));
+        a.send(&m2).await.unwrap();
+        a.send(&u2).await.unwrap();
+        let rx = recv(&b).await;
+        assert_eq!(
+            rx.dst, b_unicast,
+            "a multicast advert arrived after leaving"
+        );
+        assert_eq!(rx.payload, u2.payload.as_ref());
+
+        // And joining again brings multicast back.
+        b.set_multicast(true).unwrap();
+        let m3 = advert(a_src, group, 205);
+        a.send(&m3).await.unwrap();
+        let rx = recv(&b).await;
+        assert_eq!((rx.dst, rx.payload), (group, m3.payload.to_vec()));
+        assert_eq!(b.dropped(), 0);
+    });
+}
+
+#[test]
+fn one_ipv4_socket_serves_unicast_and_multicast() {
+    one_socket_serves_unicast_and_multicast(Family::Ipv4);
+}
+
+#[test]
+fn one_ipv6_socket_serves_unicast_and_multicast() {
+    one_socket_serves_unicast_and_multicast(Family::Ipv6);
+}
+
+/// A configured global source (`unicast_src_ip`): fd00:200::1, and fd00:200::11, which the
+/// kernel would not pick on its own for fd00:200::2. (vrrp-core takes only link-local IPv6
+/// peers, so the advert is checked as received, not fed to an instance.)
+#[test]
+fn ipv6_unicast_advert_arrives_from_a_chosen_global_source() {
+    let lab = lab();
+    lab.a
+        .ip(&["addr", "add", "fd00:200::11/64", "dev", "vrrp0", "nodad"]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = open_in(&lab.a, rt.handle(), "vrrp0", Family::Ipv6);
+    let b = open_in(&lab.b, rt.handle(), "peer0", Family::Ipv6);
+    let dst = IpAddr::V6(B_GLOBAL_V6);
+    rt.block_on(async {
+        for src in ["fd00:200::1", "fd00:200::11"] {
+            let tx = advert(src.parse().unwrap(), dst, 200);
+            a.send(&tx).await.unwrap();
+            let rx = recv(&b).await;
+            assert_eq!((rx.src, rx.dst, rx.hop_limit), (tx.src, dst, 255), "{src}");
+            assert_eq!(rx.payload, tx.payload.as_ref());
+        }
+    });
 }
