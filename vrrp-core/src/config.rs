@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use crate::track::Track;
 use crate::types::{Centis, Family, Interval, Priority, Version, Vrid};
 use crate::wire::{ChecksumMode, Password};
 
@@ -42,34 +43,6 @@ impl Default for AnnounceSchedule {
             repeat: 5,
             refresh: Centis::ZERO,
             refresh_repeat: 1,
-        }
-    }
-}
-
-/// A tracked object (a health check, an interface, a file) whose state moves the priority.
-///
-/// The weight has keepalived's meaning: a positive weight is added to the priority while the
-/// object is up, a negative weight is added while it is down, and a weight of 0 puts the
-/// instance in Fault while the object is down.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct Track {
-    /// Name used in commands and reports; unique within an instance.
-    pub name: String,
-    /// -254 to 254; 0 means "fault when down".
-    pub weight: i16,
-    /// Whether the object is considered up before its first report.
-    pub initially_up: bool,
-}
-
-impl Track {
-    /// A tracked object that is up until reported otherwise.
-    #[must_use]
-    pub fn new(name: impl Into<String>, weight: i16) -> Self {
-        Self {
-            name: name.into(),
-            weight,
-            initially_up: true,
         }
     }
 }
@@ -216,7 +189,7 @@ impl InstanceConfig {
         }
         let mut names = BTreeSet::new();
         for track in &self.tracks {
-            if !(-254..=254).contains(&track.weight) {
+            if !Track::weight_in_range(track.weight) {
                 return Err(ConfigError::TrackWeight {
                     name: track.name.clone(),
                     weight: track.weight,

@@ -90,15 +90,17 @@ mod instance;
 mod router;
 pub mod sim;
 mod stats;
+mod track;
 mod types;
 mod wire;
 
 pub use checksum::{internet_checksum, pseudo_header_checksum};
-pub use config::{AnnounceSchedule, ConfigError, InstanceConfig, MAX_PREEMPT_DELAY, Track};
+pub use config::{AnnounceSchedule, ConfigError, InstanceConfig, MAX_PREEMPT_DELAY};
 pub use event::{Action, Reason, Received, RxError, State, Transmit};
 pub use instance::{Instance, MAX_PEERS, MasterInfo, UnknownTrack};
 pub use router::{AddError, InstanceKey, Router};
 pub use stats::{MasterReasons, RouterStats, Stats};
+pub use track::{Track, TrackEffect, TrackStatus};
 pub use types::{Centis, Family, Interval, Priority, Version, Vrid};
 pub use wire::{
     Addresses, Advertisement, Auth, ChecksumMode, EmitError, Endpoints, Password, WireError,

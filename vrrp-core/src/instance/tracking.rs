@@ -7,37 +7,37 @@ use std::time::Instant;
 use super::{Instance, UnknownTrack};
 use crate::config::ConfigError;
 use crate::event::Reason;
+use crate::track::{Track, TrackEffect, TrackStatus};
 use crate::types::{Family, Priority};
 
 impl Instance {
-    /// The priority used in adverts and elections: the base priority plus the weights of
-    /// tracked objects (positive weights while up, negative while down), clamped to 1 to 254;
-    /// the owner's 255 is never adjusted.
+    /// The priority used in adverts and elections: the base priority plus the adjustment of
+    /// every tracked object ([`Track::effect`]: positive weights while up, negative while
+    /// down), clamped to 1 to 254; the owner's 255 is never adjusted.
     #[must_use]
     pub fn effective_priority(&self) -> u8 {
         let base = self.config.priority.get();
         if base == Priority::OWNER.get() {
             return base;
         }
-        let adjust: i32 = self
-            .config
-            .tracks
-            .iter()
-            .zip(&self.track_up)
-            .filter(|(t, up)| (t.weight > 0 && **up) || (t.weight < 0 && !**up))
-            .map(|(t, _)| i32::from(t.weight))
-            .sum();
+        let adjust: i32 = self.tracks().map(|t| t.effect.adjustment()).sum();
         let clamped = (i32::from(base) + adjust).clamp(1, 254);
         u8::try_from(clamped).unwrap_or(1)
     }
 
-    /// Each tracked object's name, weight and whether it is up.
-    pub fn tracks(&self) -> impl Iterator<Item = (&str, i16, bool)> + '_ {
+    /// Each tracked object as it stands: name, current weight, whether it is up, and its
+    /// effect on the instance ([`Track::effect`]), in configuration order.
+    pub fn tracks(&self) -> impl Iterator<Item = TrackStatus<'_>> + '_ {
         self.config
             .tracks
             .iter()
             .zip(&self.track_up)
-            .map(|(t, up)| (t.name.as_str(), t.weight, *up))
+            .map(|(t, &up)| TrackStatus {
+                name: t.name.as_str(),
+                weight: t.weight,
+                up,
+                effect: Track::effect(t.weight, up),
+            })
     }
 
     /// Why the instance is not eligible to run, if it is not.
@@ -47,13 +47,7 @@ impl Instance {
             Some(Reason::LinkDown)
         } else if self.primary.is_none() {
             Some(Reason::NoPrimaryAddress)
-        } else if self
-            .config
-            .tracks
-            .iter()
-            .zip(&self.track_up)
-            .any(|(t, up)| t.weight == 0 && !up)
-        {
+        } else if self.tracks().any(|t| t.effect == TrackEffect::Fault) {
             Some(Reason::TrackFailed)
         } else {
             None
@@ -102,9 +96,9 @@ impl Instance {
 
     /// Reports a tracked object whose weight varies (keepalived's `track_file`, where the
     /// file's number times the weight is the adjustment): its state and its weight at once,
-    /// so that the priority is re-evaluated once. The weight keeps [`Track`](crate::Track)'s meaning (added
-    /// while up if positive, while down if negative; 0 means Fault while down) and is clamped
-    /// to -254..=254.
+    /// so that the priority is re-evaluated once. The weight keeps its meaning
+    /// ([`Track::effect`]: added while up if positive, while down if negative; 0 means Fault
+    /// while down) and is clamped to -254..=254 ([`Track::clamp_weight`]).
     ///
     /// # Errors
     /// [`UnknownTrack`] if no tracked object has that name.
@@ -120,7 +114,7 @@ impl Instance {
             self.config.tracks.get_mut(index),
             self.track_up.get_mut(index),
         ) {
-            track.weight = weight.clamp(-254, 254);
+            track.weight = Track::clamp_weight(weight);
             *slot = up;
         }
         self.reevaluate(now);
