@@ -4,6 +4,9 @@
 //! Each counter also has a stable snake_case name, written next to its field and listed by
 //! `counters()`, for status pages and metrics: a consumer iterates instead of renaming fields
 //! by hand. The names are part of the API: they are only ever added to, never changed.
+//!
+//! With the `serde` feature, each struct serializes as an object keyed by its Rust field
+//! names (`master_reasons` nested); a missing field deserializes as 0.
 
 use crate::event::Reason;
 
@@ -49,7 +52,11 @@ counters! {
     /// The stable name of each counter ([`counters`](Self::counters)) is given in
     /// brackets.
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
-    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+    #[cfg_attr(
+        feature = "serde",
+        derive(serde::Serialize, serde::Deserialize),
+        serde(default)
+    )]
     #[non_exhaustive]
     pub struct Stats {
         /// Adverts sent, one per destination \[`adverts_sent`\].
@@ -108,7 +115,11 @@ counters! {
 counters! {
     /// Transitions to Master, by reason. Stable names in brackets.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+    #[cfg_attr(
+        feature = "serde",
+        derive(serde::Serialize, serde::Deserialize),
+        serde(default)
+    )]
     #[non_exhaustive]
     pub struct MasterReasons {
         /// The address owner (priority 255) started, or left Fault, straight into Master
@@ -142,7 +153,11 @@ counters! {
     /// Counters of a [`Router`](crate::Router) for packets no instance could take. Stable
     /// names in brackets.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+    #[cfg_attr(
+        feature = "serde",
+        derive(serde::Serialize, serde::Deserialize),
+        serde(default)
+    )]
     #[non_exhaustive]
     pub struct RouterStats {
         /// `vrrpv3RouterVrIdErrors`: adverts for a VRID and family not configured here
