@@ -3,12 +3,16 @@
 
 use std::net::IpAddr;
 
+#[cfg(doc)]
+use super::Fault;
 use super::{Invariant, Simulation, TimelineEvent, Violation, format_time, state_code};
 use crate::config::InstanceConfig;
 use crate::event::{Action, State};
 use crate::instance::Instance;
 use crate::types::Priority;
 
+/// One router of the simulation: its configuration and environment, which survive a crash,
+/// and its instance while it is up.
 #[derive(Debug)]
 pub(super) struct Node {
     pub(super) config: InstanceConfig,
