@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use crate::track::Track;
 use crate::types::{Centis, Family, Interval, Priority, Version, Vrid};
 use crate::wire::{ChecksumMode, Password};
 
@@ -42,34 +43,6 @@ impl Default for AnnounceSchedule {
             repeat: 5,
             refresh: Centis::ZERO,
             refresh_repeat: 1,
-        }
-    }
-}
-
-/// A tracked object (a health check, an interface, a file) whose state moves the priority.
-///
-/// The weight has keepalived's meaning: a positive weight is added to the priority while the
-/// object is up, a negative weight is added while it is down, and a weight of 0 puts the
-/// instance in Fault while the object is down.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct Track {
-    /// Name used in commands and reports; unique within an instance.
-    pub name: String,
-    /// -254 to 254; 0 means "fault when down".
-    pub weight: i16,
-    /// Whether the object is considered up before its first report.
-    pub initially_up: bool,
-}
-
-impl Track {
-    /// A tracked object that is up until reported otherwise.
-    #[must_use]
-    pub fn new(name: impl Into<String>, weight: i16) -> Self {
-        Self {
-            name: name.into(),
-            weight,
-            initially_up: true,
         }
     }
 }
@@ -156,90 +129,115 @@ impl InstanceConfig {
     /// Checks every rule; [`Instance::new`](crate::Instance::new) calls this.
     ///
     /// # Errors
-    /// The first rule broken.
+    /// The first problem [`problems`](Self::problems) finds.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        match self.problems().into_iter().next() {
+            Some(first) => Err(first),
+            None => Ok(()),
+        }
+    }
+
+    /// Every rule this configuration breaks, in field order (empty when it is valid): the
+    /// one set of rules behind [`validate`](Self::validate). [`ConfigError::field`] names
+    /// the field of each.
+    ///
+    /// A list entry is reported once, for its first problem (an address of the wrong family
+    /// is not also reported as a duplicate, nor an IPv6 peer of an IPv4 instance as not
+    /// link-local); a tracked object may have both a bad weight and a repeated name.
+    #[must_use]
+    pub fn problems(&self) -> Vec<ConfigError> {
+        let mut out = Vec::new();
         let family = self.family();
         if self.virtual_addresses.is_empty() {
-            return Err(ConfigError::NoVirtualAddresses);
+            out.push(ConfigError::NoVirtualAddresses);
         }
         if self.virtual_addresses.len() > usize::from(u8::MAX) {
-            return Err(ConfigError::TooManyAddresses {
+            out.push(ConfigError::TooManyAddresses {
                 count: self.virtual_addresses.len(),
             });
         }
         let mut seen = BTreeSet::new();
-        for addr in &self.virtual_addresses {
+        for (index, addr) in self.virtual_addresses.iter().enumerate() {
             if Family::of(addr) != family {
-                return Err(ConfigError::MixedFamilies {
+                out.push(ConfigError::MixedFamilies {
+                    index,
                     address: *addr,
                     family,
                 });
-            }
-            if !seen.insert(addr) {
-                return Err(ConfigError::DuplicateAddress { address: *addr });
+            } else if !seen.insert(addr) {
+                out.push(ConfigError::DuplicateAddress {
+                    index,
+                    address: *addr,
+                });
             }
         }
-        for peer in &self.unicast_peers {
+        for (index, peer) in self.unicast_peers.iter().enumerate() {
             if Family::of(peer) != family {
-                return Err(ConfigError::PeerFamily {
+                out.push(ConfigError::PeerFamily {
+                    index,
                     peer: *peer,
                     family,
                 });
-            }
-            // RFC 5798 section 5.1.2.1: an IPv6 advert's source is the sender's link-local
-            // address, so only such addresses can ever match a peer.
-            if let IpAddr::V6(v6) = peer
+            } else if let IpAddr::V6(v6) = peer
                 && !v6.is_unicast_link_local()
             {
-                return Err(ConfigError::PeerNotLinkLocal { peer: *peer });
+                // RFC 5798 section 5.1.2.1: an IPv6 advert's source is the sender's link-local
+                // address, so only such addresses can ever match a peer.
+                out.push(ConfigError::PeerNotLinkLocal { index, peer: *peer });
             }
         }
         if self.version == Version::V2 && family == Family::Ipv6 {
-            return Err(ConfigError::V2Ipv6);
+            out.push(ConfigError::V2Ipv6);
         }
         if !self.advert_interval.fits(self.version) {
-            return Err(ConfigError::Interval {
+            out.push(ConfigError::Interval {
                 interval: self.advert_interval,
                 version: self.version,
             });
         }
         if self.version == Version::V3 && self.password.is_some() {
-            return Err(ConfigError::PasswordWithV3);
+            out.push(ConfigError::PasswordWithV3);
         }
         if !self.preempt && self.priority.is_owner() {
-            return Err(ConfigError::NopreemptOwner);
+            out.push(ConfigError::NopreemptOwner);
         }
         if self.preempt_delay > MAX_PREEMPT_DELAY {
-            return Err(ConfigError::PreemptDelay {
+            out.push(ConfigError::PreemptDelay {
                 delay: self.preempt_delay,
             });
         }
         let mut names = BTreeSet::new();
-        for track in &self.tracks {
-            if !(-254..=254).contains(&track.weight) {
-                return Err(ConfigError::TrackWeight {
+        for (index, track) in self.tracks.iter().enumerate() {
+            if !Track::weight_in_range(track.weight) {
+                out.push(ConfigError::TrackWeight {
+                    index,
                     name: track.name.clone(),
                     weight: track.weight,
                 });
             }
             if !names.insert(track.name.as_str()) {
-                return Err(ConfigError::DuplicateTrack {
+                out.push(ConfigError::DuplicateTrack {
+                    index,
                     name: track.name.clone(),
                 });
             }
         }
-        Ok(())
+        out
     }
 }
 
 /// A rule an [`InstanceConfig`] breaks. Each message names the field and the fix.
+///
+/// [`field`](Self::field) gives the field's path in [`InstanceConfig`] terms, written on each
+/// variant below, so that a layer with its own configuration format can map it onto its own
+/// field names. Variants about one entry of a list carry its `index`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// `virtual_addresses` is empty.
+    /// `virtual_addresses` is empty. Field: `virtual_addresses`.
     #[error("virtual_addresses is empty: give at least one virtual address")]
     NoVirtualAddresses,
-    /// More than 255 virtual addresses.
+    /// More than 255 virtual addresses. Field: `virtual_addresses`.
     #[error(
         "virtual_addresses has {count} entries but an advertisement carries at most 255: split them over several VRIDs"
     )]
@@ -247,42 +245,58 @@ pub enum ConfigError {
         /// How many were given.
         count: usize,
     },
-    /// Virtual addresses of both families in one instance.
+    /// A virtual address of the other family than the first one. Field:
+    /// `virtual_addresses[index]`.
     #[error(
         "virtual address {address} is not {family} like the first one: use one instance per family"
     )]
     MixedFamilies {
+        /// Its position in `virtual_addresses`.
+        index: usize,
         /// The odd one out.
         address: IpAddr,
         /// The instance's family.
         family: Family,
     },
-    /// The same virtual address twice.
+    /// The same virtual address twice. Field: `virtual_addresses[index]`, the second
+    /// occurrence.
     #[error("virtual address {address} is listed twice: remove the duplicate")]
     DuplicateAddress {
+        /// The position of the repeat in `virtual_addresses`.
+        index: usize,
         /// The repeated address.
         address: IpAddr,
     },
-    /// A unicast peer of the other family.
-    #[error("unicast peer {peer} is not {family} like the virtual addresses")]
+    /// A unicast peer of the other family. Field: `unicast_peers[index]`.
+    #[error(
+        "unicast peer {peer} is not {family} like the virtual addresses: list peers of the instance's family"
+    )]
     PeerFamily {
+        /// Its position in `unicast_peers`.
+        index: usize,
         /// The peer.
         peer: IpAddr,
         /// The instance's family.
         family: Family,
     },
-    /// An IPv6 unicast peer that is not a link-local address.
+    /// An IPv6 unicast peer that is not a link-local address. Field: `unicast_peers[index]`.
+    ///
+    /// This is RFC 5798's rule for the source of an IPv6 advert; keepalived also accepts
+    /// global IPv6 peers together with `unicast_src_ip`. All of that rule lives in this one
+    /// variant.
     #[error(
         "unicast peer {peer} is not a link-local address: IPv6 adverts are sent from the sender's link-local address (RFC 5798 section 5.1.2.1), so list each peer's fe80:: address"
     )]
     PeerNotLinkLocal {
+        /// Its position in `unicast_peers`.
+        index: usize,
         /// The peer.
         peer: IpAddr,
     },
-    /// VRRPv2 with IPv6 addresses.
+    /// VRRPv2 with IPv6 addresses. Field: `version`.
     #[error("VRRPv2 (RFC 3768) is IPv4 only: use version 3 for IPv6 virtual addresses")]
     V2Ipv6,
-    /// The advertisement interval does not fit the version.
+    /// The advertisement interval does not fit the version. Field: `advert_interval`.
     #[error(
         "advert_interval {interval} is not valid for {version}: VRRPv2 takes whole seconds from 1 to 255, VRRPv3 0.01 to 40.95 seconds"
     )]
@@ -292,34 +306,198 @@ pub enum ConfigError {
         /// The version.
         version: Version,
     },
-    /// A password with VRRPv3.
+    /// A password with VRRPv3. Field: `password`.
     #[error(
         "password is set but VRRPv3 (RFC 5798) has no authentication field: keepalived silently ignores auth_pass with version 3 and runs unauthenticated; remove the password, or use version 2 to keep simple-password authentication"
     )]
     PasswordWithV3,
-    /// `preempt` off with priority 255.
+    /// `preempt` off with priority 255. Field: `preempt`.
     #[error(
         "nopreempt is set with priority 255, but the address owner always preempts (RFC 5798 section 6.4.1): lower the priority or allow preemption"
     )]
     NopreemptOwner,
-    /// `preempt_delay` above 1000 s.
-    #[error("preempt_delay {delay} exceeds the 1000 s maximum")]
+    /// `preempt_delay` above 1000 s. Field: `preempt_delay`.
+    #[error("preempt_delay {delay} exceeds the 1000 s maximum: give 0 to 1000 seconds")]
     PreemptDelay {
         /// The delay.
         delay: Centis,
     },
-    /// A track weight outside -254 to 254.
+    /// A track weight outside -254 to 254. Field: `tracks[index]` (its `weight`).
     #[error("track {name:?} has weight {weight}: weights go from -254 to 254 (0 means fault)")]
     TrackWeight {
+        /// Its position in `tracks`.
+        index: usize,
         /// The track.
         name: String,
         /// Its weight.
         weight: i16,
     },
-    /// Two tracks with one name.
+    /// Two tracks with one name. Field: `tracks[index]` (its `name`), the second occurrence.
     #[error("track name {name:?} is used twice: give each tracked object its own name")]
     DuplicateTrack {
+        /// The position of the repeat in `tracks`.
+        index: usize,
         /// The name.
         name: String,
     },
+}
+
+impl ConfigError {
+    /// The field of [`InstanceConfig`] at fault, with the index of a list entry:
+    /// `virtual_addresses`, `virtual_addresses[2]`, `unicast_peers[0]`, `version`,
+    /// `advert_interval`, `password`, `preempt`, `preempt_delay` or `tracks[1]` (each
+    /// variant's docs say which).
+    #[must_use]
+    pub fn field(&self) -> String {
+        match self {
+            Self::NoVirtualAddresses | Self::TooManyAddresses { .. } => {
+                "virtual_addresses".to_owned()
+            }
+            Self::MixedFamilies { index, .. } | Self::DuplicateAddress { index, .. } => {
+                format!("virtual_addresses[{index}]")
+            }
+            Self::PeerFamily { index, .. } | Self::PeerNotLinkLocal { index, .. } => {
+                format!("unicast_peers[{index}]")
+            }
+            Self::V2Ipv6 => "version".to_owned(),
+            Self::Interval { .. } => "advert_interval".to_owned(),
+            Self::PasswordWithV3 => "password".to_owned(),
+            Self::NopreemptOwner => "preempt".to_owned(),
+            Self::PreemptDelay { .. } => "preempt_delay".to_owned(),
+            Self::TrackWeight { index, .. } | Self::DuplicateTrack { index, .. } => {
+                format!("tracks[{index}]")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Password;
+
+    fn v4(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_valid_config_has_no_problems() {
+        let c = InstanceConfig::new(Vrid::new(1).unwrap(), vec![v4("10.0.0.1")]);
+        assert_eq!(c.problems(), vec![]);
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_field() {
+        let mut c = InstanceConfig::new(
+            Vrid::new(1).unwrap(),
+            vec![
+                v4("10.0.0.1"),
+                v4("fd00::1"),
+                v4("10.0.0.1"),
+                v4("10.0.0.2"),
+            ],
+        );
+        c.unicast_peers = vec![v4("10.0.0.9"), v4("fe80::1")];
+        c.advert_interval = Interval::from_secs(41).unwrap();
+        c.password = Password::new(b"secret");
+        c.priority = Priority::OWNER;
+        c.preempt = false;
+        c.preempt_delay = Centis::from_secs(1001);
+        c.tracks = vec![
+            Track::new("a", 10),
+            Track::new("b", 300),
+            Track::new("a", -400),
+        ];
+        let problems = c.problems();
+        let fields: Vec<String> = problems.iter().map(ConfigError::field).collect();
+        assert_eq!(
+            fields,
+            [
+                "virtual_addresses[1]",
+                "virtual_addresses[2]",
+                "unicast_peers[1]",
+                "advert_interval",
+                "password",
+                "preempt",
+                "preempt_delay",
+                "tracks[1]",
+                "tracks[2]",
+                "tracks[2]",
+            ]
+        );
+        assert!(matches!(
+            problems[0],
+            ConfigError::MixedFamilies {
+                index: 1,
+                family: Family::Ipv4,
+                ..
+            }
+        ));
+        assert!(matches!(
+            problems[1],
+            ConfigError::DuplicateAddress { index: 2, .. }
+        ));
+        assert!(matches!(
+            problems[2],
+            ConfigError::PeerFamily { index: 1, .. }
+        ));
+        assert!(matches!(
+            problems[7],
+            ConfigError::TrackWeight {
+                index: 1,
+                weight: 300,
+                ..
+            }
+        ));
+        assert!(matches!(
+            problems[8],
+            ConfigError::TrackWeight {
+                index: 2,
+                weight: -400,
+                ..
+            }
+        ));
+        assert!(matches!(
+            problems[9],
+            ConfigError::DuplicateTrack { index: 2, .. }
+        ));
+        // validate() is the first problem, as Instance::new reports it.
+        assert_eq!(c.validate(), Err(problems[0].clone()));
+        // Every message still names the fix.
+        for p in &problems {
+            assert!(p.to_string().contains(':'), "{p}");
+        }
+    }
+
+    #[test]
+    fn list_and_version_fields() {
+        let mut c = InstanceConfig::new(Vrid::new(1).unwrap(), vec![]);
+        c.unicast_peers = vec![v4("fd00::2")];
+        assert_eq!(
+            c.problems()
+                .iter()
+                .map(ConfigError::field)
+                .collect::<Vec<_>>(),
+            ["virtual_addresses", "unicast_peers[0]"]
+        );
+        let mut c = InstanceConfig::new(Vrid::new(1).unwrap(), vec![v4("fd00::1")]);
+        c.version = Version::V2;
+        c.unicast_peers = vec![v4("fe80::2"), v4("fd00::2")];
+        let problems = c.problems();
+        assert_eq!(
+            problems.iter().map(ConfigError::field).collect::<Vec<_>>(),
+            ["unicast_peers[1]", "version"]
+        );
+        assert!(matches!(
+            problems[0],
+            ConfigError::PeerNotLinkLocal { index: 1, .. }
+        ));
+        let many: Vec<IpAddr> = (0..=255u8)
+            .map(|i| IpAddr::from([10, 0, 1, i]))
+            .chain([v4("10.0.2.0")])
+            .collect();
+        let c = InstanceConfig::new(Vrid::new(1).unwrap(), many);
+        assert_eq!(c.problems(), [ConfigError::TooManyAddresses { count: 257 }]);
+    }
 }

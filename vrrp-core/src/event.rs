@@ -8,7 +8,17 @@ use bytes::Bytes;
 use crate::wire::WireError;
 
 /// The state of a virtual router instance (RFC 5798 section 6.4, plus Fault).
+///
+/// [`Display`](fmt::Display) gives keepalived's upper-case names (`MASTER`, `INIT`, ...) for
+/// logs; [`as_str`](Self::as_str) gives the stable snake_case names for metrics labels and
+/// APIs, which are also the serialized form with the `serde` feature: `"initialize"`,
+/// `"backup"`, `"master"`, `"fault"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum State {
     /// Not started, or shut down (RFC 5798 section 6.4.1).
     Initialize,
@@ -19,6 +29,20 @@ pub enum State {
     /// Not eligible: a tracked object with weight 0 is down, the link is down, or the
     /// interface has no primary address. Holds no addresses and sends nothing.
     Fault,
+}
+
+impl State {
+    /// The stable snake_case name: `initialize`, `backup`, `master` or `fault`. These names
+    /// never change (metrics labels depend on them) and are independent of `Display`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Initialize => "initialize",
+            Self::Backup => "backup",
+            Self::Master => "master",
+            Self::Fault => "fault",
+        }
+    }
 }
 
 impl fmt::Display for State {
@@ -33,7 +57,16 @@ impl fmt::Display for State {
 }
 
 /// Why a state changed.
+///
+/// [`Display`](fmt::Display) gives a phrase for logs; [`as_str`](Self::as_str) gives the
+/// stable snake_case name of the variant (`master_down`, `track_failed`, ...) for metrics
+/// labels and APIs, which is also the serialized form with the `serde` feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 #[non_exhaustive]
 pub enum Reason {
     /// Startup of a router that does not own the addresses: into Backup.
@@ -59,6 +92,29 @@ pub enum Reason {
     Recovered,
     /// The instance was shut down.
     Shutdown,
+}
+
+impl Reason {
+    /// The stable snake_case name of the variant: `startup`, `owner`, `master_down`,
+    /// `priority_zero`, `preempted`, `higher_priority`, `track_failed`, `link_down`,
+    /// `no_primary_address`, `recovered` or `shutdown`. These names never change (metrics
+    /// labels depend on them) and are independent of `Display`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Startup => "startup",
+            Self::Owner => "owner",
+            Self::MasterDown => "master_down",
+            Self::PriorityZero => "priority_zero",
+            Self::Preempted => "preempted",
+            Self::HigherPriority => "higher_priority",
+            Self::TrackFailed => "track_failed",
+            Self::LinkDown => "link_down",
+            Self::NoPrimaryAddress => "no_primary_address",
+            Self::Recovered => "recovered",
+            Self::Shutdown => "shutdown",
+        }
+    }
 }
 
 impl fmt::Display for Reason {

@@ -3,6 +3,25 @@
 //! reads a clock and never spawns a task: you feed it what happened and when, and it tells you
 //! what to do and when to call it next.
 //!
+//! # Where things live
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `instance` | [`Instance`], one virtual router: construction, getters, outputs; its children hold the receive path (`receive`), timers and Skew_Time (`timers`), state transitions (`transitions`), and commands with eligibility and effective priority (`tracking`) |
+//! | `router` | [`Router`]: many instances behind one receive path, keyed by [`InstanceKey`] |
+//! | `config` | [`InstanceConfig`] and its one set of rules: [`InstanceConfig::problems`], [`ConfigError`] with [`ConfigError::field`] |
+//! | `track` | [`Track`] and keepalived's weight rule, [`Track::effect`] -> [`TrackEffect`]; [`TrackStatus`] |
+//! | `event` | what goes in and out: [`Received`], [`Action`], [`Transmit`], [`State`], [`Reason`], [`RxError`] |
+//! | `stats` | [`Stats`], [`RouterStats`], [`MasterReasons`], each counter with its stable name (`counters()`) |
+//! | `types` | the protocol newtypes: [`Vrid`], [`Priority`], [`Interval`], [`Centis`], [`Version`], [`Family`] |
+//! | `wire` | the codec: [`Advertisement`] parse / emit, [`Addresses`], [`Auth`], [`ChecksumMode`], [`WireError`] |
+//! | `checksum` | the RFC 1071 arithmetic: [`internet_checksum`], [`pseudo_header_checksum`] |
+//! | [`sim`] | a deterministic simulator of N routers in virtual time, with invariants checked at every step |
+//!
+//! Everything is re-exported at the crate root (only [`sim`] is a public module). The
+//! optional `serde` feature derives `Serialize` / `Deserialize` for the value types, in the
+//! forms their docs give.
+//!
 //! # The contract
 //!
 //! An [`Instance`] is one virtual router (one VRID and family on one interface); a [`Router`]
@@ -90,15 +109,17 @@ mod instance;
 mod router;
 pub mod sim;
 mod stats;
+mod track;
 mod types;
 mod wire;
 
 pub use checksum::{internet_checksum, pseudo_header_checksum};
-pub use config::{AnnounceSchedule, ConfigError, InstanceConfig, MAX_PREEMPT_DELAY, Track};
+pub use config::{AnnounceSchedule, ConfigError, InstanceConfig, MAX_PREEMPT_DELAY};
 pub use event::{Action, Reason, Received, RxError, State, Transmit};
 pub use instance::{Instance, MAX_PEERS, MasterInfo, UnknownTrack};
 pub use router::{AddError, InstanceKey, Router};
 pub use stats::{MasterReasons, RouterStats, Stats};
+pub use track::{Track, TrackEffect, TrackStatus};
 pub use types::{Centis, Family, Interval, Priority, Version, Vrid};
 pub use wire::{
     Addresses, Advertisement, Auth, ChecksumMode, EmitError, Endpoints, Password, WireError,

@@ -1,87 +1,140 @@
 //! Counters named after the VRRP MIB (RFC 6527 `vrrpv3Statistics*` and RFC 2787 for the
 //! VRRPv2 authentication counters).
+//!
+//! Each counter also has a stable snake_case name, written next to its field and listed by
+//! `counters()`, for status pages and metrics: a consumer iterates instead of renaming fields
+//! by hand. The names are part of the API: they are only ever added to, never changed.
+//!
+//! With the `serde` feature, each struct serializes as an object keyed by its Rust field
+//! names (`master_reasons` nested); a missing field deserializes as 0.
 
 use crate::event::Reason;
 
-/// Counters of one instance. Every kind of rejected input has its own counter.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// `vrrpv3StatisticsMasterTransitions`: times this instance became Master.
-    pub master_transitions: u64,
-    /// Transitions to Master by their reason (RFC 6527 `vrrpv3StatisticsNewMasterReason`,
-    /// refined).
-    pub master_reasons: MasterReasons,
-    /// `vrrpv3StatisticsRcvdAdvertisements`: valid adverts received.
-    pub rcvd_advertisements: u64,
-    /// Adverts sent (one per destination).
-    pub sent_advertisements: u64,
-    /// `vrrpv3StatisticsRcvdPriZeroPackets`.
-    pub rcvd_pri_zero_packets: u64,
-    /// `vrrpv3StatisticsSentPriZeroPackets`.
-    pub sent_pri_zero_packets: u64,
-    /// `vrrpv3StatisticsAdvIntervalErrors`: VRRPv2 interval differing from ours, or zero.
-    pub adv_interval_errors: u64,
-    /// `vrrpv3StatisticsIpTtlErrors`: hop limit / TTL not 255 (or below the unicast minimum).
-    pub ip_ttl_errors: u64,
-    /// `vrrpv3StatisticsRcvdInvalidTypePackets`.
-    pub rcvd_invalid_type_packets: u64,
-    /// `vrrpv3StatisticsAddressListErrors`: address list differing from ours.
-    pub address_list_errors: u64,
-    /// `vrrpv3StatisticsPacketLengthErrors`: too short, or length not matching the count.
-    pub packet_length_errors: u64,
-    /// `vrrpv3RouterChecksumErrors`, counted per instance.
-    pub checksum_errors: u64,
-    /// `vrrpv3RouterVersionErrors`, counted per instance: the other version, or an unknown one.
-    pub version_errors: u64,
-    /// RFC 2787 `vrrpStatsAuthFailures`: wrong password.
-    pub auth_failures: u64,
-    /// RFC 2787 `vrrpStatsInvalidAuthType`: an authentication type this crate does not know.
-    pub invalid_auth_type: u64,
-    /// RFC 2787 `vrrpStatsAuthTypeMismatch`: a known type other than ours.
-    pub auth_type_mismatch: u64,
-    /// Adverts from a source that is not a configured unicast peer.
-    pub unknown_peer: u64,
-    /// Our own adverts looped back to us (ignored, not an error).
-    pub own_adverts: u64,
+/// Declares a struct of `u64` counters, each with its stable name, plus any nested counter
+/// structs declared the same way; and its `counters()` (own counters in declaration order,
+/// then each nested struct's) and `accumulate()`. One list, so a field and its name cannot
+/// drift apart.
+macro_rules! counters {
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident {
+            $( $(#[$fattr:meta])* $field:ident => $label:literal, )*
+        }
+        $( nested { $( $(#[$nattr:meta])* $nested:ident: $nty:ty, )* } )?
+    ) => {
+        $(#[$attr])*
+        pub struct $name {
+            $( $(#[$fattr])* pub $field: u64, )*
+            $( $( $(#[$nattr])* pub $nested: $nty, )* )?
+        }
+
+        impl $name {
+            /// Every counter with its stable snake_case name, in a fixed order (the order of
+            /// the fields' docs; names are only ever appended). For `/status` and metrics.
+            pub fn counters(&self) -> impl Iterator<Item = (&'static str, u64)> + use<> {
+                let own = [$( ($label, self.$field), )*].into_iter();
+                $( $( let own = own.chain(self.$nested.counters()); )* )?
+                own
+            }
+
+            /// Adds every counter of `other` to this one.
+            pub fn accumulate(&mut self, other: &Self) {
+                $( self.$field += other.$field; )*
+                $( $( self.$nested.accumulate(&other.$nested); )* )?
+            }
+        }
+    };
 }
 
-impl Stats {
-    /// Adds every counter of `other` to this one.
-    pub fn accumulate(&mut self, other: &Self) {
-        self.master_transitions += other.master_transitions;
-        self.master_reasons.accumulate(&other.master_reasons);
-        self.rcvd_advertisements += other.rcvd_advertisements;
-        self.sent_advertisements += other.sent_advertisements;
-        self.rcvd_pri_zero_packets += other.rcvd_pri_zero_packets;
-        self.sent_pri_zero_packets += other.sent_pri_zero_packets;
-        self.adv_interval_errors += other.adv_interval_errors;
-        self.ip_ttl_errors += other.ip_ttl_errors;
-        self.rcvd_invalid_type_packets += other.rcvd_invalid_type_packets;
-        self.address_list_errors += other.address_list_errors;
-        self.packet_length_errors += other.packet_length_errors;
-        self.checksum_errors += other.checksum_errors;
-        self.version_errors += other.version_errors;
-        self.auth_failures += other.auth_failures;
-        self.invalid_auth_type += other.invalid_auth_type;
-        self.auth_type_mismatch += other.auth_type_mismatch;
-        self.unknown_peer += other.unknown_peer;
-        self.own_adverts += other.own_adverts;
+counters! {
+    /// Counters of one instance. Every kind of rejected input has its own counter.
+    ///
+    /// The stable name of each counter ([`counters`](Self::counters)) is given in
+    /// brackets.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    #[cfg_attr(
+        feature = "serde",
+        derive(serde::Serialize, serde::Deserialize),
+        serde(default)
+    )]
+    #[non_exhaustive]
+    pub struct Stats {
+        /// Adverts sent, one per destination \[`adverts_sent`\].
+        sent_advertisements => "adverts_sent",
+        /// `vrrpv3StatisticsRcvdAdvertisements`: valid adverts received
+        /// \[`adverts_received`\].
+        rcvd_advertisements => "adverts_received",
+        /// `vrrpv3StatisticsSentPriZeroPackets` \[`priority_zero_sent`\].
+        sent_pri_zero_packets => "priority_zero_sent",
+        /// `vrrpv3StatisticsRcvdPriZeroPackets` \[`priority_zero_received`\].
+        rcvd_pri_zero_packets => "priority_zero_received",
+        /// `vrrpv3StatisticsMasterTransitions`: times this instance became Master
+        /// \[`master_transitions`\].
+        master_transitions => "master_transitions",
+        /// Our own adverts looped back to us, ignored, not an error \[`own_adverts`\].
+        own_adverts => "own_adverts",
+        /// `vrrpv3StatisticsIpTtlErrors`: hop limit / TTL not 255 (or below the unicast
+        /// minimum) \[`error_ttl`\].
+        ip_ttl_errors => "error_ttl",
+        /// `vrrpv3RouterVersionErrors`, counted per instance: the other version, or an
+        /// unknown one \[`error_version`\].
+        version_errors => "error_version",
+        /// `vrrpv3StatisticsRcvdInvalidTypePackets` \[`error_type`\].
+        rcvd_invalid_type_packets => "error_type",
+        /// `vrrpv3StatisticsPacketLengthErrors`: too short, or length not matching the count
+        /// \[`error_length`\].
+        packet_length_errors => "error_length",
+        /// `vrrpv3RouterChecksumErrors`, counted per instance \[`error_checksum`\].
+        checksum_errors => "error_checksum",
+        /// `vrrpv3StatisticsAdvIntervalErrors`: VRRPv2 interval differing from ours, or zero
+        /// \[`error_interval`\].
+        adv_interval_errors => "error_interval",
+        /// `vrrpv3StatisticsAddressListErrors`: address list differing from ours
+        /// \[`error_address_list`\].
+        address_list_errors => "error_address_list",
+        /// RFC 2787 `vrrpStatsAuthFailures`: wrong password \[`error_auth_failure`\].
+        auth_failures => "error_auth_failure",
+        /// RFC 2787 `vrrpStatsInvalidAuthType`: an authentication type this crate does not
+        /// know \[`error_auth_type_invalid`\].
+        invalid_auth_type => "error_auth_type_invalid",
+        /// RFC 2787 `vrrpStatsAuthTypeMismatch`: a known type other than ours
+        /// \[`error_auth_type_mismatch`\].
+        auth_type_mismatch => "error_auth_type_mismatch",
+        /// Adverts from a source that is not a configured unicast peer
+        /// \[`error_unknown_peer`\].
+        unknown_peer => "error_unknown_peer",
+    }
+    nested {
+        /// Transitions to Master by their reason (RFC 6527
+        /// `vrrpv3StatisticsNewMasterReason`, refined); their names follow the counters above
+        /// \[`master_reason_*`\].
+        master_reasons: MasterReasons,
     }
 }
 
-/// Transitions to Master, by reason.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct MasterReasons {
-    /// The address owner (priority 255) started, or left Fault, straight into Master.
-    pub owner: u64,
-    /// `masterNoResponse`: the Master_Down_Timer expired with no advert from the master.
-    pub master_down: u64,
-    /// The master resigned with a priority-0 advert and Skew_Time passed.
-    pub priority_zero: u64,
-    /// `preempted`: this router's higher priority took over from a lower-priority master.
-    pub preempted: u64,
+counters! {
+    /// Transitions to Master, by reason. Stable names in brackets.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    #[cfg_attr(
+        feature = "serde",
+        derive(serde::Serialize, serde::Deserialize),
+        serde(default)
+    )]
+    #[non_exhaustive]
+    pub struct MasterReasons {
+        /// The address owner (priority 255) started, or left Fault, straight into Master
+        /// \[`master_reason_owner`\].
+        owner => "master_reason_owner",
+        /// `masterNoResponse`: the Master_Down_Timer expired with no advert from the master
+        /// \[`master_reason_master_down`\].
+        master_down => "master_reason_master_down",
+        /// The master resigned with a priority-0 advert and Skew_Time passed
+        /// \[`master_reason_priority_zero`\].
+        priority_zero => "master_reason_priority_zero",
+        /// `preempted`: this router's higher priority took over from a lower-priority master
+        /// \[`master_reason_preempted`\].
+        preempted => "master_reason_preempted",
+    }
 }
 
 impl MasterReasons {
@@ -94,21 +147,99 @@ impl MasterReasons {
             _ => {}
         }
     }
+}
 
-    fn accumulate(&mut self, other: &Self) {
-        self.owner += other.owner;
-        self.master_down += other.master_down;
-        self.priority_zero += other.priority_zero;
-        self.preempted += other.preempted;
+counters! {
+    /// Counters of a [`Router`](crate::Router) for packets no instance could take. Stable
+    /// names in brackets.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    #[cfg_attr(
+        feature = "serde",
+        derive(serde::Serialize, serde::Deserialize),
+        serde(default)
+    )]
+    #[non_exhaustive]
+    pub struct RouterStats {
+        /// `vrrpv3RouterVrIdErrors`: adverts for a VRID and family not configured here
+        /// \[`vrid`\].
+        vrid_errors => "vrid",
+        /// Messages shorter than the 8-byte header \[`length`\].
+        packet_length_errors => "length",
     }
 }
 
-/// Counters of a [`Router`](crate::Router) for packets no instance could take.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RouterStats {
-    /// `vrrpv3RouterVrIdErrors`: adverts for a VRID and family not configured here.
-    pub vrid_errors: u64,
-    /// Messages shorter than the 8-byte header.
-    pub packet_length_errors: u64,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_names_are_stable_and_in_order() {
+        let stats = Stats {
+            sent_advertisements: 1,
+            unknown_peer: 17,
+            master_reasons: MasterReasons {
+                preempted: 21,
+                ..MasterReasons::default()
+            },
+            ..Stats::default()
+        };
+        let names: Vec<&str> = stats.counters().map(|(name, _)| name).collect();
+        assert_eq!(
+            names,
+            [
+                "adverts_sent",
+                "adverts_received",
+                "priority_zero_sent",
+                "priority_zero_received",
+                "master_transitions",
+                "own_adverts",
+                "error_ttl",
+                "error_version",
+                "error_type",
+                "error_length",
+                "error_checksum",
+                "error_interval",
+                "error_address_list",
+                "error_auth_failure",
+                "error_auth_type_invalid",
+                "error_auth_type_mismatch",
+                "error_unknown_peer",
+                "master_reason_owner",
+                "master_reason_master_down",
+                "master_reason_priority_zero",
+                "master_reason_preempted",
+            ]
+        );
+        let values: Vec<u64> = stats.counters().map(|(_, v)| v).collect();
+        assert_eq!(values.first(), Some(&1));
+        assert_eq!(values.get(16), Some(&17));
+        assert_eq!(values.last(), Some(&21));
+
+        let router = RouterStats {
+            vrid_errors: 3,
+            packet_length_errors: 4,
+        };
+        assert_eq!(
+            router.counters().collect::<Vec<_>>(),
+            [("vrid", 3), ("length", 4)]
+        );
+    }
+
+    #[test]
+    fn accumulate_adds_every_counter() {
+        let mut total = Stats::default();
+        let one = Stats {
+            checksum_errors: 2,
+            master_reasons: MasterReasons {
+                owner: 1,
+                ..MasterReasons::default()
+            },
+            ..Stats::default()
+        };
+        total.accumulate(&one);
+        total.accumulate(&one);
+        assert_eq!(total.checksum_errors, 4);
+        assert_eq!(total.master_reasons.owner, 2);
+        assert_eq!(total.counters().map(|(_, v)| v).sum::<u64>(), 6);
+    }
 }

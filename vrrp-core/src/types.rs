@@ -5,6 +5,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 /// Protocol version of a virtual router.
+///
+/// Serialized (`serde` feature) as its number, `2` or `3`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Version {
     /// VRRPv2, [RFC 3768](https://www.rfc-editor.org/rfc/rfc3768): IPv4 only, whole-second
@@ -33,7 +35,14 @@ impl fmt::Display for Version {
 }
 
 /// Address family of a virtual router.
+///
+/// Serialized (`serde` feature) as `"ipv4"` or `"ipv6"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum Family {
     /// IPv4: multicast group 224.0.0.18.
     Ipv4,
@@ -80,7 +89,10 @@ impl fmt::Display for Family {
 }
 
 /// Virtual Router Identifier, 1 to 255 (RFC 5798 section 5.2.3).
+///
+/// Serialized (`serde` feature) as its number; deserializing 0 fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(transparent))]
 pub struct Vrid(u8);
 
 impl Vrid {
@@ -108,7 +120,10 @@ impl fmt::Display for Vrid {
 /// 255 marks the address owner, which never has its priority adjusted by tracked objects.
 /// Priority 0 is not a configurable value: it only appears on the wire, meaning "the master
 /// stopped", and is represented by [`crate::Advertisement::priority`] being 0.
+///
+/// Serialized (`serde` feature) as its number; deserializing 0 fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(transparent))]
 pub struct Priority(u8);
 
 impl Priority {
@@ -146,7 +161,14 @@ impl fmt::Display for Priority {
 ///
 /// All VRRP timer arithmetic in this crate is integer centiseconds; floating point is never
 /// used. A VRRPv2 interval is a whole number of seconds, so it is a multiple of 100 here.
+///
+/// Serialized (`serde` feature) as the number of centiseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct Centis(pub u32);
 
 impl Centis {
@@ -184,7 +206,11 @@ impl fmt::Display for Centis {
 /// The constructor checks the range that both versions share (1 to 25500 centiseconds);
 /// the per-version limits are checked when an [`InstanceConfig`](crate::InstanceConfig) is
 /// built, because they depend on the version.
+///
+/// Serialized (`serde` feature) as the number of centiseconds; deserializing 0 or more than
+/// 25500 fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(transparent))]
 pub struct Interval(u16);
 
 impl Interval {
@@ -248,6 +274,59 @@ impl Default for Interval {
 impl fmt::Display for Interval {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.as_centis().fmt(f)
+    }
+}
+
+/// `Deserialize` for the types whose values are checked: through their constructors, so that
+/// no invalid value can be deserialized. `Version` is its wire number both ways.
+#[cfg(feature = "serde")]
+mod serde_impls {
+    use serde::de::{Deserialize, Deserializer, Error as _};
+    use serde::ser::{Serialize, Serializer};
+
+    use super::{Interval, Priority, Version, Vrid};
+
+    impl Serialize for Version {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.serialize_u8(self.wire())
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Version {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            match u8::deserialize(deserializer)? {
+                2 => Ok(Self::V2),
+                3 => Ok(Self::V3),
+                n => Err(D::Error::custom(format_args!(
+                    "VRRP version {n} does not exist: give 2 or 3"
+                ))),
+            }
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Vrid {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            Self::new(u8::deserialize(deserializer)?)
+                .ok_or_else(|| D::Error::custom("VRID 0 is invalid: give 1 to 255"))
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Priority {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            Self::new(u8::deserialize(deserializer)?)
+                .ok_or_else(|| D::Error::custom("priority 0 is invalid: give 1 to 255"))
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Interval {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            let cs = u16::deserialize(deserializer)?;
+            Self::from_centis(cs).ok_or_else(|| {
+                D::Error::custom(format_args!(
+                    "interval of {cs} centiseconds is invalid: give 1 to 25500"
+                ))
+            })
+        }
     }
 }
 

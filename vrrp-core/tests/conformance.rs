@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use vrrp_core::{
     Action, Addresses, Advertisement, AnnounceSchedule, Auth, Centis, ChecksumMode, ConfigError,
     Endpoints, Instance, InstanceConfig, Interval, Password, Priority, Reason, Received, Router,
-    RxError, State, Track, Version, Vrid, WireError,
+    RxError, State, Track, TrackEffect, Version, Vrid, WireError,
 };
 
 const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 100));
@@ -991,6 +991,48 @@ fn effective_priority_adds_weights_and_clamps() {
             name: "nope".into()
         })
     );
+}
+
+/// `tracks()` reports each tracked object with its effect by the one weight rule
+/// (`Track::effect`), so that callers never recompute it.
+#[test]
+fn tracks_report_their_effect() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.tracks = vec![
+        Track::new("bonus", 20),
+        Track::new("api", -40),
+        Track::new("kubelet", 0),
+    ];
+    let mut vr = started(c, &clock);
+    let effects = |vr: &Instance| -> Vec<(String, i16, bool, TrackEffect)> {
+        vr.tracks()
+            .map(|t| (t.name.to_owned(), t.weight, t.up, t.effect))
+            .collect()
+    };
+    assert_eq!(
+        effects(&vr),
+        [
+            ("bonus".into(), 20, true, TrackEffect::Adjust(20)),
+            ("api".into(), -40, true, TrackEffect::None),
+            ("kubelet".into(), 0, true, TrackEffect::None),
+        ]
+    );
+    vr.set_track(clock.at(1), "bonus", false).unwrap();
+    vr.set_track(clock.at(1), "api", false).unwrap();
+    vr.set_track(clock.at(1), "kubelet", false).unwrap();
+    assert_eq!(
+        effects(&vr),
+        [
+            ("bonus".into(), 20, false, TrackEffect::None),
+            ("api".into(), -40, false, TrackEffect::Adjust(-40)),
+            ("kubelet".into(), 0, false, TrackEffect::Fault),
+        ]
+    );
+    let adjust: i32 = vr.tracks().map(|t| t.effect.adjustment()).sum();
+    assert_eq!(adjust, -40);
+    assert_eq!(vr.state(), State::Fault);
+    assert_eq!(vr.fault(), Some(Reason::TrackFailed));
 }
 
 /// A tracked object with a varying weight (keepalived `track_file`): each report sets its

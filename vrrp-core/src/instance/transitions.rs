@@ -1,0 +1,210 @@
+//! State transitions: startup, shutdown and handover, entering and leaving Master, Backup and
+//! Fault, and the actions each transition emits, in the documented order.
+
+use std::time::Instant;
+
+use super::Instance;
+use crate::event::{Action, Reason, State, Transmit};
+use crate::types::{Centis, Priority};
+use crate::wire::Endpoints;
+
+impl Instance {
+    /// The Startup event (RFC 5798 section 6.4.1): the owner becomes Master at once, any other
+    /// router Backup; an ineligible one goes to Fault. No-op if already started.
+    pub fn handle_startup(&mut self, now: Instant) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        match self.fault() {
+            Some(reason) => self.enter_fault(now, reason),
+            None => self.enter_running(now, Reason::Startup),
+        }
+    }
+
+    /// The Shutdown event (RFC 5798 sections 6.4.2 and 6.4.3): a master sends a priority-0
+    /// advert and releases its addresses; every state goes to Initialize. No-op if not started.
+    pub fn handle_shutdown(&mut self, now: Instant) {
+        if !self.started {
+            return;
+        }
+        self.started = false;
+        // A handover in progress already sent its priority-0 advert.
+        let resign = self.release_deadline.is_none();
+        self.leave_state(now, State::Initialize, Reason::Shutdown, resign);
+    }
+
+    /// A make-before-break shutdown, for planned restarts: a master sends its priority-0 advert
+    /// at once but keeps its addresses (and keeps answering for them) until it hears the new
+    /// master's advert, or until Master_Down_Interval has passed with none; only then does it
+    /// remove them and go to Initialize. Clients see no gap: the backup takes over after its
+    /// Skew_Time and announces itself while the old master still answers.
+    ///
+    /// A backup, or an instance in Fault, shuts down at once as with
+    /// [`handle_shutdown`](Self::handle_shutdown). [`is_releasing`](Self::is_releasing) tells
+    /// whether a handover is under way; it ends with `StateChanged` to Initialize.
+    pub fn handle_handover(&mut self, now: Instant) {
+        if !self.started || self.release_deadline.is_some() {
+            return;
+        }
+        if self.state != State::Master {
+            self.handle_shutdown(now);
+            return;
+        }
+        self.send_advert(0);
+        self.adver_timer = None;
+        self.announce_second = None;
+        self.announce_refresh = None;
+        let bound = self.master_down_interval().to_duration();
+        self.release_deadline = Some(now + bound);
+    }
+
+    /// Re-checks eligibility and priority after a command.
+    pub(super) fn reevaluate(&mut self, now: Instant) {
+        if !self.started {
+            return;
+        }
+        // A releasing master only waits for its successor or its deadline, unless it can no
+        // longer serve the addresses: then it releases them at once.
+        if self.release_deadline.is_some() {
+            if self.fault().is_some() {
+                self.handle_shutdown(now);
+            }
+            return;
+        }
+        match (self.state, self.fault()) {
+            (State::Fault, None) => self.enter_running(now, Reason::Recovered),
+            (State::Backup | State::Master, Some(reason)) => self.enter_fault(now, reason),
+            (State::Master, None) if self.effective_priority() != self.advertised_priority => {
+                // Tell the backups of the new priority now rather than at the next interval.
+                self.send_advert(self.effective_priority());
+                self.adver_timer =
+                    Some(now + self.config.advert_interval.as_centis().to_duration());
+            }
+            _ => {}
+        }
+    }
+
+    /// Startup or recovery of an eligible instance (RFC 5798 section 6.4.1).
+    pub(super) fn enter_running(&mut self, now: Instant, reason: Reason) {
+        if self.effective_priority() == Priority::OWNER.get() {
+            self.become_master(now, Reason::Owner);
+        } else {
+            // "Set Master_Adver_Interval to Advertisement_Interval; Set the Master_Down_Timer
+            // to Master_Down_Interval; Transition to the Backup state".
+            self.master_adver_interval = self.config.advert_interval;
+            self.set_state(now, State::Backup, reason);
+            self.master_down_timer = Some(now + self.master_down_interval().to_duration());
+            self.takeover_reason = Reason::MasterDown;
+            self.preempt_until = None;
+        }
+    }
+
+    pub(super) fn enter_fault(&mut self, now: Instant, reason: Reason) {
+        // A master whose tracked object failed can still send: resign with priority 0 so a
+        // backup takes over after Skew_Time rather than Master_Down_Interval. With the link
+        // down or no primary address there is nothing to send from.
+        let resign = reason == Reason::TrackFailed;
+        self.leave_state(now, State::Fault, reason, resign);
+    }
+
+    /// Leaves the current state for Backup, Fault or Initialize.
+    pub(super) fn leave_state(&mut self, now: Instant, to: State, reason: Reason, resign: bool) {
+        let was_master = self.state == State::Master;
+        self.set_state(now, to, reason);
+        self.adver_timer = None;
+        self.announce_second = None;
+        self.announce_refresh = None;
+        self.master_down_timer = None;
+        self.release_deadline = None;
+        if was_master {
+            if resign {
+                self.send_advert(0);
+            }
+            for addr in &self.config.virtual_addresses {
+                self.actions.push_back(Action::RemoveVip(*addr));
+            }
+        }
+        if to == State::Backup {
+            self.master_down_timer = Some(now + self.master_down_interval().to_duration());
+            self.takeover_reason = Reason::MasterDown;
+            self.preempt_until = None;
+        }
+    }
+
+    /// RFC 5798 section 6.4.1 (owner) and 6.4.2 (Master_Down_Timer fired).
+    pub(super) fn become_master(&mut self, now: Instant, reason: Reason) {
+        self.set_state(now, State::Master, reason);
+        self.stats.master_transitions += 1;
+        self.stats.master_reasons.record(reason);
+        self.master_down_timer = None;
+        self.master = None;
+        self.preempt_until = None;
+        // As Master, the interval in force is our own (it bounds a handover).
+        self.master_adver_interval = self.config.advert_interval;
+        for addr in &self.config.virtual_addresses {
+            self.actions.push_back(Action::AddVip(*addr));
+        }
+        // "Send an ADVERTISEMENT; ... broadcast a gratuitous ARP request ...; Set the
+        // Adver_Timer to Advertisement_Interval".
+        self.send_advert(self.effective_priority());
+        self.adver_timer = Some(now + self.config.advert_interval.as_centis().to_duration());
+        let schedule = self.config.announce;
+        self.announce_burst(schedule.repeat);
+        self.announce_second =
+            (schedule.delay > Centis::ZERO).then(|| now + schedule.delay.to_duration());
+        self.announce_refresh =
+            (schedule.refresh > Centis::ZERO).then(|| now + schedule.refresh.to_duration());
+    }
+
+    pub(super) fn set_state(&mut self, now: Instant, to: State, reason: Reason) {
+        let from = self.state;
+        self.state = to;
+        self.since = Some(now);
+        self.last_reason = Some(reason);
+        self.actions
+            .push_back(Action::StateChanged { from, to, reason });
+    }
+
+    pub(super) fn announce_burst(&mut self, repeat: u8) {
+        for _ in 0..repeat {
+            for addr in &self.config.virtual_addresses {
+                self.actions.push_back(Action::Announce(*addr));
+            }
+        }
+    }
+
+    /// Queues one advert per destination (the multicast group, or each unicast peer).
+    pub(super) fn send_advert(&mut self, priority: u8) {
+        let Some(src) = self.primary else { return };
+        if priority != 0 {
+            self.advertised_priority = priority;
+        }
+        self.template.priority = priority;
+        let group = [self.family.multicast_group()];
+        let dsts = if self.config.unicast_peers.is_empty() {
+            &group[..]
+        } else {
+            &self.config.unicast_peers[..]
+        };
+        for dst in dsts {
+            // The template was checked by `validate` and the endpoints are of its family, so
+            // emitting cannot fail; a failure would only skip the advert.
+            if let Ok(payload) = self
+                .template
+                .to_bytes(Endpoints { src, dst: *dst }, self.config.checksum_mode)
+            {
+                self.stats.sent_advertisements += 1;
+                if priority == 0 {
+                    self.stats.sent_pri_zero_packets += 1;
+                }
+                self.actions.push_back(Action::SendAdvertisement(Transmit {
+                    src,
+                    dst: *dst,
+                    payload,
+                    priority,
+                }));
+            }
+        }
+    }
+}
