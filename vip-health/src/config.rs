@@ -1,14 +1,18 @@
-//! Validated check configuration, built by [`CheckSpec::validate`](crate::CheckSpec::validate).
+//! Validated check configuration, the runtime types built by
+//! [`CheckSpec::validate`](crate::CheckSpec::validate), and their rendering back to the
+//! written shape ([`CheckConfig::to_spec`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
+use crate::address::ParsedUrl;
 use crate::damping::DampingConfig;
+use crate::duration::to_config_duration;
 use crate::spec::{
     Action, CheckSpec, DampingSpec, ExecSpec, FileSpec, HttpSpec, Initial, InterfaceSpec,
-    KubeApiSpec, NodeReadySpec, TcpSpec, to_config_duration,
+    KubeApiSpec, NodeReadySpec, TcpSpec,
 };
 
 /// One validated health check.
@@ -72,85 +76,6 @@ pub enum CheckKind {
     KubeApi(KubeApiCheck),
     /// Kubernetes node `Ready` condition.
     NodeReady(NodeReadyCheck),
-}
-
-/// A validated `http://` or `https://` URL split for connecting.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ParsedUrl {
-    /// `https://`.
-    pub https: bool,
-    /// Host without IPv6 brackets.
-    pub host: String,
-    /// Port, explicit or the scheme's default.
-    pub port: u16,
-    /// `host[:port]` as written in the URL, for the Host header.
-    pub authority: String,
-    /// Path and query, at least `/`.
-    pub path_and_query: String,
-}
-
-impl ParsedUrl {
-    /// Parses and checks an `http://` or `https://` URL.
-    ///
-    /// # Errors
-    /// A sentence saying what is wrong.
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let uri: hyper::Uri = url.parse().map_err(|e| {
-            format!("`{url}` is not a URL ({e}): write http://HOST[:PORT]/PATH or https://...")
-        })?;
-        let https = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
-            Some(other) => {
-                return Err(format!(
-                    "`{url}`: the scheme must be http or https, not {other}"
-                ));
-            }
-            None => {
-                return Err(format!(
-                    "`{url}` has no scheme: write http://HOST[:PORT]/PATH or https://..."
-                ));
-            }
-        };
-        let authority = uri
-            .authority()
-            .ok_or_else(|| format!("`{url}` has no host"))?;
-        if authority.as_str().contains('@') {
-            return Err(format!(
-                "`{url}`: credentials in the URL are not supported; use bearer_token_file"
-            ));
-        }
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        if host.is_empty() {
-            return Err(format!("`{url}` has no host"));
-        }
-        let port = match authority.port_u16() {
-            Some(0) => return Err(format!("`{url}`: port 0")),
-            Some(p) => p,
-            None if https => 443,
-            None => 80,
-        };
-        let path_and_query = uri
-            .path_and_query()
-            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
-        let path_and_query = if path_and_query.is_empty() {
-            "/".to_owned()
-        } else {
-            path_and_query
-        };
-        Ok(Self {
-            https,
-            host,
-            port,
-            authority: authority.as_str().to_owned(),
-            path_and_query,
-        })
-    }
 }
 
 /// `http` check settings.

@@ -149,6 +149,24 @@ impl<'de> Deserialize<'de> for ConfigDuration {
     }
 }
 
+/// A [`Duration`] as configuration writes it (`500ms`, `2s`), to the millisecond.
+pub(crate) fn display_duration(d: Duration) -> String {
+    to_config_duration(d).to_string()
+}
+
+/// Serializes a [`Duration`] the way configuration writes it (`500ms`, `2s`).
+pub(crate) fn serialize_std_duration<S: Serializer>(
+    d: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&display_duration(*d))
+}
+
+/// A [`Duration`] as a [`ConfigDuration`], to the millisecond (saturating).
+pub(crate) fn to_config_duration(d: Duration) -> ConfigDuration {
+    ConfigDuration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::ConfigDuration;

@@ -149,28 +149,37 @@
 //! child reaped. An interface is up while `/sys/class/net/NAME/operstate` is `up`, or
 //! `unknown` with carrier (loopback).
 
+mod address;
+mod builtins;
 mod config;
 mod damping;
 mod duration;
+mod env;
+mod field_error;
 mod filter;
 mod monitor;
 mod probe;
 mod spec;
 mod threshold;
+mod validate;
 
+pub use address::ParsedUrl;
 pub use config::{
     CheckConfig, CheckKind, Effect, ExecCheck, FileCheck, HttpCheck, InterfaceCheck, KubeApiCheck,
-    KubeEndpoint, NodeReadyCheck, ParsedUrl, TcpCheck,
+    KubeEndpoint, NodeReadyCheck, TcpCheck,
 };
 pub use damping::{Damping, DampingConfig};
 pub use duration::ConfigDuration;
+pub use env::{SERVICE_ACCOUNT_CA, SERVICE_ACCOUNT_TOKEN, process_env};
+pub use field_error::FieldError;
 pub use filter::StateFilter;
 pub use monitor::{CheckState, CheckStatus, HealthEvent, HealthMonitor, ProbeResult};
 pub use probe::ProbeError;
 pub use spec::{
-    Action, CheckSpec, DEFAULT_INTERVAL, DEFAULT_TIMEOUT_CAP, DampingSpec, ExecSpec, FieldError,
-    FileSpec, HttpSpec, Initial, InterfaceSpec, KubeApiSpec, MAX_WEIGHT, MIN_INTERVAL,
-    NodeReadySpec, SERVICE_ACCOUNT_CA, SERVICE_ACCOUNT_TOKEN, TcpSpec, process_env,
-    validate_checks,
+    Action, CheckSpec, DampingSpec, ExecSpec, FileSpec, HttpSpec, Initial, InterfaceSpec,
+    KubeApiSpec, NodeReadySpec, TcpSpec,
 };
 pub use threshold::Threshold;
+pub use validate::{
+    DEFAULT_INTERVAL, DEFAULT_TIMEOUT_CAP, MAX_WEIGHT, MIN_INTERVAL, validate_checks,
+};

@@ -19,7 +19,7 @@ pub(crate) use file::FileState;
 #[non_exhaustive]
 pub enum ProbeError {
     /// The probe did not finish within the check's timeout.
-    #[error("timed out after {} {stage} {target}", crate::spec::display_duration(*timeout))]
+    #[error("timed out after {} {stage} {target}", crate::duration::display_duration(*timeout))]
     Timeout {
         /// The check's timeout.
         timeout: Duration,
