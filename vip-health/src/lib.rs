@@ -153,7 +153,7 @@ mod address;
 mod builtins;
 mod config;
 mod damping;
-mod duration;
+pub mod duration;
 mod env;
 mod field_error;
 mod filter;
@@ -169,7 +169,7 @@ pub use config::{
     KubeEndpoint, NodeReadyCheck, TcpCheck,
 };
 pub use damping::{Damping, DampingConfig};
-pub use duration::ConfigDuration;
+pub use duration::{ConfigDuration, ConfigDurationVisitor};
 pub use env::{SERVICE_ACCOUNT_CA, SERVICE_ACCOUNT_TOKEN, process_env};
 pub use field_error::FieldError;
 pub use filter::StateFilter;
