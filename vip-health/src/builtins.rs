@@ -3,7 +3,7 @@
 
 use crate::duration::ConfigDuration;
 use crate::field_error::FieldErrors;
-use crate::spec::{Action, CheckSpec, HttpSpec, KubeApiSpec, NodeReadySpec};
+use crate::spec::{CheckAction, CheckSpec, HttpSpec, KubeApiSpec, NodeReadySpec};
 
 /// The built-in checks, with the seed charts' defaults.
 const BUILTINS: [&str; 4] = ["service", "kubelet", "kube-api", "node-ready"];
@@ -23,7 +23,7 @@ fn builtin_spec(name: &str) -> Option<CheckSpec> {
             interval: Some(ConfigDuration::from_secs(2)),
             rise: Some(2),
             fall: Some(2),
-            action: Some(Action::Fault),
+            action: Some(CheckAction::Fault),
             ..base
         },
         "kubelet" => CheckSpec {
@@ -31,7 +31,7 @@ fn builtin_spec(name: &str) -> Option<CheckSpec> {
             interval: Some(ConfigDuration::from_secs(5)),
             rise: Some(1),
             fall: Some(5),
-            action: Some(Action::Fault),
+            action: Some(CheckAction::Fault),
             ..base
         },
         "kube-api" => CheckSpec {
@@ -50,7 +50,7 @@ fn builtin_spec(name: &str) -> Option<CheckSpec> {
             interval: Some(ConfigDuration::from_secs(10)),
             rise: Some(1),
             fall: Some(3),
-            action: Some(Action::Fault),
+            action: Some(CheckAction::Fault),
             ..base
         },
         _ => return None,

@@ -11,7 +11,7 @@ use crate::address::ParsedUrl;
 use crate::damping::DampingConfig;
 use crate::duration::to_config_duration;
 use crate::spec::{
-    Action, CheckSpec, DampingSpec, ExecSpec, FileSpec, HttpSpec, Initial, InterfaceSpec,
+    CheckAction, CheckSpec, DampingSpec, ExecSpec, FileSpec, HttpSpec, InitialState, InterfaceSpec,
     KubeApiSpec, NodeReadySpec, TcpSpec,
 };
 
@@ -37,9 +37,9 @@ pub struct CheckConfig {
     /// Consecutive failures to go down.
     pub fall: u32,
     /// What the check does to its instance.
-    pub effect: Effect,
+    pub effect: CheckEffect,
     /// State before the first decision.
-    pub initial: Initial,
+    pub initial: InitialState,
     /// Flap damping.
     pub damping: Option<DampingConfig>,
 }
@@ -50,7 +50,7 @@ pub struct CheckConfig {
 /// [`FileCheck`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Effect {
+pub enum CheckEffect {
     /// Fault while down (keepalived weight 0).
     Fault,
     /// A positive weight is added to the priority while the check is up, a negative one while
@@ -190,19 +190,19 @@ impl CheckConfig {
     /// Whether the check counts as up before its first report; what vipd gives the engine as
     /// the tracked object's initial state (`vrrp_core::Track::initially_up`).
     ///
-    /// With [`Initial::Up`] or [`Initial::Down`], that state. With
-    /// [`Initial::FirstResult`] (keepalived's default) the state that changes nothing yet, as
+    /// With [`InitialState::Up`] or [`InitialState::Down`], that state. With
+    /// [`InitialState::FirstResult`] (keepalived's default) the state that changes nothing yet, as
     /// keepalived does for a script that has not exited: a fault check (and a file check)
     /// counts as down, so the instance is not eligible before the check passes once; a
     /// positive weight is not added (down); a negative weight is not subtracted (up).
     #[must_use]
     pub fn initially_up(&self) -> bool {
         match self.initial {
-            Initial::Up => true,
-            Initial::Down => false,
+            InitialState::Up => true,
+            InitialState::Down => false,
             _ => match (&self.kind, self.effect) {
-                (CheckKind::File(_), _) | (_, Effect::Fault) => false,
-                (_, Effect::Weight(w)) => w < 0,
+                (CheckKind::File(_), _) | (_, CheckEffect::Fault) => false,
+                (_, CheckEffect::Weight(w)) => w < 0,
             },
         }
     }
@@ -213,8 +213,8 @@ impl CheckConfig {
     #[must_use]
     pub fn track_weight(&self) -> i16 {
         match (&self.kind, self.effect) {
-            (CheckKind::File(_), _) | (_, Effect::Fault) => 0,
-            (_, Effect::Weight(w)) => w,
+            (CheckKind::File(_), _) | (_, CheckEffect::Fault) => 0,
+            (_, CheckEffect::Weight(w)) => w,
         }
     }
 
@@ -239,8 +239,8 @@ impl CheckConfig {
             ..CheckSpec::default()
         };
         match self.effect {
-            Effect::Fault => spec.action = Some(Action::Fault),
-            Effect::Weight(w) => spec.weight = Some(i32::from(w)),
+            CheckEffect::Fault => spec.action = Some(CheckAction::Fault),
+            CheckEffect::Weight(w) => spec.weight = Some(i32::from(w)),
         }
         match &self.kind {
             CheckKind::Http(h) => {

@@ -165,8 +165,8 @@ mod validate;
 
 pub use address::ParsedUrl;
 pub use config::{
-    CheckConfig, CheckKind, Effect, ExecCheck, FileCheck, HttpCheck, InterfaceCheck, KubeApiCheck,
-    KubeEndpoint, NodeReadyCheck, TcpCheck,
+    CheckConfig, CheckEffect, CheckKind, ExecCheck, FileCheck, HttpCheck, InterfaceCheck,
+    KubeApiCheck, KubeEndpoint, NodeReadyCheck, TcpCheck,
 };
 pub use damping::{Damping, DampingConfig};
 pub use duration::{ConfigDuration, ConfigDurationVisitor};
@@ -176,7 +176,7 @@ pub use filter::StateFilter;
 pub use monitor::{CheckState, CheckStatus, HealthEvent, HealthMonitor, ProbeResult};
 pub use probe::ProbeError;
 pub use spec::{
-    Action, CheckSpec, DampingSpec, ExecSpec, FileSpec, HttpSpec, Initial, InterfaceSpec,
+    CheckAction, CheckSpec, DampingSpec, ExecSpec, FileSpec, HttpSpec, InitialState, InterfaceSpec,
     KubeApiSpec, NodeReadySpec, TcpSpec,
 };
 pub use threshold::Threshold;

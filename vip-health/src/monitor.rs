@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{Instrument, debug, info, warn};
 
-use crate::config::{CheckConfig, CheckKind, Effect};
+use crate::config::{CheckConfig, CheckEffect, CheckKind};
 use crate::filter::StateFilter;
 use crate::probe::{self, ProbeState};
 
@@ -120,8 +120,8 @@ fn serialize_latency_ms<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::
 fn effect_now(config: &CheckConfig, up: bool, file_delta: i32) -> (bool, i32) {
     match (&config.kind, config.effect) {
         (CheckKind::File(_), _) => (!up, if up { file_delta } else { 0 }),
-        (_, Effect::Fault) => (!up, 0),
-        (_, Effect::Weight(w)) => {
+        (_, CheckEffect::Fault) => (!up, 0),
+        (_, CheckEffect::Weight(w)) => {
             let delta = if (up && w > 0) || (!up && w < 0) {
                 i32::from(w)
             } else {

@@ -57,13 +57,13 @@ pub struct CheckSpec {
     pub fall: Option<u32>,
     /// `fault`: the instance goes to Fault while the check is down. Exclusive with `weight`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action: Option<Action>,
+    pub action: Option<CheckAction>,
     /// -254..254, keepalived's meaning. Exclusive with `action`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<i32>,
     /// State before the first result: `up`, `down`, or `first_result` (the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub initial: Option<Initial>,
+    pub initial: Option<InitialState>,
     /// Optional flap damping.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub damping: Option<DampingSpec>,
@@ -191,7 +191,7 @@ pub struct NodeReadySpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
-pub enum Action {
+pub enum CheckAction {
     /// The instance goes to Fault (gives up or never takes the VIP) while the check is down.
     Fault,
 }
@@ -200,7 +200,7 @@ pub enum Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
-pub enum Initial {
+pub enum InitialState {
     /// keepalived's default for a `vrrp_script` without `init_fail`: no state until the first
     /// probe, whose result is taken at once (rise and fall apply from then on). Until then a
     /// fault check holds its instance out of Master and a weight is not applied.

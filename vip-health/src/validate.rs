@@ -6,14 +6,14 @@ use std::time::Duration;
 use crate::address::{ParsedUrl, check_interface_name, parse_host_port};
 use crate::builtins;
 use crate::config::{
-    CheckConfig, CheckKind, Effect, ExecCheck, FileCheck, HttpCheck, InterfaceCheck, KubeApiCheck,
-    NodeReadyCheck, TcpCheck,
+    CheckConfig, CheckEffect, CheckKind, ExecCheck, FileCheck, HttpCheck, InterfaceCheck,
+    KubeApiCheck, NodeReadyCheck, TcpCheck,
 };
 use crate::damping::DampingConfig;
 use crate::duration::{ConfigDuration, display_duration};
 use crate::env::{kube_endpoint, node_name};
 use crate::field_error::{FieldError, FieldErrors};
-use crate::spec::{Action, CheckSpec, HttpSpec};
+use crate::spec::{CheckAction, CheckSpec, HttpSpec};
 
 /// Interval of a check that gives none (keepalived's `vrrp_script` default).
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -140,15 +140,15 @@ impl CheckSpec {
                     "weight",
                     "give either `action: fault` or a `weight`, not both",
                 );
-                Effect::Fault
+                CheckEffect::Fault
             }
-            (Some(Action::Fault), None) => Effect::Fault,
+            (Some(CheckAction::Fault), None) => CheckEffect::Fault,
             (None, Some(w)) => match i16::try_from(w) {
                 Ok(w16) if (-MAX_WEIGHT..=MAX_WEIGHT).contains(&w) => {
                     if w16 == 0 {
-                        Effect::Fault
+                        CheckEffect::Fault
                     } else {
-                        Effect::Weight(w16)
+                        CheckEffect::Weight(w16)
                     }
                 }
                 _ => {
@@ -156,12 +156,12 @@ impl CheckSpec {
                         "weight",
                         format!("must be between -{MAX_WEIGHT} and {MAX_WEIGHT}; got {w}"),
                     );
-                    Effect::Fault
+                    CheckEffect::Fault
                 }
             },
             // keepalived's track_file weight defaults to 1; every other kind defaults to fault.
-            (None, None) if is_file => Effect::Weight(1),
-            (None, None) => Effect::Fault,
+            (None, None) if is_file => CheckEffect::Weight(1),
+            (None, None) => CheckEffect::Fault,
         };
 
         let damping = self.damping.as_ref().and_then(|d| {
