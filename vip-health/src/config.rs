@@ -187,37 +187,6 @@ pub struct NodeReadyCheck {
 }
 
 impl CheckConfig {
-    /// Whether the check counts as up before its first report; what vipd gives the engine as
-    /// the tracked object's initial state (`vrrp_core::Track::initially_up`).
-    ///
-    /// With [`InitialState::Up`] or [`InitialState::Down`], that state. With
-    /// [`InitialState::FirstResult`] (keepalived's default) the state that changes nothing yet, as
-    /// keepalived does for a script that has not exited: a fault check (and a file check)
-    /// counts as down, so the instance is not eligible before the check passes once; a
-    /// positive weight is not added (down); a negative weight is not subtracted (up).
-    #[must_use]
-    pub fn initially_up(&self) -> bool {
-        match self.initial {
-            InitialState::Up => true,
-            InitialState::Down => false,
-            _ => match (&self.kind, self.effect) {
-                (CheckKind::File(_), _) | (_, CheckEffect::Fault) => false,
-                (_, CheckEffect::Weight(w)) => w < 0,
-            },
-        }
-    }
-
-    /// The keepalived weight of the tracked object: 0 (fault when down) for fault checks and
-    /// for file checks (which report their varying adjustment as
-    /// [`HealthEvent::priority_delta`](crate::HealthEvent::priority_delta)), else the weight.
-    #[must_use]
-    pub fn track_weight(&self) -> i16 {
-        match (&self.kind, self.effect) {
-            (CheckKind::File(_), _) | (_, CheckEffect::Fault) => 0,
-            (_, CheckEffect::Weight(w)) => w,
-        }
-    }
-
     /// The configuration in its YAML shape with every default filled in.
     #[must_use]
     pub fn to_spec(&self) -> CheckSpec {

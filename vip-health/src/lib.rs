@@ -12,19 +12,22 @@
 //!   hung endpoint never delays another check or anything else on the runtime; nothing blocks
 //!   a thread. Results go through rise/fall ([`Threshold`]) and optional flap damping
 //!   ([`Damping`]), combined in [`StateFilter`]; only changes of the resulting state (and of a
-//!   file check's priority adjustment) are sent as [`HealthEvent`]s. A [`CheckStatus`]
-//!   snapshot per check is cheap to read at any time.
+//!   file check's adjustment) are sent as [`HealthEvent`]s. A [`CheckStatus`] snapshot per
+//!   check is cheap to read at any time.
 //! * **Stop**: dropping the monitor stops every check promptly; [`HealthMonitor::stop`] waits
 //!   for them. An exec probe's process group is killed when its probe times out or is
 //!   cancelled.
-//! * This crate knows nothing of VRRP: vipd maps [`HealthEvent`]s onto the engine's tracked
-//!   objects ([`CheckConfig::track_weight`], [`CheckConfig::initially_up`]). It logs with
-//!   `tracing` (a span per check) and never installs a subscriber.
+//! * **Effect**: this crate knows nothing of VRRP and computes no priority. Each check is one
+//!   tracked object of its instance in the engine, which applies keepalived's weight rule:
+//!   vipd creates it with [`CheckConfig::track_weight`] and [`CheckConfig::initially_up`],
+//!   and gives it every [`HealthEvent::track`], a [`TrackState`] (up or down, and a `file`
+//!   check's current weight). It logs with `tracing` (a span per check) and never installs a
+//!   subscriber.
 //!
 //! # Run loop
 //!
 //! ```
-//! use vip_health::{CheckSpec, HealthMonitor, process_env, validate_checks};
+//! use vip_health::{CheckSpec, HealthMonitor, TrackState, process_env, validate_checks};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -47,7 +50,10 @@
 //!
 //!     drop(listener); // the port now refuses connections
 //!     let event = events.recv().await.ok_or("monitor gone")?;
-//!     assert!(!event.up && event.fault, "{}", event.reason);
+//!     assert!(!event.up, "{}", event.reason);
+//!     // What the engine needs: the tracked object is down, with its static weight (0 for
+//!     // this check, `action: fault` being the default: the instance goes to Fault).
+//!     assert_eq!(event.track, TrackState { up: false, weight: None });
 //!
 //!     let status = monitor.status(&"VI_1".to_owned(), "api-port").ok_or("no status")?;
 //!     assert!(status.last_error.is_some_and(|e| e.contains("cannot connect")));
@@ -121,7 +127,8 @@
 //! positive `weight` is added to the priority while the check is up, a negative one while it
 //! is down. A `file` check follows keepalived's `track_file`: the number in the file times the
 //! weight (default 1) is the adjustment, at or below -254 is Fault, above 253 counts as 253;
-//! with `action: fault` any non-zero number is Fault (details at [`FileCheck`]).
+//! with `action: fault` any non-zero number is Fault (details at [`FileCheck`]). The engine
+//! applies these rules; how a check's state reaches it is tabled at [`TrackState`].
 //!
 //! ## Initial state, keepalived's meaning
 //!
@@ -161,6 +168,7 @@ mod monitor;
 mod probe;
 mod spec;
 mod threshold;
+mod track;
 mod validate;
 
 pub use address::ParsedUrl;
@@ -180,6 +188,7 @@ pub use spec::{
     KubeApiSpec, NodeReadySpec, TcpSpec,
 };
 pub use threshold::Threshold;
+pub use track::TrackState;
 pub use validate::{
     DEFAULT_INTERVAL, DEFAULT_TIMEOUT_CAP, MAX_WEIGHT, MIN_INTERVAL, validate_checks,
 };

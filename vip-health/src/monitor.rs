@@ -10,12 +10,13 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{Instrument, debug, info, warn};
 
-use crate::config::{CheckConfig, CheckEffect, CheckKind};
+use crate::config::{CheckConfig, CheckKind};
 use crate::filter::StateFilter;
 use crate::probe::{self, ProbeState};
+use crate::track::TrackState;
 
 /// A change of a check's reported state (after rise/fall and damping), or of a file check's
-/// priority adjustment while it is up.
+/// adjustment while it is up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HealthEvent<O> {
@@ -25,12 +26,8 @@ pub struct HealthEvent<O> {
     pub check: String,
     /// The reported state.
     pub up: bool,
-    /// Whether the check now holds its instance in Fault (a fault or file check that is
-    /// down).
-    pub fault: bool,
-    /// What the check now adds to its instance's priority: a positive weight while up, a
-    /// negative weight while down, a file check's adjustment while up; 0 otherwise.
-    pub priority_delta: i32,
+    /// The state as the instance's tracked object: what to give the engine.
+    pub track: TrackState,
     /// Whether flap damping is holding the check down.
     pub suppressed: bool,
     /// Why: the last probe's error or result, or the damping decision.
@@ -81,10 +78,9 @@ pub struct CheckStatus {
     pub state: CheckState,
     /// State after rise/fall, before damping.
     pub filtered: CheckState,
-    /// Whether the check holds its instance in Fault now.
-    pub fault: bool,
-    /// What it adds to its instance's priority now.
-    pub priority_delta: i32,
+    /// The state as the instance's tracked object now (before the first result, the initial
+    /// one: [`CheckConfig::initially_up`]).
+    pub track: TrackState,
     /// The last probe's outcome.
     pub last_result: Option<ProbeResult>,
     /// How long the last probe took.
@@ -113,22 +109,6 @@ fn serialize_latency_ms<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::
     match d {
         None => s.serialize_none(),
         Some(d) => s.serialize_f64(d.as_secs_f64() * 1000.0),
-    }
-}
-
-/// `(fault, priority_delta)` of a check in a state.
-fn effect_now(config: &CheckConfig, up: bool, file_delta: i32) -> (bool, i32) {
-    match (&config.kind, config.effect) {
-        (CheckKind::File(_), _) => (!up, if up { file_delta } else { 0 }),
-        (_, CheckEffect::Fault) => (!up, 0),
-        (_, CheckEffect::Weight(w)) => {
-            let delta = if (up && w > 0) || (!up && w < 0) {
-                i32::from(w)
-            } else {
-                0
-            };
-            (false, delta)
-        }
     }
 }
 
@@ -286,13 +266,12 @@ impl<O> Drop for HealthMonitor<O> {
 
 fn initial_status(config: &CheckConfig) -> CheckStatus {
     let filter = StateFilter::new(config.rise, config.fall, config.initial, config.damping);
-    let (fault, priority_delta) = effect_now(config, config.initially_up(), 0);
+    let track = config.track_state(config.initially_up(), 0);
     CheckStatus {
         name: config.name.clone(),
         state: CheckState::from_option(filter.reported()),
         filtered: CheckState::from_option(filter.filtered()),
-        fault,
-        priority_delta,
+        track,
         last_result: None,
         last_latency: None,
         consecutive_successes: 0,
@@ -321,32 +300,37 @@ struct Run<O> {
     events: mpsc::UnboundedSender<HealthEvent<O>>,
     status: watch::Sender<CheckStatus>,
     /// Latest adjustment read by a file check.
-    file_delta: i32,
-    /// Adjustment last reported for a file check.
-    reported_delta: i32,
+    file_adjustment: i32,
+    /// The tracked object's state last reported.
+    reported_track: TrackState,
     last_error: Option<String>,
     last_detail: Option<String>,
 }
 
 impl<O: Clone + Debug> Run<O> {
     fn emit(&mut self, up: bool, reason: String) {
-        let (fault, priority_delta) = effect_now(&self.config, up, self.file_delta);
-        self.reported_delta = priority_delta;
+        let track = self.config.track_state(up, self.file_adjustment);
+        self.reported_track = track;
         let suppressed = self
             .filter
             .damping()
             .is_some_and(crate::Damping::is_suppressed);
         if up {
-            info!(priority_delta, %reason, "check is up");
+            info!(track_up = track.up, track_weight = track.weight, %reason, "check is up");
         } else {
-            info!(fault, priority_delta, suppressed, %reason, "check is down");
+            info!(
+                track_up = track.up,
+                track_weight = track.weight,
+                suppressed,
+                %reason,
+                "check is down"
+            );
         }
         let _ = self.events.send(HealthEvent {
             owner: self.owner.clone(),
             check: self.config.name.clone(),
             up,
-            fault,
-            priority_delta,
+            track,
             suppressed,
             reason,
         });
@@ -369,16 +353,15 @@ impl<O: Clone + Debug> Run<O> {
 
     fn publish(&self, now: std::time::Instant, probe: Option<(bool, Duration)>) {
         let reported = self.filter.reported();
-        let (fault, priority_delta) = match reported {
-            Some(up) => effect_now(&self.config, up, self.file_delta),
-            None => effect_now(&self.config, self.config.initially_up(), 0),
+        let track = match reported {
+            Some(up) => self.config.track_state(up, self.file_adjustment),
+            None => self.config.track_state(self.config.initially_up(), 0),
         };
         let damping = self.filter.damping();
         self.status.send_modify(|s| {
             s.state = CheckState::from_option(reported);
             s.filtered = CheckState::from_option(self.filter.filtered());
-            s.fault = fault;
-            s.priority_delta = priority_delta;
+            s.track = track;
             s.transitions = self.filter.transitions();
             s.penalty = damping.map_or(0.0, |d| d.penalty(now));
             s.suppressed = damping.is_some_and(crate::Damping::is_suppressed);
@@ -418,14 +401,15 @@ async fn run_check<O: Clone + Debug>(
     }
     debug!(interval = ?config.interval, timeout = ?config.timeout, "check started");
     let filter = StateFilter::new(config.rise, config.fall, config.initial, config.damping);
+    let reported_track = config.track_state(config.initially_up(), 0);
     let mut run = Run {
         owner,
         config,
         filter,
         events,
         status,
-        file_delta: 0,
-        reported_delta: 0,
+        file_adjustment: 0,
+        reported_track,
         last_error: None,
         last_detail: None,
     };
@@ -466,8 +450,8 @@ async fn run_check<O: Clone + Debug>(
         let ok = match result {
             Ok(p) => {
                 debug!(latency_ms = latency.as_millis(), detail = %p.detail, "probe passed");
-                if let Some(d) = p.delta {
-                    run.file_delta = d;
+                if let Some(adjustment) = p.adjustment {
+                    run.file_adjustment = adjustment;
                 }
                 run.last_detail = Some(p.detail);
                 true
@@ -481,10 +465,10 @@ async fn run_check<O: Clone + Debug>(
         if let Some(up) = run.filter.record(now, ok) {
             let reason = run.reason(up);
             run.emit(up, reason);
-        } else if matches!(run.config.kind, CheckKind::File(_))
-            && run.filter.reported() == Some(true)
-            && run.file_delta != run.reported_delta
+        } else if run.filter.reported() == Some(true)
+            && run.config.track_state(true, run.file_adjustment) != run.reported_track
         {
+            // A file check's adjustment changed while it is up.
             let reason = run.reason(true);
             run.emit(true, reason);
         }

@@ -105,7 +105,7 @@ pub(crate) async fn probe(
     };
     match evaluate(value, effect) {
         Ok(delta) => Ok(ProbeOk {
-            delta: Some(delta),
+            adjustment: Some(delta),
             detail: format!("value {value}, adjustment {delta:+}{note}"),
         }),
         Err(explanation) => Err(ProbeError::FileFault {
