@@ -14,7 +14,8 @@ pub const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/servicea
 /// The service-account CA that in-cluster checks trust by default.
 pub const SERVICE_ACCOUNT_CA: &str = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
 
-/// Reads the process environment; the usual `env` argument of [`CheckSpec::validate`].
+/// Reads the process environment; the usual `env` argument of
+/// [`CheckSpec::validate`](crate::CheckSpec::validate).
 #[must_use]
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())

@@ -1,5 +1,28 @@
 //! Local health checks that decide where a virtual IP may live.
 //!
+//! # Where things live
+//!
+//! In dependency order (each module's code uses only modules above it):
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`duration`] | [`ConfigDuration`], the one duration type of every configuration file (vipd's too) |
+//! | `field_error` | [`FieldError`], the one configuration error (field path + message) |
+//! | `spec` | the configuration as written: [`CheckSpec`] and its parts (serde, unknown fields refused) |
+//! | `builtins` | the built-in checks (`service`, `kubelet`, `kube-api`, `node-ready`) and overriding them |
+//! | `address` | syntax of targets: [`ParsedUrl`], `host:port`, interface and node names |
+//! | `threshold`, `damping` | rise/fall counting ([`Threshold`]), flap damping ([`Damping`], [`DampingConfig`]) |
+//! | `config` | validated runtime types: [`CheckConfig`], [`CheckKind`], [`CheckEffect`], per-kind settings |
+//! | `env` | in-cluster defaults from the environment: [`process_env`], service-account paths |
+//! | `validate` | the rules, [`CheckSpec::validate`] and [`validate_checks`]: spec → config |
+//! | `track` | [`TrackState`]: what a check's state means to its instance's tracked object |
+//! | `filter` | [`StateFilter`]: probe results through rise/fall, then damping |
+//! | `probe` | one probe per kind (http/tls, tcp, exec, file, interface, kube), [`ProbeError`] |
+//! | `status` | what is reported: [`HealthEvent`], [`CheckStatus`], [`CheckState`], [`ProbeResult`] |
+//! | `monitor` | [`HealthMonitor`]: one task per check, events and status snapshots |
+//!
+//! Every public item is re-exported here at the crate root.
+//!
 //! # Contract
 //!
 //! * **Configuration** is validated once: deserialize a [`CheckSpec`] per entry of a VRRP
@@ -167,6 +190,7 @@ mod filter;
 mod monitor;
 mod probe;
 mod spec;
+mod status;
 mod threshold;
 mod track;
 mod validate;
@@ -181,12 +205,13 @@ pub use duration::{ConfigDuration, ConfigDurationVisitor};
 pub use env::{SERVICE_ACCOUNT_CA, SERVICE_ACCOUNT_TOKEN, process_env};
 pub use field_error::FieldError;
 pub use filter::StateFilter;
-pub use monitor::{CheckState, CheckStatus, HealthEvent, HealthMonitor, ProbeResult};
+pub use monitor::HealthMonitor;
 pub use probe::ProbeError;
 pub use spec::{
     CheckAction, CheckSpec, DampingSpec, ExecSpec, FileSpec, HttpSpec, InitialState, InterfaceSpec,
     KubeApiSpec, NodeReadySpec, TcpSpec,
 };
+pub use status::{CheckState, CheckStatus, HealthEvent, ProbeResult};
 pub use threshold::Threshold;
 pub use track::TrackState;
 pub use validate::{
