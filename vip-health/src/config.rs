@@ -1,14 +1,18 @@
-//! Validated check configuration, built by [`CheckSpec::validate`](crate::CheckSpec::validate).
+//! Validated check configuration, the runtime types built by
+//! [`CheckSpec::validate`](crate::CheckSpec::validate), and their rendering back to the
+//! written shape ([`CheckConfig::to_spec`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
+use crate::address::ParsedUrl;
 use crate::damping::DampingConfig;
+use crate::duration::to_config_duration;
 use crate::spec::{
-    Action, CheckSpec, DampingSpec, ExecSpec, FileSpec, HttpSpec, Initial, InterfaceSpec,
-    KubeApiSpec, NodeReadySpec, TcpSpec, to_config_duration,
+    CheckAction, CheckSpec, DampingSpec, ExecSpec, FileSpec, HttpSpec, InitialState, InterfaceSpec,
+    KubeApiSpec, NodeReadySpec, TcpSpec,
 };
 
 /// One validated health check.
@@ -33,9 +37,9 @@ pub struct CheckConfig {
     /// Consecutive failures to go down.
     pub fall: u32,
     /// What the check does to its instance.
-    pub effect: Effect,
+    pub effect: CheckEffect,
     /// State before the first decision.
-    pub initial: Initial,
+    pub initial: InitialState,
     /// Flap damping.
     pub damping: Option<DampingConfig>,
 }
@@ -46,7 +50,7 @@ pub struct CheckConfig {
 /// [`FileCheck`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Effect {
+pub enum CheckEffect {
     /// Fault while down (keepalived weight 0).
     Fault,
     /// A positive weight is added to the priority while the check is up, a negative one while
@@ -72,85 +76,6 @@ pub enum CheckKind {
     KubeApi(KubeApiCheck),
     /// Kubernetes node `Ready` condition.
     NodeReady(NodeReadyCheck),
-}
-
-/// A validated `http://` or `https://` URL split for connecting.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ParsedUrl {
-    /// `https://`.
-    pub https: bool,
-    /// Host without IPv6 brackets.
-    pub host: String,
-    /// Port, explicit or the scheme's default.
-    pub port: u16,
-    /// `host[:port]` as written in the URL, for the Host header.
-    pub authority: String,
-    /// Path and query, at least `/`.
-    pub path_and_query: String,
-}
-
-impl ParsedUrl {
-    /// Parses and checks an `http://` or `https://` URL.
-    ///
-    /// # Errors
-    /// A sentence saying what is wrong.
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let uri: hyper::Uri = url.parse().map_err(|e| {
-            format!("`{url}` is not a URL ({e}): write http://HOST[:PORT]/PATH or https://...")
-        })?;
-        let https = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
-            Some(other) => {
-                return Err(format!(
-                    "`{url}`: the scheme must be http or https, not {other}"
-                ));
-            }
-            None => {
-                return Err(format!(
-                    "`{url}` has no scheme: write http://HOST[:PORT]/PATH or https://..."
-                ));
-            }
-        };
-        let authority = uri
-            .authority()
-            .ok_or_else(|| format!("`{url}` has no host"))?;
-        if authority.as_str().contains('@') {
-            return Err(format!(
-                "`{url}`: credentials in the URL are not supported; use bearer_token_file"
-            ));
-        }
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        if host.is_empty() {
-            return Err(format!("`{url}` has no host"));
-        }
-        let port = match authority.port_u16() {
-            Some(0) => return Err(format!("`{url}`: port 0")),
-            Some(p) => p,
-            None if https => 443,
-            None => 80,
-        };
-        let path_and_query = uri
-            .path_and_query()
-            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
-        let path_and_query = if path_and_query.is_empty() {
-            "/".to_owned()
-        } else {
-            path_and_query
-        };
-        Ok(Self {
-            https,
-            host,
-            port,
-            authority: authority.as_str().to_owned(),
-            path_and_query,
-        })
-    }
 }
 
 /// `http` check settings.
@@ -262,37 +187,6 @@ pub struct NodeReadyCheck {
 }
 
 impl CheckConfig {
-    /// Whether the check counts as up before its first report; what vipd gives the engine as
-    /// the tracked object's initial state (`vrrp_core::Track::initially_up`).
-    ///
-    /// With [`Initial::Up`] or [`Initial::Down`], that state. With
-    /// [`Initial::FirstResult`] (keepalived's default) the state that changes nothing yet, as
-    /// keepalived does for a script that has not exited: a fault check (and a file check)
-    /// counts as down, so the instance is not eligible before the check passes once; a
-    /// positive weight is not added (down); a negative weight is not subtracted (up).
-    #[must_use]
-    pub fn initially_up(&self) -> bool {
-        match self.initial {
-            Initial::Up => true,
-            Initial::Down => false,
-            _ => match (&self.kind, self.effect) {
-                (CheckKind::File(_), _) | (_, Effect::Fault) => false,
-                (_, Effect::Weight(w)) => w < 0,
-            },
-        }
-    }
-
-    /// The keepalived weight of the tracked object: 0 (fault when down) for fault checks and
-    /// for file checks (which report their varying adjustment as
-    /// [`HealthEvent::priority_delta`](crate::HealthEvent::priority_delta)), else the weight.
-    #[must_use]
-    pub fn track_weight(&self) -> i16 {
-        match (&self.kind, self.effect) {
-            (CheckKind::File(_), _) | (_, Effect::Fault) => 0,
-            (_, Effect::Weight(w)) => w,
-        }
-    }
-
     /// The configuration in its YAML shape with every default filled in.
     #[must_use]
     pub fn to_spec(&self) -> CheckSpec {
@@ -314,8 +208,8 @@ impl CheckConfig {
             ..CheckSpec::default()
         };
         match self.effect {
-            Effect::Fault => spec.action = Some(Action::Fault),
-            Effect::Weight(w) => spec.weight = Some(i32::from(w)),
+            CheckEffect::Fault => spec.action = Some(CheckAction::Fault),
+            CheckEffect::Weight(w) => spec.weight = Some(i32::from(w)),
         }
         match &self.kind {
             CheckKind::Http(h) => {

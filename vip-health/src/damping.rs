@@ -21,14 +21,14 @@ pub struct DampingConfig {
     /// Penalty added per transition.
     pub penalty: u32,
     /// Time for the penalty to halve.
-    #[serde(serialize_with = "crate::spec::serialize_std_duration")]
+    #[serde(serialize_with = "crate::duration::serialize_std_duration")]
     pub half_life: Duration,
     /// Suppress when the penalty is above this.
     pub suppress: u32,
     /// Release when the penalty has decayed to this or below.
     pub reuse: u32,
     /// Longest suppression after the last transition.
-    #[serde(serialize_with = "crate::spec::serialize_std_duration")]
+    #[serde(serialize_with = "crate::duration::serialize_std_duration")]
     pub max_suppress: Duration,
 }
 

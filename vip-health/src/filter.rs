@@ -3,14 +3,14 @@
 use std::time::Instant;
 
 use crate::damping::{Damping, DampingConfig};
-use crate::spec::Initial;
+use crate::spec::InitialState;
 use crate::threshold::Threshold;
 
 /// Turns probe results into the state a check reports: the results go through the rise/fall
 /// [`Threshold`], and each up/down transition of that filtered state goes through the optional
 /// [`Damping`]; while damping suppresses the check its reported state is down.
 ///
-/// The first decision of an undecided threshold ([`Initial::FirstResult`]) is not a
+/// The first decision of an undecided threshold ([`InitialState::FirstResult`]) is not a
 /// transition and adds no damping penalty.
 ///
 /// Pure and clock-free; [`HealthMonitor`](crate::HealthMonitor) drives one per check.
@@ -25,11 +25,16 @@ pub struct StateFilter {
 impl StateFilter {
     /// A filter for the given rise/fall counts, initial state and damping.
     #[must_use]
-    pub fn new(rise: u32, fall: u32, initial: Initial, damping: Option<DampingConfig>) -> Self {
+    pub fn new(
+        rise: u32,
+        fall: u32,
+        initial: InitialState,
+        damping: Option<DampingConfig>,
+    ) -> Self {
         let threshold = match initial {
-            Initial::FirstResult => Threshold::undecided(rise, fall),
-            Initial::Up => Threshold::new(rise, fall, true),
-            Initial::Down => Threshold::new(rise, fall, false),
+            InitialState::FirstResult => Threshold::undecided(rise, fall),
+            InitialState::Up => Threshold::new(rise, fall, true),
+            InitialState::Down => Threshold::new(rise, fall, false),
         };
         Self {
             reported: threshold.state(),
@@ -112,7 +117,7 @@ mod tests {
 
     use super::StateFilter;
     use crate::damping::DampingConfig;
-    use crate::spec::Initial;
+    use crate::spec::InitialState;
 
     fn damping() -> DampingConfig {
         DampingConfig::new(
@@ -128,7 +133,7 @@ mod tests {
     #[test]
     fn without_damping_it_is_the_threshold() {
         let now = Instant::now();
-        let mut f = StateFilter::new(2, 2, Initial::Down, None);
+        let mut f = StateFilter::new(2, 2, InitialState::Down, None);
         assert_eq!(f.reported(), Some(false));
         assert_eq!(f.record(now, true), None);
         assert_eq!(f.record(now, true), Some(true));
@@ -140,7 +145,7 @@ mod tests {
     #[test]
     fn first_result_is_reported_but_is_not_a_transition() {
         let now = Instant::now();
-        let mut f = StateFilter::new(3, 3, Initial::FirstResult, Some(damping()));
+        let mut f = StateFilter::new(3, 3, InitialState::FirstResult, Some(damping()));
         assert_eq!(f.reported(), None);
         assert_eq!(f.record(now, true), Some(true));
         assert_eq!(f.transitions(), 0);
@@ -151,7 +156,7 @@ mod tests {
     fn a_flapping_check_is_held_down_until_the_penalty_decays() {
         let t0 = Instant::now();
         let s = Duration::from_secs;
-        let mut f = StateFilter::new(1, 1, Initial::Up, Some(damping()));
+        let mut f = StateFilter::new(1, 1, InitialState::Up, Some(damping()));
         assert_eq!(f.record(t0, false), Some(false), "first flap: 1000");
         assert_eq!(
             f.record(t0 + s(1), true),
@@ -183,7 +188,7 @@ mod tests {
     fn release_while_filtered_down_reports_nothing() {
         let t0 = Instant::now();
         let s = Duration::from_secs;
-        let mut f = StateFilter::new(1, 1, Initial::Up, Some(damping()));
+        let mut f = StateFilter::new(1, 1, InitialState::Up, Some(damping()));
         f.record(t0, false);
         f.record(t0 + s(1), true);
         assert_eq!(

@@ -1,5 +1,28 @@
 //! Local health checks that decide where a virtual IP may live.
 //!
+//! # Where things live
+//!
+//! In dependency order (each module's code uses only modules above it):
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`duration`] | [`ConfigDuration`], the one duration type of every configuration file (vipd's too) |
+//! | `field_error` | [`FieldError`], the one configuration error (field path + message) |
+//! | `spec` | the configuration as written: [`CheckSpec`] and its parts (serde, unknown fields refused) |
+//! | `builtins` | the built-in checks (`service`, `kubelet`, `kube-api`, `node-ready`) and overriding them |
+//! | `address` | syntax of targets: [`ParsedUrl`], `host:port`, interface and node names |
+//! | `threshold`, `damping` | rise/fall counting ([`Threshold`]), flap damping ([`Damping`], [`DampingConfig`]) |
+//! | `config` | validated runtime types: [`CheckConfig`], [`CheckKind`], [`CheckEffect`], per-kind settings |
+//! | `env` | in-cluster defaults from the environment: [`process_env`], service-account paths |
+//! | `validate` | the rules, [`CheckSpec::validate`] and [`validate_checks`]: spec → config |
+//! | `track` | [`TrackState`]: what a check's state means to its instance's tracked object |
+//! | `filter` | [`StateFilter`]: probe results through rise/fall, then damping |
+//! | `probe` | one probe per kind (http/tls, tcp, exec, file, interface, kube), [`ProbeError`] |
+//! | `status` | what is reported: [`HealthEvent`], [`CheckStatus`], [`CheckState`], [`ProbeResult`] |
+//! | `monitor` | [`HealthMonitor`]: one task per check, events and status snapshots |
+//!
+//! Every public item is re-exported here at the crate root.
+//!
 //! # Contract
 //!
 //! * **Configuration** is validated once: deserialize a [`CheckSpec`] per entry of a VRRP
@@ -12,19 +35,22 @@
 //!   hung endpoint never delays another check or anything else on the runtime; nothing blocks
 //!   a thread. Results go through rise/fall ([`Threshold`]) and optional flap damping
 //!   ([`Damping`]), combined in [`StateFilter`]; only changes of the resulting state (and of a
-//!   file check's priority adjustment) are sent as [`HealthEvent`]s. A [`CheckStatus`]
-//!   snapshot per check is cheap to read at any time.
+//!   file check's adjustment) are sent as [`HealthEvent`]s. A [`CheckStatus`] snapshot per
+//!   check is cheap to read at any time.
 //! * **Stop**: dropping the monitor stops every check promptly; [`HealthMonitor::stop`] waits
 //!   for them. An exec probe's process group is killed when its probe times out or is
 //!   cancelled.
-//! * This crate knows nothing of VRRP: vipd maps [`HealthEvent`]s onto the engine's tracked
-//!   objects ([`CheckConfig::track_weight`], [`CheckConfig::initially_up`]). It logs with
-//!   `tracing` (a span per check) and never installs a subscriber.
+//! * **Effect**: this crate knows nothing of VRRP and computes no priority. Each check is one
+//!   tracked object of its instance in the engine, which applies keepalived's weight rule:
+//!   vipd creates it with [`CheckConfig::track_weight`] and [`CheckConfig::initially_up`],
+//!   and gives it every [`HealthEvent::track`], a [`TrackState`] (up or down, and a `file`
+//!   check's current weight). It logs with `tracing` (a span per check) and never installs a
+//!   subscriber.
 //!
 //! # Run loop
 //!
 //! ```
-//! use vip_health::{CheckSpec, HealthMonitor, process_env, validate_checks};
+//! use vip_health::{CheckSpec, HealthMonitor, TrackState, process_env, validate_checks};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -47,7 +73,10 @@
 //!
 //!     drop(listener); // the port now refuses connections
 //!     let event = events.recv().await.ok_or("monitor gone")?;
-//!     assert!(!event.up && event.fault, "{}", event.reason);
+//!     assert!(!event.up, "{}", event.reason);
+//!     // What the engine needs: the tracked object is down, with its static weight (0 for
+//!     // this check, `action: fault` being the default: the instance goes to Fault).
+//!     assert_eq!(event.track, TrackState { up: false, weight: None });
 //!
 //!     let status = monitor.status(&"VI_1".to_owned(), "api-port").ok_or("no status")?;
 //!     assert!(status.last_error.is_some_and(|e| e.contains("cannot connect")));
@@ -121,7 +150,8 @@
 //! positive `weight` is added to the priority while the check is up, a negative one while it
 //! is down. A `file` check follows keepalived's `track_file`: the number in the file times the
 //! weight (default 1) is the adjustment, at or below -254 is Fault, above 253 counts as 253;
-//! with `action: fault` any non-zero number is Fault (details at [`FileCheck`]).
+//! with `action: fault` any non-zero number is Fault (details at [`FileCheck`]). The engine
+//! applies these rules; how a check's state reaches it is tabled at [`TrackState`].
 //!
 //! ## Initial state, keepalived's meaning
 //!
@@ -149,28 +179,41 @@
 //! child reaped. An interface is up while `/sys/class/net/NAME/operstate` is `up`, or
 //! `unknown` with carrier (loopback).
 
+mod address;
+mod builtins;
 mod config;
 mod damping;
-mod duration;
+pub mod duration;
+mod env;
+mod field_error;
 mod filter;
 mod monitor;
 mod probe;
 mod spec;
+mod status;
 mod threshold;
+mod track;
+mod validate;
 
+pub use address::ParsedUrl;
 pub use config::{
-    CheckConfig, CheckKind, Effect, ExecCheck, FileCheck, HttpCheck, InterfaceCheck, KubeApiCheck,
-    KubeEndpoint, NodeReadyCheck, ParsedUrl, TcpCheck,
+    CheckConfig, CheckEffect, CheckKind, ExecCheck, FileCheck, HttpCheck, InterfaceCheck,
+    KubeApiCheck, KubeEndpoint, NodeReadyCheck, TcpCheck,
 };
 pub use damping::{Damping, DampingConfig};
-pub use duration::ConfigDuration;
+pub use duration::{ConfigDuration, ConfigDurationVisitor};
+pub use env::{SERVICE_ACCOUNT_CA, SERVICE_ACCOUNT_TOKEN, process_env};
+pub use field_error::FieldError;
 pub use filter::StateFilter;
-pub use monitor::{CheckState, CheckStatus, HealthEvent, HealthMonitor, ProbeResult};
+pub use monitor::HealthMonitor;
 pub use probe::ProbeError;
 pub use spec::{
-    Action, CheckSpec, DEFAULT_INTERVAL, DEFAULT_TIMEOUT_CAP, DampingSpec, ExecSpec, FieldError,
-    FileSpec, HttpSpec, Initial, InterfaceSpec, KubeApiSpec, MAX_WEIGHT, MIN_INTERVAL,
-    NodeReadySpec, SERVICE_ACCOUNT_CA, SERVICE_ACCOUNT_TOKEN, TcpSpec, process_env,
-    validate_checks,
+    CheckAction, CheckSpec, DampingSpec, ExecSpec, FileSpec, HttpSpec, InitialState, InterfaceSpec,
+    KubeApiSpec, NodeReadySpec, TcpSpec,
 };
+pub use status::{CheckState, CheckStatus, HealthEvent, ProbeResult};
 pub use threshold::Threshold;
+pub use track::TrackState;
+pub use validate::{
+    DEFAULT_INTERVAL, DEFAULT_TIMEOUT_CAP, MAX_WEIGHT, MIN_INTERVAL, validate_checks,
+};

@@ -1,136 +1,19 @@
-//! The runtime: one task per check on the current tokio runtime, transitions on a channel,
-//! a status snapshot per check.
+//! The runtime: [`HealthMonitor`] runs one task per check on the current tokio runtime, sends
+//! transitions on a channel and keeps a status snapshot per check.
 
 use std::fmt::Debug;
 use std::time::Duration;
 
-use serde::{Serialize, Serializer};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{Instrument, debug, info, warn};
 
-use crate::config::{CheckConfig, CheckKind, Effect};
+use crate::config::{CheckConfig, CheckKind};
 use crate::filter::StateFilter;
 use crate::probe::{self, ProbeState};
-
-/// A change of a check's reported state (after rise/fall and damping), or of a file check's
-/// priority adjustment while it is up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct HealthEvent<O> {
-    /// The owner the check was started with (e.g. the VRRP instance).
-    pub owner: O,
-    /// The check's name.
-    pub check: String,
-    /// The reported state.
-    pub up: bool,
-    /// Whether the check now holds its instance in Fault (a fault or file check that is
-    /// down).
-    pub fault: bool,
-    /// What the check now adds to its instance's priority: a positive weight while up, a
-    /// negative weight while down, a file check's adjustment while up; 0 otherwise.
-    pub priority_delta: i32,
-    /// Whether flap damping is holding the check down.
-    pub suppressed: bool,
-    /// Why: the last probe's error or result, or the damping decision.
-    pub reason: String,
-}
-
-/// A check's state as reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum CheckState {
-    /// No result yet (initial `first_result`).
-    Unknown,
-    /// Up.
-    Up,
-    /// Down.
-    Down,
-}
-
-impl CheckState {
-    fn from_option(state: Option<bool>) -> Self {
-        match state {
-            None => Self::Unknown,
-            Some(true) => Self::Up,
-            Some(false) => Self::Down,
-        }
-    }
-}
-
-/// The outcome of one probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ProbeResult {
-    /// The probe passed.
-    Ok,
-    /// The probe failed.
-    Fail,
-}
-
-/// A snapshot of one check, for status reports.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[non_exhaustive]
-pub struct CheckStatus {
-    /// The check's name.
-    pub name: String,
-    /// Reported state (after rise/fall and damping).
-    pub state: CheckState,
-    /// State after rise/fall, before damping.
-    pub filtered: CheckState,
-    /// Whether the check holds its instance in Fault now.
-    pub fault: bool,
-    /// What it adds to its instance's priority now.
-    pub priority_delta: i32,
-    /// The last probe's outcome.
-    pub last_result: Option<ProbeResult>,
-    /// How long the last probe took.
-    #[serde(serialize_with = "serialize_latency_ms", rename = "last_latency_ms")]
-    pub last_latency: Option<Duration>,
-    /// Consecutive successful probes up to now.
-    pub consecutive_successes: u32,
-    /// Consecutive failed probes up to now.
-    pub consecutive_failures: u32,
-    /// The last failure's error text (kept after later successes).
-    pub last_error: Option<String>,
-    /// What the last successful probe saw, e.g. `HTTP 200`.
-    pub last_detail: Option<String>,
-    /// Probes run.
-    pub probes: u64,
-    /// Transitions of the reported state.
-    pub transitions: u64,
-    /// Flap-damping penalty as of the last probe (0 without damping).
-    pub penalty: f64,
-    /// Whether flap damping holds the check down.
-    pub suppressed: bool,
-}
-
-#[allow(clippy::ref_option)]
-fn serialize_latency_ms<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        None => s.serialize_none(),
-        Some(d) => s.serialize_f64(d.as_secs_f64() * 1000.0),
-    }
-}
-
-/// `(fault, priority_delta)` of a check in a state.
-fn effect_now(config: &CheckConfig, up: bool, file_delta: i32) -> (bool, i32) {
-    match (&config.kind, config.effect) {
-        (CheckKind::File(_), _) => (!up, if up { file_delta } else { 0 }),
-        (_, Effect::Fault) => (!up, 0),
-        (_, Effect::Weight(w)) => {
-            let delta = if (up && w > 0) || (!up && w < 0) {
-                i32::from(w)
-            } else {
-                0
-            };
-            (false, delta)
-        }
-    }
-}
+use crate::status::{CheckState, CheckStatus, HealthEvent, ProbeResult};
+use crate::track::TrackState;
 
 struct Entry<O> {
     owner: O,
@@ -286,13 +169,12 @@ impl<O> Drop for HealthMonitor<O> {
 
 fn initial_status(config: &CheckConfig) -> CheckStatus {
     let filter = StateFilter::new(config.rise, config.fall, config.initial, config.damping);
-    let (fault, priority_delta) = effect_now(config, config.initially_up(), 0);
+    let track = config.track_state(config.initially_up(), 0);
     CheckStatus {
         name: config.name.clone(),
         state: CheckState::from_option(filter.reported()),
         filtered: CheckState::from_option(filter.filtered()),
-        fault,
-        priority_delta,
+        track,
         last_result: None,
         last_latency: None,
         consecutive_successes: 0,
@@ -321,32 +203,37 @@ struct Run<O> {
     events: mpsc::UnboundedSender<HealthEvent<O>>,
     status: watch::Sender<CheckStatus>,
     /// Latest adjustment read by a file check.
-    file_delta: i32,
-    /// Adjustment last reported for a file check.
-    reported_delta: i32,
+    file_adjustment: i32,
+    /// The tracked object's state last reported.
+    reported_track: TrackState,
     last_error: Option<String>,
     last_detail: Option<String>,
 }
 
 impl<O: Clone + Debug> Run<O> {
     fn emit(&mut self, up: bool, reason: String) {
-        let (fault, priority_delta) = effect_now(&self.config, up, self.file_delta);
-        self.reported_delta = priority_delta;
+        let track = self.config.track_state(up, self.file_adjustment);
+        self.reported_track = track;
         let suppressed = self
             .filter
             .damping()
             .is_some_and(crate::Damping::is_suppressed);
         if up {
-            info!(priority_delta, %reason, "check is up");
+            info!(track_up = track.up, track_weight = track.weight, %reason, "check is up");
         } else {
-            info!(fault, priority_delta, suppressed, %reason, "check is down");
+            info!(
+                track_up = track.up,
+                track_weight = track.weight,
+                suppressed,
+                %reason,
+                "check is down"
+            );
         }
         let _ = self.events.send(HealthEvent {
             owner: self.owner.clone(),
             check: self.config.name.clone(),
             up,
-            fault,
-            priority_delta,
+            track,
             suppressed,
             reason,
         });
@@ -369,16 +256,15 @@ impl<O: Clone + Debug> Run<O> {
 
     fn publish(&self, now: std::time::Instant, probe: Option<(bool, Duration)>) {
         let reported = self.filter.reported();
-        let (fault, priority_delta) = match reported {
-            Some(up) => effect_now(&self.config, up, self.file_delta),
-            None => effect_now(&self.config, self.config.initially_up(), 0),
+        let track = match reported {
+            Some(up) => self.config.track_state(up, self.file_adjustment),
+            None => self.config.track_state(self.config.initially_up(), 0),
         };
         let damping = self.filter.damping();
         self.status.send_modify(|s| {
             s.state = CheckState::from_option(reported);
             s.filtered = CheckState::from_option(self.filter.filtered());
-            s.fault = fault;
-            s.priority_delta = priority_delta;
+            s.track = track;
             s.transitions = self.filter.transitions();
             s.penalty = damping.map_or(0.0, |d| d.penalty(now));
             s.suppressed = damping.is_some_and(crate::Damping::is_suppressed);
@@ -418,14 +304,15 @@ async fn run_check<O: Clone + Debug>(
     }
     debug!(interval = ?config.interval, timeout = ?config.timeout, "check started");
     let filter = StateFilter::new(config.rise, config.fall, config.initial, config.damping);
+    let reported_track = config.track_state(config.initially_up(), 0);
     let mut run = Run {
         owner,
         config,
         filter,
         events,
         status,
-        file_delta: 0,
-        reported_delta: 0,
+        file_adjustment: 0,
+        reported_track,
         last_error: None,
         last_detail: None,
     };
@@ -466,8 +353,8 @@ async fn run_check<O: Clone + Debug>(
         let ok = match result {
             Ok(p) => {
                 debug!(latency_ms = latency.as_millis(), detail = %p.detail, "probe passed");
-                if let Some(d) = p.delta {
-                    run.file_delta = d;
+                if let Some(adjustment) = p.adjustment {
+                    run.file_adjustment = adjustment;
                 }
                 run.last_detail = Some(p.detail);
                 true
@@ -481,10 +368,10 @@ async fn run_check<O: Clone + Debug>(
         if let Some(up) = run.filter.record(now, ok) {
             let reason = run.reason(up);
             run.emit(up, reason);
-        } else if matches!(run.config.kind, CheckKind::File(_))
-            && run.filter.reported() == Some(true)
-            && run.file_delta != run.reported_delta
+        } else if run.filter.reported() == Some(true)
+            && run.config.track_state(true, run.file_adjustment) != run.reported_track
         {
+            // A file check's adjustment changed while it is up.
             let reason = run.reason(true);
             run.emit(true, reason);
         }

@@ -11,7 +11,12 @@ use common::{
     Reply, TempDir, assert_refused, check, closed_port, first_event, http_server, next_event,
     no_event, start,
 };
-use vip_health::{CheckState, HealthEvent};
+use vip_health::{CheckState, HealthEvent, TrackState};
+
+/// A tracked object's state, for short.
+const fn track(up: bool, weight: Option<i16>) -> TrackState {
+    TrackState { up, weight }
+}
 
 #[tokio::test]
 async fn tcp_connect_up_and_refused() {
@@ -87,9 +92,11 @@ async fn interface_lo_is_up_and_a_missing_interface_is_down() {
     assert!(event.up, "{event:?}");
     assert_eq!(event.reason, "operstate unknown, carrier up");
 
-    let event = first_event(check("name: nic\ninterface: { name: nosuchnic0 }")).await;
+    let config = check("name: nic\ninterface: { name: nosuchnic0 }");
+    assert_eq!(config.track_weight(), 0, "a fault check: Fault while down");
+    let event = first_event(config).await;
     assert!(!event.up);
-    assert!(event.fault);
+    assert_eq!(event.track, track(false, None));
     assert_eq!(event.reason, "interface nosuchnic0 does not exist");
 }
 
@@ -106,28 +113,25 @@ async fn file_weight_multiplies_the_number_like_keepalived_track_file() {
     let within = Duration::from_secs(5);
 
     let e = next_event(&mut events, within).await;
-    assert!(
-        (e.up, e.fault, e.priority_delta) == (true, false, 50),
-        "{e:?}"
-    );
+    assert!((e.up, e.track) == (true, track(true, Some(50))), "{e:?}");
     assert_eq!(e.reason, "value 5, adjustment +50");
 
     std::fs::write(&path, "-3").unwrap();
     let e = next_event(&mut events, within).await;
     assert!(
-        (e.up, e.priority_delta) == (true, -30),
-        "a weight change while up: {e:?}"
+        (e.up, e.track) == (true, track(false, Some(-30))),
+        "a weight change while up; a negative weight applies while down: {e:?}"
     );
 
     std::fs::write(&path, "40").unwrap();
     let e = next_event(&mut events, within).await;
-    assert_eq!(e.priority_delta, 253, "capped at 253: {e:?}");
+    assert_eq!(e.track, track(true, Some(253)), "capped at 253: {e:?}");
 
     std::fs::write(&path, "-26").unwrap();
     let e = next_event(&mut events, within).await;
     assert!(
-        (e.up, e.fault, e.priority_delta) == (false, true, 0),
-        "-260 is Fault: {e:?}"
+        (e.up, e.track) == (false, track(false, Some(0))),
+        "-260 is Fault (weight 0 while down): {e:?}"
     );
     assert!(
         e.reason
@@ -139,17 +143,17 @@ async fn file_weight_multiplies_the_number_like_keepalived_track_file() {
     std::fs::write(&path, "not a number").unwrap();
     let e = next_event(&mut events, within).await;
     assert!(
-        (e.up, e.priority_delta) == (true, 0),
+        (e.up, e.track) == (true, track(true, Some(0))),
         "text reads as 0: {e:?}"
     );
 
     std::fs::write(&path, "2").unwrap();
     let e = next_event(&mut events, within).await;
-    assert_eq!(e.priority_delta, 20);
+    assert_eq!(e.track, track(true, Some(20)));
     std::fs::remove_file(&path).unwrap();
     let e = next_event(&mut events, within).await;
     assert!(
-        (e.up, e.priority_delta) == (true, 0),
+        (e.up, e.track) == (true, track(true, Some(0))),
         "a missing file reads as 0: {e:?}"
     );
     assert!(e.reason.contains("read as 0"), "{}", e.reason);
@@ -179,10 +183,13 @@ async fn file_with_action_fault_is_down_on_any_non_zero_number() {
     let (monitor, mut events) = start(config);
     let within = Duration::from_secs(5);
     let e = next_event(&mut events, within).await;
-    assert!((e.up, e.priority_delta) == (true, 0), "{e:?}");
+    assert!((e.up, e.track) == (true, track(true, Some(0))), "{e:?}");
     std::fs::write(&path, "1").unwrap();
     let e = next_event(&mut events, within).await;
-    assert!(!e.up && e.fault, "{e:?}");
+    assert!(
+        (e.up, e.track) == (false, track(false, Some(0))),
+        "Fault: {e:?}"
+    );
     assert!(
         e.reason.ends_with("value 1 is non-zero (action fault)"),
         "{}",
@@ -200,7 +207,7 @@ async fn file_with_action_fault_is_down_on_any_non_zero_number() {
 async fn an_endless_file_is_read_only_as_far_as_needed() {
     let e = first_event(check("name: w\nfile: { path: /dev/zero }\nweight: 10")).await;
     assert!(
-        (e.up, e.priority_delta) == (true, 0),
+        (e.up, e.track) == (true, track(true, Some(0))),
         "NUL bytes are not a number: {e:?}"
     );
 }
@@ -214,7 +221,7 @@ async fn file_default_weight_is_1() {
         path.display()
     )))
     .await;
-    assert!((e.up, e.priority_delta) == (true, -17), "{e:?}");
+    assert!((e.up, e.track) == (true, track(false, Some(-17))), "{e:?}");
 }
 
 /// A server answering a scripted sequence of statuses, then the last one forever.
@@ -399,9 +406,10 @@ async fn damping_suppression_is_visible_in_the_status() {
         "{}",
         status.penalty
     );
-    assert!(
-        status.fault,
-        "a suppressed fault check holds its instance in Fault"
+    assert_eq!(
+        status.track,
+        track(false, None),
+        "a suppressed fault check (weight 0) holds its instance in Fault"
     );
     no_event(&mut events, Duration::from_millis(300)).await;
     monitor.stop().await;

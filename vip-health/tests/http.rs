@@ -10,7 +10,7 @@ use common::{
     Ca, Reply, TempDir, assert_refused, check, closed_port, first_event, http_server, https_server,
     next_event, server_tls, silent_server, start,
 };
-use vip_health::{CheckState, HealthMonitor, ProbeResult};
+use vip_health::{CheckState, HealthMonitor, ProbeResult, TrackState};
 
 #[tokio::test]
 async fn status_200_is_up() {
@@ -22,7 +22,13 @@ async fn status_200_is_up() {
     let (monitor, mut events) = start(config);
     let event = next_event(&mut events, Duration::from_secs(5)).await;
     assert!(event.up, "{event:?}");
-    assert!(!event.fault);
+    assert_eq!(
+        event.track,
+        TrackState {
+            up: true,
+            weight: None
+        }
+    );
     assert_eq!(event.owner, "VI_1");
     assert_eq!(event.check, "svc");
     assert_eq!(event.reason, "HTTP 200");
@@ -48,11 +54,17 @@ async fn status_200_is_up() {
 async fn status_500_is_down_and_the_error_names_the_status() {
     let server = http_server(|_| Reply::status(500)).await;
     let url = format!("http://{}/healthz", server.addr);
-    let event = first_event(check(&format!("name: svc\nhttp: {{ url: '{url}' }}"))).await;
+    let config = check(&format!("name: svc\nhttp: {{ url: '{url}' }}"));
+    assert_eq!(config.track_weight(), 0, "a fault check");
+    let event = first_event(config).await;
     assert!(!event.up);
-    assert!(
-        event.fault,
-        "a fault check that is down holds the instance in Fault"
+    assert_eq!(
+        event.track,
+        TrackState {
+            up: false,
+            weight: None
+        },
+        "a fault check that is down (weight 0) holds the instance in Fault"
     );
     assert_eq!(
         event.reason,

@@ -10,6 +10,7 @@ use common::{
     Ca, Reply, Server, TempDir, check, check_with_env, first_event, https_server, next_event,
     no_event, server_tls, start,
 };
+use vip_health::TrackState;
 
 const TOKEN: &str = "eyJhbGciOi.service-account.token";
 
@@ -98,10 +99,13 @@ async fn kube_api_builtin_is_up_on_healthz_and_adds_nothing_while_up() {
     assert_eq!(config.track_weight(), -40);
     let event = first_event(config).await;
     assert!(event.up, "{event:?}");
-    assert!(!event.fault);
     assert_eq!(
-        event.priority_delta, 0,
-        "a negative weight applies only while down"
+        event.track,
+        TrackState {
+            up: true,
+            weight: None
+        },
+        "up, so the engine does not apply the negative weight"
     );
     let request = api.server.last_request().unwrap();
     assert_eq!(request.path, "/healthz");
@@ -127,14 +131,25 @@ async fn kube_api_livez_path() {
 async fn kube_api_with_a_wrong_token_is_down_and_lowers_the_priority_by_40() {
     let api = fake_api().await;
     std::fs::write(&api.token_file, "not-the-token").unwrap();
-    let event = first_event(check(&format!(
+    let config = check(&format!(
         "builtin: kube-api\nkube_api: {{ {} }}",
         api.endpoint()
-    )))
-    .await;
+    ));
+    assert_eq!(
+        config.track_weight(),
+        -40,
+        "kube-api has a weight, not a fault action"
+    );
+    let event = first_event(config).await;
     assert!(!event.up);
-    assert!(!event.fault, "kube-api has a weight, not a fault action");
-    assert_eq!(event.priority_delta, -40);
+    assert_eq!(
+        event.track,
+        TrackState {
+            up: false,
+            weight: None
+        },
+        "down, so the engine applies the weight -40"
+    );
     assert!(
         event
             .reason
@@ -197,6 +212,7 @@ async fn node_ready_follows_the_ready_condition() {
         api.endpoint()
     ));
     assert_eq!(config.fall, 3, "node-ready's fall");
+    assert_eq!(config.track_weight(), 0, "node-ready is a fault check");
     let config = {
         // fall 1 for this sequence.
         let mut c = config;
@@ -219,7 +235,14 @@ async fn node_ready_follows_the_ready_condition() {
     api.set_ready("False", "KubeletNotReady", "container runtime is down");
     let event = next_event(&mut events, Duration::from_secs(5)).await;
     assert!(!event.up);
-    assert!(event.fault);
+    assert_eq!(
+        event.track,
+        TrackState {
+            up: false,
+            weight: None
+        },
+        "node-ready is a fault check (weight 0): Fault"
+    );
     assert_eq!(
         event.reason,
         "node worker-1 is not Ready (Ready=False: KubeletNotReady, container runtime is down)"

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use vip_health::{CheckConfig, CheckKind, CheckSpec, Effect, FieldError, Initial, validate_checks};
+use vip_health::{
+    CheckConfig, CheckEffect, CheckKind, CheckSpec, FieldError, InitialState, validate_checks,
+};
 
 fn specs(yaml: &str) -> Vec<CheckSpec> {
     serde_yaml_ng::from_str(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
@@ -284,7 +286,7 @@ fn builtins_carry_the_seed_defaults() {
     let yaml =
         "- builtin: service\n- builtin: kubelet\n- builtin: kube-api\n- builtin: node-ready\n";
     let checks = validate_checks(&specs(yaml), "checks", &env).unwrap();
-    let summary: Vec<(&str, Duration, u32, u32, Effect)> = checks
+    let summary: Vec<(&str, Duration, u32, u32, CheckEffect)> = checks
         .iter()
         .map(|c| (c.name.as_str(), c.interval, c.rise, c.fall, c.effect))
         .collect();
@@ -292,10 +294,10 @@ fn builtins_carry_the_seed_defaults() {
     assert_eq!(
         summary,
         vec![
-            ("service", s(2), 2, 2, Effect::Fault),
-            ("kubelet", s(5), 1, 5, Effect::Fault),
-            ("kube-api", s(5), 1, 5, Effect::Weight(-40)),
-            ("node-ready", s(10), 1, 3, Effect::Fault),
+            ("service", s(2), 2, 2, CheckEffect::Fault),
+            ("kubelet", s(5), 1, 5, CheckEffect::Fault),
+            ("kube-api", s(5), 1, 5, CheckEffect::Weight(-40)),
+            ("node-ready", s(10), 1, 3, CheckEffect::Fault),
         ]
     );
     match &checks[0].kind {
@@ -332,7 +334,7 @@ fn builtins_carry_the_seed_defaults() {
     assert_eq!(checks[0].timeout, s(1));
     assert_eq!(checks[1].timeout, s(2));
     for c in &checks {
-        assert_eq!(c.initial, Initial::FirstResult);
+        assert_eq!(c.initial, InitialState::FirstResult);
     }
 }
 
@@ -355,12 +357,12 @@ fn fields_given_override_the_builtin() {
     assert_eq!(checks[1].name, "service-2");
     assert_eq!(
         checks[1].effect,
-        Effect::Weight(-20),
+        CheckEffect::Weight(-20),
         "weight replaces the builtin's action"
     );
     assert_eq!(
         checks[2].effect,
-        Effect::Fault,
+        CheckEffect::Fault,
         "action replaces the builtin's weight"
     );
     match &checks[2].kind {
@@ -439,12 +441,12 @@ fn effects_and_initial_states_map_to_tracked_objects() {
     );
     assert_eq!(
         checks[3].effect,
-        Effect::Fault,
+        CheckEffect::Fault,
         "weight 0 is keepalived's fault"
     );
     assert_eq!(
         checks[4].effect,
-        Effect::Weight(1),
+        CheckEffect::Weight(1),
         "track_file's default weight is 1"
     );
 }

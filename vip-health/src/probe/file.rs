@@ -1,7 +1,7 @@
 //! keepalived `track_file` semantics; see [`FileCheck`](crate::FileCheck).
 
 use super::{ProbeError, ProbeOk};
-use crate::config::{Effect, FileCheck};
+use crate::config::{CheckEffect, FileCheck};
 
 /// Bytes of the file that are looked at (keepalived reads 127).
 const READ_LIMIT: usize = 127;
@@ -55,16 +55,16 @@ pub(crate) fn leading_number(text: &str) -> Option<i64> {
 }
 
 /// What the value means under the check's effect: `Ok(adjustment)` or the fault explanation.
-pub(crate) fn evaluate(value: i64, effect: Effect) -> Result<i32, String> {
+pub(crate) fn evaluate(value: i64, effect: CheckEffect) -> Result<i32, String> {
     match effect {
-        Effect::Fault => {
+        CheckEffect::Fault => {
             if value == 0 {
                 Ok(0)
             } else {
                 Err(format!("value {value} is non-zero (action fault)"))
             }
         }
-        Effect::Weight(w) => {
+        CheckEffect::Weight(w) => {
             let result = value.saturating_mul(i64::from(w));
             if result <= FAULT_AT {
                 Err(format!(
@@ -80,7 +80,7 @@ pub(crate) fn evaluate(value: i64, effect: Effect) -> Result<i32, String> {
 
 pub(crate) async fn probe(
     check: &FileCheck,
-    effect: Effect,
+    effect: CheckEffect,
     state: &mut FileState,
 ) -> Result<ProbeOk, ProbeError> {
     let path = check.path.display().to_string();
@@ -105,7 +105,7 @@ pub(crate) async fn probe(
     };
     match evaluate(value, effect) {
         Ok(delta) => Ok(ProbeOk {
-            delta: Some(delta),
+            adjustment: Some(delta),
             detail: format!("value {value}, adjustment {delta:+}{note}"),
         }),
         Err(explanation) => Err(ProbeError::FileFault {
@@ -118,7 +118,7 @@ pub(crate) async fn probe(
 #[cfg(test)]
 mod tests {
     use super::{evaluate, leading_number};
-    use crate::config::Effect;
+    use crate::config::CheckEffect;
 
     #[test]
     fn reads_numbers_like_strtol_base_0() {
@@ -144,15 +144,22 @@ mod tests {
 
     #[test]
     fn weight_semantics() {
-        assert_eq!(evaluate(0, Effect::Fault), Ok(0));
-        assert!(evaluate(3, Effect::Fault).unwrap_err().contains("non-zero"));
-        assert_eq!(evaluate(5, Effect::Weight(10)), Ok(50));
-        assert_eq!(evaluate(-5, Effect::Weight(10)), Ok(-50));
-        assert_eq!(evaluate(100, Effect::Weight(10)), Ok(253), "capped");
-        assert_eq!(evaluate(-253, Effect::Weight(1)), Ok(-253));
-        assert!(evaluate(-254, Effect::Weight(1)).is_err(), "-254 is fault");
-        assert!(evaluate(-26, Effect::Weight(10)).is_err());
-        assert_eq!(evaluate(-1, Effect::Weight(-254)), Ok(253));
-        assert!(evaluate(1, Effect::Weight(-254)).is_err());
+        assert_eq!(evaluate(0, CheckEffect::Fault), Ok(0));
+        assert!(
+            evaluate(3, CheckEffect::Fault)
+                .unwrap_err()
+                .contains("non-zero")
+        );
+        assert_eq!(evaluate(5, CheckEffect::Weight(10)), Ok(50));
+        assert_eq!(evaluate(-5, CheckEffect::Weight(10)), Ok(-50));
+        assert_eq!(evaluate(100, CheckEffect::Weight(10)), Ok(253), "capped");
+        assert_eq!(evaluate(-253, CheckEffect::Weight(1)), Ok(-253));
+        assert!(
+            evaluate(-254, CheckEffect::Weight(1)).is_err(),
+            "-254 is fault"
+        );
+        assert!(evaluate(-26, CheckEffect::Weight(10)).is_err());
+        assert_eq!(evaluate(-1, CheckEffect::Weight(-254)), Ok(253));
+        assert!(evaluate(1, CheckEffect::Weight(-254)).is_err());
     }
 }

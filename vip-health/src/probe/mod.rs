@@ -19,7 +19,7 @@ pub(crate) use file::FileState;
 #[non_exhaustive]
 pub enum ProbeError {
     /// The probe did not finish within the check's timeout.
-    #[error("timed out after {} {stage} {target}", crate::spec::display_duration(*timeout))]
+    #[error("timed out after {} {stage} {target}", crate::duration::display_duration(*timeout))]
     Timeout {
         /// The check's timeout.
         timeout: Duration,
@@ -190,8 +190,9 @@ impl Drop for AbortOnDrop {
 /// A successful probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ProbeOk {
-    /// For file checks, the priority adjustment read from the file.
-    pub(crate) delta: Option<i32>,
+    /// For file checks, the adjustment read from the file (see
+    /// [`TrackState`](crate::TrackState)).
+    pub(crate) adjustment: Option<i32>,
     /// A short description of what was seen.
     pub(crate) detail: String,
 }
@@ -199,7 +200,7 @@ pub(crate) struct ProbeOk {
 impl ProbeOk {
     fn detail(detail: impl Into<String>) -> Self {
         Self {
-            delta: None,
+            adjustment: None,
             detail: detail.into(),
         }
     }
