@@ -9,18 +9,18 @@ use crate::wire::WireError;
 
 /// The state of a virtual router instance (RFC 5798 section 6.4, plus Fault).
 ///
-/// [`Display`](fmt::Display) gives keepalived's upper-case names (`MASTER`, `INIT`, ...) for
-/// logs; [`as_str`](Self::as_str) gives the stable snake_case names for metrics labels and
-/// APIs, which are also the serialized form with the `serde` feature: `"initialize"`,
-/// `"backup"`, `"master"`, `"fault"`.
+/// [`as_str`](Self::as_str) and [`Display`](fmt::Display) give keepalived's upper-case
+/// names, `INIT`, `BACKUP`, `MASTER` and `FAULT`, which are also the serialized form with
+/// the `serde` feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(
     feature = "serde",
     derive(serde::Serialize, serde::Deserialize),
-    serde(rename_all = "snake_case")
+    serde(rename_all = "UPPERCASE")
 )]
 pub enum State {
     /// Not started, or shut down (RFC 5798 section 6.4.1).
+    #[cfg_attr(feature = "serde", serde(rename = "INIT"))]
     Initialize,
     /// Monitoring the master (RFC 5798 section 6.4.2).
     Backup,
@@ -32,27 +32,26 @@ pub enum State {
 }
 
 impl State {
-    /// The stable snake_case name: `initialize`, `backup`, `master` or `fault`. These names
-    /// never change (metrics labels depend on them) and are independent of `Display`.
+    /// Every state, in RFC order.
+    pub const ALL: [Self; 4] = [Self::Initialize, Self::Backup, Self::Master, Self::Fault];
+
+    /// The stable name: `INIT`, `BACKUP`, `MASTER` or `FAULT`, as keepalived names the states
+    /// in its logs and notify scripts. These names never change (`/status`, metrics labels
+    /// and notify hooks depend on them); `Display` prints the same.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
-            Self::Initialize => "initialize",
-            Self::Backup => "backup",
-            Self::Master => "master",
-            Self::Fault => "fault",
+            Self::Initialize => "INIT",
+            Self::Backup => "BACKUP",
+            Self::Master => "MASTER",
+            Self::Fault => "FAULT",
         }
     }
 }
 
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Initialize => "INIT",
-            Self::Backup => "BACKUP",
-            Self::Master => "MASTER",
-            Self::Fault => "FAULT",
-        })
+        f.write_str(self.as_str())
     }
 }
 

@@ -15,10 +15,10 @@ fn to(value: impl serde::Serialize) -> Value {
 #[test]
 fn states_serialize_as_their_stable_names() {
     for (state, name) in [
-        (State::Initialize, "initialize"),
-        (State::Backup, "backup"),
-        (State::Master, "master"),
-        (State::Fault, "fault"),
+        (State::Initialize, "INIT"),
+        (State::Backup, "BACKUP"),
+        (State::Master, "MASTER"),
+        (State::Fault, "FAULT"),
     ] {
         assert_eq!(state.as_str(), name);
         assert_eq!(to(state), json!(name));

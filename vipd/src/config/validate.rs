@@ -1,0 +1,478 @@
+//! Validation: every rule of the file, each problem named by its field and its fix.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use vrrp_core::{
+    AnnounceSchedule, ChecksumMode, Family, InstanceConfig, Interval, Password, Priority, Track,
+    Version, Vrid,
+};
+
+use super::{Config, ConfigFileError, FieldError, InstancePlan, InstanceSpec, Plan, Vip};
+use crate::duration::{Lifetime, Millis};
+
+impl Config {
+    /// Checks every rule and builds the plan.
+    ///
+    /// # Errors
+    /// [`ConfigFileError::Invalid`] with every problem found.
+    pub fn validate(&self) -> Result<Plan, ConfigFileError> {
+        let mut errors = Vec::new();
+        if self.instances.is_empty() {
+            errors.push(FieldError {
+                field: "instances".into(),
+                message: "no instance is configured: add one under `instances:` with at least \
+                          interface, vrid and vips"
+                    .into(),
+            });
+        }
+        let mut instances = Vec::new();
+        let mut keys: BTreeMap<(String, u8, Family), usize> = BTreeMap::new();
+        let mut names: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, spec) in self.instances.iter().enumerate() {
+            let mut e = Errors {
+                prefix: format!("instances[{i}]"),
+                list: &mut errors,
+            };
+            let Some(plan) = spec.plan(&mut e) else {
+                continue;
+            };
+            let key = (
+                plan.interface.clone(),
+                plan.engine.vrid.get(),
+                plan.engine.family(),
+            );
+            if let Some(first) = keys.insert(key, i) {
+                e.push(
+                    "vrid",
+                    format!(
+                        "VRID {} ({}) on interface {} is also used by instances[{first}]: each \
+                         VRID may appear once per interface and family; pick another VRID",
+                        plan.engine.vrid,
+                        plan.engine.family(),
+                        plan.interface
+                    ),
+                );
+            }
+            // Default names derive from the key, whose clash is reported above.
+            let explicit = spec.name.is_some();
+            if let Some(first) = names.insert(plan.name.clone(), i).filter(|_| explicit) {
+                e.push(
+                    "name",
+                    format!(
+                        "name {:?} is also used by instances[{first}]: names must be unique",
+                        plan.name
+                    ),
+                );
+            }
+            instances.push(plan);
+        }
+        let api = match self.api.listen.trim() {
+            "off" | "" => None,
+            text => match text.parse::<std::net::SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    errors.push(FieldError {
+                        field: "api.listen".into(),
+                        message: format!(
+                            "{text:?} is not ADDRESS:PORT: write e.g. 127.0.0.1:9370 or \
+                             [::1]:9370, or off to serve no API"
+                        ),
+                    });
+                    None
+                }
+            },
+        };
+        if errors.is_empty() {
+            Ok(Plan { instances, api })
+        } else {
+            Err(ConfigFileError::Invalid(errors))
+        }
+    }
+}
+
+/// Collects errors under a field prefix.
+struct Errors<'a> {
+    prefix: String,
+    list: &'a mut Vec<FieldError>,
+}
+
+impl Errors<'_> {
+    fn push(&mut self, field: &str, message: impl Into<String>) {
+        self.list.push(FieldError {
+            field: format!("{}.{field}", self.prefix),
+            message: message.into(),
+        });
+    }
+
+    fn count(&self) -> usize {
+        self.list.len()
+    }
+}
+
+/// Parses `ADDRESS/PREFIX`.
+fn parse_cidr(text: &str) -> Result<Vip, String> {
+    let Some((addr, prefix)) = text.trim().split_once('/') else {
+        return Err(format!(
+            "{text:?} is not in CIDR form: write the address with its prefix length, e.g. \
+             192.168.1.100/24 or fd00::100/64"
+        ));
+    };
+    let addr: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("{addr:?} in {text:?} is not an IPv4 or IPv6 address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix_len = prefix
+        .parse::<u8>()
+        .ok()
+        .filter(|p| *p <= max)
+        .ok_or_else(|| format!("prefix length {prefix:?} in {text:?} must be 0 to {max}"))?;
+    if addr.is_multicast() || addr.is_unspecified() || addr.is_loopback() {
+        return Err(format!(
+            "{addr} cannot be a virtual address (multicast, unspecified or loopback)"
+        ));
+    }
+    Ok(Vip { addr, prefix_len })
+}
+
+fn check_ifname(e: &mut Errors<'_>, field: &str, name: &str) {
+    if name.is_empty()
+        || name.len() > 15
+        || name.contains(['/', ' ', '\t', ':'])
+        || name == "."
+        || name == ".."
+    {
+        e.push(
+            field,
+            format!(
+                "{name:?} is not a valid interface name: 1 to 15 characters, no '/', ':' or spaces"
+            ),
+        );
+    }
+}
+
+impl InstanceSpec {
+    /// Validates this instance, pushing each problem to `e`; `None` if there was any.
+    fn plan(&self, e: &mut Errors<'_>) -> Option<InstancePlan> {
+        let before = e.count();
+        check_ifname(e, "interface", &self.interface);
+        if let Some(vif) = &self.vip_interface {
+            check_ifname(e, "vip_interface", vif);
+        }
+        let vrid = u8::try_from(self.vrid).ok().and_then(Vrid::new);
+        if vrid.is_none() {
+            e.push(
+                "vrid",
+                format!(
+                    "{} is outside 1 to 255: pick a VRID unique on the link",
+                    self.vrid
+                ),
+            );
+        }
+        let version = match self.version {
+            2 => Some(Version::V2),
+            3 => Some(Version::V3),
+            other => {
+                e.push(
+                    "version",
+                    format!("{other} is not a VRRP version: use 2 or 3"),
+                );
+                None
+            }
+        };
+        let priority = u8::try_from(self.priority).ok().and_then(Priority::new);
+        if priority.is_none() {
+            e.push(
+                "priority",
+                format!(
+                    "{} is outside 1 to 255 (255 means this node owns the VIPs)",
+                    self.priority
+                ),
+            );
+        }
+        let interval = self.interval(e, version);
+        let preempt_delay = self
+            .preempt_delay
+            .to_centis()
+            .filter(|c| *c <= vrrp_core::MAX_PREEMPT_DELAY);
+        if preempt_delay.is_none() {
+            e.push(
+                "preempt_delay",
+                format!(
+                    "{} must be at most 1000s, in steps of 10ms",
+                    self.preempt_delay
+                ),
+            );
+        }
+        // (index in the file, VIP) of each VIP that parsed.
+        let mut parsed: Vec<(usize, Vip)> = Vec::new();
+        if self.vips.is_empty() {
+            e.push(
+                "vips",
+                "no virtual address: list at least one, in CIDR form, e.g. [192.168.1.100/24]",
+            );
+        }
+        for (j, text) in self.vips.iter().enumerate() {
+            match parse_cidr(text) {
+                Ok(vip) if parsed.iter().any(|(_, v)| v.addr == vip.addr) => {
+                    e.push(
+                        &format!("vips[{j}]"),
+                        format!("{} is listed twice: remove one", vip.addr),
+                    );
+                }
+                Ok(vip) => parsed.push((j, vip)),
+                Err(msg) => e.push(&format!("vips[{j}]"), msg),
+            }
+        }
+        let family = parsed.first().map(|(_, v)| Family::of(&v.addr));
+        for (j, vip) in &parsed {
+            if Some(Family::of(&vip.addr)) != family {
+                e.push(
+                    &format!("vips[{j}]"),
+                    format!(
+                        "{} is not of the same family as {}: put IPv4 and IPv6 VIPs in separate \
+                         instances (they may share a VRID)",
+                        vip.addr,
+                        parsed
+                            .first()
+                            .map_or(String::new(), |(_, v)| v.addr.to_string())
+                    ),
+                );
+            }
+        }
+        let vips: Vec<Vip> = parsed.into_iter().map(|(_, v)| v).collect();
+        let mut peers = Vec::new();
+        for (j, text) in self.unicast_peers.iter().enumerate() {
+            match text.trim().parse::<IpAddr>() {
+                Ok(p) if family.is_some_and(|f| Family::of(&p) != f) => e.push(
+                    &format!("unicast_peers[{j}]"),
+                    format!("{p} is not of the VIPs' family"),
+                ),
+                Ok(IpAddr::V6(v6)) if !v6.is_unicast_link_local() => e.push(
+                    &format!("unicast_peers[{j}]"),
+                    format!(
+                        "{v6} is not link-local: IPv6 adverts come from each peer's link-local \
+                         address (RFC 5798 section 5.1.2.1), so list the peers' fe80:: addresses"
+                    ),
+                ),
+                Ok(p) => peers.push(p),
+                Err(_) => e.push(
+                    &format!("unicast_peers[{j}]"),
+                    format!("{text:?} is not an IP address (no prefix length here)"),
+                ),
+            }
+        }
+        let password = self.password.as_ref().and_then(|secret| {
+            if version == Some(Version::V3) {
+                e.push(
+                    "password",
+                    "VRRPv3 (RFC 5798) has no authentication field, so a password cannot be \
+                     used: keepalived silently ignores it and runs unauthenticated; remove the \
+                     password, or set version: 2 to keep simple-password authentication",
+                );
+                return None;
+            }
+            let p = Password::new(secret.0.as_bytes());
+            if p.is_none() {
+                e.push(
+                    "password",
+                    "must be 1 to 8 bytes long (VRRPv2 simple password)",
+                );
+            }
+            p
+        });
+        if version == Some(Version::V2) && family == Some(Family::Ipv6) {
+            e.push(
+                "version",
+                "VRRPv2 is IPv4 only: use version 3 for IPv6 VIPs",
+            );
+        }
+        if !self.preempt && priority.is_some_and(Priority::is_owner) {
+            e.push(
+                "preempt",
+                "preempt: false (nopreempt) with priority 255: the address owner always \
+                 preempts; lower the priority or allow preemption",
+            );
+        }
+        let hop_limit = u8::try_from(self.unicast_min_hop_limit)
+            .ok()
+            .filter(|h| *h >= 1);
+        if hop_limit.is_none() {
+            e.push(
+                "unicast_min_hop_limit",
+                "must be 1 to 255 (255 is the RFC; 64 for keepalived's IPv6 unicast)",
+            );
+        }
+        let announce = self.announce(e);
+        match self.vip_lifetime {
+            Lifetime::After(d) if d.0 < 1000 || !d.0.is_multiple_of(1000) => e.push(
+                "vip_lifetime",
+                format!(
+                    "{d} must be whole seconds, at least 1s (the kernel counts seconds), or forever"
+                ),
+            ),
+            _ => {}
+        }
+        if self.notify.timeout.0 == 0 {
+            e.push("notify.timeout", "must be more than 0, e.g. 10s");
+        }
+        for (field, argv) in [
+            ("notify.command", &self.notify.command),
+            ("notify.master", &self.notify.master),
+            ("notify.backup", &self.notify.backup),
+            ("notify.fault", &self.notify.fault),
+            ("notify.stop", &self.notify.stop),
+        ] {
+            if argv.first().is_some_and(|p| p.trim().is_empty()) {
+                e.push(
+                    field,
+                    "the program (first element) is empty: give a path, e.g. [/usr/local/bin/hook]",
+                );
+            }
+        }
+        let checks = match vip_health::validate_checks(
+            &self.checks,
+            &format!("{}.checks", e.prefix),
+            &vip_health::process_env,
+        ) {
+            Ok(checks) => checks,
+            Err(errors) => {
+                e.list.extend(errors.into_iter().map(|f| FieldError {
+                    field: f.field,
+                    message: f.message,
+                }));
+                Vec::new()
+            }
+        };
+        if e.count() > before {
+            return None;
+        }
+        let (vrid, version, priority, interval, preempt_delay, hop_limit, announce) = (
+            vrid?,
+            version?,
+            priority?,
+            interval?,
+            preempt_delay?,
+            hop_limit?,
+            announce?,
+        );
+        let mut engine = InstanceConfig::new(vrid, vips.iter().map(|v| v.addr).collect());
+        engine.version = version;
+        engine.priority = priority;
+        engine.advert_interval = interval;
+        engine.preempt = self.preempt;
+        engine.preempt_delay = preempt_delay;
+        engine.password = password;
+        engine.unicast_peers = peers;
+        engine.unicast_min_hop_limit = hop_limit;
+        engine.announce = announce;
+        engine.strict_address_list = self.strict_address_list;
+        engine.tracks = checks
+            .iter()
+            .map(|c| {
+                let mut track = Track::new(c.name.clone(), c.track_weight());
+                track.initially_up = c.initially_up();
+                track
+            })
+            .collect();
+        engine.checksum_mode = if self.v3_checksum_as_v2 {
+            ChecksumMode::V3AsV2
+        } else {
+            ChecksumMode::PseudoHeader
+        };
+        // The engine's own rules, as a last line: any left unchecked above surface here.
+        if let Err(err) = engine.validate() {
+            e.push("", err.to_string());
+            return None;
+        }
+        Some(InstancePlan {
+            name: self.name.clone().unwrap_or_else(|| {
+                let family = if family == Some(Family::Ipv6) {
+                    "ipv6"
+                } else {
+                    "ipv4"
+                };
+                format!("{}-{}-{family}", self.interface, vrid)
+            }),
+            interface: self.interface.clone(),
+            vip_interface: self
+                .vip_interface
+                .clone()
+                .unwrap_or_else(|| self.interface.clone()),
+            vips,
+            vip_lifetime: self.vip_lifetime,
+            engine,
+            notify: self.notify.clone(),
+            checks,
+        })
+    }
+
+    fn interval(&self, e: &mut Errors<'_>, version: Option<Version>) -> Option<Interval> {
+        let ms = self.advert_interval.0;
+        let interval = self
+            .advert_interval
+            .to_centis()
+            .and_then(|c| u16::try_from(c.get()).ok())
+            .and_then(Interval::from_centis);
+        match (version, interval) {
+            (Some(v), Some(i)) if i.fits(v) => Some(i),
+            (Some(Version::V2), _) => {
+                e.push(
+                    "advert_interval",
+                    format!(
+                        "{} is not valid for VRRPv2: whole seconds from 1s to 255s",
+                        Millis(ms)
+                    ),
+                );
+                None
+            }
+            _ => {
+                e.push(
+                    "advert_interval",
+                    format!(
+                        "{} is not valid for VRRPv3: 10ms to 40.95s in steps of 10ms",
+                        Millis(ms)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn announce(&self, e: &mut Errors<'_>) -> Option<AnnounceSchedule> {
+        let g = self.garp;
+        let delay = g.master_delay.to_centis();
+        let refresh = g.master_refresh.to_centis();
+        let repeat = u8::try_from(g.master_repeat).ok();
+        let refresh_repeat = u8::try_from(g.master_refresh_repeat).ok();
+        for (field, ok, what) in [
+            (
+                "garp.master_delay",
+                delay.is_some(),
+                "a duration in steps of 10ms",
+            ),
+            (
+                "garp.master_refresh",
+                refresh.is_some(),
+                "a duration in steps of 10ms",
+            ),
+            ("garp.master_repeat", repeat.is_some(), "0 to 255"),
+            (
+                "garp.master_refresh_repeat",
+                refresh_repeat.is_some(),
+                "0 to 255",
+            ),
+        ] {
+            if !ok {
+                e.push(field, format!("must be {what}"));
+            }
+        }
+        let mut schedule = AnnounceSchedule::default();
+        schedule.delay = delay?;
+        schedule.refresh = refresh?;
+        schedule.repeat = repeat?;
+        schedule.refresh_repeat = refresh_repeat?;
+        Some(schedule)
+    }
+}
+

@@ -1,0 +1,624 @@
+//! The event loop: start-up, inputs, reload and stop.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+use vrrp_core::{Family, InstanceKey, Router, State};
+use vrrp_net::announce::Announcer;
+use vrrp_net::netlink::{AddressMark, NetEvent, NetEvents, Netlink, VIPD_ADDRESS_PROTOCOL};
+use vrrp_net::socket::{OwnedReceived, VrrpSocket};
+
+use super::executor::{Executor, Instances, Managed, VipBatches};
+use super::health::{Health, Tagged};
+use super::snapshot;
+use super::{Command, DaemonError, InstanceState, StopMode};
+use crate::config::{InstancePlan, Plan};
+use crate::duration::Lifetime;
+
+/// An instance whose interfaces were found.
+#[derive(Debug)]
+struct Resolved {
+    plan: InstancePlan,
+    vrrp: vrrp_net::netlink::LinkInfo,
+    vip: vrrp_net::netlink::LinkInfo,
+    mac: [u8; 6],
+}
+
+/// An advert received on the raw socket of an interface.
+#[derive(Debug)]
+struct Input(u32, OwnedReceived);
+
+/// The event loop's state.
+struct Runner {
+    router: Router,
+    instances: Instances,
+    executor: Executor,
+    /// Up/down of every interface in use, by index.
+    links: BTreeMap<u32, bool>,
+    states: watch::Sender<Vec<InstanceState>>,
+    /// Where socket readers send what they receive.
+    inputs: mpsc::Sender<Input>,
+    /// The socket reader tasks, stopped with the daemon.
+    readers: Vec<JoinHandle<()>>,
+    health: Health,
+    stop: StopMode,
+    stopping: bool,
+    /// When the daemon started, for the uptime.
+    started: Instant,
+}
+
+/// The address mark to use: the one asked for, or `IFA_PROTO` when the kernel keeps it
+/// (Linux 5.18 and later) and the finite-lifetime mark otherwise.
+async fn address_mark(asked: Option<AddressMark>) -> Result<AddressMark, DaemonError> {
+    if let Some(mark) = asked {
+        info!(mark = %mark, "address mark set by configuration");
+        return Ok(mark);
+    }
+    let probe = Netlink::new(AddressMark::Lifetime)?;
+    let mark = if probe.probe_protocol_mark(VIPD_ADDRESS_PROTOCOL).await? {
+        AddressMark::Protocol(VIPD_ADDRESS_PROTOCOL)
+    } else {
+        warn!("this kernel does not keep IFA_PROTO (Linux before 5.18): vipd's VIPs are recognised by their finite lifetime instead");
+        AddressMark::Lifetime
+    };
+    info!(mark = %mark, "address mark");
+    Ok(mark)
+}
+
+/// Resolves the interfaces of `plan`, removes the leftovers of an earlier run, opens the
+/// sockets and spawns the event loop.
+pub(super) async fn start(
+    plan: Plan,
+    options: super::Options,
+    commands: mpsc::UnboundedReceiver<Command>,
+    states: watch::Sender<Vec<InstanceState>>,
+) -> Result<JoinHandle<()>, DaemonError> {
+    let mark = address_mark(options.mark).await?;
+    let stop = options.stop;
+    let netlink = Netlink::new(mark)?;
+    let events = netlink.subscribe()?;
+    let (input_tx, input_rx) = mpsc::channel::<Input>(1024);
+    let (health, health_rx) = Health::new();
+    let mut runner = Runner {
+        router: Router::new(),
+        instances: Instances::new(),
+        executor: Executor::new(netlink),
+        links: BTreeMap::new(),
+        states,
+        inputs: input_tx,
+        readers: Vec::new(),
+        health,
+        stop,
+        stopping: false,
+        started: Instant::now(),
+    };
+    // Resolve everything first, so that a bad name changes nothing.
+    let mut resolved = Vec::new();
+    for plan in plan.instances() {
+        resolved.push(runner.resolve(plan).await?);
+    }
+    // Leftovers of a run of this configuration that died without cleaning up: its own VIPs,
+    // on their interfaces, carrying vipd's mark. Another vipd's addresses (another release
+    // on this node) and unmarked addresses are never touched.
+    let ours: std::collections::BTreeSet<(u32, IpAddr)> = resolved
+        .iter()
+        .flat_map(|r| r.plan.vips.iter().map(|v| (r.vip.index, v.addr)))
+        .collect();
+    for (index, info) in runner
+        .executor
+        .netlink
+        .remove_marked(|index, a| ours.contains(&(index, a.addr)))
+        .await?
+    {
+        info!(ifindex = index, address = %info.addr, "removed a VIP left over by an earlier run");
+    }
+    for r in resolved {
+        runner.install(r).await?;
+    }
+    runner.update_memberships();
+    runner.router.handle_startup(Instant::now());
+    runner.health.restart(&runner.instances);
+    runner.publish();
+    Ok(tokio::spawn(async move {
+        runner.run(input_rx, commands, events, health_rx).await;
+    }))
+}
+
+fn spawn_reader(ifindex: u32, socket: Arc<VrrpSocket>, tx: mpsc::Sender<Input>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match socket.recv().await {
+                Ok(packet) => {
+                    if tx.send(Input(ifindex, packet)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    warn!(interface = socket.ifname(), error = %e, "receive failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    })
+}
+
+impl Runner {
+    /// Finds the interfaces of `plan`.
+    async fn resolve(&self, plan: &InstancePlan) -> Result<Resolved, DaemonError> {
+        let unknown = |interface: &str| DaemonError::UnknownInterface {
+            instance: plan.name.clone(),
+            interface: interface.to_owned(),
+        };
+        let vrrp = self
+            .executor
+            .netlink
+            .link_by_name(&plan.interface)
+            .await
+            .map_err(|_| unknown(&plan.interface))?;
+        let vip = self
+            .executor
+            .netlink
+            .link_by_name(&plan.vip_interface)
+            .await
+            .map_err(|_| unknown(&plan.vip_interface))?;
+        let mac = vip.mac.ok_or_else(|| DaemonError::NoMac {
+            instance: plan.name.clone(),
+            interface: plan.vip_interface.clone(),
+        })?;
+        Ok(Resolved {
+            plan: plan.clone(),
+            vrrp,
+            vip,
+            mac,
+        })
+    }
+
+    /// Adds a resolved instance (not started): its socket and announcer if its interfaces
+    /// have none yet, its link state and primary address.
+    async fn install(&mut self, r: Resolved) -> Result<InstanceKey, DaemonError> {
+        let Resolved {
+            plan,
+            vrrp,
+            vip,
+            mac,
+        } = r;
+        let now = Instant::now();
+        let family = plan.engine.family();
+        if let Entry::Vacant(slot) = self.executor.sockets.entry((vrrp.index, family)) {
+            let socket = VrrpSocket::open(vrrp.index, &vrrp.name, family).map_err(|e| {
+                DaemonError::Socket {
+                    interface: vrrp.name.clone(),
+                    source: e.into(),
+                }
+            })?;
+            let socket = Arc::new(socket);
+            let reader = spawn_reader(vrrp.index, Arc::clone(&socket), self.inputs.clone());
+            self.readers.push(reader);
+            slot.insert(socket);
+        }
+        if let Entry::Vacant(slot) = self.executor.announcers.entry(vip.index) {
+            let announcer =
+                Announcer::new(vip.index, mac).map_err(|source| DaemonError::Socket {
+                    interface: vip.name.clone(),
+                    source,
+                })?;
+            slot.insert(Arc::new(announcer));
+        }
+        self.links.insert(vrrp.index, vrrp.up);
+        self.links.insert(vip.index, vip.up);
+        let key = self
+            .router
+            .add_instance(vrrp.index, plan.engine.clone())
+            .map_err(|source| DaemonError::Engine {
+                instance: plan.name.clone(),
+                source,
+            })?;
+        let primary = self.executor.netlink.primary_address(vrrp.index, family).await?;
+        if let Some(instance) = self.router.instance_mut(&key) {
+            instance.set_link_up(now, vrrp.up && vip.up);
+            instance.set_primary_address(now, primary);
+        }
+        info!(
+            instance = %plan.name,
+            interface = %vrrp.name,
+            vip_interface = %vip.name,
+            vrid = %plan.engine.vrid,
+            priority = %plan.engine.priority,
+            primary = ?primary,
+            "configured"
+        );
+        self.instances
+            .insert(key, Managed::new(plan, vrrp.index, vip.index));
+        Ok(key)
+    }
+
+    /// Ends the daemon's helpers: the socket readers stop, and the queued notify hooks (the
+    /// Stop hooks above all) run to completion, bounded by the longest hook timeout.
+    async fn finish(&mut self) {
+        for reader in self.readers.drain(..) {
+            reader.abort();
+        }
+        self.health.stop().await;
+        let longest = self
+            .instances
+            .values()
+            .map(|m| m.plan.notify.timeout.to_duration())
+            .max()
+            .unwrap_or_default();
+        if let Some(notifier) = self.executor.notifier.take()
+            && !notifier.finish(longest + Duration::from_secs(1)).await
+        {
+            warn!("notify hooks still running at exit were stopped");
+        }
+    }
+
+    /// Joins the VRRP multicast group on each socket that a multicast instance uses, and
+    /// leaves it where only unicast instances remain (after a reload).
+    fn update_memberships(&self) {
+        for ((index, family), socket) in &self.executor.sockets {
+            let wanted = self.instances.iter().any(|(key, m)| {
+                key.interface == *index
+                    && key.family == *family
+                    && m.plan.engine.unicast_peers.is_empty()
+            });
+            if socket.is_multicast() != wanted {
+                match socket.set_multicast(wanted) {
+                    Ok(()) => info!(interface = socket.ifname(), group = %socket.group(), joined = wanted, "multicast membership changed"),
+                    Err(e) => error!(interface = socket.ifname(), error = %e, "changing the multicast membership failed"),
+                }
+            }
+        }
+    }
+
+    /// Tells the handle's watchers every instance's state.
+    fn publish(&self) {
+        let states = self
+            .instances
+            .iter()
+            .filter_map(|(key, m)| {
+                self.router.instance(key).map(|i| InstanceState {
+                    name: m.plan.name.clone(),
+                    state: i.state(),
+                    reason: i.last_reason(),
+                    priority: i.effective_priority(),
+                })
+            })
+            .collect();
+        self.states.send_replace(states);
+    }
+
+    /// Performs every pending action of the engine, in order.
+    async fn perform_actions(&mut self) {
+        let mut actions = Vec::new();
+        while let Some(next) = self.router.poll_action() {
+            actions.push(next);
+        }
+        if actions.is_empty() {
+            return;
+        }
+        if self
+            .executor
+            .perform(actions, &mut self.instances, &self.router)
+            .await
+        {
+            self.publish();
+        }
+    }
+
+    /// Applies a new configuration. Unchanged instances keep their state and VIPs; a change
+    /// of priority (or of name or notify hooks only) is applied in place, with no transition;
+    /// any other change restarts that instance; removed instances release their VIPs; added
+    /// ones start. If an interface of the new configuration is missing, nothing changes.
+    async fn reload(&mut self, plan: Plan) {
+        let mut resolved = Vec::new();
+        for p in plan.instances() {
+            match self.resolve(p).await {
+                Ok(r) => resolved.push(r),
+                Err(e) => {
+                    error!(error = %e, "reload refused; the running configuration is kept");
+                    return;
+                }
+            }
+        }
+        let now = Instant::now();
+        let mut wanted: BTreeMap<InstanceKey, Resolved> = BTreeMap::new();
+        for r in resolved {
+            let key = InstanceKey {
+                interface: r.vrrp.index,
+                vrid: r.plan.engine.vrid,
+                family: r.plan.engine.family(),
+            };
+            wanted.insert(key, r);
+        }
+        let (mut kept, mut updated, mut restarted, mut removed, mut added) = (0, 0, 0, 0, 0);
+        // Removed, or changed beyond what can be updated in place: release first.
+        let current: Vec<InstanceKey> = self.instances.keys().copied().collect();
+        for key in current {
+            let in_place = match (wanted.get(&key), self.instances.get(&key)) {
+                (Some(new), Some(old)) => {
+                    same_but_priority(&old.plan, &new.plan, new.vip.index, old.vip_index)
+                }
+                _ => false,
+            };
+            if in_place {
+                continue;
+            }
+            if let Some(instance) = self.router.instance_mut(&key) {
+                instance.handle_shutdown(now);
+            }
+            self.perform_actions().await;
+            self.router.remove_instance(&key);
+            if self.instances.remove(&key).is_some() {
+                if wanted.contains_key(&key) {
+                    restarted += 1
+                } else {
+                    removed += 1
+                }
+            }
+        }
+        for (key, r) in wanted {
+            if let Some(m) = self.instances.get_mut(&key) {
+                if m.plan == r.plan {
+                    kept += 1;
+                    continue;
+                }
+                updated += 1;
+                if m.plan.engine.priority != r.plan.engine.priority
+                    && let Some(instance) = self.router.instance_mut(&key)
+                    && let Err(e) = instance.set_priority(now, r.plan.engine.priority)
+                {
+                    error!(instance = %r.plan.name, error = %e, "priority not changed");
+                }
+                m.plan = r.plan;
+                continue;
+            }
+            let name = r.plan.name.clone();
+            match self.install(r).await {
+                Ok(key) => {
+                    if let Some(instance) = self.router.instance_mut(&key) {
+                        instance.handle_startup(now);
+                    }
+                    added += 1;
+                }
+                Err(e) => error!(instance = %name, error = %e, "instance not started"),
+            }
+        }
+        // Instances that were restarted count once, as restarted, not also as added.
+        added -= restarted.min(added);
+        self.update_memberships();
+        self.health.restart(&self.instances);
+        self.health.sync(now, &mut self.router, &self.instances);
+        info!(
+            kept,
+            updated, restarted, removed, added, "configuration reloaded"
+        );
+        self.publish();
+    }
+
+    async fn run(
+        &mut self,
+        mut inputs: mpsc::Receiver<Input>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut events: NetEvents,
+        mut health: mpsc::UnboundedReceiver<Tagged>,
+    ) {
+        let mut renew = tokio::time::interval(self.renew_period());
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            self.perform_actions().await;
+            if self.stopping && self.all_stopped() {
+                info!("stopped: every VIP released");
+                self.finish().await;
+                return;
+            }
+            let deadline = self.router.poll_timeout();
+            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(
+                deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+            ));
+            tokio::select! {
+                Some(Input(ifindex, packet)) = inputs.recv() => {
+                    if let Err(e) = self.router.handle_packet(Instant::now(), ifindex, &packet.as_received()) {
+                        debug!(ifindex, src = %packet.src, error = %e, "advert dropped");
+                    }
+                }
+                () = sleep, if deadline.is_some() => self.router.handle_timeout(Instant::now()),
+                Some(command) = commands.recv() => match command {
+                    Command::Stop(mode) => self.stop(mode),
+                    Command::Reload(plan) if !self.stopping => self.reload(*plan).await,
+                    Command::Reload(_) => warn!("reload ignored: stopping"),
+                    Command::Snapshot(reply) => {
+                        let _ = reply.send(snapshot::take(&snapshot::Sources {
+                            router: &self.router,
+                            instances: &self.instances,
+                            health: &self.health,
+                            started: self.started,
+                            stopping: self.stopping,
+                        }));
+                    }
+                },
+                event = events.next() => match event {
+                    Some(event) => self.net_event(event).await,
+                    None => {
+                        error!("netlink event stream ended; link changes are no longer seen");
+                        std::future::pending::<()>().await;
+                    }
+                },
+                _ = renew.tick() => self.renew_vips().await,
+                Some(tagged) = health.recv() => {
+                    self.health.event(Instant::now(), &tagged, &mut self.router, &self.instances);
+                }
+            }
+        }
+    }
+
+    fn stop(&mut self, asked: StopMode) {
+        let now = Instant::now();
+        // A second request while a handover runs stops at once.
+        let mode = if self.stopping {
+            StopMode::Immediate
+        } else {
+            asked.min_with(self.stop)
+        };
+        self.stopping = true;
+        match mode {
+            StopMode::Handover => {
+                info!(
+                    "stopping: handing over (priority 0 sent, VIPs kept until the new master speaks)"
+                );
+                self.router.handle_handover(now);
+            }
+            StopMode::Immediate => {
+                info!("stopping: releasing every VIP now");
+                self.router.handle_shutdown(now);
+            }
+        }
+    }
+
+    fn all_stopped(&self) -> bool {
+        self.router
+            .instances()
+            .all(|(_, i)| i.state() == State::Initialize && !i.is_releasing())
+    }
+
+    /// How often VIP lifetimes are renewed: a third of the shortest lifetime, at least 1 s.
+    fn renew_period(&self) -> Duration {
+        let shortest = self
+            .instances
+            .values()
+            .filter_map(|m| match m.plan.vip_lifetime {
+                Lifetime::After(d) => Some(d.to_duration()),
+                Lifetime::Forever => None,
+            })
+            .min()
+            .unwrap_or(Duration::from_secs(3600));
+        (shortest / 3).max(Duration::from_secs(1))
+    }
+
+    /// Renews the kernel lifetime of every VIP held as Master: one request batch (one
+    /// address dump) per interface and lifetime, however many instances share it.
+    async fn renew_vips(&mut self) {
+        let mut batches = VipBatches::new();
+        for (key, m) in &self.instances {
+            let renewable = matches!(m.plan.vip_lifetime, Lifetime::After(_));
+            let master = self
+                .router
+                .instance(key)
+                .is_some_and(|i| i.state() == State::Master);
+            if !(renewable && master) {
+                continue;
+            }
+            let batch = batches
+                .entry((m.vip_index, m.plan.vip_lifetime))
+                .or_default();
+            batch.extend(m.plan.vips.iter().map(|v| (v.addr, v.prefix_len, *key)));
+        }
+        self.executor
+            .add_vips(batches, &mut self.instances, true)
+            .await;
+    }
+
+    /// Whether `addr` on link `index` is one of the configured VIPs: the daemon's own adds,
+    /// renewals and removals, which cannot change a primary address (it never is a VIP).
+    fn is_own_vip(&self, index: u32, addr: IpAddr) -> bool {
+        self.instances
+            .values()
+            .any(|m| m.vip_index == index && m.plan.vips.iter().any(|v| v.addr == addr))
+    }
+
+    async fn net_event(&mut self, event: NetEvent) {
+        let now = Instant::now();
+        match event {
+            NetEvent::Link { index, up } => {
+                if self.links.get(&index) == Some(&up) || !self.links.contains_key(&index) {
+                    return;
+                }
+                self.links.insert(index, up);
+                info!(ifindex = index, up, "link changed");
+                let keys: Vec<InstanceKey> = self
+                    .instances
+                    .iter()
+                    .filter(|(_, m)| m.vrrp_index == index || m.vip_index == index)
+                    .map(|(k, _)| *k)
+                    .collect();
+                for key in keys {
+                    let Some(m) = self.instances.get(&key) else {
+                        continue;
+                    };
+                    let usable = self.links.get(&m.vrrp_index).copied().unwrap_or(false)
+                        && self.links.get(&m.vip_index).copied().unwrap_or(false);
+                    if let Some(instance) = self.router.instance_mut(&key) {
+                        instance.set_link_up(now, usable);
+                    }
+                }
+            }
+            // Renewing N VIPs produces N events; re-reading the addresses for each, for every
+            // instance, was quadratic (and starved the event loop at 255 instances).
+            NetEvent::AddressAdded { index, addr, .. }
+            | NetEvent::AddressRemoved { index, addr, .. }
+                if !self.is_own_vip(index, addr) =>
+            {
+                self.refresh_primaries(now, Some(index)).await;
+            }
+            NetEvent::Overrun => {
+                warn!("netlink events were lost; re-reading addresses");
+                self.refresh_primaries(now, None).await;
+            }
+            _ => {}
+        }
+    }
+
+    /// Re-reads the primary address of the instances on `index` (all if `None`): one address
+    /// dump per interface and family, shared by the instances on it.
+    async fn refresh_primaries(&mut self, now: Instant, index: Option<u32>) {
+        let mut links: BTreeMap<(u32, Family), Vec<InstanceKey>> = BTreeMap::new();
+        for (key, m) in &self.instances {
+            if index.is_none_or(|i| i == m.vrrp_index) {
+                links
+                    .entry((m.vrrp_index, m.plan.engine.family()))
+                    .or_default()
+                    .push(*key);
+            }
+        }
+        for ((ifindex, family), keys) in links {
+            let primary = match self.executor.netlink.primary_address(ifindex, family).await {
+                Ok(primary) => primary,
+                Err(e) => {
+                    warn!(ifindex, error = %e, "reading the primary address failed");
+                    continue;
+                }
+            };
+            let mut logged = false;
+            for key in keys {
+                if let Some(instance) = self.router.instance_mut(&key)
+                    && instance.primary_address() != primary
+                {
+                    if !logged {
+                        info!(ifindex, primary = ?primary, "primary address changed");
+                        logged = true;
+                    }
+                    instance.set_primary_address(now, primary);
+                }
+            }
+        }
+    }
+
+}
+
+/// Whether `new` differs from `old` at most in priority, name and notify hooks, which can be
+/// applied to a running instance without a transition.
+fn same_but_priority(old: &InstancePlan, new: &InstancePlan, new_vip: u32, old_vip: u32) -> bool {
+    let mut a = old.engine.clone();
+    a.priority = new.engine.priority;
+    a == new.engine
+        && old.vips == new.vips
+        && old.vip_lifetime == new.vip_lifetime
+        && old.interface == new.interface
+        && new_vip == old_vip
+}
