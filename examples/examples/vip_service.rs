@@ -30,17 +30,17 @@ async fn main() -> Result<()> {
         .context("PORT must be a number")?;
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     let plan = Config::from_yaml(&text)?.validate()?;
-    let Some(first) = plan.instances.first() else {
+    let Some(first) = plan.instances().first() else {
         bail!("no instance in {path}")
     };
-    let Some(vip) = first.vips.first().map(|v| v.addr) else {
+    let Some(vip) = first.vips().first().map(|v| v.addr) else {
         bail!("the instance has no VIP")
     };
-    let name = first.name.clone();
+    let name = first.name().to_owned();
     let addr = SocketAddr::new(vip, port);
 
     let daemon = Daemon::builder(plan).start().await?;
-    let control = daemon.control();
+    let control = daemon.control().clone();
     let mut states = daemon.states();
     let mut wait = std::pin::pin!(daemon.wait());
     let mut listener: Option<TcpListener> = None;

@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use vipd::config::{Config, ConfigError, Overrides, Plan};
+use vipd::config::{Config, ConfigFileError, Overrides, Plan};
 use vipd::daemon::{Daemon, DaemonError, StopMode};
-use vipd::duration::{Millis, parse_millis};
+use vipd::duration::ConfigDuration;
+use vipd::vrrp_net::netlink::{AddressMark, VIPD_ADDRESS_PROTOCOL};
 
 /// vipd: a floating-IP (VIP) manager speaking VRRP v2/v3, interoperable with keepalived.
 #[derive(Debug, Parser)]
@@ -36,6 +37,11 @@ enum Command {
         /// On SIGTERM, release the VIPs at once (RFC 5798) instead of handing over.
         #[arg(long, env = "VIPD_STOP_IMMEDIATELY")]
         stop_immediately: bool,
+        /// How vipd recognises the VIPs it added: auto probes the kernel (IFA_PROTO on Linux
+        /// 5.18 and later, else lifetime); protocol forces IFA_PROTO 0x76; lifetime forces
+        /// "a configured VIP that is not permanent" (the fallback of older kernels).
+        #[arg(long, env = "VIPD_ADDRESS_MARK", default_value = "auto", value_parser = ["auto", "protocol", "lifetime"])]
+        address_mark: String,
         #[command(flatten)]
         overrides: OverrideArgs,
     },
@@ -114,8 +120,8 @@ struct OverrideArgs {
     #[arg(long, env = "VIPD_VRRP_VERSION")]
     vrrp_version: Option<u32>,
     /// Advertisement interval, e.g. 1s or 500ms.
-    #[arg(long, env = "VIPD_ADVERT_INTERVAL", value_parser = parse_millis)]
-    advert_interval: Option<Millis>,
+    #[arg(long, env = "VIPD_ADVERT_INTERVAL", value_parser = ConfigDuration::parse)]
+    advert_interval: Option<ConfigDuration>,
     /// keepalived's nopreempt.
     #[arg(long, env = "VIPD_NOPREEMPT")]
     nopreempt: bool,
@@ -166,7 +172,7 @@ fn load(file: Option<&Path>, overrides: &Overrides) -> Result<(Config, Plan), St
     overrides.apply(&mut config).map_err(|e| e.to_string())?;
     match config.validate() {
         Ok(plan) => Ok((config, plan)),
-        Err(ConfigError::Invalid(list)) => {
+        Err(ConfigFileError::Invalid(list)) => {
             let where_ = file.map_or("configuration".into(), |p| p.display().to_string());
             Err(list
                 .iter()
@@ -181,10 +187,10 @@ fn load(file: Option<&Path>, overrides: &Overrides) -> Result<(Config, Plan), St
 /// Interfaces of the plan that this machine's network namespace does not have.
 fn missing_interfaces(plan: &Plan) -> Vec<String> {
     let mut missing = Vec::new();
-    for (i, inst) in plan.instances.iter().enumerate() {
+    for (i, inst) in plan.instances().iter().enumerate() {
         for (field, name) in [
-            ("interface", &inst.interface),
-            ("vip_interface", &inst.vip_interface),
+            ("interface", inst.interface()),
+            ("vip_interface", inst.vip_interface()),
         ] {
             if !Path::new("/sys/class/net").join(name).exists() {
                 missing.push(format!(
@@ -227,10 +233,20 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 /// Runs the daemon until it has stopped.
-async fn run(plan: Plan, stop: StopMode, reread: impl Fn() -> Result<Plan, String>) -> ExitCode {
+async fn run(
+    plan: Plan,
+    stop: StopMode,
+    mark: Option<AddressMark>,
+    reread: impl Fn() -> Result<Plan, String>,
+) -> ExitCode {
     use tokio::signal::unix::{SignalKind, signal};
-    let api_addr = plan.api;
-    let daemon = match Daemon::builder(plan).stop_mode(stop).start().await {
+    let api_addr = plan.api();
+    let daemon = match Daemon::builder(plan)
+        .stop_mode(stop)
+        .address_mark(mark)
+        .start()
+        .await
+    {
         Ok(daemon) => daemon,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
@@ -249,17 +265,17 @@ async fn run(plan: Plan, stop: StopMode, reread: impl Fn() -> Result<Plan, Strin
         signal(SignalKind::hangup()),
     ) else {
         tracing::error!("cannot install signal handlers");
-        daemon.shutdown_now();
+        daemon.control().shutdown_now();
         let _ = daemon.wait().await;
         return ExitCode::from(1);
     };
-    let control = daemon.control();
+    let control = daemon.control().clone();
     let api = match api_addr {
         Some(addr) => match vipd::api::ApiServer::start(addr, control.clone()).await {
             Ok(server) => Some(server),
             Err(e) => {
                 tracing::error!(%addr, error = %e, "cannot serve the API (api.listen); stopping");
-                daemon.shutdown_now();
+                control.shutdown_now();
                 let _ = daemon.wait().await;
                 return ExitCode::from(2);
             }
@@ -286,7 +302,7 @@ async fn run(plan: Plan, stop: StopMode, reread: impl Fn() -> Result<Plan, Strin
             _ = hup.recv() => match reread() {
                 Ok(plan) => {
                     tracing::info!("SIGHUP: reloading the configuration");
-                    if plan.api != api_addr {
+                    if plan.api() != api_addr {
                         tracing::warn!("SIGHUP: a change of api.listen takes effect at the next start");
                     }
                     control.reload(plan);
@@ -308,6 +324,7 @@ fn main() -> ExitCode {
             log_format,
             log_level,
             stop_immediately,
+            address_mark,
             overrides,
         } => {
             init_logs(&log_format, &log_level);
@@ -328,8 +345,13 @@ fn main() -> ExitCode {
                 Ok(rt) => rt,
                 Err(code) => return code,
             };
+            let mark = match address_mark.as_str() {
+                "protocol" => Some(AddressMark::Protocol(VIPD_ADDRESS_PROTOCOL)),
+                "lifetime" => Some(AddressMark::Lifetime),
+                _ => None,
+            };
             let reread = || load(config.as_deref(), &overrides).map(|(_, plan)| plan);
-            runtime.block_on(run(plan, stop, reread))
+            runtime.block_on(run(plan, stop, mark, reread))
         }
         Command::Status { api, json } => {
             let runtime = match runtime() {

@@ -399,8 +399,8 @@ mod tests {
             .unwrap();
         let again = Config::from_yaml(text).unwrap();
         let plan = again.validate().unwrap();
-        assert_eq!(plan.instances[0].name, "api");
-        assert_eq!(plan.instances[0].engine.priority.get(), 150);
+        assert_eq!(plan.instances()[0].name(), "api");
+        assert_eq!(plan.instances()[0].engine().priority.get(), 150);
         let path = v["spec"]["volumes"][0]["downwardAPI"]["items"][0]["fieldRef"]["fieldPath"]
             .as_str()
             .unwrap();

@@ -14,6 +14,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+use vrrp_core::State;
+
 use crate::status::Snapshot;
 
 /// The content type of [`render`]'s output.
@@ -23,9 +25,6 @@ type Labels = Vec<(String, String)>;
 type Counters = Family<Labels, Counter>;
 type Gauges = Family<Labels, Gauge>;
 type FloatGauges = Family<Labels, Gauge<f64, AtomicU64>>;
-
-/// The states a VRRP instance can be in, as they appear in `vipd_instance_state`.
-const STATES: [&str; 4] = ["INIT", "BACKUP", "MASTER", "FAULT"];
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs
@@ -177,14 +176,17 @@ pub fn render(snap: &Snapshot) -> String {
 
     for i in &snap.instances {
         let inst = labels(&[("vrrp_instance", &i.name)]);
-        for s in STATES {
+        for s in State::ALL {
             state
-                .get_or_create(&labels(&[("vrrp_instance", &i.name), ("state", s)]))
+                .get_or_create(&labels(&[
+                    ("vrrp_instance", &i.name),
+                    ("state", s.as_str()),
+                ]))
                 .set(i64::from(i.state == s));
         }
         master
             .get_or_create(&inst)
-            .set(i64::from(i.state == "MASTER"));
+            .set(i64::from(i.state == State::Master));
         base.get_or_create(&inst).set(i64::from(i.base_priority));
         effective
             .get_or_create(&inst)
@@ -196,7 +198,7 @@ pub fn render(snap: &Snapshot) -> String {
             transitions
                 .get_or_create(&labels(&[
                     ("vrrp_instance", &i.name),
-                    ("to", &t.to),
+                    ("to", t.to.as_str()),
                     ("reason", &t.reason),
                 ]))
                 .inc_by(t.count);
@@ -248,7 +250,8 @@ pub fn render(snap: &Snapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::{CheckStatus, Counter as C, InstanceStatus, Transition};
+    use crate::status::{CheckReport, Counter as C, InstanceReport, Transition};
+    use vrrp_core::{Family, Version};
 
     #[test]
     fn renders_every_family_with_labels_and_eof() {
@@ -260,14 +263,14 @@ mod tests {
                 name: "vrid".into(),
                 value: 4,
             }],
-            instances: vec![InstanceStatus {
+            instances: vec![InstanceReport {
                 name: "VI_1".into(),
                 interface: "eth0".into(),
                 vip_interface: "eth0".into(),
                 vrid: 51,
-                family: "ipv4".into(),
-                version: 3,
-                state: "MASTER".into(),
+                family: Family::Ipv4,
+                version: Version::V3,
+                state: State::Master,
                 since_seconds: Some(1.0),
                 since_unix: Some(1_700_000_000.5),
                 reason: Some("master down timer expired".into()),
@@ -280,7 +283,7 @@ mod tests {
                 vips_held: vec!["10.0.0.100/24".into()],
                 peers: vec![],
                 transitions: vec![Transition {
-                    to: "MASTER".into(),
+                    to: State::Master,
                     reason: "master down timer expired".into(),
                     count: 2,
                 }],
@@ -297,7 +300,7 @@ mod tests {
                 announcements: 5,
                 vip_add_failures: 1,
                 vip_remove_failures: 0,
-                checks: vec![CheckStatus {
+                checks: vec![CheckReport {
                     name: "service".into(),
                     up: false,
                     last_ok: Some(false),

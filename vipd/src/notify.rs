@@ -19,7 +19,7 @@ use tokio::process::Command;
 use tokio::sync::mpsc;
 use vrrp_core::State;
 
-use crate::duration::Millis;
+use crate::duration::ConfigDuration;
 
 /// The hooks of one instance, as configured.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -42,11 +42,11 @@ pub struct NotifySpec {
     pub stop: Vec<String>,
     /// How long a hook may run before it is killed.
     #[serde(default = "default_timeout")]
-    pub timeout: Millis,
+    pub timeout: ConfigDuration,
 }
 
-const fn default_timeout() -> Millis {
-    Millis::from_secs(10)
+const fn default_timeout() -> ConfigDuration {
+    ConfigDuration::from_secs(10)
 }
 
 impl Default for NotifySpec {

@@ -7,8 +7,10 @@
 //! priority with each tracked check's contribution, and the master it hears.
 
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
+use vrrp_core::{Family, State, Version};
 
 /// The daemon's state at one instant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,7 +25,7 @@ pub struct Snapshot {
     /// `length` (shorter than a VRRP header).
     pub unmatched: Vec<Counter>,
     /// Every instance, in configuration order.
-    pub instances: Vec<InstanceStatus>,
+    pub instances: Vec<InstanceReport>,
 }
 
 /// A named counter.
@@ -37,7 +39,7 @@ pub struct Counter {
 
 /// One virtual router.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InstanceStatus {
+pub struct InstanceReport {
     /// Its name.
     pub name: String,
     /// The interface VRRP speaks on.
@@ -46,12 +48,15 @@ pub struct InstanceStatus {
     pub vip_interface: String,
     /// Virtual Router Identifier.
     pub vrid: u8,
-    /// `ipv4` or `ipv6`.
-    pub family: String,
-    /// VRRP version, 2 or 3.
-    pub version: u8,
-    /// `INIT`, `BACKUP`, `MASTER` or `FAULT`.
-    pub state: String,
+    /// Its family: `ipv4` or `ipv6` in JSON.
+    #[serde(with = "names::family")]
+    pub family: Family,
+    /// Its VRRP version: 2 or 3 in JSON.
+    #[serde(with = "names::version")]
+    pub version: Version,
+    /// Its state: `INIT`, `BACKUP`, `MASTER` or `FAULT` in JSON ([`State::as_str`]).
+    #[serde(with = "names::state")]
+    pub state: State,
     /// Seconds since the last transition (`None` before the first).
     pub since_seconds: Option<f64>,
     /// Unix time of the last transition.
@@ -85,7 +90,7 @@ pub struct InstanceStatus {
     /// VIP removals the kernel refused.
     pub vip_remove_failures: u64,
     /// The instance's health checks.
-    pub checks: Vec<CheckStatus>,
+    pub checks: Vec<CheckReport>,
 }
 
 /// A tracked object's effect on the priority.
@@ -105,7 +110,7 @@ pub struct Contribution {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Peer {
     /// Its primary address.
-    pub address: String,
+    pub address: IpAddr,
     /// The priority it advertised.
     pub priority: u8,
     /// The interval it advertised, in milliseconds.
@@ -121,7 +126,8 @@ pub struct Peer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
     /// The state entered.
-    pub to: String,
+    #[serde(with = "names::state")]
+    pub to: State,
     /// The reason.
     pub reason: String,
     /// How many times.
@@ -130,7 +136,7 @@ pub struct Transition {
 
 /// One health check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckStatus {
+pub struct CheckReport {
     /// Its name.
     pub name: String,
     /// Whether it counts as up (after rise/fall and damping).
@@ -192,7 +198,7 @@ impl Snapshot {
             };
             rows.push([
                 i.name.clone(),
-                i.state.clone(),
+                i.state.as_str().to_owned(),
                 i.since_seconds.map_or_else(|| "-".to_owned(), age),
                 prio,
                 master,
@@ -265,6 +271,84 @@ impl Snapshot {
     }
 }
 
+/// The JSON names of the engine's values, stable for `/status` readers and scripts.
+mod names {
+    /// A [`State`](vrrp_core::State) by its RFC name ([`State::as_str`](vrrp_core::State::as_str)).
+    pub(super) mod state {
+        use serde::{Deserialize, Deserializer, Serializer, de::Error};
+        use vrrp_core::State;
+
+        pub(in crate::status) fn serialize<S: Serializer>(
+            state: &State,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            s.serialize_str(state.as_str())
+        }
+
+        pub(in crate::status) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<State, D::Error> {
+            let text = String::deserialize(d)?;
+            State::ALL
+                .into_iter()
+                .find(|s| s.as_str() == text)
+                .ok_or_else(|| D::Error::custom(format!("unknown state {text:?}")))
+        }
+    }
+
+    /// A [`Family`](vrrp_core::Family) as `ipv4` or `ipv6`.
+    pub(super) mod family {
+        use serde::{Deserialize, Deserializer, Serializer, de::Error};
+        use vrrp_core::Family;
+
+        pub(in crate::status) fn serialize<S: Serializer>(
+            family: &Family,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            s.serialize_str(match family {
+                Family::Ipv4 => "ipv4",
+                Family::Ipv6 => "ipv6",
+            })
+        }
+
+        pub(in crate::status) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Family, D::Error> {
+            match String::deserialize(d)?.as_str() {
+                "ipv4" => Ok(Family::Ipv4),
+                "ipv6" => Ok(Family::Ipv6),
+                other => Err(D::Error::custom(format!("unknown family {other:?}"))),
+            }
+        }
+    }
+
+    /// A [`Version`](vrrp_core::Version) as the number 2 or 3.
+    pub(super) mod version {
+        use serde::{Deserialize, Deserializer, Serializer, de::Error};
+        use vrrp_core::Version;
+
+        pub(in crate::status) fn serialize<S: Serializer>(
+            version: &Version,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            s.serialize_u8(match version {
+                Version::V2 => 2,
+                _ => 3,
+            })
+        }
+
+        pub(in crate::status) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Version, D::Error> {
+            match u8::deserialize(d)? {
+                2 => Ok(Version::V2),
+                3 => Ok(Version::V3),
+                other => Err(D::Error::custom(format!("unknown VRRP version {other}"))),
+            }
+        }
+    }
+}
+
 /// `1.2s`, `3m04s`, `2h05m`, `3d04h`.
 fn age(seconds: f64) -> String {
     if !seconds.is_finite() || seconds < 0.0 {
@@ -288,15 +372,15 @@ fn age(seconds: f64) -> String {
 mod tests {
     use super::*;
 
-    fn instance(name: &str, state: &str) -> InstanceStatus {
-        InstanceStatus {
+    fn instance(name: &str, state: State) -> InstanceReport {
+        InstanceReport {
             name: name.into(),
             interface: "eth0".into(),
             vip_interface: "eth0".into(),
             vrid: 51,
-            family: "ipv4".into(),
-            version: 3,
-            state: state.into(),
+            family: Family::Ipv4,
+            version: Version::V3,
+            state,
             since_seconds: Some(75.0),
             since_unix: Some(1.0),
             reason: Some("master down timer expired".into()),
@@ -310,7 +394,7 @@ mod tests {
                 effect: -40,
             }],
             master: Some(Peer {
-                address: "10.0.0.1".into(),
+                address: "10.0.0.1".parse().unwrap(),
                 priority: 110,
                 interval_ms: 1000,
                 age_seconds: 0.0,
@@ -319,7 +403,7 @@ mod tests {
             vips: vec!["10.0.0.100/24".into()],
             vips_held: vec!["10.0.0.100/24".into()],
             peers: vec![Peer {
-                address: "10.0.0.2".into(),
+                address: "10.0.0.2".parse().unwrap(),
                 priority: 100,
                 interval_ms: 1000,
                 age_seconds: 0.4,
@@ -330,7 +414,7 @@ mod tests {
             announcements: 10,
             vip_add_failures: 0,
             vip_remove_failures: 0,
-            checks: vec![CheckStatus {
+            checks: vec![CheckReport {
                 name: "kube-api".into(),
                 up: false,
                 last_ok: Some(false),
@@ -351,7 +435,7 @@ mod tests {
             uptime_seconds: 80.0,
             ready: true,
             unmatched: vec![],
-            instances: vec![instance("VI_1", "MASTER")],
+            instances: vec![instance("VI_1", State::Master)],
         };
         let table = snap.to_table();
         let lines: Vec<&str> = table.lines().collect();
@@ -381,7 +465,7 @@ mod tests {
                 name: "vrid".into(),
                 value: 3,
             }],
-            instances: vec![instance("a", "BACKUP")],
+            instances: vec![instance("a", State::Backup)],
         };
         let json = serde_json::to_string(&snap).unwrap();
         let back: Snapshot = serde_json::from_str(&json).unwrap();

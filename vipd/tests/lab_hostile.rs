@@ -18,7 +18,7 @@ use vrrp_core::{
     Addresses, Advertisement, Auth, ChecksumMode, Endpoints, Family, Interval, Password, Version,
     Vrid,
 };
-use vrrp_net::socket::{Mode, VrrpSocket, interface_index};
+use vrrp_net::socket::{VrrpSocket, interface_index};
 
 const SETTLE: Duration = Duration::from_secs(10);
 /// The VRRPv2 instance's VIP.
@@ -182,7 +182,7 @@ fn inject(observer: &str, payloads: Vec<Vec<u8>>, gap: Duration) -> JoinHandle<u
             .unwrap();
         rt.block_on(async {
             let ifindex = interface_index("eth0").unwrap();
-            let socket = VrrpSocket::open(ifindex, "eth0", Family::Ipv4, Mode::Unicast).unwrap();
+            let socket = VrrpSocket::open(ifindex, "eth0", Family::Ipv4).unwrap();
             for payload in &payloads {
                 socket
                     .send_to(IpAddr::V4(OBSERVER), IpAddr::V4(GROUP), payload)

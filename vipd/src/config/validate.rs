@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use vrrp_core::{
-    AnnounceSchedule, ChecksumMode, Family, InstanceConfig, Interval, Password, Priority, Track,
-    Version, Vrid,
+    AnnounceSchedule, Centis, ChecksumMode, Family, InstanceConfig, Interval, Password, Priority,
+    Track, Version, Vrid,
 };
 
 use super::{Config, ConfigFileError, FieldError, InstancePlan, InstanceSpec, Plan, Vip};
-use crate::duration::{Lifetime, Millis};
+use crate::duration::{ConfigDuration, VipLifetime};
 
 impl Config {
     /// Checks every rule and builds the plan.
@@ -19,12 +19,11 @@ impl Config {
     pub fn validate(&self) -> Result<Plan, ConfigFileError> {
         let mut errors = Vec::new();
         if self.instances.is_empty() {
-            errors.push(FieldError {
-                field: "instances".into(),
-                message: "no instance is configured: add one under `instances:` with at least \
-                          interface, vrid and vips"
-                    .into(),
-            });
+            errors.push(FieldError::new(
+                "instances",
+                "no instance is configured: add one under `instances:` with at least \
+                 interface, vrid and vips",
+            ));
         }
         let mut instances = Vec::new();
         let mut keys: BTreeMap<(String, u8, Family), usize> = BTreeMap::new();
@@ -72,13 +71,13 @@ impl Config {
             text => match text.parse::<std::net::SocketAddr>() {
                 Ok(addr) => Some(addr),
                 Err(_) => {
-                    errors.push(FieldError {
-                        field: "api.listen".into(),
-                        message: format!(
+                    errors.push(FieldError::new(
+                        "api.listen",
+                        format!(
                             "{text:?} is not ADDRESS:PORT: write e.g. 127.0.0.1:9370 or \
                              [::1]:9370, or off to serve no API"
                         ),
-                    });
+                    ));
                     None
                 }
             },
@@ -99,10 +98,10 @@ struct Errors<'a> {
 
 impl Errors<'_> {
     fn push(&mut self, field: &str, message: impl Into<String>) {
-        self.list.push(FieldError {
-            field: format!("{}.{field}", self.prefix),
-            message: message.into(),
-        });
+        self.list.push(FieldError::new(
+            format!("{}.{field}", self.prefix),
+            message.into(),
+        ));
     }
 
     fn count(&self) -> usize {
@@ -194,6 +193,7 @@ impl InstanceSpec {
         let preempt_delay = self
             .preempt_delay
             .to_centis()
+            .map(Centis)
             .filter(|c| *c <= vrrp_core::MAX_PREEMPT_DELAY);
         if preempt_delay.is_none() {
             e.push(
@@ -305,7 +305,7 @@ impl InstanceSpec {
         }
         let announce = self.announce(e);
         match self.vip_lifetime {
-            Lifetime::After(d) if d.0 < 1000 || !d.0.is_multiple_of(1000) => e.push(
+            VipLifetime::After(d) if d.0 < 1000 || !d.0.is_multiple_of(1000) => e.push(
                 "vip_lifetime",
                 format!(
                     "{d} must be whole seconds, at least 1s (the kernel counts seconds), or forever"
@@ -337,10 +337,11 @@ impl InstanceSpec {
         ) {
             Ok(checks) => checks,
             Err(errors) => {
-                e.list.extend(errors.into_iter().map(|f| FieldError {
-                    field: f.field,
-                    message: f.message,
-                }));
+                e.list.extend(
+                    errors
+                        .into_iter()
+                        .map(|f| FieldError::new(f.field, f.message)),
+                );
                 Vec::new()
             }
         };
@@ -412,6 +413,7 @@ impl InstanceSpec {
         let interval = self
             .advert_interval
             .to_centis()
+            .map(Centis)
             .and_then(|c| u16::try_from(c.get()).ok())
             .and_then(Interval::from_centis);
         match (version, interval) {
@@ -421,7 +423,7 @@ impl InstanceSpec {
                     "advert_interval",
                     format!(
                         "{} is not valid for VRRPv2: whole seconds from 1s to 255s",
-                        Millis(ms)
+                        ConfigDuration(ms)
                     ),
                 );
                 None
@@ -431,7 +433,7 @@ impl InstanceSpec {
                     "advert_interval",
                     format!(
                         "{} is not valid for VRRPv3: 10ms to 40.95s in steps of 10ms",
-                        Millis(ms)
+                        ConfigDuration(ms)
                     ),
                 );
                 None
@@ -441,8 +443,8 @@ impl InstanceSpec {
 
     fn announce(&self, e: &mut Errors<'_>) -> Option<AnnounceSchedule> {
         let g = self.garp;
-        let delay = g.master_delay.to_centis();
-        let refresh = g.master_refresh.to_centis();
+        let delay = g.master_delay.to_centis().map(Centis);
+        let refresh = g.master_refresh.to_centis().map(Centis);
         let repeat = u8::try_from(g.master_repeat).ok();
         let refresh_repeat = u8::try_from(g.master_refresh_repeat).ok();
         for (field, ok, what) in [
@@ -475,4 +477,3 @@ impl InstanceSpec {
         Some(schedule)
     }
 }
-

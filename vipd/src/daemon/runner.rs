@@ -20,7 +20,7 @@ use super::health::{Health, Tagged};
 use super::snapshot;
 use super::{Command, DaemonError, InstanceState, StopMode};
 use crate::config::{InstancePlan, Plan};
-use crate::duration::Lifetime;
+use crate::duration::VipLifetime;
 
 /// An instance whose interfaces were found.
 #[derive(Debug)]
@@ -65,7 +65,9 @@ async fn address_mark(asked: Option<AddressMark>) -> Result<AddressMark, DaemonE
     let mark = if probe.probe_protocol_mark(VIPD_ADDRESS_PROTOCOL).await? {
         AddressMark::Protocol(VIPD_ADDRESS_PROTOCOL)
     } else {
-        warn!("this kernel does not keep IFA_PROTO (Linux before 5.18): vipd's VIPs are recognised by their finite lifetime instead");
+        warn!(
+            "this kernel does not keep IFA_PROTO (Linux before 5.18): vipd's VIPs are recognised by their finite lifetime instead"
+        );
         AddressMark::Lifetime
     };
     info!(mark = %mark, "address mark");
@@ -220,7 +222,11 @@ impl Runner {
                 instance: plan.name.clone(),
                 source,
             })?;
-        let primary = self.executor.netlink.primary_address(vrrp.index, family).await?;
+        let primary = self
+            .executor
+            .netlink
+            .primary_address(vrrp.index, family)
+            .await?;
         if let Some(instance) = self.router.instance_mut(&key) {
             instance.set_link_up(now, vrrp.up && vip.up);
             instance.set_primary_address(now, primary);
@@ -270,8 +276,12 @@ impl Runner {
             });
             if socket.is_multicast() != wanted {
                 match socket.set_multicast(wanted) {
-                    Ok(()) => info!(interface = socket.ifname(), group = %socket.group(), joined = wanted, "multicast membership changed"),
-                    Err(e) => error!(interface = socket.ifname(), error = %e, "changing the multicast membership failed"),
+                    Ok(()) => {
+                        info!(interface = socket.ifname(), group = %socket.group(), joined = wanted, "multicast membership changed")
+                    }
+                    Err(e) => {
+                        error!(interface = socket.ifname(), error = %e, "changing the multicast membership failed")
+                    }
                 }
             }
         }
@@ -493,8 +503,8 @@ impl Runner {
             .instances
             .values()
             .filter_map(|m| match m.plan.vip_lifetime {
-                Lifetime::After(d) => Some(d.to_duration()),
-                Lifetime::Forever => None,
+                VipLifetime::After(d) => Some(d.to_duration()),
+                VipLifetime::Forever => None,
             })
             .min()
             .unwrap_or(Duration::from_secs(3600));
@@ -506,7 +516,7 @@ impl Runner {
     async fn renew_vips(&mut self) {
         let mut batches = VipBatches::new();
         for (key, m) in &self.instances {
-            let renewable = matches!(m.plan.vip_lifetime, Lifetime::After(_));
+            let renewable = matches!(m.plan.vip_lifetime, VipLifetime::After(_));
             let master = self
                 .router
                 .instance(key)
@@ -608,7 +618,6 @@ impl Runner {
             }
         }
     }
-
 }
 
 /// Whether `new` differs from `old` at most in priority, name and notify hooks, which can be

@@ -1,0 +1,238 @@
+//! The configuration file as written: YAML shapes with keepalived's defaults.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigFileError;
+use crate::duration::{ConfigDuration, VipLifetime};
+use crate::notify::NotifySpec;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The HTTP endpoint for metrics, health and status.
+    #[serde(default, skip_serializing_if = "ApiSpec::is_default")]
+    pub api: ApiSpec,
+    /// The virtual router instances.
+    #[serde(default)]
+    pub instances: Vec<InstanceSpec>,
+}
+
+/// Where vipd serves `/metrics`, `/healthz`, `/readyz` and `/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSpec {
+    /// `ADDRESS:PORT` to listen on (loopback by default: the status names the VIPs and peers),
+    /// or `off`.
+    #[serde(default = "default_api_listen")]
+    pub listen: String,
+}
+
+impl Default for ApiSpec {
+    fn default() -> Self {
+        Self {
+            listen: default_api_listen(),
+        }
+    }
+}
+
+impl ApiSpec {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The default API address.
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:9370";
+
+fn default_api_listen() -> String {
+    DEFAULT_API_LISTEN.to_owned()
+}
+
+/// One virtual router as written in the file. Every field but `interface`, `vrid` and `vips`
+/// has keepalived's default.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceSpec {
+    /// A name for logs and status; default `<interface>-<vrid>-<ipv4|ipv6>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The interface VRRP adverts are sent and received on.
+    pub interface: String,
+    /// The interface the VIPs are added to, if not `interface`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vip_interface: Option<String>,
+    /// Virtual Router Identifier, 1 to 255.
+    pub vrid: u32,
+    /// VRRP version, 2 or 3.
+    #[serde(default = "default_version")]
+    pub version: u32,
+    /// Priority, 1 to 255.
+    #[serde(default = "default_priority")]
+    pub priority: u32,
+    /// Advertisement interval.
+    #[serde(default = "default_interval")]
+    pub advert_interval: ConfigDuration,
+    /// Whether a higher priority takes over from a lower-priority master.
+    #[serde(default = "yes")]
+    pub preempt: bool,
+    /// keepalived's `preempt_delay`.
+    #[serde(default)]
+    pub preempt_delay: ConfigDuration,
+    /// VRRPv2 simple password, 1 to 8 characters. Prefer `VIPD_PASSWORD` or a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// The virtual addresses, in CIDR form.
+    #[serde(default)]
+    pub vips: Vec<String>,
+    /// Unicast peers; empty for multicast.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unicast_peers: Vec<String>,
+    /// Lowest hop limit accepted on unicast adverts (64 for keepalived's IPv6 unicast).
+    #[serde(default = "default_hop_limit")]
+    pub unicast_min_hop_limit: u32,
+    /// Gratuitous ARP / unsolicited NA schedule.
+    #[serde(default)]
+    pub garp: GarpSpec,
+    /// Kernel lifetime of each VIP, renewed while Master, or `forever`.
+    #[serde(default = "default_lifetime")]
+    pub vip_lifetime: VipLifetime,
+    /// Send VRRPv3 IPv4 checksums without the pseudo-header (keepalived
+    /// `v3_checksum_as_v2`); both forms are accepted on receipt anyway.
+    #[serde(default)]
+    pub v3_checksum_as_v2: bool,
+    /// Drop VRRPv3 adverts whose address list differs (VRRPv2 always does).
+    #[serde(default)]
+    pub strict_address_list: bool,
+    /// Commands run on each state change.
+    #[serde(default, skip_serializing_if = "NotifySpec::is_empty")]
+    pub notify: NotifySpec,
+    /// Health checks that make this node ineligible or move its priority
+    /// ([`vip_health::CheckSpec`]: `http`, `tcp`, `exec`, `file`, `interface`, `kube_api`,
+    /// `node_ready`, or a `builtin` of the seed charts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<vip_health::CheckSpec>,
+}
+
+/// keepalived's four `garp_master_*` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GarpSpec {
+    /// Delay of the second burst after becoming Master; 0 for none.
+    #[serde(default = "default_garp_delay")]
+    pub master_delay: ConfigDuration,
+    /// Announcements per address in each of the first two bursts.
+    #[serde(default = "default_garp_repeat")]
+    pub master_repeat: u32,
+    /// Period of refresh bursts while Master; 0 for none.
+    #[serde(default)]
+    pub master_refresh: ConfigDuration,
+    /// Announcements per address in each refresh burst.
+    #[serde(default = "default_garp_refresh_repeat")]
+    pub master_refresh_repeat: u32,
+}
+
+impl Default for GarpSpec {
+    fn default() -> Self {
+        Self {
+            master_delay: default_garp_delay(),
+            master_repeat: default_garp_repeat(),
+            master_refresh: ConfigDuration(0),
+            master_refresh_repeat: default_garp_refresh_repeat(),
+        }
+    }
+}
+
+const fn default_version() -> u32 {
+    3
+}
+const fn default_priority() -> u32 {
+    100
+}
+const fn default_interval() -> ConfigDuration {
+    ConfigDuration::from_secs(1)
+}
+const fn yes() -> bool {
+    true
+}
+const fn default_hop_limit() -> u32 {
+    255
+}
+const fn default_lifetime() -> VipLifetime {
+    VipLifetime::After(ConfigDuration::from_secs(5))
+}
+const fn default_garp_delay() -> ConfigDuration {
+    ConfigDuration::from_secs(5)
+}
+const fn default_garp_repeat() -> u32 {
+    5
+}
+const fn default_garp_refresh_repeat() -> u32 {
+    1
+}
+
+/// A secret string: never shown by `Debug`, and serialized as `<redacted>`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+impl Config {
+    /// Parses YAML text.
+    ///
+    /// # Errors
+    /// [`ConfigFileError::Syntax`] naming the line, column and field.
+    pub fn from_yaml(text: &str) -> Result<Self, ConfigFileError> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        serde_yaml_ng::from_str(text).map_err(|e| ConfigFileError::Syntax(e.to_string()))
+    }
+
+    /// The configuration as YAML, with secrets redacted.
+    #[must_use]
+    pub fn to_yaml(&self) -> String {
+        serde_yaml_ng::to_string(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+impl InstanceSpec {
+    /// An instance with keepalived's defaults.
+    #[must_use]
+    pub fn new(interface: String, vrid: u32, vips: Vec<String>) -> Self {
+        Self {
+            name: None,
+            interface,
+            vip_interface: None,
+            vrid,
+            version: default_version(),
+            priority: default_priority(),
+            advert_interval: default_interval(),
+            preempt: true,
+            preempt_delay: ConfigDuration(0),
+            password: None,
+            vips,
+            unicast_peers: Vec::new(),
+            unicast_min_hop_limit: default_hop_limit(),
+            garp: GarpSpec::default(),
+            vip_lifetime: default_lifetime(),
+            v3_checksum_as_v2: false,
+            strict_address_list: false,
+            notify: NotifySpec::default(),
+            checks: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! vipd's configuration file (YAML), its overrides from flags and environment variables, and
+//! its validation into what the daemon runs.
+//!
+//! ```yaml
+//! api:
+//!   listen: 127.0.0.1:9370       # /metrics, /healthz, /readyz, /status; or off
+//! instances:
+//!   - name: VI_CONTROL_PLANE
+//!     interface: eth0            # where VRRP speaks
+//!     vip_interface: eth0        # where the VIPs go (default: interface)
+//!     vrid: 51
+//!     version: 3                 # 2 or 3
+//!     priority: 100              # 1 to 255; 255 owns the addresses
+//!     advert_interval: 1s        # v3: 10ms to 40.95s; v2: whole seconds 1 to 255
+//!     preempt: true              # false is keepalived's nopreempt
+//!     preempt_delay: 0s
+//!     vips: [192.168.1.100/24]   # CIDR form, one family per instance
+//!     unicast_peers: []          # empty: multicast
+//!     garp: { master_delay: 5s, master_repeat: 5, master_refresh: 0s, master_refresh_repeat: 1 }
+//!     vip_lifetime: 5s           # kernel lifetime of each VIP, renewed while Master; or forever
+//! ```
+//!
+//! Validation reports every problem at once, each naming its field (`instances[0].vips[1]`)
+//! and the fix. Nothing is applied from a configuration that has any.
+
+mod file;
+mod overrides;
+mod plan;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+pub use file::{ApiSpec, Config, DEFAULT_API_LISTEN, GarpSpec, InstanceSpec, Secret};
+pub use overrides::Overrides;
+pub use plan::{InstancePlan, Plan, Vip};
+
+pub use vip_health::FieldError;
+
+/// Why a configuration cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigFileError {
+    /// The file is not valid YAML of the expected shape (unknown key, wrong type, ...).
+    #[error("{0}")]
+    Syntax(String),
+    /// The file parsed but breaks rules; every problem is listed.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<FieldError>),
+}

@@ -1,0 +1,118 @@
+//! The validated configuration the daemon runs: a [`Plan`] can only be built by
+//! [`Config::validate`](super::Config::validate).
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use vrrp_core::InstanceConfig;
+
+use crate::duration::VipLifetime;
+use crate::notify::NotifySpec;
+
+/// A virtual address with its prefix length, as the kernel needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Vip {
+    /// The address.
+    pub addr: IpAddr,
+    /// Its prefix length.
+    pub prefix_len: u8,
+}
+
+impl fmt::Display for Vip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix_len)
+    }
+}
+
+/// One validated instance, ready to run. Built only by validation: its VIPs (with their
+/// prefix lengths) and the engine's configuration agree by construction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstancePlan {
+    pub(crate) name: String,
+    pub(crate) interface: String,
+    pub(crate) vip_interface: String,
+    /// The VIPs with their prefix lengths; the engine's `virtual_addresses` are their
+    /// addresses, in the same order.
+    pub(crate) vips: Vec<Vip>,
+    pub(crate) vip_lifetime: VipLifetime,
+    pub(crate) engine: InstanceConfig,
+    pub(crate) notify: NotifySpec,
+    pub(crate) checks: Vec<vip_health::CheckConfig>,
+}
+
+impl InstancePlan {
+    /// Its name (for logs, status and metrics).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The interface VRRP speaks on.
+    #[must_use]
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    /// The interface the VIPs go on.
+    #[must_use]
+    pub fn vip_interface(&self) -> &str {
+        &self.vip_interface
+    }
+
+    /// The VIPs with their prefix lengths, in configuration order.
+    #[must_use]
+    pub fn vips(&self) -> &[Vip] {
+        &self.vips
+    }
+
+    /// The VIP `addr` with its prefix length, if it is one of this instance's.
+    #[must_use]
+    pub fn vip(&self, addr: IpAddr) -> Option<Vip> {
+        self.vips.iter().copied().find(|v| v.addr == addr)
+    }
+
+    /// The kernel lifetime of the VIPs.
+    #[must_use]
+    pub const fn vip_lifetime(&self) -> VipLifetime {
+        self.vip_lifetime
+    }
+
+    /// The engine's configuration.
+    #[must_use]
+    pub const fn engine(&self) -> &InstanceConfig {
+        &self.engine
+    }
+
+    /// The notify hooks.
+    #[must_use]
+    pub const fn notify(&self) -> &NotifySpec {
+        &self.notify
+    }
+
+    /// The health checks, each a tracked object of the engine with the same name.
+    #[must_use]
+    pub fn checks(&self) -> &[vip_health::CheckConfig] {
+        &self.checks
+    }
+}
+
+/// A validated configuration, built only by [`Config::validate`](super::Config::validate).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub(crate) instances: Vec<InstancePlan>,
+    pub(crate) api: Option<SocketAddr>,
+}
+
+impl Plan {
+    /// The instances, in file order.
+    #[must_use]
+    pub fn instances(&self) -> &[InstancePlan] {
+        &self.instances
+    }
+
+    /// Where the HTTP API listens; `None` when it is off.
+    #[must_use]
+    pub const fn api(&self) -> Option<SocketAddr> {
+        self.api
+    }
+}

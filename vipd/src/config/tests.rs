@@ -1,0 +1,296 @@
+//! The configuration's unit tests.
+
+use super::*;
+use crate::duration::{ConfigDuration, VipLifetime};
+use vrrp_core::{AnnounceSchedule, Interval, Version};
+
+fn errors(yaml: &str) -> Vec<String> {
+    match Config::from_yaml(yaml).and_then(|c| c.validate()) {
+        Ok(_) => Vec::new(),
+        Err(ConfigFileError::Invalid(list)) => list.iter().map(ToString::to_string).collect(),
+        Err(e) => vec![e.to_string()],
+    }
+}
+
+#[test]
+fn a_minimal_file_gets_keepalived_defaults() {
+    let plan = Config::from_yaml("instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24]}]")
+        .unwrap()
+        .validate()
+        .unwrap();
+    let i = &plan.instances()[0];
+    assert_eq!(i.name, "eth0-51-ipv4");
+    assert_eq!(i.vip_interface, "eth0");
+    assert_eq!(
+        i.vips,
+        vec![Vip {
+            addr: "10.0.0.1".parse().unwrap(),
+            prefix_len: 24
+        }]
+    );
+    assert_eq!(i.engine.version, Version::V3);
+    assert_eq!(i.engine.priority.get(), 100);
+    assert_eq!(i.engine.advert_interval, Interval::ONE_SECOND);
+    assert!(i.engine.preempt);
+    assert_eq!(i.engine.announce, AnnounceSchedule::default());
+    assert_eq!(
+        i.vip_lifetime,
+        VipLifetime::After(ConfigDuration::from_secs(5))
+    );
+}
+
+#[test]
+fn health_checks_become_tracked_objects_and_their_errors_name_the_field() {
+    let plan = Config::from_yaml(
+            "instances:\n  - interface: eth0\n    vrid: 51\n    vips: [10.0.0.1/24]\n    \
+             checks:\n      - builtin: service\n      - builtin: kube-api\n        kube_api: {host: 10.96.0.1}\n      - name: w\n        \
+             file: {path: /tmp/w}\n",
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+    let tracks: Vec<(&str, i16, bool)> = plan.instances[0]
+        .engine
+        .tracks
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight, t.initially_up))
+        .collect();
+    // A fault check is down until its first result; a negative weight is not applied
+    // before it; a file check's weight varies at run time (0 here).
+    assert_eq!(
+        tracks,
+        vec![
+            ("service", 0, false),
+            ("kube-api", -40, true),
+            ("w", 0, false)
+        ]
+    );
+    assert_eq!(plan.instances[0].checks.len(), 3);
+    let errors = errors(
+        "instances:\n  - interface: eth0\n    vrid: 51\n    vips: [10.0.0.1/24]\n    \
+             checks:\n      - builtin: service\n        interval: 1s\n        timeout: 3s\n",
+    );
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("instances[0].checks[0].timeout: "),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn the_api_listens_on_loopback_unless_told_otherwise() {
+    let one = "instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24]}]";
+    let plan = Config::from_yaml(one).unwrap().validate().unwrap();
+    assert_eq!(plan.api, Some("127.0.0.1:9370".parse().unwrap()));
+    let off = Config::from_yaml(&format!("api: {{listen: \"off\"}}\n{one}"))
+        .unwrap()
+        .validate()
+        .unwrap();
+    assert_eq!(off.api, None);
+    let v6 = Config::from_yaml(&format!("api: {{listen: \"[::1]:9999\"}}\n{one}"))
+        .unwrap()
+        .validate()
+        .unwrap();
+    assert_eq!(v6.api, Some("[::1]:9999".parse().unwrap()));
+    let Err(ConfigFileError::Invalid(errors)) =
+        Config::from_yaml(&format!("api: {{listen: \"localhost\"}}\n{one}"))
+            .unwrap()
+            .validate()
+    else {
+        panic!("a listen address without a port was accepted");
+    };
+    assert_eq!(errors[0].field, "api.listen");
+    assert!(errors[0].message.contains("ADDRESS:PORT"), "{}", errors[0]);
+    let mut config = Config::from_yaml(one).unwrap();
+    Overrides {
+        api_listen: Some("0.0.0.0:9370".into()),
+        ..Overrides::default()
+    }
+    .apply(&mut config)
+    .unwrap();
+    assert_eq!(config.api.listen, "0.0.0.0:9370");
+    assert_eq!(config.instances.len(), 1, "the instance was left alone");
+}
+
+#[test]
+fn every_problem_is_reported_with_its_field_and_fix() {
+    let yaml = "
+instances:
+  - interface: eth0
+    vrid: 300
+    priority: 0
+    version: 3
+    password: k8s_vip
+    advert_interval: 41s
+    vips: [10.0.0.1, 10.0.0.2/24, fd00::1/64, 10.0.0.2/24]
+  - interface: eth0
+    vrid: 51
+    vips: [10.0.0.9/24]
+  - interface: eth0
+    vrid: 51
+    preempt: false
+    priority: 255
+    version: 2
+    advert_interval: 1.5s
+    vips: [10.0.0.10/24]
+";
+    let got = errors(yaml);
+    let want = [
+        "instances[0].vrid: 300 is outside 1 to 255",
+        "instances[0].priority: 0 is outside 1 to 255",
+        "instances[0].advert_interval: 41s is not valid for VRRPv3",
+        "instances[0].vips[0]: \"10.0.0.1\" is not in CIDR form",
+        "instances[0].vips[3]: 10.0.0.2 is listed twice",
+        "instances[0].vips[2]: fd00::1 is not of the same family",
+        "instances[0].password: VRRPv3 (RFC 5798) has no authentication",
+        "instances[2].advert_interval: 1.5s is not valid for VRRPv2: whole seconds",
+        "instances[2].preempt: preempt: false (nopreempt) with priority 255",
+    ];
+    for w in want {
+        assert!(
+            got.iter().any(|g| g.starts_with(w)),
+            "missing {w:?} in\n{}",
+            got.join("\n")
+        );
+    }
+    assert_eq!(got.len(), want.len(), "{}", got.join("\n"));
+}
+
+#[test]
+fn a_vrid_twice_on_one_interface_and_family_is_refused() {
+    let yaml = "
+instances:
+  - {interface: eth0, vrid: 51, vips: [10.0.0.1/24]}
+  - {interface: eth0, vrid: 51, vips: ['fd00::1/64']}
+  - {interface: eth1, vrid: 51, vips: [10.0.1.1/24]}
+  - {interface: eth0, vrid: 51, vips: [10.0.0.2/24]}
+";
+    let got = errors(yaml);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].starts_with(
+        "instances[3].vrid: VRID 51 (IPv4) on interface eth0 is also used by instances[0]"
+    ));
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_name_the_field() {
+    let got =
+        errors("instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24], nopreemt: true}]");
+    assert!(got[0].contains("unknown field `nopreemt`"), "{got:?}");
+    let got = errors("instances: [{interface: eth0, vrid: fifty, vips: [10.0.0.1/24]}]");
+    assert!(got[0].contains("vrid"), "{got:?}");
+    let got = errors(
+        "instances: [{interface: eth0, vrid: 5, advert_interval: soon, vips: [10.0.0.1/24]}]",
+    );
+    assert!(got[0].contains("is not a duration"), "{got:?}");
+}
+
+#[test]
+fn the_password_is_never_rendered() {
+    let c = Config::from_yaml(
+            "instances: [{interface: eth0, vrid: 51, version: 2, password: s3cret, vips: [10.0.0.1/24]}]",
+        )
+        .unwrap();
+    assert!(c.validate().is_ok());
+    let shown = format!("{} {:?}", c.to_yaml(), c);
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("<redacted>"));
+}
+
+#[test]
+fn overrides_fill_in_or_make_the_single_instance() {
+    let mut none = Config::default();
+    let o = Overrides {
+        interface: Some("eth1".into()),
+        vrid: Some(7),
+        vips: vec!["10.0.0.7/24".into()],
+        nopreempt: true,
+        password: Some("pw".into()),
+        version: Some(2),
+        ..Overrides::default()
+    };
+    o.apply(&mut none).unwrap();
+    let plan = none.validate().unwrap();
+    assert_eq!(plan.instances[0].interface, "eth1");
+    assert!(!plan.instances[0].engine.preempt);
+    assert!(plan.instances[0].engine.password.is_some());
+    let mut one =
+        Config::from_yaml("instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24]}]").unwrap();
+    Overrides {
+        priority: Some(150),
+        ..Overrides::default()
+    }
+    .apply(&mut one)
+    .unwrap();
+    assert_eq!(
+        one.validate().unwrap().instances[0].engine.priority.get(),
+        150
+    );
+    let mut two = Config::from_yaml(
+            "instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24]}, {interface: eth0, vrid: 52, vips: [10.0.0.2/24]}]",
+        )
+        .unwrap();
+    let e = Overrides {
+        priority: Some(150),
+        ..Overrides::default()
+    }
+    .apply(&mut two)
+    .unwrap_err();
+    assert!(e.to_string().contains("the file has 2 instances"), "{e}");
+    let e = Overrides {
+        vrid: Some(1),
+        ..Overrides::default()
+    }
+    .apply(&mut Config::default())
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("--interface (VIPD_INTERFACE)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn notify_hooks_are_read_and_checked() {
+    let plan = Config::from_yaml(
+            "instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24], notify: {command: [/bin/hook], master: [/bin/up, x]}}]",
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+    let n = &plan.instances[0].notify;
+    assert_eq!(n.command, vec!["/bin/hook"]);
+    assert_eq!(n.master, vec!["/bin/up", "x"]);
+    assert_eq!(n.timeout, ConfigDuration::from_secs(10));
+    let got = errors(
+        "instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24], notify: {stop: [''], timeout: 0s}}]",
+    );
+    assert!(
+        got.iter()
+            .any(|g| g.starts_with("instances[0].notify.timeout")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|g| g.starts_with("instances[0].notify.stop")),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn ipv6_unicast_peers_must_be_link_local() {
+    let got = errors(
+        "instances: [{interface: eth0, vrid: 51, vips: ['fd00::100/64'], unicast_peers: ['fd00::2', 'fe80::2']}]",
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("instances[0].unicast_peers[0]: fd00::2 is not link-local"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn an_empty_file_asks_for_an_instance() {
+    let got = errors("");
+    assert_eq!(got.len(), 1);
+    assert!(got[0].starts_with("instances: no instance is configured"));
+}

@@ -1,0 +1,372 @@
+//! Carrying out the engine's actions: VIPs through netlink, adverts on the raw sockets,
+//! gratuitous ARP / unsolicited NA, state changes to the log and the notify hooks.
+//!
+//! Every VIP the daemon adds or renews goes through [`Executor::add_vips`], one netlink batch
+//! (one address dump) per interface and lifetime, which also records the VIP as held and
+//! counts failures: the drain's additions, later additions in the same drain, and the
+//! periodic renewals all take that one path.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tracing::{debug, error, info, warn};
+use vrrp_core::{Action, Family, InstanceKey, Reason, Router, State};
+use vrrp_net::announce::Announcer;
+use vrrp_net::netlink::{Lifetime as NetLifetime, Netlink};
+use vrrp_net::socket::VrrpSocket;
+
+use crate::config::InstancePlan;
+use crate::duration::VipLifetime;
+use crate::notify::{Notification, Notifier, Outcome};
+
+/// One instance as the daemon manages it: its plan, its interfaces, and what was done for it.
+#[derive(Debug)]
+pub(super) struct Managed {
+    pub(super) plan: InstancePlan,
+    pub(super) vrrp_index: u32,
+    pub(super) vip_index: u32,
+    /// The VIPs the kernel holds for this instance (added and not removed since).
+    pub(super) held: BTreeSet<IpAddr>,
+    /// Transitions by the state entered and the reason.
+    pub(super) transitions: Vec<(State, Reason, u64)>,
+    pub(super) announcements: u64,
+    pub(super) add_failures: u64,
+    pub(super) remove_failures: u64,
+}
+
+impl Managed {
+    pub(super) fn new(plan: InstancePlan, vrrp_index: u32, vip_index: u32) -> Self {
+        Self {
+            plan,
+            vrrp_index,
+            vip_index,
+            held: BTreeSet::new(),
+            transitions: Vec::new(),
+            announcements: 0,
+            add_failures: 0,
+            remove_failures: 0,
+        }
+    }
+
+    /// The prefix length of VIP `addr`, as configured.
+    pub(super) fn prefix_len(&self, addr: IpAddr) -> Option<u8> {
+        self.plan.vip(addr).map(|v| v.prefix_len)
+    }
+}
+
+/// The instances, by the engine's key.
+pub(super) type Instances = BTreeMap<InstanceKey, Managed>;
+
+/// VIPs to add, by VIP interface and lifetime, each with its prefix length and instance.
+pub(super) type VipBatches = BTreeMap<(u32, VipLifetime), Vec<(IpAddr, u8, InstanceKey)>>;
+
+/// What carries out the actions: netlink, the raw sockets, the announcers, the hooks.
+pub(super) struct Executor {
+    pub(super) netlink: Netlink,
+    /// One raw socket per (VRRP interface, family).
+    pub(super) sockets: BTreeMap<(u32, Family), Arc<VrrpSocket>>,
+    /// One announcer per VIP interface.
+    pub(super) announcers: BTreeMap<u32, Arc<Announcer>>,
+    pub(super) notifier: Option<Notifier>,
+}
+
+fn net_lifetime(lifetime: VipLifetime) -> NetLifetime {
+    match lifetime {
+        VipLifetime::Forever => NetLifetime::Forever,
+        VipLifetime::After(d) => {
+            NetLifetime::Seconds(u32::try_from(d.0 / 1000).unwrap_or(u32::MAX))
+        }
+    }
+}
+
+fn report_hook(note: &Notification, argv: &[String], outcome: &Outcome) {
+    let program = argv.first().map_or("", String::as_str);
+    match outcome {
+        Outcome::Exited(Some(0)) => debug!(instance = %note.instance, program, "notify hook done"),
+        Outcome::Exited(code) => {
+            warn!(instance = %note.instance, program, code = ?code, "notify hook failed");
+        }
+        Outcome::TimedOut => {
+            warn!(instance = %note.instance, program, "notify hook timed out, killed")
+        }
+        Outcome::Failed(why) => {
+            warn!(instance = %note.instance, program, error = %why, "notify hook")
+        }
+    }
+}
+
+impl Executor {
+    pub(super) fn new(netlink: Netlink) -> Self {
+        Self {
+            netlink,
+            sockets: BTreeMap::new(),
+            announcers: BTreeMap::new(),
+            notifier: Some(Notifier::spawn(report_hook)),
+        }
+    }
+
+    /// Performs `actions` in order and returns whether a state changed.
+    ///
+    /// The VIP additions that come before any removal are done first, in one batch per
+    /// interface (one address dump instead of one per VIP): when many instances become Master
+    /// at once, their adverts then leave within milliseconds instead of each waiting for the
+    /// netlink round trips of every instance before it. An addition after a removal waits
+    /// for it, in order.
+    pub(super) async fn perform(
+        &self,
+        actions: Vec<(InstanceKey, Action)>,
+        instances: &mut Instances,
+        router: &Router,
+    ) -> bool {
+        let hoisted = actions
+            .iter()
+            .position(|(_, a)| matches!(a, Action::RemoveVip(_)))
+            .unwrap_or(actions.len());
+        let first = additions(&actions[..hoisted], instances);
+        self.add_vips(first, instances, false).await;
+        let mut changed = false;
+        for (i, (key, action)) in actions.into_iter().enumerate() {
+            if !instances.contains_key(&key) {
+                continue;
+            }
+            match action {
+                Action::AddVip(_) if i < hoisted => {}
+                Action::AddVip(addr) => {
+                    let batch = additions(&[(key, Action::AddVip(addr))], instances);
+                    self.add_vips(batch, instances, false).await;
+                }
+                Action::StateChanged { from, to, reason } => {
+                    changed = true;
+                    self.state_changed(key, from, to, reason, instances, router);
+                }
+                Action::RemoveVip(addr) => self.remove_vip(key, addr, instances).await,
+                Action::SendAdvertisement(tx) => {
+                    let Some(m) = instances.get(&key) else {
+                        continue;
+                    };
+                    if let Some(socket) = self.sockets.get(&(m.vrrp_index, Family::of(&tx.dst)))
+                        && let Err(e) = socket.send(&tx).await
+                    {
+                        debug!(instance = %m.plan.name, dst = %tx.dst, error = %e, "sending the advert failed");
+                    }
+                }
+                Action::Announce(addr) => self.announce(key, addr, instances),
+                other => debug!(action = ?other, "action not handled"),
+            }
+        }
+        changed
+    }
+
+    fn state_changed(
+        &self,
+        key: InstanceKey,
+        from: State,
+        to: State,
+        reason: Reason,
+        instances: &mut Instances,
+        router: &Router,
+    ) {
+        let Some(m) = instances.get_mut(&key) else {
+            return;
+        };
+        let name = m.plan.name.as_str();
+        info!(instance = %name, from = %from, to = %to, reason = %reason, "state changed");
+        match m
+            .transitions
+            .iter_mut()
+            .find(|t| (t.0, t.1) == (to, reason))
+        {
+            Some(t) => t.2 += 1,
+            None => m.transitions.push((to, reason, 1)),
+        }
+        let priority = router
+            .instance(&key)
+            .map_or(0, vrrp_core::Instance::effective_priority);
+        if let Some(notifier) = &self.notifier {
+            notifier.notify(
+                &m.plan.notify,
+                Notification {
+                    instance: name.to_owned(),
+                    state: to,
+                    reason: reason.to_string(),
+                    priority,
+                    vips: m.plan.vips.iter().map(ToString::to_string).collect(),
+                },
+            );
+        }
+    }
+
+    async fn remove_vip(&self, key: InstanceKey, addr: IpAddr, instances: &mut Instances) {
+        let Some(m) = instances.get_mut(&key) else {
+            return;
+        };
+        let Some(prefix) = m.prefix_len(addr) else {
+            error!(instance = %m.plan.name, vip = %addr, "the engine removed an address it was not configured with");
+            return;
+        };
+        match self.netlink.remove_vip(m.vip_index, addr, prefix).await {
+            Ok(()) => {
+                info!(instance = %m.plan.name, vip = %addr, "VIP removed");
+                m.held.remove(&addr);
+            }
+            Err(e) => {
+                error!(instance = %m.plan.name, vip = %addr, error = %e, "removing the VIP failed");
+                m.remove_failures += 1;
+            }
+        }
+    }
+
+    fn announce(&self, key: InstanceKey, addr: IpAddr, instances: &mut Instances) {
+        let Some(m) = instances.get_mut(&key) else {
+            return;
+        };
+        match self.announcers.get(&m.vip_index).map(|a| a.announce(addr)) {
+            Some(Ok(())) => m.announcements += 1,
+            Some(Err(e)) => {
+                warn!(instance = %m.plan.name, vip = %addr, error = %e, "announcement failed");
+            }
+            None => {}
+        }
+    }
+
+    /// Adds (or, with `renewing`, renews) VIPs grouped by interface and lifetime, one netlink
+    /// batch each: records each VIP added as held, counts each failure, and logs each result
+    /// (renewals only when they fail).
+    pub(super) async fn add_vips(
+        &self,
+        batches: VipBatches,
+        instances: &mut Instances,
+        renewing: bool,
+    ) {
+        for ((index, lifetime), batch) in batches {
+            let vips: Vec<(IpAddr, u8)> = batch.iter().map(|(a, p, _)| (*a, *p)).collect();
+            let lifetime = net_lifetime(lifetime);
+            let results = self.netlink.add_vips(index, &vips, lifetime).await;
+            for ((addr, _, key), result) in batch.iter().zip(results) {
+                let Some(m) = instances.get_mut(key) else {
+                    continue;
+                };
+                let name = m.plan.name.as_str();
+                match result {
+                    Ok(()) => {
+                        if !renewing {
+                            info!(instance = %name, vip = %addr, lifetime = %lifetime, "VIP added");
+                        }
+                        m.held.insert(*addr);
+                    }
+                    Err(e) => {
+                        let what = if renewing { "renewing" } else { "adding" };
+                        error!(instance = %name, vip = %addr, error = %e, "{what} the VIP failed");
+                        m.add_failures += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The [`Action::AddVip`]s among `actions`, batched by VIP interface and lifetime.
+fn additions(actions: &[(InstanceKey, Action)], instances: &Instances) -> VipBatches {
+    let mut batches = VipBatches::new();
+    for (key, action) in actions {
+        let (Action::AddVip(addr), Some(m)) = (action, instances.get(key)) else {
+            continue;
+        };
+        let Some(prefix) = m.prefix_len(*addr) else {
+            error!(instance = %m.plan.name, vip = %addr, "the engine added an address it was not configured with");
+            continue;
+        };
+        batches
+            .entry((m.vip_index, m.plan.vip_lifetime))
+            .or_default()
+            .push((*addr, prefix, *key));
+    }
+    batches
+}
+
+#[cfg(test)]
+#[path = "../../../vrrp-net/tests/common/mod.rs"]
+mod common;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use vrrp_core::Vrid;
+
+    /// Every VIP the executor adds is recorded as held, and every failed addition counted,
+    /// whether the addition is hoisted to the front of the drain or follows a removal.
+    #[test]
+    fn every_addition_is_recorded_wherever_it_is_in_the_drain() {
+        let ns = common::Netns::new();
+        let name = ns.name.clone();
+        let (held, failures) = std::thread::spawn(move || {
+            vrrp_net::netns::enter(&name).expect("enter the namespace");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(drain_on_loopback())
+        })
+        .join()
+        .expect("the test thread");
+        // A: added then removed; B: added after A's removal; C: on a missing interface.
+        assert_eq!(held, [0, 1, 0], "VIPs recorded as held, per instance");
+        assert_eq!(failures, [0, 0, 1], "failed additions, per instance");
+        let addrs = String::from_utf8_lossy(&ns.ip(&["-4", "addr", "show", "dev", "lo"]).stdout)
+            .into_owned();
+        assert!(addrs.contains("10.200.9.2/32"), "{addrs}");
+        assert!(!addrs.contains("10.200.9.1/32"), "{addrs}");
+    }
+
+    async fn drain_on_loopback() -> ([u64; 3], [u64; 3]) {
+        let plan = Config::from_yaml(
+            "instances:\n- {interface: lo, vrid: 1, vips: [10.200.9.1/32]}\n\
+             - {interface: lo, vrid: 2, vips: [10.200.9.2/32]}\n\
+             - {interface: lo, vrid: 3, vips: [10.200.9.3/32]}\n",
+        )
+        .and_then(|c| c.validate())
+        .expect("a valid plan");
+        let netlink = Netlink::new(vrrp_net::netlink::AddressMark::Protocol(
+            vrrp_net::netlink::VIPD_ADDRESS_PROTOCOL,
+        ))
+        .expect("netlink");
+        let lo = netlink.link_by_name("lo").await.expect("lo").index;
+        let mut instances = Instances::new();
+        let mut keys = Vec::new();
+        for (i, p) in plan.instances().iter().enumerate() {
+            let key = InstanceKey {
+                interface: lo,
+                vrid: p.engine().vrid,
+                family: Family::Ipv4,
+            };
+            // The third instance's VIP interface does not exist: its addition fails.
+            let vip_index = if i == 2 { 999_999 } else { lo };
+            instances.insert(key, Managed::new(p.clone(), lo, vip_index));
+            keys.push(key);
+        }
+        assert_eq!(keys[1].vrid, Vrid::new(2).expect("VRID 2"));
+        let vip = |n: u8| IpAddr::from([10, 200, 9, n]);
+        let actions = vec![
+            (keys[0], Action::AddVip(vip(1))),
+            (keys[0], Action::RemoveVip(vip(1))),
+            (keys[1], Action::AddVip(vip(2))),
+            (keys[2], Action::AddVip(vip(3))),
+        ];
+        let executor = Executor::new(netlink);
+        executor
+            .perform(actions, &mut instances, &Router::new())
+            .await;
+        let per = |f: &dyn Fn(&Managed) -> u64| -> [u64; 3] {
+            let mut out = [0; 3];
+            for (slot, key) in out.iter_mut().zip(&keys) {
+                *slot = instances.get(key).map_or(0, f);
+            }
+            out
+        };
+        let held = per(&|m| m.held.len() as u64);
+        let failures = per(&|m| m.add_failures);
+        (held, failures)
+    }
+}

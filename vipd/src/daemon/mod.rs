@@ -1,0 +1,268 @@
+//! The daemon: one task that owns a [`vrrp_core::Router`] and drives it with real I/O.
+//!
+//! Inputs reach the task through channels: adverts from one reader task per raw socket,
+//! link and address changes from netlink, commands from a [`Control`], health-check changes,
+//! and the engine's own deadline. After each input the task performs every action the engine
+//! returns, in order: VIPs through netlink (marked as vipd's, with a kernel lifetime renewed
+//! while Master), adverts on the raw socket, gratuitous ARP / unsolicited NA on the VIP
+//! interface, state changes to the log, the notify hooks and the watchers.
+//!
+//! Where things live:
+//!
+//! - this module: the embedding API ([`Daemon::builder`], [`DaemonHandle`], [`Control`]);
+//! - `runner`: the event loop, start-up, reload and stop;
+//! - `executor`: carrying out the engine's actions (VIPs, adverts, announcements, hooks);
+//! - `health`: the health checks, keyed by instance, feeding the engine's tracked objects;
+//! - `snapshot`: what `/status` and `/metrics` report, taken between two inputs.
+//!
+//! ```no_run
+//! # async fn demo(plan: vipd::config::Plan) -> Result<(), vipd::daemon::DaemonError> {
+//! let daemon = vipd::daemon::Daemon::builder(plan).start().await?;
+//! let mut states = daemon.states();
+//! states.changed().await.ok();
+//! println!("{:?}", *states.borrow());
+//! daemon.control().shutdown();
+//! daemon.wait().await
+//! # }
+//! ```
+
+mod executor;
+mod health;
+mod runner;
+mod snapshot;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use vrrp_core::{Reason, State};
+use vrrp_net::netlink::{AddressMark, NetlinkError};
+
+use crate::config::Plan;
+use crate::status::Snapshot;
+
+/// How the daemon leaves when asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StopMode {
+    /// Make-before-break (the default): a master sends priority 0 but keeps its VIPs until
+    /// the new master's advert arrives (at most Master_Down_Interval), so clients never see a
+    /// gap.
+    #[default]
+    Handover,
+    /// RFC 5798's shutdown: priority 0 and the VIPs removed at once (keepalived's behaviour).
+    Immediate,
+}
+
+impl StopMode {
+    /// The gentler of two modes is the one asked for only if both allow it.
+    const fn min_with(self, configured: Self) -> Self {
+        match (self, configured) {
+            (Self::Handover, Self::Handover) => Self::Handover,
+            _ => Self::Immediate,
+        }
+    }
+}
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// A netlink request failed.
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    /// An interface of the configuration does not exist.
+    #[error("instance {instance:?}: interface {interface:?} does not exist on this host")]
+    UnknownInterface {
+        /// The instance.
+        instance: String,
+        /// The interface.
+        interface: String,
+    },
+    /// The interface has no hardware address to announce from.
+    #[error("instance {instance:?}: interface {interface:?} has no MAC address for announcements")]
+    NoMac {
+        /// The instance.
+        instance: String,
+        /// The interface.
+        interface: String,
+    },
+    /// A socket could not be opened (CAP_NET_RAW missing, ...).
+    #[error("interface {interface:?}: {source}")]
+    Socket {
+        /// The interface.
+        interface: String,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The engine refused an instance.
+    #[error("instance {instance:?}: {source}")]
+    Engine {
+        /// The instance.
+        instance: String,
+        /// What it refused.
+        #[source]
+        source: vrrp_core::AddError,
+    },
+    /// The event loop task panicked or was cancelled.
+    #[error("the daemon task ended abnormally: {0}")]
+    Task(String),
+}
+
+/// The state of one instance, as the daemon's watchers see it ([`DaemonHandle::states`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceState {
+    /// Its name.
+    pub name: String,
+    /// Its state.
+    pub state: State,
+    /// Why it entered that state.
+    pub reason: Option<Reason>,
+    /// Its effective priority.
+    pub priority: u8,
+}
+
+/// The daemon's entry point.
+#[derive(Debug)]
+pub struct Daemon;
+
+impl Daemon {
+    /// A builder for the validated configuration `plan`.
+    #[must_use]
+    pub const fn builder(plan: Plan) -> DaemonBuilder {
+        DaemonBuilder {
+            plan,
+            options: Options {
+                stop: StopMode::Handover,
+                mark: None,
+            },
+        }
+    }
+}
+
+/// Builds a running daemon ([`DaemonBuilder::start`]).
+#[derive(Debug)]
+pub struct DaemonBuilder {
+    plan: Plan,
+    options: Options,
+}
+
+/// How the daemon runs, beside its configuration.
+#[derive(Debug, Clone, Copy)]
+struct Options {
+    stop: StopMode,
+    /// The mark of vipd's addresses; `None` to probe the kernel.
+    mark: Option<AddressMark>,
+}
+
+impl DaemonBuilder {
+    /// How to stop ([`StopMode::Handover`] by default).
+    #[must_use]
+    pub const fn stop_mode(mut self, stop: StopMode) -> Self {
+        self.options.stop = stop;
+        self
+    }
+
+    /// How vipd recognises its addresses. By default (`None`) the kernel is probed at start:
+    /// `IFA_PROTO` ([`AddressMark::Protocol`] with
+    /// [`VIPD_ADDRESS_PROTOCOL`](vrrp_net::netlink::VIPD_ADDRESS_PROTOCOL)) where it keeps it
+    /// (Linux 5.18 and later), else [`AddressMark::Lifetime`]. Forcing `VipLifetime` tests the
+    /// fallback of older kernels on a new one.
+    #[must_use]
+    pub const fn address_mark(mut self, mark: Option<AddressMark>) -> Self {
+        self.options.mark = mark;
+        self
+    }
+
+    /// Resolves the interfaces, removes the leftovers of an earlier run, opens the sockets
+    /// and starts the event loop (within a tokio runtime, in the network namespace of the
+    /// interfaces, with CAP_NET_ADMIN and CAP_NET_RAW).
+    ///
+    /// # Errors
+    /// [`DaemonError`] if anything the configuration names is missing or cannot be opened;
+    /// then no VIP has been touched but vipd's own leftovers.
+    pub async fn start(self) -> Result<DaemonHandle, DaemonError> {
+        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        let (states_tx, states_rx) = watch::channel(Vec::new());
+        let task = runner::start(self.plan, self.options, command_rx, states_tx).await?;
+        Ok(DaemonHandle {
+            control: Control {
+                commands: command_tx,
+            },
+            states: states_rx,
+            task,
+        })
+    }
+}
+
+/// Commands to a running daemon.
+#[derive(Debug)]
+enum Command {
+    Stop(StopMode),
+    Reload(Box<Plan>),
+    Snapshot(oneshot::Sender<Snapshot>),
+}
+
+/// Stops, reloads or inspects a running daemon; cloneable, so a signal handler or the HTTP
+/// API can hold one while another task waits on the [`DaemonHandle`].
+#[derive(Debug, Clone)]
+pub struct Control {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Control {
+    /// Stops the daemon with its configured [`StopMode`]. Asking again while a handover runs
+    /// stops at once.
+    pub fn shutdown(&self) {
+        let _ = self.commands.send(Command::Stop(StopMode::Handover));
+    }
+
+    /// Stops the daemon at once (RFC shutdown), whatever its mode.
+    pub fn shutdown_now(&self) {
+        let _ = self.commands.send(Command::Stop(StopMode::Immediate));
+    }
+
+    /// Applies a new, validated configuration: unchanged instances keep their state and
+    /// VIPs, changed ones are updated, removed ones release their VIPs, added ones start.
+    pub fn reload(&self, plan: Plan) {
+        let _ = self.commands.send(Command::Reload(Box::new(plan)));
+    }
+
+    /// The daemon's state, taken by its event loop between two inputs; `None` once it has
+    /// stopped. How long this takes is how responsive the event loop is (`/healthz`).
+    pub async fn snapshot(&self) -> Option<Snapshot> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Snapshot(tx)).ok()?;
+        rx.await.ok()
+    }
+}
+
+/// A running daemon: its [`Control`], its instances' states, and the task to wait for.
+#[derive(Debug)]
+pub struct DaemonHandle {
+    control: Control,
+    states: watch::Receiver<Vec<InstanceState>>,
+    task: JoinHandle<()>,
+}
+
+impl DaemonHandle {
+    /// Stops, reloads or inspects the daemon; clone it to keep it after [`wait`](Self::wait).
+    #[must_use]
+    pub const fn control(&self) -> &Control {
+        &self.control
+    }
+
+    /// A receiver of every instance's state, updated on each state change.
+    #[must_use]
+    pub fn states(&self) -> watch::Receiver<Vec<InstanceState>> {
+        self.states.clone()
+    }
+
+    /// Waits until the daemon has stopped and released its VIPs.
+    ///
+    /// # Errors
+    /// [`DaemonError::Task`] if the event loop panicked.
+    pub async fn wait(self) -> Result<(), DaemonError> {
+        self.task
+            .await
+            .map_err(|e| DaemonError::Task(e.to_string()))
+    }
+}

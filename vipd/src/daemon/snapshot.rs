@@ -1,0 +1,151 @@
+//! The [`Snapshot`] behind `/status`, `/metrics` and `vipd status`, built by the event loop
+//! between two inputs so that every figure in it is from the same instant.
+
+use std::net::IpAddr;
+use std::time::{Instant, SystemTime};
+
+use vrrp_core::{MasterInfo, Router, State};
+
+use super::executor::{Instances, Managed};
+use super::health::Health;
+use crate::status::{self, Snapshot};
+
+/// What the snapshot is taken from.
+pub(super) struct Sources<'a> {
+    pub(super) router: &'a Router,
+    pub(super) instances: &'a Instances,
+    pub(super) health: &'a Health,
+    pub(super) started: Instant,
+    pub(super) stopping: bool,
+}
+
+/// Everything `/status` and `/metrics` report, as of now.
+pub(super) fn take(s: &Sources<'_>) -> Snapshot {
+    let now = Instant::now();
+    let clock = Clock {
+        now,
+        wall: SystemTime::now(),
+    };
+    let instances = s
+        .instances
+        .iter()
+        .filter_map(|(key, m)| {
+            let i = s.router.instance(key)?;
+            Some(instance(&clock, *key, m, i, s.health))
+        })
+        .collect();
+    Snapshot {
+        version: crate::VERSION.to_owned(),
+        uptime_seconds: clock.ago(s.started),
+        ready: !s.stopping,
+        unmatched: s.router.stats().counters().map(counter).collect(),
+        instances,
+    }
+}
+
+/// The instant a snapshot is taken, on both clocks.
+struct Clock {
+    now: Instant,
+    wall: SystemTime,
+}
+
+impl Clock {
+    fn ago(&self, t: Instant) -> f64 {
+        self.now.saturating_duration_since(t).as_secs_f64()
+    }
+
+    fn unix(&self, t: Instant) -> Option<f64> {
+        self.wall
+            .checked_sub(self.now.saturating_duration_since(t))
+            .and_then(|w| w.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64())
+    }
+
+    fn peer(&self, p: &MasterInfo, local: bool) -> status::Peer {
+        status::Peer {
+            address: p.address,
+            priority: p.priority,
+            interval_ms: u64::from(p.interval.as_centis().get()) * 10,
+            age_seconds: if local { 0.0 } else { self.ago(p.seen) },
+            local,
+        }
+    }
+}
+
+fn counter((name, value): (&'static str, u64)) -> status::Counter {
+    status::Counter {
+        name: name.to_owned(),
+        value,
+    }
+}
+
+fn instance(
+    clock: &Clock,
+    key: vrrp_core::InstanceKey,
+    m: &Managed,
+    i: &vrrp_core::Instance,
+    health: &Health,
+) -> status::InstanceReport {
+    let state = i.state();
+    let contributions = i
+        .tracks()
+        .map(|t| status::Contribution {
+            name: t.name.to_owned(),
+            weight: t.weight,
+            up: t.up,
+            effect: t.effect.adjustment(),
+        })
+        .collect();
+    let master = match state {
+        State::Master => i.primary_address().map(|address| {
+            clock.peer(
+                &MasterInfo {
+                    address,
+                    priority: i.effective_priority(),
+                    interval: i.config().advert_interval,
+                    seen: clock.now,
+                },
+                true,
+            )
+        }),
+        State::Backup => i.master().map(|p| clock.peer(&p, false)),
+        _ => None,
+    };
+    let held = |addr: &IpAddr| m.plan.vip(*addr).map(|v| v.to_string());
+    let mut transitions: Vec<status::Transition> = m
+        .transitions
+        .iter()
+        .map(|(to, reason, count)| status::Transition {
+            to: *to,
+            reason: reason.to_string(),
+            count: *count,
+        })
+        .collect();
+    transitions.sort_by(|a, b| (a.to.as_str(), &a.reason).cmp(&(b.to.as_str(), &b.reason)));
+    status::InstanceReport {
+        name: m.plan.name.clone(),
+        interface: m.plan.interface.clone(),
+        vip_interface: m.plan.vip_interface.clone(),
+        vrid: key.vrid.get(),
+        family: key.family,
+        version: m.plan.engine.version,
+        state,
+        since_seconds: i.state_since().map(|t| clock.ago(t)),
+        since_unix: i.state_since().and_then(|t| clock.unix(t)),
+        reason: i.last_reason().map(|r| r.to_string()),
+        fault: i.fault().map(|r| r.to_string()),
+        base_priority: m.plan.engine.priority.get(),
+        effective_priority: i.effective_priority(),
+        contributions,
+        master,
+        vips: m.plan.vips.iter().map(ToString::to_string).collect(),
+        vips_held: m.held.iter().filter_map(held).collect(),
+        peers: i.peers().iter().map(|p| clock.peer(p, false)).collect(),
+        transitions,
+        counters: i.stats().counters().map(counter).collect(),
+        announcements: m.announcements,
+        vip_add_failures: m.add_failures,
+        vip_remove_failures: m.remove_failures,
+        checks: health.reports(&key),
+    }
+}
