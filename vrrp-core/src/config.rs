@@ -226,11 +226,12 @@ impl InstanceConfig {
     }
 }
 
-/// A rule an [`InstanceConfig`] breaks. Each message names the field and the fix.
+/// A rule an [`InstanceConfig`] breaks: what is wrong with a value, and the fix.
 ///
 /// [`field`](Self::field) gives the field's path in [`InstanceConfig`] terms, written on each
 /// variant below, so that a layer with its own configuration format can map it onto its own
-/// field names. Variants about one entry of a list carry its `index`.
+/// field names (vipd shows `instances[0].vips[2]: <message>`); show the two together, as
+/// `{field}: {message}`. Variants about one entry of a list carry its `index`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -248,7 +249,7 @@ pub enum ConfigError {
     /// A virtual address of the other family than the first one. Field:
     /// `virtual_addresses[index]`.
     #[error(
-        "virtual address {address} is not {family} like the first one: use one instance per family"
+        "{address} is not of the same family as the first virtual address ({family}): use one instance per family (an IPv4 and an IPv6 instance may share a VRID)"
     )]
     MixedFamilies {
         /// Its position in `virtual_addresses`.
@@ -260,7 +261,7 @@ pub enum ConfigError {
     },
     /// The same virtual address twice. Field: `virtual_addresses[index]`, the second
     /// occurrence.
-    #[error("virtual address {address} is listed twice: remove the duplicate")]
+    #[error("{address} is listed twice: remove the duplicate")]
     DuplicateAddress {
         /// The position of the repeat in `virtual_addresses`.
         index: usize,
@@ -269,7 +270,7 @@ pub enum ConfigError {
     },
     /// A unicast peer of the other family. Field: `unicast_peers[index]`.
     #[error(
-        "unicast peer {peer} is not {family} like the virtual addresses: list peers of the instance's family"
+        "{peer} is not of the instance's family ({family}): list peers of the virtual addresses' family"
     )]
     PeerFamily {
         /// Its position in `unicast_peers`.
@@ -285,7 +286,7 @@ pub enum ConfigError {
     /// global IPv6 peers together with `unicast_src_ip`. All of that rule lives in this one
     /// variant.
     #[error(
-        "unicast peer {peer} is not a link-local address: IPv6 adverts are sent from the sender's link-local address (RFC 5798 section 5.1.2.1), so list each peer's fe80:: address"
+        "{peer} is not link-local: IPv6 adverts are sent from the sender's link-local address (RFC 5798 section 5.1.2.1), so list each peer's fe80:: address"
     )]
     PeerNotLinkLocal {
         /// Its position in `unicast_peers`.
@@ -298,7 +299,7 @@ pub enum ConfigError {
     V2Ipv6,
     /// The advertisement interval does not fit the version. Field: `advert_interval`.
     #[error(
-        "advert_interval {interval} is not valid for {version}: VRRPv2 takes whole seconds from 1 to 255, VRRPv3 0.01 to 40.95 seconds"
+        "{interval} is not valid for {version}: {}", match version { Version::V2 => "whole seconds from 1s to 255s", _ => "10ms to 40.95s in steps of 10ms" }
     )]
     Interval {
         /// The interval.
@@ -308,16 +309,16 @@ pub enum ConfigError {
     },
     /// A password with VRRPv3. Field: `password`.
     #[error(
-        "password is set but VRRPv3 (RFC 5798) has no authentication field: keepalived silently ignores auth_pass with version 3 and runs unauthenticated; remove the password, or use version 2 to keep simple-password authentication"
+        "VRRPv3 (RFC 5798) has no authentication field, so a password cannot be used: keepalived silently ignores auth_pass with version 3 and runs unauthenticated; remove the password, or use version 2 to keep simple-password authentication"
     )]
     PasswordWithV3,
     /// `preempt` off with priority 255. Field: `preempt`.
     #[error(
-        "nopreempt is set with priority 255, but the address owner always preempts (RFC 5798 section 6.4.1): lower the priority or allow preemption"
+        "preempt: false (nopreempt) with priority 255: the address owner always preempts (RFC 5798 section 6.4.1); lower the priority or allow preemption"
     )]
     NopreemptOwner,
     /// `preempt_delay` above 1000 s. Field: `preempt_delay`.
-    #[error("preempt_delay {delay} exceeds the 1000 s maximum: give 0 to 1000 seconds")]
+    #[error("{delay} exceeds the 1000s maximum: give 0 to 1000 seconds")]
     PreemptDelay {
         /// The delay.
         delay: Centis,

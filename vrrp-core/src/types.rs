@@ -195,8 +195,14 @@ impl Centis {
 }
 
 impl fmt::Display for Centis {
+    /// Seconds without trailing zeros: `1s`, `1.5s`, `0.01s`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:02}s", self.0 / 100, self.0 % 100)
+        let (secs, centis) = (self.0 / 100, self.0 % 100);
+        match centis {
+            0 => write!(f, "{secs}s"),
+            c if c % 10 == 0 => write!(f, "{secs}.{}s", c / 10),
+            c => write!(f, "{secs}.{c:02}s"),
+        }
     }
 }
 

@@ -1350,7 +1350,7 @@ fn invalid_configurations_name_the_field_and_the_fix() {
                 c.advert_interval = Interval::from_secs(41).unwrap();
                 c
             },
-            "0.01 to 40.95",
+            "10ms to 40.95s",
         ),
         (
             {
@@ -1390,7 +1390,7 @@ fn invalid_configurations_name_the_field_and_the_fix() {
                 c.unicast_peers = vec!["fd00:200::1".parse().unwrap()];
                 c
             },
-            "unicast peer",
+            "is not of the instance's family",
         ),
         (
             {
@@ -1398,12 +1398,14 @@ fn invalid_configurations_name_the_field_and_the_fix() {
                 c.unicast_peers = vec!["fd00:200::1".parse().unwrap()];
                 c
             },
-            "is not a link-local address",
+            "is not link-local",
         ),
     ];
     for (c, needle) in cases {
-        let msg = Instance::new(c).unwrap_err().to_string();
+        let err = Instance::new(c).unwrap_err();
+        let msg = err.to_string();
         assert!(msg.contains(needle), "{msg:?} should contain {needle:?}");
+        assert!(!err.field().is_empty(), "{msg:?} names no field");
     }
 }
 

@@ -9,7 +9,7 @@ use vrrp_core::{
 };
 
 use super::{Config, ConfigFileError, FieldError, InstancePlan, InstanceSpec, Plan, Vip};
-use crate::duration::{ConfigDuration, VipLifetime};
+use crate::duration::VipLifetime;
 
 impl Config {
     /// Checks every rule and builds the plan.
@@ -152,6 +152,12 @@ fn check_ifname(e: &mut Errors<'_>, field: &str, name: &str) {
 
 impl InstanceSpec {
     /// Validates this instance, pushing each problem to `e`; `None` if there was any.
+    ///
+    /// Each field is first read into the engine's types (ranges, syntax: what only the file
+    /// can get wrong); the rules between fields (families, duplicates, versions, passwords,
+    /// preemption) are the engine's own, [`InstanceConfig::problems`], reported under the
+    /// file's field names. A field that could not be read is replaced by a value that breaks
+    /// no rule, so that the other fields are still checked.
     fn plan(&self, e: &mut Errors<'_>) -> Option<InstancePlan> {
         let before = e.count();
         check_ifname(e, "interface", &self.interface);
@@ -190,11 +196,7 @@ impl InstanceSpec {
             );
         }
         let interval = self.interval(e, version);
-        let preempt_delay = self
-            .preempt_delay
-            .to_centis()
-            .map(Centis)
-            .filter(|c| *c <= vrrp_core::MAX_PREEMPT_DELAY);
+        let preempt_delay = self.preempt_delay.to_centis().map(Centis);
         if preempt_delay.is_none() {
             e.push(
                 "preempt_delay",
@@ -214,48 +216,14 @@ impl InstanceSpec {
         }
         for (j, text) in self.vips.iter().enumerate() {
             match parse_cidr(text) {
-                Ok(vip) if parsed.iter().any(|(_, v)| v.addr == vip.addr) => {
-                    e.push(
-                        &format!("vips[{j}]"),
-                        format!("{} is listed twice: remove one", vip.addr),
-                    );
-                }
                 Ok(vip) => parsed.push((j, vip)),
                 Err(msg) => e.push(&format!("vips[{j}]"), msg),
             }
         }
-        let family = parsed.first().map(|(_, v)| Family::of(&v.addr));
-        for (j, vip) in &parsed {
-            if Some(Family::of(&vip.addr)) != family {
-                e.push(
-                    &format!("vips[{j}]"),
-                    format!(
-                        "{} is not of the same family as {}: put IPv4 and IPv6 VIPs in separate \
-                         instances (they may share a VRID)",
-                        vip.addr,
-                        parsed
-                            .first()
-                            .map_or(String::new(), |(_, v)| v.addr.to_string())
-                    ),
-                );
-            }
-        }
-        let vips: Vec<Vip> = parsed.into_iter().map(|(_, v)| v).collect();
-        let mut peers = Vec::new();
+        let mut peers: Vec<(usize, IpAddr)> = Vec::new();
         for (j, text) in self.unicast_peers.iter().enumerate() {
             match text.trim().parse::<IpAddr>() {
-                Ok(p) if family.is_some_and(|f| Family::of(&p) != f) => e.push(
-                    &format!("unicast_peers[{j}]"),
-                    format!("{p} is not of the VIPs' family"),
-                ),
-                Ok(IpAddr::V6(v6)) if !v6.is_unicast_link_local() => e.push(
-                    &format!("unicast_peers[{j}]"),
-                    format!(
-                        "{v6} is not link-local: IPv6 adverts come from each peer's link-local \
-                         address (RFC 5798 section 5.1.2.1), so list the peers' fe80:: addresses"
-                    ),
-                ),
-                Ok(p) => peers.push(p),
+                Ok(p) => peers.push((j, p)),
                 Err(_) => e.push(
                     &format!("unicast_peers[{j}]"),
                     format!("{text:?} is not an IP address (no prefix length here)"),
@@ -263,15 +231,6 @@ impl InstanceSpec {
             }
         }
         let password = self.password.as_ref().and_then(|secret| {
-            if version == Some(Version::V3) {
-                e.push(
-                    "password",
-                    "VRRPv3 (RFC 5798) has no authentication field, so a password cannot be \
-                     used: keepalived silently ignores it and runs unauthenticated; remove the \
-                     password, or set version: 2 to keep simple-password authentication",
-                );
-                return None;
-            }
             let p = Password::new(secret.0.as_bytes());
             if p.is_none() {
                 e.push(
@@ -281,19 +240,6 @@ impl InstanceSpec {
             }
             p
         });
-        if version == Some(Version::V2) && family == Some(Family::Ipv6) {
-            e.push(
-                "version",
-                "VRRPv2 is IPv4 only: use version 3 for IPv6 VIPs",
-            );
-        }
-        if !self.preempt && priority.is_some_and(Priority::is_owner) {
-            e.push(
-                "preempt",
-                "preempt: false (nopreempt) with priority 255: the address owner always \
-                 preempts; lower the priority or allow preemption",
-            );
-        }
         let hop_limit = u8::try_from(self.unicast_min_hop_limit)
             .ok()
             .filter(|h| *h >= 1);
@@ -337,36 +283,27 @@ impl InstanceSpec {
         ) {
             Ok(checks) => checks,
             Err(errors) => {
-                e.list.extend(
-                    errors
-                        .into_iter()
-                        .map(|f| FieldError::new(f.field, f.message)),
-                );
+                e.list.extend(errors);
                 Vec::new()
             }
         };
-        if e.count() > before {
-            return None;
-        }
-        let (vrid, version, priority, interval, preempt_delay, hop_limit, announce) = (
-            vrid?,
-            version?,
-            priority?,
-            interval?,
-            preempt_delay?,
-            hop_limit?,
-            announce?,
+        // The engine's rules, on every field that could be read (placeholders that break no
+        // rule stand in for the others). Without a version, the rules that depend on it
+        // cannot be judged, so none are.
+        let version = version?;
+        let mut engine = InstanceConfig::new(
+            vrid.or(Vrid::new(1))?,
+            parsed.iter().map(|(_, v)| v.addr).collect(),
         );
-        let mut engine = InstanceConfig::new(vrid, vips.iter().map(|v| v.addr).collect());
         engine.version = version;
-        engine.priority = priority;
-        engine.advert_interval = interval;
+        engine.priority = priority.unwrap_or(Priority::DEFAULT);
+        engine.advert_interval = interval.unwrap_or(Interval::ONE_SECOND);
         engine.preempt = self.preempt;
-        engine.preempt_delay = preempt_delay;
+        engine.preempt_delay = preempt_delay.unwrap_or(Centis::ZERO);
         engine.password = password;
-        engine.unicast_peers = peers;
-        engine.unicast_min_hop_limit = hop_limit;
-        engine.announce = announce;
+        engine.unicast_peers = peers.iter().map(|(_, p)| *p).collect();
+        engine.unicast_min_hop_limit = hop_limit.unwrap_or(255);
+        engine.announce = announce.unwrap_or_default();
         engine.strict_address_list = self.strict_address_list;
         engine.tracks = checks
             .iter()
@@ -381,19 +318,27 @@ impl InstanceSpec {
         } else {
             ChecksumMode::PseudoHeader
         };
-        // The engine's own rules, as a last line: any left unchecked above surface here.
-        if let Err(err) = engine.validate() {
-            e.push("", err.to_string());
+        for problem in engine.problems() {
+            // An empty list is reported above, in the file's words.
+            if matches!(problem, vrrp_core::ConfigError::NoVirtualAddresses) {
+                continue;
+            }
+            let field = file_field(&problem, &parsed, &peers);
+            e.push(&field, problem.to_string());
+        }
+        if e.count() > before {
             return None;
         }
+        let vips: Vec<Vip> = parsed.into_iter().map(|(_, v)| v).collect();
+        let family = engine.family();
         Some(InstancePlan {
             name: self.name.clone().unwrap_or_else(|| {
-                let family = if family == Some(Family::Ipv6) {
+                let family = if family == Family::Ipv6 {
                     "ipv6"
                 } else {
                     "ipv4"
                 };
-                format!("{}-{}-{family}", self.interface, vrid)
+                format!("{}-{}-{family}", self.interface, engine.vrid)
             }),
             interface: self.interface.clone(),
             vip_interface: self
@@ -408,37 +353,25 @@ impl InstanceSpec {
         })
     }
 
+    /// The advertisement interval as the engine counts it (whether it suits the VRRP
+    /// version is the engine's rule).
     fn interval(&self, e: &mut Errors<'_>, version: Option<Version>) -> Option<Interval> {
-        let ms = self.advert_interval.0;
         let interval = self
             .advert_interval
             .to_centis()
-            .map(Centis)
-            .and_then(|c| u16::try_from(c.get()).ok())
+            .and_then(|c| u16::try_from(c).ok())
             .and_then(Interval::from_centis);
-        match (version, interval) {
-            (Some(v), Some(i)) if i.fits(v) => Some(i),
-            (Some(Version::V2), _) => {
-                e.push(
-                    "advert_interval",
-                    format!(
-                        "{} is not valid for VRRPv2: whole seconds from 1s to 255s",
-                        ConfigDuration(ms)
-                    ),
-                );
-                None
-            }
-            _ => {
-                e.push(
-                    "advert_interval",
-                    format!(
-                        "{} is not valid for VRRPv3: 10ms to 40.95s in steps of 10ms",
-                        ConfigDuration(ms)
-                    ),
-                );
-                None
-            }
+        if interval.is_none() {
+            let range = match version {
+                Some(Version::V2) => "VRRPv2: whole seconds from 1s to 255s",
+                _ => "VRRPv3: 10ms to 40.95s in steps of 10ms",
+            };
+            e.push(
+                "advert_interval",
+                format!("{} is not valid for {range}", self.advert_interval),
+            );
         }
+        interval
     }
 
     fn announce(&self, e: &mut Errors<'_>) -> Option<AnnounceSchedule> {
@@ -475,5 +408,35 @@ impl InstanceSpec {
         schedule.repeat = repeat?;
         schedule.refresh_repeat = refresh_repeat?;
         Some(schedule)
+    }
+}
+
+/// The file's name for the field of an engine problem: list entries by their index in the
+/// file (an entry that did not parse is not in the engine's list).
+fn file_field(
+    problem: &vrrp_core::ConfigError,
+    vips: &[(usize, Vip)],
+    peers: &[(usize, IpAddr)],
+) -> String {
+    let field = problem.field();
+    let entry = |name: &str, index: Option<usize>| match index {
+        Some(j) => format!("{name}[{j}]"),
+        None => name.to_owned(),
+    };
+    match field.split_once('[') {
+        Some(("virtual_addresses", rest)) => {
+            let i = rest.trim_end_matches(']').parse::<usize>().ok();
+            entry("vips", i.and_then(|i| vips.get(i)).map(|(j, _)| *j))
+        }
+        Some(("unicast_peers", rest)) => {
+            let i = rest.trim_end_matches(']').parse::<usize>().ok();
+            entry(
+                "unicast_peers",
+                i.and_then(|i| peers.get(i)).map(|(j, _)| *j),
+            )
+        }
+        Some(("tracks", rest)) => format!("checks[{rest}"),
+        _ if field == "virtual_addresses" => "vips".to_owned(),
+        _ => field,
     }
 }
