@@ -137,7 +137,9 @@ impl fmt::Display for Reason {
 /// An advertisement to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
-    /// Source address: the interface's primary address (covered by the VRRPv3 checksum).
+    /// Source address (covered by the VRRPv3 checksum): the interface's primary address, or
+    /// the configured `unicast_source` for unicast adverts
+    /// ([`Instance::source_address`](crate::Instance::source_address)).
     pub src: IpAddr,
     /// Destination: the multicast group or one unicast peer.
     pub dst: IpAddr,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use vrrp_core::{
     Action, Addresses, Advertisement, AnnounceSchedule, Auth, Centis, ChecksumMode, ConfigError,
     Endpoints, Instance, InstanceConfig, Interval, Password, Priority, Reason, Received, Router,
-    RxError, State, Track, TrackEffect, Version, Vrid, WireError,
+    RxError, State, Track, TrackEffect, Transmit, Version, Vrid, WireError,
 };
 
 const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 100));
@@ -1396,9 +1396,19 @@ fn invalid_configurations_name_the_field_and_the_fix() {
             {
                 let mut c = InstanceConfig::new(vrid(), vec!["fd00:200::100".parse().unwrap()]);
                 c.unicast_peers = vec!["fd00:200::1".parse().unwrap()];
+                c.unicast_source = Some(ME);
                 c
             },
-            "is not link-local",
+            "is not of the instance's family (IPv6)",
+        ),
+        (
+            {
+                let mut c = config(100);
+                c.unicast_peers = vec![LOWER_PEER];
+                c.unicast_source = Some(GROUP);
+                c
+            },
+            "224.0.0.18 is not a unicast address",
         ),
     ];
     for (c, needle) in cases {
@@ -1631,5 +1641,157 @@ fn peers_lists_each_sender_with_its_last_advert_bounded() {
             .iter()
             .all(|p| p.address != LOWER_PEER && p.address != HIGHER_PEER),
         "the oldest peers were not dropped first"
+    );
+}
+
+// ----- unicast_src_ip and global IPv6 peers ----------------------------------------------------
+
+/// The adverts among some actions.
+fn sends(actions: Vec<Action>) -> Vec<Transmit> {
+    actions
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::SendAdvertisement(tx) => Some(tx),
+            _ => None,
+        })
+        .collect()
+}
+
+const VIP6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd00, 0x200, 0, 0, 0, 0, 0, 0x100));
+const LL6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2));
+const SRC6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd00, 0x200, 0, 0, 0, 0, 0, 2));
+const PEER6_LOW: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd00, 0x200, 0, 0, 0, 0, 0, 1));
+const PEER6_HIGH: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd00, 0x200, 0, 0, 0, 0, 0, 3));
+
+/// keepalived's IPv6 unicast setup: global peers with `unicast_src_ip`.
+fn v6_unicast(priority: u8) -> InstanceConfig {
+    let mut c = InstanceConfig::new(vrid(), vec![VIP6]);
+    c.priority = Priority::new(priority).unwrap();
+    c.unicast_peers = vec![PEER6_LOW, PEER6_HIGH];
+    c.unicast_source = Some(SRC6);
+    c
+}
+
+fn v6_peer(src: IpAddr, priority: u8) -> Peer {
+    Peer {
+        addresses: vec![VIP6],
+        dst: SRC6,
+        ..Peer::v3(src, priority)
+    }
+}
+
+/// A started IPv6 instance with link-local primary address `LL6`.
+fn started_v6(c: InstanceConfig, clock: &Clock) -> Instance {
+    let mut vr = Instance::new(c).unwrap();
+    vr.set_primary_address(clock.at(0), Some(LL6));
+    vr.handle_startup(clock.at(0));
+    vr
+}
+
+/// Global IPv6 unicast peers are accepted, and their adverts (from their global source) are
+/// processed.
+#[test]
+fn global_ipv6_unicast_peers_are_accepted() {
+    let clock = Clock::new();
+    let mut c = v6_unicast(100);
+    c.unicast_source = None;
+    assert_eq!(c.problems(), vec![]);
+    let mut vr = started_v6(v6_unicast(100), &clock);
+    drain(&mut vr);
+    v6_peer(PEER6_HIGH, 150)
+        .deliver(&mut vr, clock.at(100))
+        .unwrap();
+    assert_eq!(vr.master().unwrap().address, PEER6_HIGH);
+    // Master_Down_Interval from the advert: 3 * 100 + 156 * 100 / 256.
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 100 + 360);
+}
+
+/// With `unicast_source`, unicast adverts are sent from it and checksummed over it.
+#[test]
+fn unicast_source_is_the_advert_source_and_checksum() {
+    let clock = Clock::new();
+    let mut vr = started_v6(v6_unicast(255), &clock);
+    assert_eq!(vr.source_address(), Some(SRC6));
+    let txs = sends(drain_raw(&mut vr));
+    assert_eq!(
+        txs.iter().map(|t| (t.src, t.dst)).collect::<Vec<_>>(),
+        vec![(SRC6, PEER6_LOW), (SRC6, PEER6_HIGH)]
+    );
+    for tx in &txs {
+        let at = Endpoints {
+            src: SRC6,
+            dst: tx.dst,
+        };
+        assert_eq!(
+            Advertisement::parse(&tx.payload, at, ChecksumMode::PseudoHeader)
+                .unwrap()
+                .priority,
+            255
+        );
+        let from_primary = Endpoints { src: LL6, ..at };
+        assert!(matches!(
+            Advertisement::parse(&tx.payload, from_primary, ChecksumMode::PseudoHeader),
+            Err(WireError::Checksum { .. })
+        ));
+    }
+}
+
+/// Multicast adverts keep the primary (link-local) address as source.
+#[test]
+fn multicast_keeps_the_primary_address_as_source() {
+    let clock = Clock::new();
+    let mut c = v6_unicast(255);
+    c.unicast_peers = vec![];
+    let mut vr = started_v6(c, &clock);
+    assert_eq!(vr.source_address(), Some(LL6));
+    let tx = sends(drain_raw(&mut vr)).remove(0);
+    assert_eq!(
+        (tx.src, tx.dst),
+        (LL6, IpAddr::V6(vrrp_core::VRRP_GROUP_V6))
+    );
+}
+
+/// An advert from our own `unicast_source` is our own, looped back: ignored and counted.
+#[test]
+fn adverts_from_the_unicast_source_are_our_own() {
+    let clock = Clock::new();
+    let mut vr = started_v6(v6_unicast(100), &clock);
+    drain(&mut vr);
+    let timer = vr.poll_timeout();
+    let mut own = v6_peer(SRC6, 100);
+    own.dst = PEER6_LOW;
+    assert_eq!(own.deliver(&mut vr, clock.at(100)), Err(RxError::OwnAdvert));
+    assert_eq!(vr.stats().own_adverts, 1);
+    assert_eq!(vr.poll_timeout(), timer);
+}
+
+/// RFC 5798 6.4.3 tie-break at equal priority: our address is the one we send from, the
+/// `unicast_source` (keepalived compares with its `saddr`): fd00:200::1 < fd00:200::2 stays,
+/// fd00:200::3 > fd00:200::2 wins, though both are above our link-local primary.
+#[test]
+fn tie_break_compares_the_unicast_source() {
+    let clock = Clock::new();
+    let mut vr = started_v6(v6_unicast(100), &clock);
+    let down = vr.poll_timeout().unwrap();
+    vr.handle_timeout(down);
+    assert_eq!(vr.state(), State::Master);
+    drain(&mut vr);
+    v6_peer(PEER6_LOW, 100)
+        .deliver(&mut vr, clock.at(400))
+        .unwrap();
+    assert_eq!(vr.state(), State::Master);
+    assert_eq!(
+        drain(&mut vr),
+        strs(&["send p100 -> fd00:200::1", "send p100 -> fd00:200::3",])
+    );
+    v6_peer(PEER6_HIGH, 100)
+        .deliver(&mut vr, clock.at(420))
+        .unwrap();
+    assert_eq!(
+        drain(&mut vr),
+        strs(&[
+            "state MASTER->BACKUP (higher-priority advert)",
+            "remove fd00:200::100"
+        ])
     );
 }

@@ -198,6 +198,17 @@ impl Instance {
         self.primary
     }
 
+    /// The address adverts are sent from ([`Transmit::src`](crate::Transmit::src)) and
+    /// compared in the equal-priority tie-break: `config.unicast_source` when set and
+    /// unicast peers are configured, the primary address otherwise.
+    #[must_use]
+    pub fn source_address(&self) -> Option<IpAddr> {
+        match self.config.unicast_source {
+            Some(source) if !self.config.unicast_peers.is_empty() => Some(source),
+            _ => self.primary,
+        }
+    }
+
     /// The master as last seen while Backup (`None` if never seen, or if this router
     /// became Master since).
     #[must_use]

@@ -45,7 +45,8 @@ impl Instance {
 
     /// The advert, and whether its address list matches ours.
     pub(super) fn validate(&self, rx: &Received<'_>) -> Result<(Advertisement, bool), RxError> {
-        if Some(rx.src) == self.primary {
+        // Our own advert, looped back: from the primary address or from `unicast_source`.
+        if Some(rx.src) == self.primary || Some(rx.src) == self.config.unicast_source {
             return Err(RxError::OwnAdvert);
         }
         // RFC 5798 section 7.1: "MUST verify that the IPvX TTL/Hop Limit is 255".
@@ -235,9 +236,11 @@ impl Instance {
         let ours = self.effective_priority();
         // "If the Priority in the ADVERTISEMENT is greater than the local Priority, or the
         // Priority is equal and the primary IPvX Address of the sender is greater than the
-        // local primary IPvX Address, then: ... Transition to the Backup state".
+        // local primary IPvX Address, then: ... Transition to the Backup state". Our address
+        // is the one we send from (keepalived compares with its `saddr`, which is
+        // `unicast_src_ip` when set): peers with `unicast_source` send from theirs.
         let higher = adv.priority > ours
-            || (adv.priority == ours && self.primary.is_some_and(|mine| src > mine));
+            || (adv.priority == ours && self.source_address().is_some_and(|mine| src > mine));
         if higher {
             self.learn_interval(adv);
             self.master = Some(MasterInfo {

@@ -174,9 +174,12 @@ impl Instance {
         }
     }
 
-    /// Queues one advert per destination (the multicast group, or each unicast peer).
+    /// Queues one advert per destination (the multicast group, or each unicast peer), from
+    /// [`source_address`](Self::source_address).
     pub(super) fn send_advert(&mut self, priority: u8) {
-        let Some(src) = self.primary else { return };
+        let Some(src) = self.source_address() else {
+            return;
+        };
         if priority != 0 {
             self.advertised_priority = priority;
         }
