@@ -13,12 +13,18 @@ use crate::wire::{ChecksumMode, Password};
 pub const MAX_PREEMPT_DELAY: Centis = Centis(100_000);
 
 /// The gratuitous ARP / unsolicited neighbour advertisement schedule of a master, with the
-/// meaning of keepalived's four `garp_master_*` knobs.
+/// meaning of keepalived's `garp_master_*` and `garp_lower_prio_*` knobs.
 ///
 /// On becoming Master, `repeat` announcements of every virtual address are requested at once;
 /// if `delay` is not zero, `repeat` more follow `delay` later; and if `refresh` is not zero,
 /// `refresh_repeat` more every `refresh` (counted from becoming Master) for as long as the
 /// router stays Master.
+///
+/// When a Master hears an advert of lower priority (or of its own priority from a lower
+/// address), or a priority-0 advert, another router believed it was Master: a split brain is
+/// healing, and clients may still hold the other router's MAC address. The Master then
+/// requests `lower_prio_repeat` announcements of every virtual address at once and, if
+/// `lower_prio_delay` is not zero, `lower_prio_repeat` more `lower_prio_delay` later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct AnnounceSchedule {
@@ -34,6 +40,13 @@ pub struct AnnounceSchedule {
     /// `garp_master_refresh_repeat`: announcements per address in each refresh burst.
     /// Default 1.
     pub refresh_repeat: u8,
+    /// `garp_lower_prio_repeat`: announcements per address in each burst a Master sends on
+    /// hearing an advert of lower priority (or of priority 0); 0 for none. keepalived's
+    /// default is the global `vrrp_garp_master_repeat`, 5 (0 with `vrrp_strict`).
+    pub lower_prio_repeat: u8,
+    /// `garp_lower_prio_delay`: delay of the second such burst; 0 for none. keepalived's
+    /// default is the global `vrrp_garp_master_delay`, 5 s (0 with `vrrp_strict`).
+    pub lower_prio_delay: Centis,
 }
 
 impl Default for AnnounceSchedule {
@@ -43,6 +56,8 @@ impl Default for AnnounceSchedule {
             repeat: 5,
             refresh: Centis::ZERO,
             refresh_repeat: 1,
+            lower_prio_repeat: 5,
+            lower_prio_delay: Centis::from_secs(5),
         }
     }
 }

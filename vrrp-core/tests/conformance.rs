@@ -499,8 +499,11 @@ fn rfc5798_6_4_3_equal_priority_tie_break_by_address() {
     );
     assert_eq!(
         drain(&mut vr),
-        strs(&["send p100 -> 224.0.0.18"]),
-        "and assert ourselves at once"
+        trace(&[
+            &strs(&["send p100 -> 224.0.0.18"]),
+            &times(5, "announce 10.200.0.100")
+        ]),
+        "and assert ourselves at once, to the other router and to the clients"
     );
     Peer::v3(HIGHER_PEER, 100)
         .deliver(&mut vr, clock.at(420))
@@ -512,7 +515,8 @@ fn rfc5798_6_4_3_equal_priority_tie_break_by_address() {
     );
 }
 
-/// 6.4.3: a lower-priority advert is discarded; like keepalived, the master answers at once.
+/// 6.4.3: a lower-priority advert is discarded; like keepalived, the master answers at once
+/// (and re-announces its addresses, `garp_lower_prio_repeat`).
 #[test]
 fn rfc5798_6_4_3_master_discards_lower_priority_and_answers() {
     let clock = Clock::new();
@@ -521,7 +525,13 @@ fn rfc5798_6_4_3_master_discards_lower_priority_and_answers() {
         .deliver(&mut vr, clock.at(400))
         .unwrap();
     assert_eq!(vr.state(), State::Master);
-    assert_eq!(drain(&mut vr), strs(&["send p150 -> 224.0.0.18"]));
+    assert_eq!(
+        drain(&mut vr),
+        trace(&[
+            &strs(&["send p150 -> 224.0.0.18"]),
+            &times(5, "announce 10.200.0.100")
+        ])
+    );
     assert_eq!(
         clock.cs(vr.poll_timeout().unwrap()),
         500,
@@ -537,7 +547,13 @@ fn rfc5798_6_4_3_master_answers_priority_zero() {
     Peer::v3(HIGHER_PEER, 0)
         .deliver(&mut vr, clock.at(410))
         .unwrap();
-    assert_eq!(drain(&mut vr), strs(&["send p100 -> 224.0.0.18"]));
+    assert_eq!(
+        drain(&mut vr),
+        trace(&[
+            &strs(&["send p100 -> 224.0.0.18"]),
+            &times(5, "announce 10.200.0.100")
+        ])
+    );
     assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 510);
     assert_eq!(vr.state(), State::Master);
 }
@@ -1771,7 +1787,9 @@ fn adverts_from_the_unicast_source_are_our_own() {
 #[test]
 fn tie_break_compares_the_unicast_source() {
     let clock = Clock::new();
-    let mut vr = started_v6(v6_unicast(100), &clock);
+    let mut c = v6_unicast(100);
+    c.announce.lower_prio_repeat = 1;
+    let mut vr = started_v6(c, &clock);
     let down = vr.poll_timeout().unwrap();
     vr.handle_timeout(down);
     assert_eq!(vr.state(), State::Master);
@@ -1782,7 +1800,11 @@ fn tie_break_compares_the_unicast_source() {
     assert_eq!(vr.state(), State::Master);
     assert_eq!(
         drain(&mut vr),
-        strs(&["send p100 -> fd00:200::1", "send p100 -> fd00:200::3",])
+        strs(&[
+            "send p100 -> fd00:200::1",
+            "send p100 -> fd00:200::3",
+            "announce fd00:200::100"
+        ])
     );
     v6_peer(PEER6_HIGH, 100)
         .deliver(&mut vr, clock.at(420))
@@ -1794,4 +1816,165 @@ fn tie_break_compares_the_unicast_source() {
             "remove fd00:200::100"
         ])
     );
+}
+
+// ----- split brain healing: garp_lower_prio_repeat / garp_lower_prio_delay ---------------------
+
+const VIP2: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 101));
+
+/// `n` rounds of `items`, in order.
+fn rounds(n: usize, items: &[&str]) -> Vec<String> {
+    (0..n).flat_map(|_| strs(items)).collect()
+}
+
+/// keepalived `vrrp_state_master_rx`: a Master hearing a lower priority answers with an advert
+/// (Adver_Timer reset), requests `garp_lower_prio_repeat` announcements of every address at
+/// once and as many again `garp_lower_prio_delay` later.
+#[test]
+fn keepalived_garp_lower_prio_repeat_and_delay() {
+    let clock = Clock::new();
+    let mut c = config(150);
+    c.virtual_addresses = vec![VIP, VIP2];
+    c.announce.repeat = 1;
+    c.announce.delay = Centis::ZERO;
+    c.announce.lower_prio_repeat = 2;
+    c.announce.lower_prio_delay = Centis::from_secs(3);
+    let mut vr = master(c, &clock);
+    Peer {
+        addresses: vec![VIP, VIP2],
+        ..Peer::v3(HIGHER_PEER, 100)
+    }
+    .deliver(&mut vr, clock.at(400))
+    .unwrap();
+    let both = rounds(2, &["announce 10.200.0.100", "announce 10.200.0.101"]);
+    assert_eq!(
+        drain(&mut vr),
+        trace(&[&strs(&["send p150 -> 224.0.0.18"]), &both])
+    );
+    assert_eq!(vr.stats().rcvd_lower_priority, 1);
+    let mut seen = Vec::new();
+    while let Some(t) = vr.poll_timeout() {
+        if clock.cs(t) > 800 {
+            break;
+        }
+        vr.handle_timeout(t);
+        seen.push((clock.cs(t), drain(&mut vr)));
+    }
+    let send = strs(&["send p150 -> 224.0.0.18"]);
+    assert_eq!(
+        seen,
+        vec![
+            (500, send.clone()),
+            (600, send.clone()),
+            (700, trace(&[&send, &both])),
+            (800, send.clone()),
+        ]
+    );
+}
+
+/// A priority-0 advert from another router: RFC 5798 6.4.3's advert at once, and (unlike
+/// keepalived, which only advertises) the lower-priority re-announcement too: the resigning
+/// router was a master whose clients must learn our MAC address.
+#[test]
+fn priority_zero_from_another_master_is_re_announced() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.announce.lower_prio_repeat = 1;
+    c.announce.lower_prio_delay = Centis::ZERO;
+    let mut vr = master(c, &clock);
+    Peer::v3(HIGHER_PEER, 0)
+        .deliver(&mut vr, clock.at(410))
+        .unwrap();
+    assert_eq!(
+        drain(&mut vr),
+        strs(&["send p100 -> 224.0.0.18", "announce 10.200.0.100"])
+    );
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 510);
+    assert_eq!(vr.stats().rcvd_lower_priority, 0);
+    assert_eq!(vr.stats().rcvd_pri_zero_packets, 1);
+}
+
+/// `garp_lower_prio_repeat 0` (keepalived's `vrrp_strict` value): the advert only.
+#[test]
+fn lower_prio_repeat_zero_answers_with_the_advert_only() {
+    let clock = Clock::new();
+    let mut c = config(255);
+    c.announce.lower_prio_repeat = 0;
+    let mut vr = started(c, &clock);
+    drain(&mut vr);
+    Peer::v3(HIGHER_PEER, 100)
+        .deliver(&mut vr, clock.at(50))
+        .unwrap();
+    assert_eq!(drain(&mut vr), strs(&["send p255 -> 224.0.0.18"]));
+    // The Adver_Timer reset; no lower-priority burst pending (only the start-up one at 5 s).
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 150);
+    for t in (60..=490).step_by(10) {
+        vr.handle_timeout(clock.at(t));
+        assert_eq!(announcements(&mut vr), 0, "at {t}");
+    }
+}
+
+/// Leaving Master drops a pending lower-priority burst, and a later lower advert moves it.
+#[test]
+fn lower_prio_second_burst_is_cancelled_on_leaving_master() {
+    let clock = Clock::new();
+    let mut c = config(150);
+    c.announce.delay = Centis::ZERO;
+    c.announce.lower_prio_delay = Centis::from_secs(2);
+    let mut vr = master(c, &clock);
+    Peer::v3(HIGHER_PEER, 100)
+        .deliver(&mut vr, clock.at(400))
+        .unwrap();
+    Peer::v3(HIGHER_PEER, 100)
+        .deliver(&mut vr, clock.at(450))
+        .unwrap();
+    drain(&mut vr);
+    vr.handle_timeout(clock.at(600));
+    assert_eq!(announcements(&mut vr), 0, "moved to 6.50 s");
+    vr.handle_timeout(clock.at(650));
+    assert_eq!(announcements(&mut vr), 5);
+    Peer::v3(HIGHER_PEER, 100)
+        .deliver(&mut vr, clock.at(700))
+        .unwrap();
+    drain(&mut vr);
+    Peer::v3(HIGHER_PEER, 200)
+        .deliver(&mut vr, clock.at(710))
+        .unwrap();
+    drain(&mut vr);
+    assert_eq!(vr.state(), State::Backup);
+    assert_eq!(
+        clock.cs(vr.poll_timeout().unwrap()),
+        710 + 3 * 100 + 106 * 100 / 256
+    );
+    for t in (720..=1000).step_by(10) {
+        vr.handle_timeout(clock.at(t));
+        assert_eq!(announcements(&mut vr), 0, "at {t}");
+    }
+}
+
+/// `reannounce`: a Master requests `garp_master_repeat` announcements of every address at
+/// once; any other state, nothing.
+#[test]
+fn reannounce_bursts_every_address_as_master_only() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.virtual_addresses = vec![VIP, VIP2];
+    c.announce.repeat = 2;
+    let (mut backup, timer) = backup_with_timer(c.clone(), &clock);
+    backup.reannounce(clock.at(100));
+    assert_eq!(drain(&mut backup), Vec::<String>::new());
+    assert_eq!(backup.poll_timeout(), timer);
+    let mut vr = master(c, &clock);
+    let timeout = vr.poll_timeout();
+    vr.reannounce(clock.at(400));
+    assert_eq!(
+        drain(&mut vr),
+        strs(&[
+            "announce 10.200.0.100",
+            "announce 10.200.0.101",
+            "announce 10.200.0.100",
+            "announce 10.200.0.101",
+        ])
+    );
+    assert_eq!(vr.poll_timeout(), timeout);
 }

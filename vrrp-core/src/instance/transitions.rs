@@ -55,6 +55,7 @@ impl Instance {
         self.adver_timer = None;
         self.announce_second = None;
         self.announce_refresh = None;
+        self.announce_lower_prio = None;
         let bound = self.master_down_interval().to_duration();
         self.release_deadline = Some(now + bound);
     }
@@ -115,6 +116,7 @@ impl Instance {
         self.adver_timer = None;
         self.announce_second = None;
         self.announce_refresh = None;
+        self.announce_lower_prio = None;
         self.master_down_timer = None;
         self.release_deadline = None;
         if was_master {
