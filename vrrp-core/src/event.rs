@@ -152,7 +152,9 @@ pub struct Transmit {
 
 /// Something the caller must do, drained with `poll_action`. Actions of one input come in
 /// this order: `StateChanged`, then `AddVip`s, `SendAdvertisement`s, `Announce`s, and on
-/// leaving Master, `SendAdvertisement` (priority 0) before `RemoveVip`s.
+/// leaving Master, `SendAdvertisement` (priority 0) before `RemoveVip`s. A Master's
+/// [`reconfigure`](crate::Instance::reconfigure) starts with the `RemoveVip`s of the
+/// addresses that left the list, then follows the same order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Action {

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use vrrp_core::{
     Action, Addresses, Advertisement, AnnounceSchedule, Auth, Centis, ChecksumMode, ConfigError,
-    Endpoints, Instance, InstanceConfig, Interval, Password, Priority, Reason, Received, Router,
-    RxError, State, Track, TrackEffect, Transmit, Version, Vrid, WireError,
+    Endpoints, Family, Instance, InstanceConfig, InstanceKey, Interval, Password, Priority, Reason,
+    Received, ReconfigureError, Router, RxError, State, Track, TrackEffect, Transmit, Version,
+    Vrid, WireError,
 };
 
 const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 100));
@@ -1977,4 +1978,477 @@ fn reannounce_bursts_every_address_as_master_only() {
         ])
     );
     assert_eq!(vr.poll_timeout(), timeout);
+}
+
+// ----- reconfigure in place (a reload of a live instance) --------------------------------------
+
+const VIP3: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 102));
+
+/// A reload with an unchanged configuration does nothing at all.
+#[test]
+fn reconfigure_unchanged_is_silent() {
+    let clock = Clock::new();
+    let mut vr = master(config(100), &clock);
+    let timeout = vr.poll_timeout();
+    vr.reconfigure(clock.at(400), config(100)).unwrap();
+    assert_eq!(drain(&mut vr), Vec::<String>::new());
+    assert_eq!(vr.poll_timeout(), timeout);
+    assert_eq!(vr.state_since(), Some(clock.at(360)));
+}
+
+/// Every kind of change on a Master: no `StateChanged`, no priority-0 advert, and exactly the
+/// trace each change calls for.
+#[test]
+fn reconfigure_each_kind_of_change_on_a_master_keeps_it_master() {
+    type Change = fn(&mut InstanceConfig);
+    let cases: Vec<(&str, Change, Vec<String>)> = vec![
+        (
+            "priority",
+            |c| c.priority = Priority::new(150).unwrap(),
+            strs(&["send p150 -> 224.0.0.18"]),
+        ),
+        ("preempt", |c| c.preempt = false, vec![]),
+        (
+            "preempt_delay",
+            |c| c.preempt_delay = Centis::from_secs(30),
+            vec![],
+        ),
+        (
+            "advert_interval",
+            |c| c.advert_interval = Interval::from_centis(200).unwrap(),
+            strs(&["send p100 -> 224.0.0.18"]),
+        ),
+        (
+            "checksum_mode",
+            |c| c.checksum_mode = ChecksumMode::V3AsV2,
+            vec![],
+        ),
+        (
+            "unicast_peers",
+            |c| c.unicast_peers = vec![LOWER_PEER],
+            vec![],
+        ),
+        (
+            "unicast_source",
+            |c| {
+                c.unicast_peers = vec![LOWER_PEER];
+                c.unicast_source = Some("10.200.1.2".parse().unwrap());
+            },
+            vec![],
+        ),
+        (
+            "unicast_min_hop_limit",
+            |c| c.unicast_min_hop_limit = 64,
+            vec![],
+        ),
+        (
+            "announce",
+            |c| {
+                c.announce.refresh = Centis::from_secs(10);
+                c.announce.lower_prio_repeat = 1;
+            },
+            vec![],
+        ),
+        (
+            "strict_address_list",
+            |c| c.strict_address_list = true,
+            vec![],
+        ),
+        (
+            "tracks (new, up, weight +20)",
+            |c| c.tracks = vec![Track::new("ingress", 20)],
+            strs(&["send p120 -> 224.0.0.18"]),
+        ),
+        (
+            "virtual_addresses",
+            |c| c.virtual_addresses = vec![VIP, VIP2],
+            trace(&[
+                &strs(&["add 10.200.0.101"]),
+                &times(5, "announce 10.200.0.101"),
+            ]),
+        ),
+    ];
+    for (name, change, expected) in cases {
+        let clock = Clock::new();
+        let mut vr = master(config(100), &clock);
+        let mut c = config(100);
+        change(&mut c);
+        vr.reconfigure(clock.at(400), c.clone()).unwrap();
+        let got = drain(&mut vr);
+        assert_eq!(got, expected, "{name}");
+        assert!(
+            got.iter()
+                .all(|a| !a.starts_with("state") && !a.starts_with("send p0")),
+            "{name}"
+        );
+        assert_eq!(vr.state(), State::Master, "{name}");
+        assert_eq!(vr.config(), &c, "{name}");
+        assert_eq!(vr.stats().master_transitions, 1, "{name}");
+    }
+}
+
+/// VRRPv2: a new password applies to the next advert, with no other action.
+#[test]
+fn reconfigure_v2_password_applies_to_the_next_advert() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.version = Version::V2;
+    c.password = Password::new(b"old");
+    let mut vr = master(c.clone(), &clock);
+    c.password = Password::new(b"new");
+    vr.reconfigure(clock.at(400), c).unwrap();
+    assert_eq!(drain(&mut vr), Vec::<String>::new());
+    vr.handle_timeout(clock.at(460));
+    let tx = sends(drain_raw(&mut vr)).remove(0);
+    let at = Endpoints {
+        src: tx.src,
+        dst: tx.dst,
+    };
+    let adv = Advertisement::parse(&tx.payload, at, ChecksumMode::PseudoHeader).unwrap();
+    assert_eq!(adv.auth, Auth::Password(Password::new(b"new").unwrap()));
+}
+
+/// A new priority on a Master is advertised at once and the Adver_Timer restarts, as with
+/// `set_priority`.
+#[test]
+fn reconfigure_priority_on_a_master_advertises_at_once() {
+    let clock = Clock::new();
+    let mut vr = master(config(100), &clock);
+    vr.reconfigure(clock.at(400), config(150)).unwrap();
+    assert_eq!(drain(&mut vr), strs(&["send p150 -> 224.0.0.18"]));
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 500);
+    assert_eq!(vr.effective_priority(), 150);
+}
+
+/// A new interval on a Master: an advert at once carrying it (VRRPv3 backups learn it now),
+/// then adverts every new interval.
+#[test]
+fn reconfigure_interval_on_a_master_rearms_the_adver_timer() {
+    let clock = Clock::new();
+    let mut vr = master(config(100), &clock);
+    let mut c = config(100);
+    c.advert_interval = Interval::from_centis(200).unwrap();
+    vr.reconfigure(clock.at(400), c).unwrap();
+    let tx = sends(drain_raw(&mut vr)).remove(0);
+    let at = Endpoints {
+        src: tx.src,
+        dst: tx.dst,
+    };
+    let adv = Advertisement::parse(&tx.payload, at, ChecksumMode::PseudoHeader).unwrap();
+    assert_eq!(adv.interval, Interval::from_centis(200).unwrap());
+    assert_eq!(
+        vr.master_adver_interval(),
+        Interval::from_centis(200).unwrap()
+    );
+    let mut sent_at = Vec::new();
+    while let Some(t) = vr.poll_timeout() {
+        if clock.cs(t) > 1100 {
+            break;
+        }
+        vr.handle_timeout(t);
+        if drain(&mut vr).iter().any(|a| a.starts_with("send")) {
+            sent_at.push(clock.cs(t));
+        }
+    }
+    assert_eq!(sent_at, vec![600, 800, 1000]);
+}
+
+/// A VRRPv3 Backup keeps the Master_Adver_Interval it learned (RFC 5798 6.4.2); one that has
+/// heard no master, and a VRRPv2 Backup (RFC 3768 6.1), use the new interval. The running
+/// Master_Down_Timer keeps its deadline.
+#[test]
+fn reconfigure_interval_on_a_backup_follows_the_rfc_rules() {
+    let clock = Clock::new();
+    let slow = |c: &mut InstanceConfig| c.advert_interval = Interval::from_centis(300).unwrap();
+
+    let (mut vr, _) = backup_with_timer(config(100), &clock);
+    let mut fast = Peer::v3(HIGHER_PEER, 150);
+    fast.interval_cs = 50;
+    fast.deliver(&mut vr, clock.at(100)).unwrap();
+    let timer = vr.poll_timeout();
+    let mut c = config(100);
+    slow(&mut c);
+    vr.reconfigure(clock.at(120), c.clone()).unwrap();
+    assert_eq!(drain(&mut vr), Vec::<String>::new());
+    assert_eq!(vr.master_adver_interval().centis(), 50, "learned");
+    assert_eq!(vr.poll_timeout(), timer);
+
+    let (mut vr, timer) = backup_with_timer(config(100), &clock);
+    vr.reconfigure(clock.at(120), c).unwrap();
+    assert_eq!(drain(&mut vr), Vec::<String>::new());
+    assert_eq!(
+        vr.master_adver_interval().centis(),
+        300,
+        "no master heard yet"
+    );
+    assert_eq!(vr.poll_timeout(), timer);
+
+    let mut c2 = config(100);
+    c2.version = Version::V2;
+    let (mut vr, timer) = backup_with_timer(c2.clone(), &clock);
+    Peer::v2(HIGHER_PEER, 150)
+        .deliver(&mut vr, clock.at(100))
+        .unwrap();
+    c2.advert_interval = Interval::from_secs(3).unwrap();
+    vr.reconfigure(clock.at(120), c2).unwrap();
+    assert_eq!(vr.master_adver_interval().centis(), 300, "VRRPv2");
+    assert_ne!(vr.poll_timeout(), timer, "reset by the advert at 1 s");
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 100 + 360);
+    // The master still sends 1 s adverts: dropped until it is reloaded too.
+    assert_eq!(
+        Peer::v2(HIGHER_PEER, 150).deliver(&mut vr, clock.at(200)),
+        Err(RxError::IntervalMismatch {
+            got_centis: 100,
+            expected_centis: 300
+        })
+    );
+}
+
+/// Addresses on a Master: each one that left is removed, each new one added and announced,
+/// nothing else; the next adverts carry the new list, and a second burst of every address
+/// follows `garp_master_delay` later (as keepalived's reload does).
+#[test]
+fn reconfigure_virtual_addresses_on_a_master_removes_adds_and_announces() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.virtual_addresses = vec![VIP, VIP2];
+    let mut vr = master(c.clone(), &clock);
+    c.virtual_addresses = vec![VIP2, VIP3];
+    vr.reconfigure(clock.at(400), c).unwrap();
+    assert_eq!(
+        drain(&mut vr),
+        trace(&[
+            &strs(&["remove 10.200.0.100", "add 10.200.0.102"]),
+            &times(5, "announce 10.200.0.102"),
+        ])
+    );
+    vr.handle_timeout(clock.at(460));
+    let tx = sends(drain_raw(&mut vr)).remove(0);
+    let at = Endpoints {
+        src: tx.src,
+        dst: tx.dst,
+    };
+    let adv = Advertisement::parse(&tx.payload, at, ChecksumMode::PseudoHeader).unwrap();
+    assert_eq!(adv.addresses.iter().collect::<Vec<_>>(), vec![VIP2, VIP3]);
+    // The start-up second burst was due at 8.60 s; the reload's is at 9.00 s.
+    for t in (500..=890).step_by(10) {
+        vr.handle_timeout(clock.at(t));
+        assert_eq!(announcements(&mut vr), 0, "at {t}");
+    }
+    vr.handle_timeout(clock.at(900));
+    assert_eq!(
+        drain(&mut vr),
+        rounds(5, &["announce 10.200.0.101", "announce 10.200.0.102"])
+    );
+    // Only removing: one RemoveVip, nothing else.
+    let mut c = config(100);
+    c.virtual_addresses = vec![VIP3];
+    vr.reconfigure(clock.at(950), c).unwrap();
+    assert_eq!(drain(&mut vr), strs(&["remove 10.200.0.101"]));
+}
+
+/// Addresses of a Backup: only the list changes; it adds the new list when it becomes Master.
+#[test]
+fn reconfigure_virtual_addresses_on_a_backup_changes_only_the_list() {
+    let clock = Clock::new();
+    let (mut vr, timer) = backup_with_timer(config(100), &clock);
+    let mut c = config(100);
+    c.virtual_addresses = vec![VIP2];
+    vr.reconfigure(clock.at(100), c).unwrap();
+    assert_eq!(drain(&mut vr), Vec::<String>::new());
+    vr.handle_timeout(timer.unwrap());
+    let actions = drain(&mut vr);
+    assert_eq!(
+        &actions[..2],
+        &strs(&[
+            "state BACKUP->MASTER (master down timer expired)",
+            "add 10.200.0.101"
+        ])
+    );
+    assert!(!actions.iter().any(|a| a.contains("10.200.0.100")));
+}
+
+/// VRID, family and version changes are refused, naming the field; the instance is unchanged.
+#[test]
+fn reconfigure_refuses_vrid_family_and_version_changes() {
+    let clock = Clock::new();
+    let mut vr = master(config(100), &clock);
+    let mut c = config(100);
+    c.vrid = Vrid::new(52).unwrap();
+    let err = vr.reconfigure(clock.at(400), c).unwrap_err();
+    assert_eq!(
+        err,
+        ReconfigureError::Vrid {
+            from: vrid(),
+            to: Vrid::new(52).unwrap()
+        }
+    );
+    assert_eq!(err.field(), "vrid");
+    assert!(err.to_string().contains("restart the instance"), "{err}");
+
+    let c = InstanceConfig::new(vrid(), vec!["fd00:200::100".parse().unwrap()]);
+    let err = vr.reconfigure(clock.at(400), c).unwrap_err();
+    assert_eq!(
+        err,
+        ReconfigureError::Family {
+            from: Family::Ipv4,
+            to: Family::Ipv6
+        }
+    );
+    assert_eq!(err.field(), "virtual_addresses");
+
+    let mut c = config(100);
+    c.version = Version::V2;
+    let err = vr.reconfigure(clock.at(400), c).unwrap_err();
+    assert_eq!(
+        err,
+        ReconfigureError::Version {
+            from: Version::V3,
+            to: Version::V2
+        }
+    );
+    assert_eq!(err.field(), "version");
+
+    let mut c = config(100);
+    c.virtual_addresses = vec![VIP, VIP];
+    let err = vr.reconfigure(clock.at(400), c).unwrap_err();
+    assert!(matches!(
+        err,
+        ReconfigureError::Config(ConfigError::DuplicateAddress { index: 1, .. })
+    ));
+    assert_eq!(err.field(), "virtual_addresses[1]");
+
+    assert_eq!(drain(&mut vr), Vec::<String>::new());
+    assert_eq!(vr.config(), &config(100));
+    assert_eq!(vr.state(), State::Master);
+}
+
+/// Tracked objects that stay keep their state; new ones start from `initially_up`; removed
+/// ones stop counting.
+#[test]
+fn reconfigure_tracks_keep_their_state() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.tracks = vec![Track::new("api", -50), Track::new("kubelet", 10)];
+    let mut vr = master(c, &clock);
+    vr.set_track(clock.at(370), "api", false).unwrap();
+    assert_eq!(drain(&mut vr), strs(&["send p60 -> 224.0.0.18"]));
+    let mut c = config(100);
+    let mut disk = Track::new("disk", -20);
+    disk.initially_up = false;
+    // "api" stays (down, still -50), "kubelet" goes (its +10 with it), "disk" starts down.
+    c.tracks = vec![disk, Track::new("api", -50)];
+    vr.reconfigure(clock.at(400), c).unwrap();
+    assert_eq!(drain(&mut vr), strs(&["send p30 -> 224.0.0.18"]));
+    let states: Vec<(&str, bool)> = vr.tracks().map(|t| (t.name, t.up)).collect();
+    assert_eq!(states, vec![("disk", false), ("api", false)]);
+    assert_eq!(vr.effective_priority(), 30);
+    assert_eq!(vr.state(), State::Master);
+}
+
+/// A new weight-0 tracked object that starts down legitimately sends a Master to Fault: it
+/// resigns (priority 0, with the list it held) and removes the addresses it held.
+#[test]
+fn reconfigure_new_failed_fault_track_sends_a_master_to_fault() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.virtual_addresses = vec![VIP, VIP2];
+    let mut vr = master(c, &clock);
+    let mut c = config(100);
+    c.virtual_addresses = vec![VIP2, VIP3];
+    let mut gate = Track::new("gate", 0);
+    gate.initially_up = false;
+    c.tracks = vec![gate];
+    vr.reconfigure(clock.at(400), c).unwrap();
+    let raw = drain_raw(&mut vr);
+    let resign = sends(raw.clone()).remove(0);
+    let at = Endpoints {
+        src: resign.src,
+        dst: resign.dst,
+    };
+    let adv = Advertisement::parse(&resign.payload, at, ChecksumMode::PseudoHeader).unwrap();
+    assert_eq!(adv.addresses.iter().collect::<Vec<_>>(), vec![VIP, VIP2]);
+    assert_eq!(
+        raw.iter().map(render).collect::<Vec<_>>(),
+        strs(&[
+            "state MASTER->FAULT (tracked object failed)",
+            "send p0 -> 224.0.0.18",
+            "remove 10.200.0.100",
+            "remove 10.200.0.101",
+        ])
+    );
+    assert_eq!(vr.config().virtual_addresses, vec![VIP2, VIP3]);
+    // Removing the track lets it recover, into Backup.
+    vr.reconfigure(clock.at(500), {
+        let mut c = config(100);
+        c.virtual_addresses = vec![VIP2, VIP3];
+        c
+    })
+    .unwrap();
+    assert_eq!(
+        drain(&mut vr),
+        strs(&["state FAULT->BACKUP (fault cleared)"])
+    );
+}
+
+/// New unicast peers: the next advert goes to them, and adverts from anyone else are
+/// dropped at once.
+#[test]
+fn reconfigure_unicast_peers_change_destinations_and_filter_at_once() {
+    let clock = Clock::new();
+    let mut vr = master(config(100), &clock);
+    let mut c = config(100);
+    c.unicast_peers = vec![LOWER_PEER];
+    vr.reconfigure(clock.at(400), c).unwrap();
+    assert_eq!(drain(&mut vr), Vec::<String>::new());
+    vr.handle_timeout(clock.at(460));
+    assert_eq!(drain(&mut vr), strs(&["send p100 -> 10.200.0.1"]));
+    assert_eq!(
+        Peer::v3(HIGHER_PEER, 200).deliver(&mut vr, clock.at(470)),
+        Err(RxError::UnknownPeer { src: HIGHER_PEER })
+    );
+    assert_eq!(vr.state(), State::Master);
+}
+
+/// `Router::reconfigure` reaches the instance by its key, which stays valid; its actions come
+/// out of the router.
+#[test]
+fn router_reconfigure_forwards_and_keeps_the_key() {
+    let clock = Clock::new();
+    let mut router = Router::new();
+    let key = router.add_instance(1, config(100)).unwrap();
+    router
+        .instance_mut(&key)
+        .unwrap()
+        .set_primary_address(clock.at(0), Some(ME));
+    router.handle_startup(clock.at(0));
+    router.handle_timeout(clock.at(360));
+    while router.poll_action().is_some() {}
+    router
+        .reconfigure(&key, clock.at(400), config(150))
+        .unwrap();
+    let actions: Vec<_> = std::iter::from_fn(|| router.poll_action())
+        .map(|(k, a)| (k, render(&a)))
+        .collect();
+    assert_eq!(actions, vec![(key, "send p150 -> 224.0.0.18".to_owned())]);
+    let mut other = config(100);
+    other.vrid = Vrid::new(52).unwrap();
+    assert!(matches!(
+        router.reconfigure(&key, clock.at(400), other),
+        Err(ReconfigureError::Vrid { .. })
+    ));
+    let missing = InstanceKey {
+        interface: 9,
+        ..key
+    };
+    let err = router
+        .reconfigure(&missing, clock.at(400), config(100))
+        .unwrap_err();
+    assert_eq!(err, ReconfigureError::UnknownInstance(missing));
+    assert_eq!(err.field(), "");
+    assert_eq!(
+        router.instances().map(|(k, _)| *k).collect::<Vec<_>>(),
+        vec![key]
+    );
+    assert_eq!(router.instance(&key).unwrap().effective_priority(), 150);
 }

@@ -10,7 +10,8 @@
 //!   Master_Down_Interval;
 //! - `transitions`: startup, shutdown, handover, and entering or leaving each state;
 //! - `tracking`: the commands, the effective priority and eligibility (Fault);
-//! - `reconfigure`: [`Instance::reannounce`].
+//! - `reconfigure`: [`Instance::reconfigure`] (a reload in place) and
+//!   [`Instance::reannounce`].
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -21,6 +22,8 @@ use crate::event::{Action, Reason, State};
 use crate::stats::Stats;
 use crate::types::{Family, Interval};
 use crate::wire::{Addresses, Advertisement, Auth};
+
+pub use reconfigure::ReconfigureError;
 
 mod receive;
 mod reconfigure;
@@ -62,7 +65,7 @@ pub struct UnknownTrack {
 /// - commands: [`set_primary_address`](Self::set_primary_address),
 ///   [`set_link_up`](Self::set_link_up), [`set_track`](Self::set_track),
 ///   [`set_track_weighted`](Self::set_track_weighted), [`set_priority`](Self::set_priority),
-///   [`reannounce`](Self::reannounce);
+///   [`reconfigure`](Self::reconfigure), [`reannounce`](Self::reannounce);
 /// - outputs, drained after every input or command: [`poll_action`](Self::poll_action) until
 ///   `None`, then [`poll_timeout`](Self::poll_timeout);
 /// - getters: [`state`](Self::state), [`effective_priority`](Self::effective_priority),

@@ -62,6 +62,12 @@ impl Instance {
 
     /// Re-checks eligibility and priority after a command.
     pub(super) fn reevaluate(&mut self, now: Instant) {
+        self.reevaluate_advertising(now, false);
+    }
+
+    /// [`reevaluate`](Self::reevaluate); a Master that stays Master also advertises now if
+    /// `advertise` (a new interval or address list to tell the backups of).
+    pub(super) fn reevaluate_advertising(&mut self, now: Instant, advertise: bool) {
         if !self.started {
             return;
         }
@@ -76,7 +82,9 @@ impl Instance {
         match (self.state, self.fault()) {
             (State::Fault, None) => self.enter_running(now, Reason::Recovered),
             (State::Backup | State::Master, Some(reason)) => self.enter_fault(now, reason),
-            (State::Master, None) if self.effective_priority() != self.advertised_priority => {
+            (State::Master, None)
+                if advertise || self.effective_priority() != self.advertised_priority =>
+            {
                 // Tell the backups of the new priority now rather than at the next interval.
                 self.send_advert(self.effective_priority());
                 self.adver_timer =
