@@ -43,8 +43,8 @@ pub enum AddError {
 /// [`handle_timeout`](Self::handle_timeout), [`handle_shutdown`](Self::handle_shutdown) or
 /// [`handle_handover`](Self::handle_handover).
 /// Commands reach one instance through [`instance_mut`](Self::instance_mut) (the router
-/// notices its actions), or [`reconfigure`](Self::reconfigure). Outputs: [`poll_action`](Self::poll_action) until `None`, then
-/// [`poll_timeout`](Self::poll_timeout).
+/// notices its actions), or [`reconfigure`](Self::reconfigure). Outputs:
+/// [`poll_action`](Self::poll_action) until `None`, then [`poll_timeout`](Self::poll_timeout).
 #[derive(Debug, Default)]
 pub struct Router {
     instances: BTreeMap<InstanceKey, Instance>,
