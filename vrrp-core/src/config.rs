@@ -13,12 +13,18 @@ use crate::wire::{ChecksumMode, Password};
 pub const MAX_PREEMPT_DELAY: Centis = Centis(100_000);
 
 /// The gratuitous ARP / unsolicited neighbour advertisement schedule of a master, with the
-/// meaning of keepalived's four `garp_master_*` knobs.
+/// meaning of keepalived's `garp_master_*` and `garp_lower_prio_*` knobs.
 ///
 /// On becoming Master, `repeat` announcements of every virtual address are requested at once;
 /// if `delay` is not zero, `repeat` more follow `delay` later; and if `refresh` is not zero,
 /// `refresh_repeat` more every `refresh` (counted from becoming Master) for as long as the
 /// router stays Master.
+///
+/// When a Master hears an advert of lower priority (or of its own priority from a lower
+/// address), or a priority-0 advert, another router believed it was Master: a split brain is
+/// healing, and clients may still hold the other router's MAC address. The Master then
+/// requests `lower_prio_repeat` announcements of every virtual address at once and, if
+/// `lower_prio_delay` is not zero, `lower_prio_repeat` more `lower_prio_delay` later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct AnnounceSchedule {
@@ -34,6 +40,13 @@ pub struct AnnounceSchedule {
     /// `garp_master_refresh_repeat`: announcements per address in each refresh burst.
     /// Default 1.
     pub refresh_repeat: u8,
+    /// `garp_lower_prio_repeat`: announcements per address in each burst a Master sends on
+    /// hearing an advert of lower priority (or of priority 0); 0 for none. keepalived's
+    /// default is the global `vrrp_garp_master_repeat`, 5 (0 with `vrrp_strict`).
+    pub lower_prio_repeat: u8,
+    /// `garp_lower_prio_delay`: delay of the second such burst; 0 for none. keepalived's
+    /// default is the global `vrrp_garp_master_delay`, 5 s (0 with `vrrp_strict`).
+    pub lower_prio_delay: Centis,
 }
 
 impl Default for AnnounceSchedule {
@@ -43,6 +56,8 @@ impl Default for AnnounceSchedule {
             repeat: 5,
             refresh: Centis::ZERO,
             refresh_repeat: 1,
+            lower_prio_repeat: 5,
+            lower_prio_delay: Centis::from_secs(5),
         }
     }
 }
@@ -77,8 +92,18 @@ pub struct InstanceConfig {
     /// The virtual addresses, all of the instance's family, at least one, at most 255.
     pub virtual_addresses: Vec<IpAddr>,
     /// Unicast peers: when not empty, adverts are sent to each of them instead of the
-    /// multicast group, and adverts from any other source are rejected.
+    /// multicast group, and adverts from any other source are rejected. A peer is matched
+    /// against the advert's IP source, whatever it is: the peer's link-local address, or the
+    /// global address it sends from with its own `unicast_source` (keepalived
+    /// `unicast_src_ip`).
     pub unicast_peers: Vec<IpAddr>,
+    /// keepalived `unicast_src_ip`: this router's address to send unicast adverts from
+    /// instead of the primary address (it is then the source the VRRPv3 checksum covers, and
+    /// the address compared in the equal-priority tie-break, RFC 5798 section 6.4.3, as
+    /// keepalived compares its `saddr`). Adverts received from it are our own. Of the
+    /// instance's family. Only used with `unicast_peers`: multicast adverts keep the primary
+    /// address (link-local for IPv6) as source. Default `None`.
+    pub unicast_source: Option<IpAddr>,
     /// The lowest hop limit (TTL) accepted on adverts sent to a unicast address. 255 by
     /// default, as RFC 5798 requires; keepalived 2.2.7 sends IPv6 unicast adverts with hop
     /// limit 64, so unicast interop with it over IPv6 needs 64 or less. Adverts to the
@@ -111,6 +136,7 @@ impl InstanceConfig {
             checksum_mode: ChecksumMode::PseudoHeader,
             virtual_addresses,
             unicast_peers: Vec::new(),
+            unicast_source: None,
             unicast_min_hop_limit: 255,
             announce: AnnounceSchedule::default(),
             tracks: Vec::new(),
@@ -142,8 +168,8 @@ impl InstanceConfig {
     /// the field of each.
     ///
     /// A list entry is reported once, for its first problem (an address of the wrong family
-    /// is not also reported as a duplicate, nor an IPv6 peer of an IPv4 instance as not
-    /// link-local); a tracked object may have both a bad weight and a repeated name.
+    /// is not also reported as a duplicate); a tracked object may have both a bad weight and
+    /// a repeated name.
     #[must_use]
     pub fn problems(&self) -> Vec<ConfigError> {
         let mut out = Vec::new();
@@ -178,12 +204,13 @@ impl InstanceConfig {
                     peer: *peer,
                     family,
                 });
-            } else if let IpAddr::V6(v6) = peer
-                && !v6.is_unicast_link_local()
-            {
-                // RFC 5798 section 5.1.2.1: an IPv6 advert's source is the sender's link-local
-                // address, so only such addresses can ever match a peer.
-                out.push(ConfigError::PeerNotLinkLocal { index, peer: *peer });
+            }
+        }
+        if let Some(address) = self.unicast_source {
+            if Family::of(&address) != family {
+                out.push(ConfigError::UnicastSourceFamily { address, family });
+            } else if address.is_unspecified() || address.is_multicast() {
+                out.push(ConfigError::UnicastSourceNotUnicast { address });
             }
         }
         if self.version == Version::V2 && family == Family::Ipv6 {
@@ -280,19 +307,24 @@ pub enum ConfigError {
         /// The instance's family.
         family: Family,
     },
-    /// An IPv6 unicast peer that is not a link-local address. Field: `unicast_peers[index]`.
-    ///
-    /// This is RFC 5798's rule for the source of an IPv6 advert; keepalived also accepts
-    /// global IPv6 peers together with `unicast_src_ip`. All of that rule lives in this one
-    /// variant.
+    /// `unicast_source` of the other family. Field: `unicast_source`.
     #[error(
-        "{peer} is not link-local: IPv6 adverts are sent from the sender's link-local address (RFC 5798 section 5.1.2.1), so list each peer's fe80:: address"
+        "{address} is not of the instance's family ({family}): give this router's address of the virtual addresses' family"
     )]
-    PeerNotLinkLocal {
-        /// Its position in `unicast_peers`.
-        index: usize,
-        /// The peer.
-        peer: IpAddr,
+    UnicastSourceFamily {
+        /// The address given.
+        address: IpAddr,
+        /// The instance's family.
+        family: Family,
+    },
+    /// `unicast_source` is the unspecified address or a multicast address. Field:
+    /// `unicast_source`.
+    #[error(
+        "{address} is not a unicast address: give the address of this router adverts are sent from"
+    )]
+    UnicastSourceNotUnicast {
+        /// The address given.
+        address: IpAddr,
     },
     /// VRRPv2 with IPv6 addresses. Field: `version`.
     #[error("VRRPv2 (RFC 3768) is IPv4 only: use version 3 for IPv6 virtual addresses")]
@@ -345,7 +377,8 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// The field of [`InstanceConfig`] at fault, with the index of a list entry:
-    /// `virtual_addresses`, `virtual_addresses[2]`, `unicast_peers[0]`, `version`,
+    /// `virtual_addresses`, `virtual_addresses[2]`, `unicast_peers[0]`, `unicast_source`,
+    /// `version`,
     /// `advert_interval`, `password`, `preempt`, `preempt_delay` or `tracks[1]` (each
     /// variant's docs say which).
     #[must_use]
@@ -357,8 +390,9 @@ impl ConfigError {
             Self::MixedFamilies { index, .. } | Self::DuplicateAddress { index, .. } => {
                 format!("virtual_addresses[{index}]")
             }
-            Self::PeerFamily { index, .. } | Self::PeerNotLinkLocal { index, .. } => {
-                format!("unicast_peers[{index}]")
+            Self::PeerFamily { index, .. } => format!("unicast_peers[{index}]"),
+            Self::UnicastSourceFamily { .. } | Self::UnicastSourceNotUnicast { .. } => {
+                "unicast_source".to_owned()
             }
             Self::V2Ipv6 => "version".to_owned(),
             Self::Interval { .. } => "advert_interval".to_owned(),
@@ -482,18 +516,35 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["virtual_addresses", "unicast_peers[0]"]
         );
+        // Global IPv6 peers are accepted (keepalived, with unicast_src_ip); the source must be
+        // of the instance's family and a unicast address.
         let mut c = InstanceConfig::new(Vrid::new(1).unwrap(), vec![v4("fd00::1")]);
         c.version = Version::V2;
         c.unicast_peers = vec![v4("fe80::2"), v4("fd00::2")];
+        c.unicast_source = Some(v4("10.0.0.1"));
         let problems = c.problems();
         assert_eq!(
             problems.iter().map(ConfigError::field).collect::<Vec<_>>(),
-            ["unicast_peers[1]", "version"]
+            ["unicast_source", "version"]
         );
-        assert!(matches!(
+        assert_eq!(
             problems[0],
-            ConfigError::PeerNotLinkLocal { index: 1, .. }
-        ));
+            ConfigError::UnicastSourceFamily {
+                address: v4("10.0.0.1"),
+                family: Family::Ipv6
+            }
+        );
+        c.version = Version::V3;
+        c.unicast_source = Some(v4("ff02::12"));
+        assert_eq!(
+            c.problems(),
+            [ConfigError::UnicastSourceNotUnicast {
+                address: v4("ff02::12")
+            }]
+        );
+        assert_eq!(c.problems()[0].field(), "unicast_source");
+        c.unicast_source = Some(v4("fd00::11"));
+        assert_eq!(c.problems(), []);
         let many: Vec<IpAddr> = (0..=255u8)
             .map(|i| IpAddr::from([10, 0, 1, i]))
             .chain([v4("10.0.2.0")])

@@ -137,7 +137,9 @@ impl fmt::Display for Reason {
 /// An advertisement to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
-    /// Source address: the interface's primary address (covered by the VRRPv3 checksum).
+    /// Source address (covered by the VRRPv3 checksum): the interface's primary address, or
+    /// the configured `unicast_source` for unicast adverts
+    /// ([`Instance::source_address`](crate::Instance::source_address)).
     pub src: IpAddr,
     /// Destination: the multicast group or one unicast peer.
     pub dst: IpAddr,
@@ -150,7 +152,9 @@ pub struct Transmit {
 
 /// Something the caller must do, drained with `poll_action`. Actions of one input come in
 /// this order: `StateChanged`, then `AddVip`s, `SendAdvertisement`s, `Announce`s, and on
-/// leaving Master, `SendAdvertisement` (priority 0) before `RemoveVip`s.
+/// leaving Master, `SendAdvertisement` (priority 0) before `RemoveVip`s. A Master's
+/// [`reconfigure`](crate::Instance::reconfigure) starts with the `RemoveVip`s of the
+/// addresses that left the list, then follows the same order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Action {

@@ -7,7 +7,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | `instance` | [`Instance`], one virtual router: construction, getters, outputs; its children hold the receive path (`receive`), timers and Skew_Time (`timers`), state transitions (`transitions`), and commands with eligibility and effective priority (`tracking`) |
+//! | `instance` | [`Instance`], one virtual router: construction, getters, outputs; its children hold the receive path (`receive`), timers and Skew_Time (`timers`), state transitions (`transitions`), commands with eligibility and effective priority (`tracking`), and reload in place with [`ReconfigureError`] (`reconfigure`) |
 //! | `router` | [`Router`]: many instances behind one receive path, keyed by [`InstanceKey`] |
 //! | `config` | [`InstanceConfig`] and its one set of rules: [`InstanceConfig::problems`], [`ConfigError`] with [`ConfigError::field`] |
 //! | `track` | [`Track`] and keepalived's weight rule, [`Track::effect`] -> [`TrackEffect`]; [`TrackStatus`] |
@@ -33,7 +33,8 @@
 //!    `handle_shutdown` (or `handle_handover`, which keeps a master's addresses until its
 //!    successor speaks). A spurious or early `handle_timeout` does nothing.
 //! 2. **Commands** report what changed outside: `set_primary_address`, `set_link_up`,
-//!    `set_track`, `set_priority` (on a `Router`, reach the instance with `instance_mut`).
+//!    `set_track`, `set_priority`, `reconfigure` (a reload applied in place), `reannounce`
+//!    (on a `Router`, reach the instance with `instance_mut`, or use `Router::reconfigure`).
 //! 3. **Outputs**, drained after *every* input and command, in this order:
 //!    call `poll_action` until it returns `None` and perform each [`Action`] in order (add or
 //!    remove a virtual address, send an advertisement, send a gratuitous ARP / unsolicited
@@ -116,7 +117,7 @@ mod wire;
 pub use checksum::{internet_checksum, pseudo_header_checksum};
 pub use config::{AnnounceSchedule, ConfigError, InstanceConfig, MAX_PREEMPT_DELAY};
 pub use event::{Action, Reason, Received, RxError, State, Transmit};
-pub use instance::{Instance, MAX_PEERS, MasterInfo, UnknownTrack};
+pub use instance::{Instance, MAX_PEERS, MasterInfo, ReconfigureError, UnknownTrack};
 pub use router::{AddError, InstanceKey, Router};
 pub use stats::{MasterReasons, RouterStats, Stats};
 pub use track::{Track, TrackEffect, TrackStatus};

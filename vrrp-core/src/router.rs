@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::config::{ConfigError, InstanceConfig};
 use crate::event::{Action, Received, RxError};
-use crate::instance::Instance;
+use crate::instance::{Instance, ReconfigureError};
 use crate::stats::RouterStats;
 use crate::types::{Family, Vrid};
 use crate::wire::{WireError, peek_header};
@@ -43,8 +43,8 @@ pub enum AddError {
 /// [`handle_timeout`](Self::handle_timeout), [`handle_shutdown`](Self::handle_shutdown) or
 /// [`handle_handover`](Self::handle_handover).
 /// Commands reach one instance through [`instance_mut`](Self::instance_mut) (the router
-/// notices its actions). Outputs: [`poll_action`](Self::poll_action) until `None`, then
-/// [`poll_timeout`](Self::poll_timeout).
+/// notices its actions), or [`reconfigure`](Self::reconfigure). Outputs:
+/// [`poll_action`](Self::poll_action) until `None`, then [`poll_timeout`](Self::poll_timeout).
 #[derive(Debug, Default)]
 pub struct Router {
     instances: BTreeMap<InstanceKey, Instance>,
@@ -98,6 +98,29 @@ impl Router {
         let instance = self.instances.get_mut(key)?;
         self.dirty.push_back(*key);
         Some(instance)
+    }
+
+    /// Command: applies a new configuration to one instance in place
+    /// ([`Instance::reconfigure`]); its actions come out of
+    /// [`poll_action`](Self::poll_action). The key stays valid: a change of VRID or family
+    /// (the demultiplexing key) is refused.
+    ///
+    /// # Errors
+    /// [`ReconfigureError::UnknownInstance`] if no instance has `key`, otherwise those of
+    /// [`Instance::reconfigure`]; the instance is then unchanged.
+    pub fn reconfigure(
+        &mut self,
+        key: &InstanceKey,
+        now: Instant,
+        config: InstanceConfig,
+    ) -> Result<(), ReconfigureError> {
+        let instance = self
+            .instances
+            .get_mut(key)
+            .ok_or(ReconfigureError::UnknownInstance(*key))?;
+        let result = instance.reconfigure(now, config);
+        self.dirty.push_back(*key);
+        result
     }
 
     /// Every instance, in key order.

@@ -103,6 +103,11 @@ counters! {
         /// Adverts from a source that is not a configured unicast peer
         /// \[`error_unknown_peer`\].
         unknown_peer => "error_unknown_peer",
+        /// Valid adverts of lower priority (or of equal priority from a lower address)
+        /// received as Master: another router believed it was Master, a split brain that is
+        /// healing (answered with an advert and `garp_lower_prio_repeat` announcements)
+        /// \[`lower_priority_received`\].
+        rcvd_lower_priority => "lower_priority_received",
     }
     nested {
         /// Transitions to Master by their reason (RFC 6527
@@ -204,6 +209,7 @@ mod tests {
                 "error_auth_type_invalid",
                 "error_auth_type_mismatch",
                 "error_unknown_peer",
+                "lower_priority_received",
                 "master_reason_owner",
                 "master_reason_master_down",
                 "master_reason_priority_zero",

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use vrrp_core::{
     Action, Addresses, Advertisement, AnnounceSchedule, Auth, Centis, ChecksumMode, ConfigError,
-    Endpoints, Instance, InstanceConfig, Interval, Password, Priority, Reason, Received, Router,
-    RxError, State, Track, TrackEffect, Version, Vrid, WireError,
+    Endpoints, Family, Instance, InstanceConfig, InstanceKey, Interval, Password, Priority, Reason,
+    Received, ReconfigureError, Router, RxError, State, Track, TrackEffect, Transmit, Version,
+    Vrid, WireError,
 };
 
 const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 100));
@@ -499,8 +500,11 @@ fn rfc5798_6_4_3_equal_priority_tie_break_by_address() {
     );
     assert_eq!(
         drain(&mut vr),
-        strs(&["send p100 -> 224.0.0.18"]),
-        "and assert ourselves at once"
+        trace(&[
+            &strs(&["send p100 -> 224.0.0.18"]),
+            &times(5, "announce 10.200.0.100")
+        ]),
+        "and assert ourselves at once, to the other router and to the clients"
     );
     Peer::v3(HIGHER_PEER, 100)
         .deliver(&mut vr, clock.at(420))
@@ -512,7 +516,8 @@ fn rfc5798_6_4_3_equal_priority_tie_break_by_address() {
     );
 }
 
-/// 6.4.3: a lower-priority advert is discarded; like keepalived, the master answers at once.
+/// 6.4.3: a lower-priority advert is discarded; like keepalived, the master answers at once
+/// (and re-announces its addresses, `garp_lower_prio_repeat`).
 #[test]
 fn rfc5798_6_4_3_master_discards_lower_priority_and_answers() {
     let clock = Clock::new();
@@ -521,7 +526,13 @@ fn rfc5798_6_4_3_master_discards_lower_priority_and_answers() {
         .deliver(&mut vr, clock.at(400))
         .unwrap();
     assert_eq!(vr.state(), State::Master);
-    assert_eq!(drain(&mut vr), strs(&["send p150 -> 224.0.0.18"]));
+    assert_eq!(
+        drain(&mut vr),
+        trace(&[
+            &strs(&["send p150 -> 224.0.0.18"]),
+            &times(5, "announce 10.200.0.100")
+        ])
+    );
     assert_eq!(
         clock.cs(vr.poll_timeout().unwrap()),
         500,
@@ -537,7 +548,13 @@ fn rfc5798_6_4_3_master_answers_priority_zero() {
     Peer::v3(HIGHER_PEER, 0)
         .deliver(&mut vr, clock.at(410))
         .unwrap();
-    assert_eq!(drain(&mut vr), strs(&["send p100 -> 224.0.0.18"]));
+    assert_eq!(
+        drain(&mut vr),
+        trace(&[
+            &strs(&["send p100 -> 224.0.0.18"]),
+            &times(5, "announce 10.200.0.100")
+        ])
+    );
     assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 510);
     assert_eq!(vr.state(), State::Master);
 }
@@ -1396,9 +1413,19 @@ fn invalid_configurations_name_the_field_and_the_fix() {
             {
                 let mut c = InstanceConfig::new(vrid(), vec!["fd00:200::100".parse().unwrap()]);
                 c.unicast_peers = vec!["fd00:200::1".parse().unwrap()];
+                c.unicast_source = Some(ME);
                 c
             },
-            "is not link-local",
+            "is not of the instance's family (IPv6)",
+        ),
+        (
+            {
+                let mut c = config(100);
+                c.unicast_peers = vec![LOWER_PEER];
+                c.unicast_source = Some(GROUP);
+                c
+            },
+            "224.0.0.18 is not a unicast address",
         ),
     ];
     for (c, needle) in cases {
@@ -1632,4 +1659,796 @@ fn peers_lists_each_sender_with_its_last_advert_bounded() {
             .all(|p| p.address != LOWER_PEER && p.address != HIGHER_PEER),
         "the oldest peers were not dropped first"
     );
+}
+
+// ----- unicast_src_ip and global IPv6 peers ----------------------------------------------------
+
+/// The adverts among some actions.
+fn sends(actions: Vec<Action>) -> Vec<Transmit> {
+    actions
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::SendAdvertisement(tx) => Some(tx),
+            _ => None,
+        })
+        .collect()
+}
+
+const VIP6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd00, 0x200, 0, 0, 0, 0, 0, 0x100));
+const LL6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2));
+const SRC6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd00, 0x200, 0, 0, 0, 0, 0, 2));
+const PEER6_LOW: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd00, 0x200, 0, 0, 0, 0, 0, 1));
+const PEER6_HIGH: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd00, 0x200, 0, 0, 0, 0, 0, 3));
+
+/// keepalived's IPv6 unicast setup: global peers with `unicast_src_ip`.
+fn v6_unicast(priority: u8) -> InstanceConfig {
+    let mut c = InstanceConfig::new(vrid(), vec![VIP6]);
+    c.priority = Priority::new(priority).unwrap();
+    c.unicast_peers = vec![PEER6_LOW, PEER6_HIGH];
+    c.unicast_source = Some(SRC6);
+    c
+}
+
+fn v6_peer(src: IpAddr, priority: u8) -> Peer {
+    Peer {
+        addresses: vec![VIP6],
+        dst: SRC6,
+        ..Peer::v3(src, priority)
+    }
+}
+
+/// A started IPv6 instance with link-local primary address `LL6`.
+fn started_v6(c: InstanceConfig, clock: &Clock) -> Instance {
+    let mut vr = Instance::new(c).unwrap();
+    vr.set_primary_address(clock.at(0), Some(LL6));
+    vr.handle_startup(clock.at(0));
+    vr
+}
+
+/// Global IPv6 unicast peers are accepted, and their adverts (from their global source) are
+/// processed.
+#[test]
+fn global_ipv6_unicast_peers_are_accepted() {
+    let clock = Clock::new();
+    let mut c = v6_unicast(100);
+    c.unicast_source = None;
+    assert_eq!(c.problems(), vec![]);
+    let mut vr = started_v6(v6_unicast(100), &clock);
+    drain(&mut vr);
+    v6_peer(PEER6_HIGH, 150)
+        .deliver(&mut vr, clock.at(100))
+        .unwrap();
+    assert_eq!(vr.master().unwrap().address, PEER6_HIGH);
+    // Master_Down_Interval from the advert: 3 * 100 + 156 * 100 / 256.
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 100 + 360);
+}
+
+/// With `unicast_source`, unicast adverts are sent from it and checksummed over it.
+#[test]
+fn unicast_source_is_the_advert_source_and_checksum() {
+    let clock = Clock::new();
+    let mut vr = started_v6(v6_unicast(255), &clock);
+    assert_eq!(vr.source_address(), Some(SRC6));
+    let txs = sends(drain_raw(&mut vr));
+    assert_eq!(
+        txs.iter().map(|t| (t.src, t.dst)).collect::<Vec<_>>(),
+        vec![(SRC6, PEER6_LOW), (SRC6, PEER6_HIGH)]
+    );
+    for tx in &txs {
+        let at = Endpoints {
+            src: SRC6,
+            dst: tx.dst,
+        };
+        assert_eq!(
+            Advertisement::parse(&tx.payload, at, ChecksumMode::PseudoHeader)
+                .unwrap()
+                .priority,
+            255
+        );
+        let from_primary = Endpoints { src: LL6, ..at };
+        assert!(matches!(
+            Advertisement::parse(&tx.payload, from_primary, ChecksumMode::PseudoHeader),
+            Err(WireError::Checksum { .. })
+        ));
+    }
+}
+
+/// Multicast adverts keep the primary (link-local) address as source.
+#[test]
+fn multicast_keeps_the_primary_address_as_source() {
+    let clock = Clock::new();
+    let mut c = v6_unicast(255);
+    c.unicast_peers = vec![];
+    let mut vr = started_v6(c, &clock);
+    assert_eq!(vr.source_address(), Some(LL6));
+    let tx = sends(drain_raw(&mut vr)).remove(0);
+    assert_eq!(
+        (tx.src, tx.dst),
+        (LL6, IpAddr::V6(vrrp_core::VRRP_GROUP_V6))
+    );
+}
+
+/// An advert from our own `unicast_source` is our own, looped back: ignored and counted.
+#[test]
+fn adverts_from_the_unicast_source_are_our_own() {
+    let clock = Clock::new();
+    let mut vr = started_v6(v6_unicast(100), &clock);
+    drain(&mut vr);
+    let timer = vr.poll_timeout();
+    let mut own = v6_peer(SRC6, 100);
+    own.dst = PEER6_LOW;
+    assert_eq!(own.deliver(&mut vr, clock.at(100)), Err(RxError::OwnAdvert));
+    assert_eq!(vr.stats().own_adverts, 1);
+    assert_eq!(vr.poll_timeout(), timer);
+}
+
+/// RFC 5798 6.4.3 tie-break at equal priority: our address is the one we send from, the
+/// `unicast_source` (keepalived compares with its `saddr`): fd00:200::1 < fd00:200::2 stays,
+/// fd00:200::3 > fd00:200::2 wins, though both are above our link-local primary.
+#[test]
+fn tie_break_compares_the_unicast_source() {
+    let clock = Clock::new();
+    let mut c = v6_unicast(100);
+    c.announce.lower_prio_repeat = 1;
+    let mut vr = started_v6(c, &clock);
+    let down = vr.poll_timeout().unwrap();
+    vr.handle_timeout(down);
+    assert_eq!(vr.state(), State::Master);
+    drain(&mut vr);
+    v6_peer(PEER6_LOW, 100)
+        .deliver(&mut vr, clock.at(400))
+        .unwrap();
+    assert_eq!(vr.state(), State::Master);
+    assert_eq!(
+        drain(&mut vr),
+        strs(&[
+            "send p100 -> fd00:200::1",
+            "send p100 -> fd00:200::3",
+            "announce fd00:200::100"
+        ])
+    );
+    v6_peer(PEER6_HIGH, 100)
+        .deliver(&mut vr, clock.at(420))
+        .unwrap();
+    assert_eq!(
+        drain(&mut vr),
+        strs(&[
+            "state MASTER->BACKUP (higher-priority advert)",
+            "remove fd00:200::100"
+        ])
+    );
+}
+
+// ----- split brain healing: garp_lower_prio_repeat / garp_lower_prio_delay ---------------------
+
+const VIP2: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 101));
+
+/// `n` rounds of `items`, in order.
+fn rounds(n: usize, items: &[&str]) -> Vec<String> {
+    (0..n).flat_map(|_| strs(items)).collect()
+}
+
+/// keepalived `vrrp_state_master_rx`: a Master hearing a lower priority answers with an advert
+/// (Adver_Timer reset), requests `garp_lower_prio_repeat` announcements of every address at
+/// once and as many again `garp_lower_prio_delay` later.
+#[test]
+fn keepalived_garp_lower_prio_repeat_and_delay() {
+    let clock = Clock::new();
+    let mut c = config(150);
+    c.virtual_addresses = vec![VIP, VIP2];
+    c.announce.repeat = 1;
+    c.announce.delay = Centis::ZERO;
+    c.announce.lower_prio_repeat = 2;
+    c.announce.lower_prio_delay = Centis::from_secs(3);
+    let mut vr = master(c, &clock);
+    Peer {
+        addresses: vec![VIP, VIP2],
+        ..Peer::v3(HIGHER_PEER, 100)
+    }
+    .deliver(&mut vr, clock.at(400))
+    .unwrap();
+    let both = rounds(2, &["announce 10.200.0.100", "announce 10.200.0.101"]);
+    assert_eq!(
+        drain(&mut vr),
+        trace(&[&strs(&["send p150 -> 224.0.0.18"]), &both])
+    );
+    assert_eq!(vr.stats().rcvd_lower_priority, 1);
+    let mut seen = Vec::new();
+    while let Some(t) = vr.poll_timeout() {
+        if clock.cs(t) > 800 {
+            break;
+        }
+        vr.handle_timeout(t);
+        seen.push((clock.cs(t), drain(&mut vr)));
+    }
+    let send = strs(&["send p150 -> 224.0.0.18"]);
+    assert_eq!(
+        seen,
+        vec![
+            (500, send.clone()),
+            (600, send.clone()),
+            (700, trace(&[&send, &both])),
+            (800, send.clone()),
+        ]
+    );
+}
+
+/// A priority-0 advert from another router: RFC 5798 6.4.3's advert at once, and (unlike
+/// keepalived, which only advertises) the lower-priority re-announcement too: the resigning
+/// router was a master whose clients must learn our MAC address.
+#[test]
+fn priority_zero_from_another_master_is_re_announced() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.announce.lower_prio_repeat = 1;
+    c.announce.lower_prio_delay = Centis::ZERO;
+    let mut vr = master(c, &clock);
+    Peer::v3(HIGHER_PEER, 0)
+        .deliver(&mut vr, clock.at(410))
+        .unwrap();
+    assert_eq!(
+        drain(&mut vr),
+        strs(&["send p100 -> 224.0.0.18", "announce 10.200.0.100"])
+    );
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 510);
+    assert_eq!(vr.stats().rcvd_lower_priority, 0);
+    assert_eq!(vr.stats().rcvd_pri_zero_packets, 1);
+}
+
+/// `garp_lower_prio_repeat 0` (keepalived's `vrrp_strict` value): the advert only.
+#[test]
+fn lower_prio_repeat_zero_answers_with_the_advert_only() {
+    let clock = Clock::new();
+    let mut c = config(255);
+    c.announce.lower_prio_repeat = 0;
+    let mut vr = started(c, &clock);
+    drain(&mut vr);
+    Peer::v3(HIGHER_PEER, 100)
+        .deliver(&mut vr, clock.at(50))
+        .unwrap();
+    assert_eq!(drain(&mut vr), strs(&["send p255 -> 224.0.0.18"]));
+    // The Adver_Timer reset; no lower-priority burst pending (only the start-up one at 5 s).
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 150);
+    for t in (60..=490).step_by(10) {
+        vr.handle_timeout(clock.at(t));
+        assert_eq!(announcements(&mut vr), 0, "at {t}");
+    }
+}
+
+/// Leaving Master drops a pending lower-priority burst, and a later lower advert moves it.
+#[test]
+fn lower_prio_second_burst_is_cancelled_on_leaving_master() {
+    let clock = Clock::new();
+    let mut c = config(150);
+    c.announce.delay = Centis::ZERO;
+    c.announce.lower_prio_delay = Centis::from_secs(2);
+    let mut vr = master(c, &clock);
+    Peer::v3(HIGHER_PEER, 100)
+        .deliver(&mut vr, clock.at(400))
+        .unwrap();
+    Peer::v3(HIGHER_PEER, 100)
+        .deliver(&mut vr, clock.at(450))
+        .unwrap();
+    drain(&mut vr);
+    vr.handle_timeout(clock.at(600));
+    assert_eq!(announcements(&mut vr), 0, "moved to 6.50 s");
+    vr.handle_timeout(clock.at(650));
+    assert_eq!(announcements(&mut vr), 5);
+    Peer::v3(HIGHER_PEER, 100)
+        .deliver(&mut vr, clock.at(700))
+        .unwrap();
+    drain(&mut vr);
+    Peer::v3(HIGHER_PEER, 200)
+        .deliver(&mut vr, clock.at(710))
+        .unwrap();
+    drain(&mut vr);
+    assert_eq!(vr.state(), State::Backup);
+    assert_eq!(
+        clock.cs(vr.poll_timeout().unwrap()),
+        710 + 3 * 100 + 106 * 100 / 256
+    );
+    for t in (720..=1000).step_by(10) {
+        vr.handle_timeout(clock.at(t));
+        assert_eq!(announcements(&mut vr), 0, "at {t}");
+    }
+}
+
+/// `reannounce`: a Master requests `garp_master_repeat` announcements of every address at
+/// once; any other state, nothing.
+#[test]
+fn reannounce_bursts_every_address_as_master_only() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.virtual_addresses = vec![VIP, VIP2];
+    c.announce.repeat = 2;
+    let (mut backup, timer) = backup_with_timer(c.clone(), &clock);
+    backup.reannounce(clock.at(100));
+    assert_eq!(drain(&mut backup), Vec::<String>::new());
+    assert_eq!(backup.poll_timeout(), timer);
+    let mut vr = master(c, &clock);
+    let timeout = vr.poll_timeout();
+    vr.reannounce(clock.at(400));
+    assert_eq!(
+        drain(&mut vr),
+        strs(&[
+            "announce 10.200.0.100",
+            "announce 10.200.0.101",
+            "announce 10.200.0.100",
+            "announce 10.200.0.101",
+        ])
+    );
+    assert_eq!(vr.poll_timeout(), timeout);
+}
+
+// ----- reconfigure in place (a reload of a live instance) --------------------------------------
+
+const VIP3: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 102));
+
+/// A reload with an unchanged configuration does nothing at all.
+#[test]
+fn reconfigure_unchanged_is_silent() {
+    let clock = Clock::new();
+    let mut vr = master(config(100), &clock);
+    let timeout = vr.poll_timeout();
+    vr.reconfigure(clock.at(400), config(100)).unwrap();
+    assert_eq!(drain(&mut vr), Vec::<String>::new());
+    assert_eq!(vr.poll_timeout(), timeout);
+    assert_eq!(vr.state_since(), Some(clock.at(360)));
+}
+
+/// Every kind of change on a Master: no `StateChanged`, no priority-0 advert, and exactly the
+/// trace each change calls for.
+#[test]
+fn reconfigure_each_kind_of_change_on_a_master_keeps_it_master() {
+    type Change = fn(&mut InstanceConfig);
+    let cases: Vec<(&str, Change, Vec<String>)> = vec![
+        (
+            "priority",
+            |c| c.priority = Priority::new(150).unwrap(),
+            strs(&["send p150 -> 224.0.0.18"]),
+        ),
+        ("preempt", |c| c.preempt = false, vec![]),
+        (
+            "preempt_delay",
+            |c| c.preempt_delay = Centis::from_secs(30),
+            vec![],
+        ),
+        (
+            "advert_interval",
+            |c| c.advert_interval = Interval::from_centis(200).unwrap(),
+            strs(&["send p100 -> 224.0.0.18"]),
+        ),
+        (
+            "checksum_mode",
+            |c| c.checksum_mode = ChecksumMode::V3AsV2,
+            vec![],
+        ),
+        (
+            "unicast_peers",
+            |c| c.unicast_peers = vec![LOWER_PEER],
+            vec![],
+        ),
+        (
+            "unicast_source",
+            |c| {
+                c.unicast_peers = vec![LOWER_PEER];
+                c.unicast_source = Some("10.200.1.2".parse().unwrap());
+            },
+            vec![],
+        ),
+        (
+            "unicast_min_hop_limit",
+            |c| c.unicast_min_hop_limit = 64,
+            vec![],
+        ),
+        (
+            "announce",
+            |c| {
+                c.announce.refresh = Centis::from_secs(10);
+                c.announce.lower_prio_repeat = 1;
+            },
+            vec![],
+        ),
+        (
+            "strict_address_list",
+            |c| c.strict_address_list = true,
+            vec![],
+        ),
+        (
+            "tracks (new, up, weight +20)",
+            |c| c.tracks = vec![Track::new("ingress", 20)],
+            strs(&["send p120 -> 224.0.0.18"]),
+        ),
+        (
+            "virtual_addresses",
+            |c| c.virtual_addresses = vec![VIP, VIP2],
+            trace(&[
+                &strs(&["add 10.200.0.101"]),
+                &times(5, "announce 10.200.0.101"),
+            ]),
+        ),
+    ];
+    for (name, change, expected) in cases {
+        let clock = Clock::new();
+        let mut vr = master(config(100), &clock);
+        let mut c = config(100);
+        change(&mut c);
+        vr.reconfigure(clock.at(400), c.clone()).unwrap();
+        let got = drain(&mut vr);
+        assert_eq!(got, expected, "{name}");
+        assert!(
+            got.iter()
+                .all(|a| !a.starts_with("state") && !a.starts_with("send p0")),
+            "{name}"
+        );
+        assert_eq!(vr.state(), State::Master, "{name}");
+        assert_eq!(vr.config(), &c, "{name}");
+        assert_eq!(vr.stats().master_transitions, 1, "{name}");
+    }
+}
+
+/// VRRPv2: a new password applies to the next advert, with no other action.
+#[test]
+fn reconfigure_v2_password_applies_to_the_next_advert() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.version = Version::V2;
+    c.password = Password::new(b"old");
+    let mut vr = master(c.clone(), &clock);
+    c.password = Password::new(b"new");
+    vr.reconfigure(clock.at(400), c).unwrap();
+    assert_eq!(drain(&mut vr), Vec::<String>::new());
+    vr.handle_timeout(clock.at(460));
+    let tx = sends(drain_raw(&mut vr)).remove(0);
+    let at = Endpoints {
+        src: tx.src,
+        dst: tx.dst,
+    };
+    let adv = Advertisement::parse(&tx.payload, at, ChecksumMode::PseudoHeader).unwrap();
+    assert_eq!(adv.auth, Auth::Password(Password::new(b"new").unwrap()));
+}
+
+/// A new priority on a Master is advertised at once and the Adver_Timer restarts, as with
+/// `set_priority`.
+#[test]
+fn reconfigure_priority_on_a_master_advertises_at_once() {
+    let clock = Clock::new();
+    let mut vr = master(config(100), &clock);
+    vr.reconfigure(clock.at(400), config(150)).unwrap();
+    assert_eq!(drain(&mut vr), strs(&["send p150 -> 224.0.0.18"]));
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 500);
+    assert_eq!(vr.effective_priority(), 150);
+}
+
+/// A new interval on a Master: an advert at once carrying it (VRRPv3 backups learn it now),
+/// then adverts every new interval.
+#[test]
+fn reconfigure_interval_on_a_master_rearms_the_adver_timer() {
+    let clock = Clock::new();
+    let mut vr = master(config(100), &clock);
+    let mut c = config(100);
+    c.advert_interval = Interval::from_centis(200).unwrap();
+    vr.reconfigure(clock.at(400), c).unwrap();
+    let tx = sends(drain_raw(&mut vr)).remove(0);
+    let at = Endpoints {
+        src: tx.src,
+        dst: tx.dst,
+    };
+    let adv = Advertisement::parse(&tx.payload, at, ChecksumMode::PseudoHeader).unwrap();
+    assert_eq!(adv.interval, Interval::from_centis(200).unwrap());
+    assert_eq!(
+        vr.master_adver_interval(),
+        Interval::from_centis(200).unwrap()
+    );
+    let mut sent_at = Vec::new();
+    while let Some(t) = vr.poll_timeout() {
+        if clock.cs(t) > 1100 {
+            break;
+        }
+        vr.handle_timeout(t);
+        if drain(&mut vr).iter().any(|a| a.starts_with("send")) {
+            sent_at.push(clock.cs(t));
+        }
+    }
+    assert_eq!(sent_at, vec![600, 800, 1000]);
+}
+
+/// A VRRPv3 Backup keeps the Master_Adver_Interval it learned (RFC 5798 6.4.2); one that has
+/// heard no master, and a VRRPv2 Backup (RFC 3768 6.1), use the new interval. The running
+/// Master_Down_Timer keeps its deadline.
+#[test]
+fn reconfigure_interval_on_a_backup_follows_the_rfc_rules() {
+    let clock = Clock::new();
+    let slow = |c: &mut InstanceConfig| c.advert_interval = Interval::from_centis(300).unwrap();
+
+    let (mut vr, _) = backup_with_timer(config(100), &clock);
+    let mut fast = Peer::v3(HIGHER_PEER, 150);
+    fast.interval_cs = 50;
+    fast.deliver(&mut vr, clock.at(100)).unwrap();
+    let timer = vr.poll_timeout();
+    let mut c = config(100);
+    slow(&mut c);
+    vr.reconfigure(clock.at(120), c.clone()).unwrap();
+    assert_eq!(drain(&mut vr), Vec::<String>::new());
+    assert_eq!(vr.master_adver_interval().centis(), 50, "learned");
+    assert_eq!(vr.poll_timeout(), timer);
+
+    let (mut vr, timer) = backup_with_timer(config(100), &clock);
+    vr.reconfigure(clock.at(120), c).unwrap();
+    assert_eq!(drain(&mut vr), Vec::<String>::new());
+    assert_eq!(
+        vr.master_adver_interval().centis(),
+        300,
+        "no master heard yet"
+    );
+    assert_eq!(vr.poll_timeout(), timer);
+
+    let mut c2 = config(100);
+    c2.version = Version::V2;
+    let (mut vr, timer) = backup_with_timer(c2.clone(), &clock);
+    Peer::v2(HIGHER_PEER, 150)
+        .deliver(&mut vr, clock.at(100))
+        .unwrap();
+    c2.advert_interval = Interval::from_secs(3).unwrap();
+    vr.reconfigure(clock.at(120), c2).unwrap();
+    assert_eq!(vr.master_adver_interval().centis(), 300, "VRRPv2");
+    assert_ne!(vr.poll_timeout(), timer, "reset by the advert at 1 s");
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 100 + 360);
+    // The master still sends 1 s adverts: dropped until it is reloaded too.
+    assert_eq!(
+        Peer::v2(HIGHER_PEER, 150).deliver(&mut vr, clock.at(200)),
+        Err(RxError::IntervalMismatch {
+            got_centis: 100,
+            expected_centis: 300
+        })
+    );
+}
+
+/// Addresses on a Master: each one that left is removed, each new one added and announced,
+/// nothing else; the next adverts carry the new list, and a second burst of every address
+/// follows `garp_master_delay` later (as keepalived's reload does).
+#[test]
+fn reconfigure_virtual_addresses_on_a_master_removes_adds_and_announces() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.virtual_addresses = vec![VIP, VIP2];
+    let mut vr = master(c.clone(), &clock);
+    c.virtual_addresses = vec![VIP2, VIP3];
+    vr.reconfigure(clock.at(400), c).unwrap();
+    assert_eq!(
+        drain(&mut vr),
+        trace(&[
+            &strs(&["remove 10.200.0.100", "add 10.200.0.102"]),
+            &times(5, "announce 10.200.0.102"),
+        ])
+    );
+    vr.handle_timeout(clock.at(460));
+    let tx = sends(drain_raw(&mut vr)).remove(0);
+    let at = Endpoints {
+        src: tx.src,
+        dst: tx.dst,
+    };
+    let adv = Advertisement::parse(&tx.payload, at, ChecksumMode::PseudoHeader).unwrap();
+    assert_eq!(adv.addresses.iter().collect::<Vec<_>>(), vec![VIP2, VIP3]);
+    // The start-up second burst was due at 8.60 s; the reload's is at 9.00 s.
+    for t in (500..=890).step_by(10) {
+        vr.handle_timeout(clock.at(t));
+        assert_eq!(announcements(&mut vr), 0, "at {t}");
+    }
+    vr.handle_timeout(clock.at(900));
+    assert_eq!(
+        drain(&mut vr),
+        rounds(5, &["announce 10.200.0.101", "announce 10.200.0.102"])
+    );
+    // Only removing: one RemoveVip, nothing else.
+    let mut c = config(100);
+    c.virtual_addresses = vec![VIP3];
+    vr.reconfigure(clock.at(950), c).unwrap();
+    assert_eq!(drain(&mut vr), strs(&["remove 10.200.0.101"]));
+}
+
+/// Addresses of a Backup: only the list changes; it adds the new list when it becomes Master.
+#[test]
+fn reconfigure_virtual_addresses_on_a_backup_changes_only_the_list() {
+    let clock = Clock::new();
+    let (mut vr, timer) = backup_with_timer(config(100), &clock);
+    let mut c = config(100);
+    c.virtual_addresses = vec![VIP2];
+    vr.reconfigure(clock.at(100), c).unwrap();
+    assert_eq!(drain(&mut vr), Vec::<String>::new());
+    vr.handle_timeout(timer.unwrap());
+    let actions = drain(&mut vr);
+    assert_eq!(
+        &actions[..2],
+        &strs(&[
+            "state BACKUP->MASTER (master down timer expired)",
+            "add 10.200.0.101"
+        ])
+    );
+    assert!(!actions.iter().any(|a| a.contains("10.200.0.100")));
+}
+
+/// VRID, family and version changes are refused, naming the field; the instance is unchanged.
+#[test]
+fn reconfigure_refuses_vrid_family_and_version_changes() {
+    let clock = Clock::new();
+    let mut vr = master(config(100), &clock);
+    let mut c = config(100);
+    c.vrid = Vrid::new(52).unwrap();
+    let err = vr.reconfigure(clock.at(400), c).unwrap_err();
+    assert_eq!(
+        err,
+        ReconfigureError::Vrid {
+            from: vrid(),
+            to: Vrid::new(52).unwrap()
+        }
+    );
+    assert_eq!(err.field(), "vrid");
+    assert!(err.to_string().contains("restart the instance"), "{err}");
+
+    let c = InstanceConfig::new(vrid(), vec!["fd00:200::100".parse().unwrap()]);
+    let err = vr.reconfigure(clock.at(400), c).unwrap_err();
+    assert_eq!(
+        err,
+        ReconfigureError::Family {
+            from: Family::Ipv4,
+            to: Family::Ipv6
+        }
+    );
+    assert_eq!(err.field(), "virtual_addresses");
+
+    let mut c = config(100);
+    c.version = Version::V2;
+    let err = vr.reconfigure(clock.at(400), c).unwrap_err();
+    assert_eq!(
+        err,
+        ReconfigureError::Version {
+            from: Version::V3,
+            to: Version::V2
+        }
+    );
+    assert_eq!(err.field(), "version");
+
+    let mut c = config(100);
+    c.virtual_addresses = vec![VIP, VIP];
+    let err = vr.reconfigure(clock.at(400), c).unwrap_err();
+    assert!(matches!(
+        err,
+        ReconfigureError::Config(ConfigError::DuplicateAddress { index: 1, .. })
+    ));
+    assert_eq!(err.field(), "virtual_addresses[1]");
+
+    assert_eq!(drain(&mut vr), Vec::<String>::new());
+    assert_eq!(vr.config(), &config(100));
+    assert_eq!(vr.state(), State::Master);
+}
+
+/// Tracked objects that stay keep their state; new ones start from `initially_up`; removed
+/// ones stop counting.
+#[test]
+fn reconfigure_tracks_keep_their_state() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.tracks = vec![Track::new("api", -50), Track::new("kubelet", 10)];
+    let mut vr = master(c, &clock);
+    vr.set_track(clock.at(370), "api", false).unwrap();
+    assert_eq!(drain(&mut vr), strs(&["send p60 -> 224.0.0.18"]));
+    let mut c = config(100);
+    let mut disk = Track::new("disk", -20);
+    disk.initially_up = false;
+    // "api" stays (down, still -50), "kubelet" goes (its +10 with it), "disk" starts down.
+    c.tracks = vec![disk, Track::new("api", -50)];
+    vr.reconfigure(clock.at(400), c).unwrap();
+    assert_eq!(drain(&mut vr), strs(&["send p30 -> 224.0.0.18"]));
+    let states: Vec<(&str, bool)> = vr.tracks().map(|t| (t.name, t.up)).collect();
+    assert_eq!(states, vec![("disk", false), ("api", false)]);
+    assert_eq!(vr.effective_priority(), 30);
+    assert_eq!(vr.state(), State::Master);
+}
+
+/// A new weight-0 tracked object that starts down legitimately sends a Master to Fault: it
+/// resigns (priority 0, with the list it held) and removes the addresses it held.
+#[test]
+fn reconfigure_new_failed_fault_track_sends_a_master_to_fault() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.virtual_addresses = vec![VIP, VIP2];
+    let mut vr = master(c, &clock);
+    let mut c = config(100);
+    c.virtual_addresses = vec![VIP2, VIP3];
+    let mut gate = Track::new("gate", 0);
+    gate.initially_up = false;
+    c.tracks = vec![gate];
+    vr.reconfigure(clock.at(400), c).unwrap();
+    let raw = drain_raw(&mut vr);
+    let resign = sends(raw.clone()).remove(0);
+    let at = Endpoints {
+        src: resign.src,
+        dst: resign.dst,
+    };
+    let adv = Advertisement::parse(&resign.payload, at, ChecksumMode::PseudoHeader).unwrap();
+    assert_eq!(adv.addresses.iter().collect::<Vec<_>>(), vec![VIP, VIP2]);
+    assert_eq!(
+        raw.iter().map(render).collect::<Vec<_>>(),
+        strs(&[
+            "state MASTER->FAULT (tracked object failed)",
+            "send p0 -> 224.0.0.18",
+            "remove 10.200.0.100",
+            "remove 10.200.0.101",
+        ])
+    );
+    assert_eq!(vr.config().virtual_addresses, vec![VIP2, VIP3]);
+    // Removing the track lets it recover, into Backup.
+    vr.reconfigure(clock.at(500), {
+        let mut c = config(100);
+        c.virtual_addresses = vec![VIP2, VIP3];
+        c
+    })
+    .unwrap();
+    assert_eq!(
+        drain(&mut vr),
+        strs(&["state FAULT->BACKUP (fault cleared)"])
+    );
+}
+
+/// New unicast peers: the next advert goes to them, and adverts from anyone else are
+/// dropped at once.
+#[test]
+fn reconfigure_unicast_peers_change_destinations_and_filter_at_once() {
+    let clock = Clock::new();
+    let mut vr = master(config(100), &clock);
+    let mut c = config(100);
+    c.unicast_peers = vec![LOWER_PEER];
+    vr.reconfigure(clock.at(400), c).unwrap();
+    assert_eq!(drain(&mut vr), Vec::<String>::new());
+    vr.handle_timeout(clock.at(460));
+    assert_eq!(drain(&mut vr), strs(&["send p100 -> 10.200.0.1"]));
+    assert_eq!(
+        Peer::v3(HIGHER_PEER, 200).deliver(&mut vr, clock.at(470)),
+        Err(RxError::UnknownPeer { src: HIGHER_PEER })
+    );
+    assert_eq!(vr.state(), State::Master);
+}
+
+/// `Router::reconfigure` reaches the instance by its key, which stays valid; its actions come
+/// out of the router.
+#[test]
+fn router_reconfigure_forwards_and_keeps_the_key() {
+    let clock = Clock::new();
+    let mut router = Router::new();
+    let key = router.add_instance(1, config(100)).unwrap();
+    router
+        .instance_mut(&key)
+        .unwrap()
+        .set_primary_address(clock.at(0), Some(ME));
+    router.handle_startup(clock.at(0));
+    router.handle_timeout(clock.at(360));
+    while router.poll_action().is_some() {}
+    router
+        .reconfigure(&key, clock.at(400), config(150))
+        .unwrap();
+    let actions: Vec<_> = std::iter::from_fn(|| router.poll_action())
+        .map(|(k, a)| (k, render(&a)))
+        .collect();
+    assert_eq!(actions, vec![(key, "send p150 -> 224.0.0.18".to_owned())]);
+    let mut other = config(100);
+    other.vrid = Vrid::new(52).unwrap();
+    assert!(matches!(
+        router.reconfigure(&key, clock.at(400), other),
+        Err(ReconfigureError::Vrid { .. })
+    ));
+    let missing = InstanceKey {
+        interface: 9,
+        ..key
+    };
+    let err = router
+        .reconfigure(&missing, clock.at(400), config(100))
+        .unwrap_err();
+    assert_eq!(err, ReconfigureError::UnknownInstance(missing));
+    assert_eq!(err.field(), "");
+    assert_eq!(
+        router.instances().map(|(k, _)| *k).collect::<Vec<_>>(),
+        vec![key]
+    );
+    assert_eq!(router.instance(&key).unwrap().effective_priority(), 150);
 }

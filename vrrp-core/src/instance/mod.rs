@@ -9,7 +9,9 @@
 //! - `timers`: [`Instance::poll_timeout`], [`Instance::handle_timeout`], Skew_Time and
 //!   Master_Down_Interval;
 //! - `transitions`: startup, shutdown, handover, and entering or leaving each state;
-//! - `tracking`: the commands, the effective priority and eligibility (Fault).
+//! - `tracking`: the commands, the effective priority and eligibility (Fault);
+//! - `reconfigure`: [`Instance::reconfigure`] (a reload in place) and
+//!   [`Instance::reannounce`].
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -21,7 +23,10 @@ use crate::stats::Stats;
 use crate::types::{Family, Interval};
 use crate::wire::{Addresses, Advertisement, Auth};
 
+pub use reconfigure::ReconfigureError;
+
 mod receive;
+mod reconfigure;
 mod timers;
 mod tracking;
 mod transitions;
@@ -59,7 +64,8 @@ pub struct UnknownTrack {
 ///   [`handle_shutdown`](Self::handle_shutdown) or [`handle_handover`](Self::handle_handover);
 /// - commands: [`set_primary_address`](Self::set_primary_address),
 ///   [`set_link_up`](Self::set_link_up), [`set_track`](Self::set_track),
-///   [`set_priority`](Self::set_priority);
+///   [`set_track_weighted`](Self::set_track_weighted), [`set_priority`](Self::set_priority),
+///   [`reconfigure`](Self::reconfigure), [`reannounce`](Self::reannounce);
 /// - outputs, drained after every input or command: [`poll_action`](Self::poll_action) until
 ///   `None`, then [`poll_timeout`](Self::poll_timeout);
 /// - getters: [`state`](Self::state), [`effective_priority`](Self::effective_priority),
@@ -91,6 +97,8 @@ pub struct Instance {
     announce_second: Option<Instant>,
     /// The next refresh burst (`garp_master_refresh`), measured from becoming Master.
     announce_refresh: Option<Instant>,
+    /// The second burst after hearing a lower-priority advert (`garp_lower_prio_delay`).
+    announce_lower_prio: Option<Instant>,
     preempt_until: Option<Instant>,
     /// During a handover: when the addresses are released even if no new master spoke.
     release_deadline: Option<Instant>,
@@ -141,6 +149,7 @@ impl Instance {
             master_down_timer: None,
             announce_second: None,
             announce_refresh: None,
+            announce_lower_prio: None,
             preempt_until: None,
             release_deadline: None,
             takeover_reason: Reason::MasterDown,
@@ -196,6 +205,17 @@ impl Instance {
     #[must_use]
     pub const fn primary_address(&self) -> Option<IpAddr> {
         self.primary
+    }
+
+    /// The address adverts are sent from ([`Transmit::src`](crate::Transmit::src)) and
+    /// compared in the equal-priority tie-break: `config.unicast_source` when set and
+    /// unicast peers are configured, the primary address otherwise.
+    #[must_use]
+    pub fn source_address(&self) -> Option<IpAddr> {
+        match self.config.unicast_source {
+            Some(source) if !self.config.unicast_peers.is_empty() => Some(source),
+            _ => self.primary,
+        }
     }
 
     /// The master as last seen while Backup (`None` if never seen, or if this router

@@ -45,7 +45,8 @@ impl Instance {
 
     /// The advert, and whether its address list matches ours.
     pub(super) fn validate(&self, rx: &Received<'_>) -> Result<(Advertisement, bool), RxError> {
-        if Some(rx.src) == self.primary {
+        // Our own advert, looped back: from the primary address or from `unicast_source`.
+        if Some(rx.src) == self.primary || Some(rx.src) == self.config.unicast_source {
             return Err(RxError::OwnAdvert);
         }
         // RFC 5798 section 7.1: "MUST verify that the IPvX TTL/Hop Limit is 255".
@@ -224,20 +225,20 @@ impl Instance {
     }
 
     /// RFC 5798 section 6.4.3, "If an ADVERTISEMENT is received" in Master.
+    ///
+    /// Actions, in order: for an advert that wins, `StateChanged` to Backup then `RemoveVip`s;
+    /// otherwise `SendAdvertisement` (our priority, Adver_Timer reset) then
+    /// `lower_prio_repeat` rounds of `Announce` of every address.
     pub(super) fn master_receive(&mut self, now: Instant, src: IpAddr, adv: &Advertisement) {
-        if adv.priority == 0 {
-            // "If the Priority in the ADVERTISEMENT is zero, then: Send an ADVERTISEMENT, Reset
-            // the Adver_Timer".
-            self.send_advert(self.effective_priority());
-            self.adver_timer = Some(now + self.config.advert_interval.as_centis().to_duration());
-            return;
-        }
         let ours = self.effective_priority();
         // "If the Priority in the ADVERTISEMENT is greater than the local Priority, or the
         // Priority is equal and the primary IPvX Address of the sender is greater than the
-        // local primary IPvX Address, then: ... Transition to the Backup state".
-        let higher = adv.priority > ours
-            || (adv.priority == ours && self.primary.is_some_and(|mine| src > mine));
+        // local primary IPvX Address, then: ... Transition to the Backup state". Our address
+        // is the one we send from (keepalived compares with its `saddr`, which is
+        // `unicast_src_ip` when set): peers with `unicast_source` send from theirs.
+        let higher = adv.priority != 0
+            && (adv.priority > ours
+                || (adv.priority == ours && self.source_address().is_some_and(|mine| src > mine)));
         if higher {
             self.learn_interval(adv);
             self.master = Some(MasterInfo {
@@ -247,13 +248,30 @@ impl Instance {
                 seen: now,
             });
             self.leave_state(now, State::Backup, Reason::HigherPriority, false);
-        } else {
-            // "Otherwise: Discard the ADVERTISEMENT". Like keepalived (unless
-            // lower_prio_no_advert), answer at once so that a lower-priority router that
-            // believes it is Master, after a partition heals, steps down without waiting for
-            // our next interval.
-            self.send_advert(ours);
-            self.adver_timer = Some(now + self.config.advert_interval.as_centis().to_duration());
+            return;
+        }
+        // Priority 0 (RFC 5798 section 6.4.3): "Send an ADVERTISEMENT, Reset the
+        // Adver_Timer". A lower priority: "Otherwise: Discard the ADVERTISEMENT"; like
+        // keepalived (unless `lower_prio_no_advert`), answer at once so that a lower-priority
+        // router that believes it is Master, after a partition heals, steps down without
+        // waiting for our next interval.
+        self.send_advert(ours);
+        self.adver_timer = Some(now + self.config.advert_interval.as_centis().to_duration());
+        if adv.priority != 0 {
+            self.stats.rcvd_lower_priority += 1;
+        }
+        // Either way another router believed it was Master, and the clients it answered may
+        // still hold its MAC address: re-announce every address (keepalived
+        // `garp_lower_prio_repeat`, then again after `garp_lower_prio_delay`). keepalived
+        // does this for a lower priority only; a priority-0 advert from another master is the
+        // same split brain ending (the resigning router drops the addresses its clients still
+        // point at), so it is re-announced too.
+        let schedule = self.config.announce;
+        if schedule.lower_prio_repeat > 0 {
+            self.announce_burst(schedule.lower_prio_repeat);
+            // One pending second burst: a later lower-priority advert moves it later.
+            self.announce_lower_prio = (schedule.lower_prio_delay > Centis::ZERO)
+                .then(|| now + schedule.lower_prio_delay.to_duration());
         }
     }
 }

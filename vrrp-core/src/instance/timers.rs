@@ -18,6 +18,7 @@ impl Instance {
             self.master_down_timer,
             self.announce_second,
             self.announce_refresh,
+            self.announce_lower_prio,
             self.release_deadline,
         ]
         .into_iter()
@@ -49,6 +50,10 @@ impl Instance {
                 if self.announce_refresh.is_some_and(|t| t <= now) {
                     self.announce_refresh = Some(now + schedule.refresh.to_duration());
                     self.announce_burst(schedule.refresh_repeat);
+                }
+                if self.announce_lower_prio.is_some_and(|t| t <= now) {
+                    self.announce_lower_prio = None;
+                    self.announce_burst(schedule.lower_prio_repeat);
                 }
             }
             State::Backup => {

@@ -55,12 +55,19 @@ impl Instance {
         self.adver_timer = None;
         self.announce_second = None;
         self.announce_refresh = None;
+        self.announce_lower_prio = None;
         let bound = self.master_down_interval().to_duration();
         self.release_deadline = Some(now + bound);
     }
 
     /// Re-checks eligibility and priority after a command.
     pub(super) fn reevaluate(&mut self, now: Instant) {
+        self.reevaluate_advertising(now, false);
+    }
+
+    /// [`reevaluate`](Self::reevaluate); a Master that stays Master also advertises now if
+    /// `advertise` (a new interval or address list to tell the backups of).
+    pub(super) fn reevaluate_advertising(&mut self, now: Instant, advertise: bool) {
         if !self.started {
             return;
         }
@@ -75,7 +82,9 @@ impl Instance {
         match (self.state, self.fault()) {
             (State::Fault, None) => self.enter_running(now, Reason::Recovered),
             (State::Backup | State::Master, Some(reason)) => self.enter_fault(now, reason),
-            (State::Master, None) if self.effective_priority() != self.advertised_priority => {
+            (State::Master, None)
+                if advertise || self.effective_priority() != self.advertised_priority =>
+            {
                 // Tell the backups of the new priority now rather than at the next interval.
                 self.send_advert(self.effective_priority());
                 self.adver_timer =
@@ -115,6 +124,7 @@ impl Instance {
         self.adver_timer = None;
         self.announce_second = None;
         self.announce_refresh = None;
+        self.announce_lower_prio = None;
         self.master_down_timer = None;
         self.release_deadline = None;
         if was_master {
@@ -174,9 +184,12 @@ impl Instance {
         }
     }
 
-    /// Queues one advert per destination (the multicast group, or each unicast peer).
+    /// Queues one advert per destination (the multicast group, or each unicast peer), from
+    /// [`source_address`](Self::source_address).
     pub(super) fn send_advert(&mut self, priority: u8) {
-        let Some(src) = self.primary else { return };
+        let Some(src) = self.source_address() else {
+            return;
+        };
         if priority != 0 {
             self.advertised_priority = priority;
         }
