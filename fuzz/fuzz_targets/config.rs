@@ -20,7 +20,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vipd::config::{Config, ConfigError};
+use vipd::config::{Config, ConfigFileError};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let verdict = config.validate();
-    if let Err(ConfigError::Invalid(problems)) = &verdict {
+    if let Err(ConfigFileError::Invalid(problems)) = &verdict {
         assert!(!problems.is_empty(), "invalid with no problem listed");
     }
     let rendered = config.to_yaml();
@@ -43,5 +43,5 @@ fuzz_target!(|data: &[u8]| {
     let replan = again
         .validate()
         .unwrap_or_else(|e| panic!("to_yaml output does not validate: {e}\n{rendered}"));
-    assert_eq!(replan.instances.len(), plan.instances.len());
+    assert_eq!(replan.instances().len(), plan.instances().len());
 });

@@ -205,9 +205,10 @@ fn missing_interfaces(plan: &Plan) -> Vec<String> {
 }
 
 /// VIPs of the plan that are already on their interface without vipd's mark (the node's own
-/// address, or one configured by hand): `vipd run` would refuse them. Addresses vipd added
-/// (`IFA_PROTO` 0x76, or a finite lifetime on kernels without it) are not counted. Reading
-/// the addresses needs no privilege; if it fails, nothing is reported.
+/// address, or one configured by hand or by a DHCP client): `vipd run` would refuse them.
+/// Addresses vipd added (`IFA_PROTO` 0x76, or a finite lifetime on kernels without
+/// `IFA_PROTO`) are not counted. Reading the addresses needs no privilege; if it fails,
+/// nothing is reported.
 fn addresses_in_use(plan: &Plan) -> Vec<String> {
     use vipd::vrrp_net::netlink::Netlink;
     let Ok(runtime) = runtime() else {
@@ -217,6 +218,8 @@ fn addresses_in_use(plan: &Plan) -> Vec<String> {
         let Ok(netlink) = Netlink::new(AddressMark::Protocol(VIPD_ADDRESS_PROTOCOL)) else {
             return Vec::new();
         };
+        // Whether this kernel keeps IFA_PROTO: it marks its own IPv6 link-local addresses.
+        let protocol_kept = kernel_keeps_protocol(&netlink).await;
         let mut found = Vec::new();
         for (i, inst) in plan.instances().iter().enumerate() {
             let Ok(link) = netlink.link_by_name(inst.vip_interface()).await else {
@@ -227,10 +230,12 @@ fn addresses_in_use(plan: &Plan) -> Vec<String> {
                 continue;
             };
             for (j, vip) in inst.vips().iter().enumerate() {
+                // On kernels that keep IFA_PROTO, vipd's own addresses carry its byte; where
+                // the kernel drops it, vipd's are the ones with a finite lifetime.
                 let foreign = present.iter().any(|a| {
                     a.addr == vip.addr
-                        && a.is_permanent()
                         && a.protocol != Some(VIPD_ADDRESS_PROTOCOL)
+                        && (a.protocol.is_some() || a.is_permanent() || protocol_kept)
                 });
                 if foreign {
                     found.push(format!(
@@ -245,6 +250,25 @@ fn addresses_in_use(plan: &Plan) -> Vec<String> {
         }
         found
     })
+}
+
+/// Whether the kernel stores `IFA_PROTO` (Linux 5.18 and later), seen without changing
+/// anything: such kernels tag the addresses they make themselves (loopback, IPv6 link-local)
+/// with a protocol byte.
+async fn kernel_keeps_protocol(netlink: &vipd::vrrp_net::netlink::Netlink) -> bool {
+    let Ok(lo) = netlink.link_by_name("lo").await else {
+        return false;
+    };
+    for family in [vipd::vrrp_core::Family::Ipv4, vipd::vrrp_core::Family::Ipv6] {
+        if netlink
+            .addresses(lo.index, family)
+            .await
+            .is_ok_and(|all| all.iter().any(|a| a.protocol.is_some()))
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// Installs the log subscriber (the binary's job: the library never does).
@@ -300,6 +324,7 @@ async fn run(
                 DaemonError::UnknownInterface { .. }
                     | DaemonError::NoMac { .. }
                     | DaemonError::AddressInUse { .. }
+                    | DaemonError::NoUnicastSource { .. }
             );
             return ExitCode::from(if config_error { 2 } else { 1 });
         }

@@ -148,6 +148,11 @@ pub fn render(snap: &Snapshot) -> String {
         "vipd_own_adverts_received",
         "This node's own adverts looped back (ignored)",
     );
+    let lower = counter(
+        &mut r,
+        "vipd_lower_priority_adverts_received",
+        "Adverts of lower priority (or priority 0) heard while Master: another router thought it was Master; answered with an advert and announcements",
+    );
     let rx_errors = counter(
         &mut r,
         "vipd_advert_errors",
@@ -218,7 +223,11 @@ pub fn render(snap: &Snapshot) -> String {
                 "priority_zero_sent" => &zero_sent,
                 "priority_zero_received" => &zero_received,
                 "own_adverts" => &own,
-                "master_transitions" => continue,
+                "lower_priority_received" => &lower,
+                // Counted by vipd_instance_transitions, by state and reason.
+                name if name == "master_transitions" || name.starts_with("master_reason_") => {
+                    continue;
+                }
                 other => {
                     let kind = other.strip_prefix("error_").unwrap_or(other);
                     rx_errors

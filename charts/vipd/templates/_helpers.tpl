@@ -191,9 +191,7 @@ of the legacy chart in use, then vipd's. Rendered as YAML; use it as
 {{- range ($r.unicastPeers | default list) }}
 {{- $p := lower (toString .) }}
 {{- if ne (contains ":" $p) $family6 }}
-{{- $errors = append $errors (printf "vrrp.unicastPeers: %s is not of the VIPs' family (%s): list the peers' %s addresses" . (ternary "IPv6" "IPv4" $family6) (ternary "link-local IPv6" "IPv4" $family6)) }}
-{{- else if and $family6 (not (regexMatch "^fe[89ab][0-9a-f]:" $p)) }}
-{{- $errors = append $errors (printf "vrrp.unicastPeers: %s is not link-local: IPv6 adverts come from each peer's link-local address (RFC 5798 section 5.1.2.1), so list the peers' fe80:: addresses" .) }}
+{{- $errors = append $errors (printf "vrrp.unicastPeers: %s is not of the VIPs' family (%s): list the peers' %s addresses" . (ternary "IPv6" "IPv4" $family6) (ternary "IPv6" "IPv4" $family6)) }}
 {{- end }}
 {{- end }}
 {{- end }}

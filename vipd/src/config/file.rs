@@ -90,6 +90,10 @@ pub struct InstanceSpec {
     /// Unicast peers; empty for multicast.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unicast_peers: Vec<String>,
+    /// keepalived's `unicast_src_ip`: the address unicast adverts are sent from (and that
+    /// the peers list); default the interface's primary address. Must be on the interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unicast_src_ip: Option<String>,
     /// Lowest hop limit accepted on unicast adverts (64 for keepalived's IPv6 unicast).
     #[serde(default = "default_hop_limit")]
     pub unicast_min_hop_limit: u32,
@@ -116,7 +120,7 @@ pub struct InstanceSpec {
     pub checks: Vec<vip_health::CheckSpec>,
 }
 
-/// keepalived's four `garp_master_*` settings.
+/// keepalived's `garp_master_*` and `garp_lower_prio_*` settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GarpSpec {
@@ -132,6 +136,14 @@ pub struct GarpSpec {
     /// Announcements per address in each refresh burst.
     #[serde(default = "default_garp_refresh_repeat")]
     pub master_refresh_repeat: u32,
+    /// Announcements per address when, as Master, this node hears a lower-priority (or
+    /// priority-0) advert from another router: a split brain healing, whose clients may have
+    /// learnt the other router's MAC; 0 for none (keepalived's `garp_lower_prio_repeat`).
+    #[serde(default = "default_garp_repeat")]
+    pub lower_prio_repeat: u32,
+    /// Delay of a second such burst; 0 for none (keepalived's `garp_lower_prio_delay`).
+    #[serde(default = "default_garp_delay")]
+    pub lower_prio_delay: ConfigDuration,
 }
 
 impl Default for GarpSpec {
@@ -141,6 +153,8 @@ impl Default for GarpSpec {
             master_repeat: default_garp_repeat(),
             master_refresh: ConfigDuration(0),
             master_refresh_repeat: default_garp_refresh_repeat(),
+            lower_prio_repeat: default_garp_repeat(),
+            lower_prio_delay: default_garp_delay(),
         }
     }
 }
@@ -226,6 +240,7 @@ impl InstanceSpec {
             password: None,
             vips,
             unicast_peers: Vec::new(),
+            unicast_src_ip: None,
             unicast_min_hop_limit: default_hop_limit(),
             garp: GarpSpec::default(),
             vip_lifetime: default_lifetime(),

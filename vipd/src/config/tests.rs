@@ -277,13 +277,25 @@ fn notify_hooks_are_read_and_checked() {
 }
 
 #[test]
-fn ipv6_unicast_peers_must_be_link_local() {
+fn ipv6_unicast_peers_may_be_global_with_a_unicast_source() {
+    // keepalived accepts global IPv6 peers (with unicast_src_ip on each side).
+    let plan = Config::from_yaml(
+        "instances: [{interface: eth0, vrid: 51, vips: ['fd00::100/64'], \
+         unicast_src_ip: 'fd00::1', unicast_peers: ['fd00::2', 'fe80::2']}]",
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+    let engine = plan.instances()[0].engine();
+    assert_eq!(engine.unicast_source, Some("fd00::1".parse().unwrap()));
+    assert_eq!(engine.unicast_peers.len(), 2);
     let got = errors(
-        "instances: [{interface: eth0, vrid: 51, vips: ['fd00::100/64'], unicast_peers: ['fd00::2', 'fe80::2']}]",
+        "instances: [{interface: eth0, vrid: 51, vips: ['fd00::100/64'], \
+         unicast_src_ip: 10.0.0.1, unicast_peers: ['fd00::2']}]",
     );
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(
-        got[0].starts_with("instances[0].unicast_peers[0]: fd00::2 is not link-local"),
+        got[0].starts_with("instances[0].unicast_src_ip: 10.0.0.1 is not of the instance's family"),
         "{got:?}"
     );
 }

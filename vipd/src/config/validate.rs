@@ -248,6 +248,16 @@ impl InstanceSpec {
                 ),
             }
         }
+        let unicast_source = self.unicast_src_ip.as_ref().and_then(|text| {
+            let parsed = text.trim().parse::<IpAddr>().ok();
+            if parsed.is_none() {
+                e.push(
+                    "unicast_src_ip",
+                    format!("{text:?} is not an IP address (no prefix length here)"),
+                );
+            }
+            parsed
+        });
         let password = self.password.as_ref().and_then(|secret| {
             let p = Password::new(secret.0.as_bytes());
             if p.is_none() {
@@ -322,6 +332,7 @@ impl InstanceSpec {
         engine.preempt_delay = preempt_delay.unwrap_or(Centis::ZERO);
         engine.password = password;
         engine.unicast_peers = peers.iter().map(|(_, p)| *p).collect();
+        engine.unicast_source = unicast_source;
         engine.unicast_min_hop_limit = hop_limit.unwrap_or(255);
         engine.announce = announce.unwrap_or_default();
         engine.strict_address_list = self.strict_address_list;
@@ -400,6 +411,8 @@ impl InstanceSpec {
         let refresh = g.master_refresh.to_centis().map(Centis);
         let repeat = u8::try_from(g.master_repeat).ok();
         let refresh_repeat = u8::try_from(g.master_refresh_repeat).ok();
+        let lower_repeat = u8::try_from(g.lower_prio_repeat).ok();
+        let lower_delay = g.lower_prio_delay.to_centis().map(Centis);
         for (field, ok, what) in [
             (
                 "garp.master_delay",
@@ -417,6 +430,12 @@ impl InstanceSpec {
                 refresh_repeat.is_some(),
                 "0 to 255",
             ),
+            ("garp.lower_prio_repeat", lower_repeat.is_some(), "0 to 255"),
+            (
+                "garp.lower_prio_delay",
+                lower_delay.is_some(),
+                "a duration in steps of 10ms",
+            ),
         ] {
             if !ok {
                 e.push(field, format!("must be {what}"));
@@ -427,6 +446,8 @@ impl InstanceSpec {
         schedule.refresh = refresh?;
         schedule.repeat = repeat?;
         schedule.refresh_repeat = refresh_repeat?;
+        schedule.lower_prio_repeat = lower_repeat?;
+        schedule.lower_prio_delay = lower_delay?;
         Some(schedule)
     }
 }
@@ -456,6 +477,7 @@ fn file_field(
             )
         }
         Some(("tracks", rest)) => format!("checks[{rest}"),
+        _ if field == "unicast_source" => "unicast_src_ip".to_owned(),
         _ if field == "virtual_addresses" => "vips".to_owned(),
         _ => field,
     }

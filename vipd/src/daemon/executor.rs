@@ -6,7 +6,7 @@
 //! counts failures: the drain's additions, later additions in the same drain, and the
 //! periodic renewals all take that one path.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -26,8 +26,9 @@ pub(super) struct Managed {
     pub(super) plan: InstancePlan,
     pub(super) vrrp_index: u32,
     pub(super) vip_index: u32,
-    /// The VIPs the kernel holds for this instance (added and not removed since).
-    pub(super) held: BTreeSet<IpAddr>,
+    /// The VIPs the kernel holds for this instance (added and not removed since), with the
+    /// prefix length they were added with.
+    pub(super) held: BTreeMap<IpAddr, u8>,
     /// Transitions by the state entered and the reason.
     pub(super) transitions: Vec<(State, Reason, u64)>,
     pub(super) announcements: u64,
@@ -41,7 +42,7 @@ impl Managed {
             plan,
             vrrp_index,
             vip_index,
-            held: BTreeSet::new(),
+            held: BTreeMap::new(),
             transitions: Vec::new(),
             announcements: 0,
             add_failures: 0,
@@ -201,8 +202,9 @@ impl Executor {
         let Some(m) = instances.get_mut(&key) else {
             return;
         };
-        let Some(prefix) = m.prefix_len(addr) else {
-            error!(instance = %m.plan.name, vip = %addr, "the engine removed an address it was not configured with");
+        // A VIP that left the configuration in a reload is known by what was added.
+        let Some(prefix) = m.held.get(&addr).copied().or_else(|| m.prefix_len(addr)) else {
+            debug!(instance = %m.plan.name, vip = %addr, "not holding the VIP to remove");
             return;
         };
         match self.netlink.remove_vip(m.vip_index, addr, prefix).await {
@@ -243,7 +245,7 @@ impl Executor {
             let vips: Vec<(IpAddr, u8)> = batch.iter().map(|(a, p, _)| (*a, *p)).collect();
             let lifetime = net_lifetime(lifetime);
             let results = self.netlink.add_vips(index, &vips, lifetime).await;
-            for ((addr, _, key), result) in batch.iter().zip(results) {
+            for ((addr, prefix, key), result) in batch.iter().zip(results) {
                 let Some(m) = instances.get_mut(key) else {
                     continue;
                 };
@@ -253,7 +255,7 @@ impl Executor {
                         if !renewing {
                             info!(instance = %name, vip = %addr, lifetime = %lifetime, "VIP added");
                         }
-                        m.held.insert(*addr);
+                        m.held.insert(*addr, *prefix);
                     }
                     Err(e) => {
                         let what = if renewing { "renewing" } else { "adding" };

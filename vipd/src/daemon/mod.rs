@@ -92,6 +92,20 @@ pub enum DaemonError {
         /// The interface.
         interface: String,
     },
+    /// The `unicast_src_ip` is not an address of the VRRP interface.
+    #[error(
+        "instance {instance:?}: unicast_src_ip {address} is not an address of interface \
+         {interface:?}: adverts can only be sent from this node's own address; add it to the \
+         interface or fix unicast_src_ip"
+    )]
+    NoUnicastSource {
+        /// The instance.
+        instance: String,
+        /// The configured source.
+        address: std::net::IpAddr,
+        /// The VRRP interface.
+        interface: String,
+    },
     /// The interface has no hardware address to announce from.
     #[error("instance {instance:?}: interface {interface:?} has no MAC address for announcements")]
     NoMac {

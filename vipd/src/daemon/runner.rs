@@ -187,8 +187,9 @@ impl Runner {
         })
     }
 
-    /// Refuses a VIP that is already on its interface without vipd's mark: the node's own
-    /// address, or one configured by hand or by another program.
+    /// Refuses a VIP that is already on its interface without vipd's mark (the node's own
+    /// address, or one configured by hand or by another program), and a `unicast_src_ip`
+    /// that is not on the VRRP interface.
     async fn check_vips_free(&self, r: &Resolved) -> Result<(), DaemonError> {
         let netlink = &self.executor.netlink;
         let family = r.plan.engine.family();
@@ -202,6 +203,16 @@ impl Runner {
                     instance: r.plan.name.clone(),
                     vip: vip.addr,
                     interface: r.vip.name.clone(),
+                });
+            }
+        }
+        if let Some(source) = r.plan.engine.unicast_source {
+            let own = netlink.addresses(r.vrrp.index, family).await?;
+            if !own.iter().any(|a| a.addr == source) {
+                return Err(DaemonError::NoUnicastSource {
+                    instance: r.plan.name.clone(),
+                    address: source,
+                    interface: r.vrrp.name.clone(),
                 });
             }
         }
@@ -519,11 +530,48 @@ impl Runner {
             {
                 self.refresh_primaries(now, Some(index)).await;
             }
+            NetEvent::AddressRemoved { index, addr, .. } if !self.stopping => {
+                self.vip_vanished(now, index, addr).await;
+            }
             NetEvent::Overrun => {
                 warn!("netlink events were lost; re-reading addresses");
                 self.refresh_primaries(now, None).await;
             }
             _ => {}
+        }
+    }
+
+    /// A VIP this node holds disappeared without vipd removing it (by hand, by another
+    /// program, or expired after failed renewals): a Master adds it back at once and announces
+    /// it, since the LAN may have learnt another MAC meanwhile.
+    async fn vip_vanished(&mut self, now: Instant, index: u32, addr: IpAddr) {
+        let Some((key, m)) = self
+            .instances
+            .iter_mut()
+            .find(|(_, m)| m.vip_index == index && m.held.contains_key(&addr))
+        else {
+            return;
+        };
+        let key = *key;
+        m.held.remove(&addr);
+        let master = self
+            .router
+            .instance(&key)
+            .is_some_and(|i| i.state() == State::Master && !i.is_releasing());
+        let Some(vip) = m.plan.vip(addr).filter(|_| master) else {
+            return;
+        };
+        warn!(instance = %m.plan.name, vip = %addr, "a VIP held as Master disappeared; adding it back and announcing it");
+        let mut batch = VipBatches::new();
+        batch
+            .entry((m.vip_index, m.plan.vip_lifetime))
+            .or_default()
+            .push((addr, vip.prefix_len, key));
+        self.executor
+            .add_vips(batch, &mut self.instances, false)
+            .await;
+        if let Some(instance) = self.router.instance_mut(&key) {
+            instance.reannounce(now);
         }
     }
 

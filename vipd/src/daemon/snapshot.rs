@@ -1,7 +1,6 @@
 //! The [`Snapshot`] behind `/status`, `/metrics` and `vipd status`, built by the event loop
 //! between two inputs so that every figure in it is from the same instant.
 
-use std::net::IpAddr;
 use std::time::{Instant, SystemTime};
 
 use vrrp_core::{MasterInfo, Router, State};
@@ -111,7 +110,6 @@ fn instance(
         State::Backup => i.master().map(|p| clock.peer(&p, false)),
         _ => None,
     };
-    let held = |addr: &IpAddr| m.plan.vip(*addr).map(|v| v.to_string());
     let mut transitions: Vec<status::Transition> = m
         .transitions
         .iter()
@@ -139,7 +137,11 @@ fn instance(
         contributions,
         master,
         vips: m.plan.vips.iter().map(ToString::to_string).collect(),
-        vips_held: m.held.iter().filter_map(held).collect(),
+        vips_held: m
+            .held
+            .iter()
+            .map(|(addr, prefix)| format!("{addr}/{prefix}"))
+            .collect(),
         peers: i.peers().iter().map(|p| clock.peer(p, false)).collect(),
         transitions,
         counters: i.stats().counters().map(counter).collect(),

@@ -10,10 +10,14 @@ use super::{Resolved, Runner};
 use crate::config::{InstancePlan, Plan};
 
 impl Runner {
-    /// Applies a new configuration. Unchanged instances keep their state and VIPs; a change
-    /// of priority (or of name or notify hooks only) is applied in place, with no transition;
-    /// any other change restarts that instance; removed instances release their VIPs; added
-    /// ones start. If an interface of the new configuration is missing, nothing changes.
+    /// Applies a new configuration. Unchanged instances keep their state and VIPs. A change
+    /// the engine can take in place ([`Router::reconfigure`](vrrp_core::Router::reconfigure):
+    /// priority, preemption, peers, unicast or multicast, interval, announcements, checks,
+    /// hooks, lifetime, VIPs added or removed) is applied without a transition, a priority-0
+    /// advert or a VIP removal (but of VIPs that left the list). Any other change (the VRRP
+    /// version, the VIP interface, a VIP's prefix length) restarts that instance; removed
+    /// instances release their VIPs; added ones start. If an interface of the new
+    /// configuration is missing, or a VIP is taken, nothing changes.
     pub(super) async fn reload(&mut self, plan: Plan) {
         let mut resolved = Vec::new();
         for p in plan.instances() {
@@ -41,80 +45,99 @@ impl Runner {
             };
             wanted.insert(key, r);
         }
-        let (mut kept, mut updated, mut restarted, mut removed, mut added) = (0, 0, 0, 0, 0);
-        // Removed, or changed beyond what can be updated in place: release first.
+        let mut count = Counts::default();
         let current: Vec<InstanceKey> = self.instances.keys().copied().collect();
         for key in current {
-            let in_place = match (wanted.get(&key), self.instances.get(&key)) {
-                (Some(new), Some(old)) => {
-                    same_but_priority(&old.plan, &new.plan, new.vip.index, old.vip_index)
-                }
-                _ => false,
+            let Some(new) = wanted.get(&key) else {
+                self.retire(now, &key).await;
+                count.removed += 1;
+                continue;
             };
-            if in_place {
+            let Some(old) = self.instances.get_mut(&key) else {
+                continue;
+            };
+            if old.plan == new.plan && old.vip_index == new.vip.index {
+                count.kept += 1;
+                wanted.remove(&key);
                 continue;
             }
-            if let Some(instance) = self.router.instance_mut(&key) {
-                instance.handle_shutdown(now);
-            }
-            self.perform_actions().await;
-            self.router.remove_instance(&key);
-            if self.instances.remove(&key).is_some() {
-                if wanted.contains_key(&key) {
-                    restarted += 1
-                } else {
-                    removed += 1
+            let reconfigured = if updatable(&old.plan, old.vip_index, &new.plan, new.vip.index) {
+                self.router
+                    .reconfigure(&key, now, new.plan.engine.clone())
+                    .map_err(|e| e.to_string())
+            } else {
+                Err("the VIP interface or a VIP's prefix length changed".to_owned())
+            };
+            match reconfigured {
+                Ok(()) => {
+                    if let Some(new) = wanted.remove(&key) {
+                        old.plan = new.plan;
+                    }
+                    count.updated += 1;
+                }
+                Err(why) => {
+                    info!(instance = %new.plan.name, why, "restarting the instance to apply the change");
+                    self.retire(now, &key).await;
+                    count.restarted += 1;
                 }
             }
         }
-        for (key, r) in wanted {
-            if let Some(m) = self.instances.get_mut(&key) {
-                if m.plan == r.plan {
-                    kept += 1;
-                    continue;
-                }
-                updated += 1;
-                if m.plan.engine.priority != r.plan.engine.priority
-                    && let Some(instance) = self.router.instance_mut(&key)
-                    && let Err(e) = instance.set_priority(now, r.plan.engine.priority)
-                {
-                    error!(instance = %r.plan.name, error = %e, "priority not changed");
-                }
-                m.plan = r.plan;
-                continue;
-            }
+        for (_, r) in wanted {
             let name = r.plan.name.clone();
             match self.install(r).await {
                 Ok(key) => {
                     if let Some(instance) = self.router.instance_mut(&key) {
                         instance.handle_startup(now);
                     }
-                    added += 1;
+                    count.added += 1;
                 }
                 Err(e) => error!(instance = %name, error = %e, "instance not started"),
             }
         }
         // Instances that were restarted count once, as restarted, not also as added.
-        added -= restarted.min(added);
+        count.added -= count.restarted.min(count.added);
         self.update_memberships();
         self.health.restart(&self.instances);
         self.health.sync(now, &mut self.router, &self.instances);
         info!(
-            kept,
-            updated, restarted, removed, added, "configuration reloaded"
+            kept = count.kept,
+            updated = count.updated,
+            restarted = count.restarted,
+            removed = count.removed,
+            added = count.added,
+            "configuration reloaded"
         );
         self.publish();
     }
+
+    /// Stops instance `key` (RFC shutdown: priority 0, VIPs released) and forgets it.
+    async fn retire(&mut self, now: Instant, key: &InstanceKey) {
+        if let Some(instance) = self.router.instance_mut(key) {
+            instance.handle_shutdown(now);
+        }
+        self.perform_actions().await;
+        self.router.remove_instance(key);
+        self.instances.remove(key);
+    }
 }
 
-/// Whether `new` differs from `old` at most in priority, name and notify hooks, which can be
-/// applied to a running instance without a transition.
-fn same_but_priority(old: &InstancePlan, new: &InstancePlan, new_vip: u32, old_vip: u32) -> bool {
-    let mut a = old.engine.clone();
-    a.priority = new.engine.priority;
-    a == new.engine
-        && old.vips == new.vips
-        && old.vip_lifetime == new.vip_lifetime
-        && old.interface == new.interface
-        && new_vip == old_vip
+/// What a reload did, for its log line.
+#[derive(Debug, Default)]
+struct Counts {
+    kept: u32,
+    updated: u32,
+    restarted: u32,
+    removed: u32,
+    added: u32,
+}
+
+/// Whether the change from `old` to `new` can be applied to the running instance: the VIPs
+/// stay on the same interface, and a VIP kept keeps its prefix length (the engine knows
+/// addresses, not prefixes).
+fn updatable(old: &InstancePlan, old_vip: u32, new: &InstancePlan, new_vip: u32) -> bool {
+    old_vip == new_vip
+        && new
+            .vips
+            .iter()
+            .all(|v| old.vip(v.addr).is_none_or(|o| o.prefix_len == v.prefix_len))
 }
