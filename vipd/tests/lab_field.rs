@@ -1023,11 +1023,13 @@ fn resign_in_the_name_of(src: Ipv4Addr) -> Vec<u8> {
         .to_vec()
 }
 
-/// Sends `payload` to 224.0.0.18 from the observer's eth0 with a source address of our
-/// choosing and TTL 255: a python3 raw socket writing its own IP header.
-fn send_spoofed(observer: &str, src: Ipv4Addr, payload: &[u8]) {
+/// Starts sending `payload` to 224.0.0.18 from the observer's eth0 with a source address of
+/// our choosing and TTL 255: a python3 raw socket writing its own IP header. It prints the
+/// wall-clock time right after the send (python's start-up, a few hundred ms on a loaded
+/// machine, is not counted).
+fn send_spoofed(observer: &str, src: Ipv4Addr, payload: &[u8]) -> KillOnDrop {
     let script = r#"
-import socket, struct, sys
+import socket, struct, sys, time
 src, payload = sys.argv[1], bytes.fromhex(sys.argv[2])
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth0")
@@ -1035,14 +1037,25 @@ dst = "224.0.0.18"
 hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0xc0, 20 + len(payload), 0, 0, 255, 112, 0,
                   socket.inet_aton(src), socket.inet_aton(dst))
 s.sendto(hdr + payload, (dst, 0))
+print("%.6f" % time.time(), flush=True)
 "#;
     let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();
-    let out = Command::new("ip")
+    let child = Command::new("ip")
         .args(["netns", "exec", observer, "python3", "-c", script])
         .args([&src.to_string(), &hex])
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(out.status.success(), "spoofed sender: {}", text(&out));
+    KillOnDrop(Some(child))
+}
+
+/// Seconds since the epoch, to compare with the times python and ping print.
+fn wall() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }
 
 /// The MAC of the observer's neighbour entry for the VIP, if any.
@@ -1158,23 +1171,29 @@ fn a_forged_priority_zero_advert_is_answered_with_gratuitous_arp() {
     );
 
     let forged = resign_in_the_name_of(Ipv4Addr::new(10, 200, 0, 1));
-    let wall0 = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
-    let t0 = Instant::now();
-    send_spoofed(&lab.observer.name, Ipv4Addr::new(10, 200, 0, 1), &forged);
-    let sent_after = t0.elapsed();
-    // The observer's neighbour entry, every 10 ms for 3.5 s.
+    let spawned = wall();
+    let mut sender = send_spoofed(&lab.observer.name, Ipv4Addr::new(10, 200, 0, 1), &forged);
+    // The observer's neighbour entry, every 10 ms, until 3.5 s after the forged packet left.
     let mut seen: Vec<(f64, Option<String>)> = Vec::new();
-    while t0.elapsed() < Duration::from_millis(3500) {
+    let mut wall0 = None;
+    while wall0.is_none_or(|t0| wall() < t0 + 3.5) {
         let mac = neighbour_mac(&lab);
-        let t = t0.elapsed().as_secs_f64();
+        let t = wall();
         if seen.last().is_none_or(|(_, m)| *m != mac) {
             seen.push((t, mac.clone()));
         }
+        if wall0.is_none() && sender.0.as_mut().unwrap().try_wait().unwrap().is_some() {
+            let out = sender.0.take().unwrap().wait_with_output().unwrap();
+            assert!(out.status.success(), "spoofed sender: {}", text(&out));
+            wall0 = Some(String::from_utf8_lossy(&out.stdout).trim().parse().unwrap());
+        }
+        assert!(wall() < spawned + 10.0, "the spoofed sender did not finish");
         std::thread::sleep(Duration::from_millis(10));
     }
+    let wall0: f64 = wall0.unwrap();
+    let sent_after = wall0 - spawned;
+    // Times relative to the forged packet.
+    let seen: Vec<(f64, Option<String>)> = seen.into_iter().map(|(t, m)| (t - wall0, m)).collect();
     let last_change = seen.last().map(|(t, _)| *t).unwrap_or_default();
     let final_mac = seen.last().and_then(|(_, m)| m.clone());
     let pings = {
@@ -1202,10 +1221,11 @@ fn a_forged_priority_zero_advert_is_answered_with_gratuitous_arp() {
         })
         .collect();
     eprintln!(
-        "forged priority 0 as node1 (sent within {sent_after:?}): node2 became Master: \
+        "forged priority 0 as node1 (sent {} after the sender started): node2 became Master: \
          {node2_master}; observer's neighbour entry for the VIP: [{}]; last change {} after \
          the forged packet; ping every 50 ms: {} sent, {} lost, longest loss {loss_run} \
          ping(s) (~{loss_ms} ms){}; holders at the end {:?}",
+        ms(sent_after),
         entries.join(", "),
         ms(last_change),
         pings.transmitted,
