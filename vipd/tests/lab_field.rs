@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lab::{Lab, Netns, VIP, config};
+use lab::{Lab, Netns, VIP, VIP6, config};
 use probe::{ArpProber, ProbeReport};
 use vrrp_core::{Addresses, Advertisement, Auth, ChecksumMode, Endpoints, Interval, Version, Vrid};
 
@@ -1262,4 +1262,62 @@ impl Drop for KillOnDrop {
             let _ = child.wait();
         }
     }
+}
+
+// ----- 8. unicast_src_ip and global IPv6 unicast peers -----------------------------------
+
+/// Node `i` of two: an IPv4 instance (VRID 51) whose node1 speaks from its second address
+/// 10.200.0.11 (`unicast_src_ip`), and an IPv6 instance (VRID 52) with global unicast peers,
+/// each node speaking from its global address.
+fn sourced(i: usize, priority: u8) -> String {
+    let (src4, peer4) = if i == 0 {
+        ("    unicast_src_ip: 10.200.0.11\n", "10.200.0.2")
+    } else {
+        ("", "10.200.0.11")
+    };
+    let (me6, peer6) = if i == 0 { (1, 2) } else { (2, 1) };
+    format!(
+        "instances:\n  - name: VI_SRC4\n    interface: eth0\n    vrid: 51\n    priority: {priority}\n    \
+         vips: [{VIP}/24]\n    unicast_peers: [{peer4}]\n{src4}  - name: VI_SRC6\n    \
+         interface: eth0\n    vrid: 52\n    priority: {priority}\n    vips: ['{VIP6}/64']\n    \
+         unicast_src_ip: 'fd00:200::{me6}'\n    unicast_peers: ['fd00:200::{peer6}']\n"
+    )
+}
+
+/// Issue: adverts could only leave from the interface's primary address, and IPv6 unicast
+/// peers had to be link-local. Node1 (150) speaks IPv4 from its second address 10.200.0.11,
+/// the only source node2 accepts; both speak IPv6 between their global addresses. Node1 holds
+/// both VIPs alone for 3 s and node2 never becomes Master.
+#[test]
+fn unicast_src_ip_and_global_ipv6_peers_elect_one_master() {
+    let mut lab = Lab::new(&[150, 100], sourced);
+    lab.nodes[0]
+        .ns
+        .ip(&["addr", "add", "10.200.0.11/24", "dev", "eth0"]);
+    lab.start(0);
+    lab.wait_until(SETTLE, "node1 holds both VIPs", |l| {
+        l.holds(0, VIP) && l.holds(0, VIP6)
+    });
+    lab.start(1);
+    lab.wait_until(SETTLE, "node2 is Backup in both", |l| {
+        l.log(1).matches("to=BACKUP").count() >= 2
+    });
+    let watch = HolderWatch::start(&lab, &[(VIP, &[0]), (VIP6, &[0])]);
+    std::thread::sleep(Duration::from_secs(5));
+    let report = watch.stop();
+    let log2 = lab.log(1);
+    let dropped = lines_with(&log2, &["advert dropped"]).len();
+    eprintln!(
+        "unicast_src_ip / global IPv6 peers: {}; node2 to=MASTER {} time(s), {dropped} \
+         advert(s) dropped",
+        report.summary(),
+        log2.matches("to=MASTER").count()
+    );
+    assert!(
+        report.wrong.is_empty(),
+        "{}\n{}",
+        report.summary(),
+        lab.logs()
+    );
+    assert_eq!(log2.matches("to=MASTER").count(), 0, "{log2}");
 }
