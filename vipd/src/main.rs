@@ -204,6 +204,49 @@ fn missing_interfaces(plan: &Plan) -> Vec<String> {
     missing
 }
 
+/// VIPs of the plan that are already on their interface without vipd's mark (the node's own
+/// address, or one configured by hand): `vipd run` would refuse them. Addresses vipd added
+/// (`IFA_PROTO` 0x76, or a finite lifetime on kernels without it) are not counted. Reading
+/// the addresses needs no privilege; if it fails, nothing is reported.
+fn addresses_in_use(plan: &Plan) -> Vec<String> {
+    use vipd::vrrp_net::netlink::Netlink;
+    let Ok(runtime) = runtime() else {
+        return Vec::new();
+    };
+    runtime.block_on(async {
+        let Ok(netlink) = Netlink::new(AddressMark::Protocol(VIPD_ADDRESS_PROTOCOL)) else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for (i, inst) in plan.instances().iter().enumerate() {
+            let Ok(link) = netlink.link_by_name(inst.vip_interface()).await else {
+                continue;
+            };
+            let family = inst.engine().family();
+            let Ok(present) = netlink.addresses(link.index, family).await else {
+                continue;
+            };
+            for (j, vip) in inst.vips().iter().enumerate() {
+                let foreign = present.iter().any(|a| {
+                    a.addr == vip.addr
+                        && a.is_permanent()
+                        && a.protocol != Some(VIPD_ADDRESS_PROTOCOL)
+                });
+                if foreign {
+                    found.push(format!(
+                        "instances[{i}].vips[{j}]: {} is already on interface {:?} and was not \
+                         added by vipd (this node's own address, or configured by hand): choose \
+                         a free address for the VIP",
+                        vip.addr,
+                        inst.vip_interface()
+                    ));
+                }
+            }
+        }
+        found
+    })
+}
+
 /// Installs the log subscriber (the binary's job: the library never does).
 fn init_logs(format: &str, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
@@ -254,7 +297,9 @@ async fn run(
             // the others; anything else (privileges, the kernel) is a runtime failure (1).
             let config_error = matches!(
                 e,
-                DaemonError::UnknownInterface { .. } | DaemonError::NoMac { .. }
+                DaemonError::UnknownInterface { .. }
+                    | DaemonError::NoMac { .. }
+                    | DaemonError::AddressInUse { .. }
             );
             return ExitCode::from(if config_error { 2 } else { 1 });
         }
@@ -394,7 +439,11 @@ fn main() -> ExitCode {
                     let missing = if offline {
                         Vec::new()
                     } else {
-                        missing_interfaces(&plan)
+                        let mut missing = missing_interfaces(&plan);
+                        if missing.is_empty() {
+                            missing = addresses_in_use(&plan);
+                        }
+                        missing
                     };
                     if missing.is_empty() {
                         print!("{}", config.to_yaml());

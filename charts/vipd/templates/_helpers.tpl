@@ -207,8 +207,8 @@ of the legacy chart in use, then vipd's. Rendered as YAML; use it as
 {{- $lt := include "vipd.duration" $r.vipLifetime }}
 {{- if ne (lower $lt) "forever" }}
 {{- $ls := float64 (include "vipd.seconds" $lt) }}
-{{- if or (lt $ls 1.0) (ne $ls (floor $ls)) }}
-{{- $errors = append $errors (printf "vrrp.vipLifetime %s is not valid: whole seconds, at least 1s (the kernel counts seconds), or forever" $lt) }}
+{{- if or (lt $ls 2.0) (ne $ls (floor $ls)) }}
+{{- $errors = append $errors (printf "vrrp.vipLifetime %s is not valid: whole seconds, at least 2s (vipd renews it every quarter of it, at most every 0.5s), or forever" $lt) }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -294,3 +294,37 @@ fn an_empty_file_asks_for_an_instance() {
     assert_eq!(got.len(), 1);
     assert!(got[0].starts_with("instances: no instance is configured"));
 }
+
+#[test]
+fn a_vip_belongs_to_one_instance() {
+    let got = errors(
+        "instances:\n  - {interface: eth0, vrid: 51, vips: [10.0.0.1/24, 10.0.0.2/24]}\n  \
+         - {interface: eth1, vrid: 52, vips: [10.0.0.3/24, 10.0.0.2/32]}\n",
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0]
+            .starts_with("instances[1].vips[1]: 10.0.0.2 is also a VIP of instances[0] (vips[1])"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn a_vip_lifetime_must_survive_missed_renewals() {
+    let with = |lifetime: &str| {
+        errors(&format!(
+            "instances: [{{interface: eth0, vrid: 51, vips: [10.0.0.1/24], vip_lifetime: {lifetime}}}]"
+        ))
+    };
+    for short in ["1s", "0s", "1500ms"] {
+        let got = with(short);
+        assert_eq!(got.len(), 1, "{short}: {got:?}");
+        assert!(
+            got[0].starts_with("instances[0].vip_lifetime: ") && got[0].contains("at least 2s"),
+            "{short}: {got:?}"
+        );
+    }
+    for fine in ["2s", "5s", "forever"] {
+        assert_eq!(with(fine), Vec::<String>::new(), "{fine}");
+    }
+}

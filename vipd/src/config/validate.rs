@@ -28,6 +28,8 @@ impl Config {
         let mut instances = Vec::new();
         let mut keys: BTreeMap<(String, u8, Family), usize> = BTreeMap::new();
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
+        // Every VIP with the instance and list position that first claimed it.
+        let mut claimed: BTreeMap<IpAddr, (usize, usize)> = BTreeMap::new();
         for (i, spec) in self.instances.iter().enumerate() {
             let mut e = Errors {
                 prefix: format!("instances[{i}]"),
@@ -52,6 +54,22 @@ impl Config {
                         plan.interface
                     ),
                 );
+            }
+            // One address, one owner: an instance leaving Master removes its VIPs, which would
+            // take the address from under another instance holding it.
+            for (j, vip) in plan.vips.iter().enumerate() {
+                if let Some((first, k)) = claimed.get(&vip.addr).copied() {
+                    e.push(
+                        &format!("vips[{j}]"),
+                        format!(
+                            "{} is also a VIP of instances[{first}] (vips[{k}]): a VIP belongs \
+                             to one instance; remove it here or there",
+                            vip.addr
+                        ),
+                    );
+                } else {
+                    claimed.insert(vip.addr, (i, j));
+                }
             }
             // Default names derive from the key, whose clash is reported above.
             let explicit = spec.name.is_some();
@@ -251,10 +269,12 @@ impl InstanceSpec {
         }
         let announce = self.announce(e);
         match self.vip_lifetime {
-            VipLifetime::After(d) if d.0 < 1000 || !d.0.is_multiple_of(1000) => e.push(
+            VipLifetime::After(d) if d.0 < 2000 || !d.0.is_multiple_of(1000) => e.push(
                 "vip_lifetime",
                 format!(
-                    "{d} must be whole seconds, at least 1s (the kernel counts seconds), or forever"
+                    "{d} must be whole seconds, at least 2s (the kernel counts seconds, and vipd \
+                     renews it every quarter of it, at most every 0.5s: 2s survives three missed \
+                     renewals, 1s only one), or forever"
                 ),
             ),
             _ => {}

@@ -76,6 +76,22 @@ pub enum DaemonError {
         /// The interface.
         interface: String,
     },
+    /// A VIP is already on its interface, and vipd did not add it (the node's own address,
+    /// or one configured by hand or by another program): vipd would take it over and remove
+    /// it when leaving Master.
+    #[error(
+        "instance {instance:?}: VIP {vip} is already on interface {interface:?} and was not added \
+         by vipd (it is this node's own address, or configured by hand or by another program): \
+         choose a free address for the VIP"
+    )]
+    AddressInUse {
+        /// The instance.
+        instance: String,
+        /// The VIP.
+        vip: std::net::IpAddr,
+        /// The interface.
+        interface: String,
+    },
     /// The interface has no hardware address to announce from.
     #[error("instance {instance:?}: interface {interface:?} has no MAC address for announcements")]
     NoMac {

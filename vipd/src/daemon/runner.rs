@@ -108,6 +108,9 @@ pub(super) async fn start(
     for plan in plan.instances() {
         resolved.push(runner.resolve(plan).await?);
     }
+    for r in &resolved {
+        runner.check_vips_free(r).await?;
+    }
     // Leftovers of a run of this configuration that died without cleaning up: its own VIPs,
     // on their interfaces, carrying vipd's mark. Another vipd's addresses (another release
     // on this node) and unmarked addresses are never touched.
@@ -182,6 +185,27 @@ impl Runner {
             vip,
             mac,
         })
+    }
+
+    /// Refuses a VIP that is already on its interface without vipd's mark: the node's own
+    /// address, or one configured by hand or by another program.
+    async fn check_vips_free(&self, r: &Resolved) -> Result<(), DaemonError> {
+        let netlink = &self.executor.netlink;
+        let family = r.plan.engine.family();
+        let present = netlink.addresses(r.vip.index, family).await?;
+        for vip in &r.plan.vips {
+            if present
+                .iter()
+                .any(|a| a.addr == vip.addr && !a.is_marked(netlink.mark()))
+            {
+                return Err(DaemonError::AddressInUse {
+                    instance: r.plan.name.clone(),
+                    vip: vip.addr,
+                    interface: r.vip.name.clone(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Adds a resolved instance (not started): its socket and announcer if its interfaces
@@ -353,7 +377,13 @@ impl Runner {
                 () = sleep, if deadline.is_some() => self.router.handle_timeout(Instant::now()),
                 Some(command) = commands.recv() => match command {
                     Command::Stop(mode) => self.stop(mode),
-                    Command::Reload(plan) if !self.stopping => self.reload(*plan).await,
+                    Command::Reload(plan) if !self.stopping => {
+                        self.reload(*plan).await;
+                        if renew.period() != self.renew_period() {
+                            renew = tokio::time::interval(self.renew_period());
+                            renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                        }
+                    }
                     Command::Reload(_) => warn!("reload ignored: stopping"),
                     Command::Snapshot(reply) => {
                         let _ = reply.send(snapshot::take(&snapshot::Sources {
@@ -409,7 +439,8 @@ impl Runner {
             .all(|(_, i)| i.state() == State::Initialize && !i.is_releasing())
     }
 
-    /// How often VIP lifetimes are renewed: a third of the shortest lifetime, at least 1 s.
+    /// How often VIP lifetimes are renewed: a quarter of the shortest lifetime, at least
+    /// 0.5 s, so a VIP survives three missed renewals (the shortest lifetime is 2 s).
     fn renew_period(&self) -> Duration {
         let shortest = self
             .instances
@@ -420,7 +451,7 @@ impl Runner {
             })
             .min()
             .unwrap_or(Duration::from_secs(3600));
-        (shortest / 3).max(Duration::from_secs(1))
+        (shortest / 4).max(Duration::from_millis(500))
     }
 
     /// Renews the kernel lifetime of every VIP held as Master: one request batch (one

@@ -25,6 +25,12 @@ impl Runner {
                 }
             }
         }
+        for r in &resolved {
+            if let Err(e) = self.check_vips_free(r).await {
+                error!(error = %e, "reload refused; the running configuration is kept");
+                return;
+            }
+        }
         let now = Instant::now();
         let mut wanted: BTreeMap<InstanceKey, Resolved> = BTreeMap::new();
         for r in resolved {
