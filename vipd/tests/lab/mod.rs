@@ -228,6 +228,15 @@ impl Lab {
         }
     }
 
+    /// Node `i`'s vipd exit code if it has exited (`Some(None)`: killed by a signal), without
+    /// waiting; None while it runs.
+    pub fn try_wait(&mut self, i: usize) -> Option<Option<i32>> {
+        let child = self.nodes[i].child.as_mut().expect("node running");
+        let status = child.try_wait().unwrap()?;
+        self.nodes[i].child = None;
+        Some(status.code())
+    }
+
     /// Whether node `i`'s interface holds the VIP.
     pub fn holds_vip(&self, i: usize) -> bool {
         self.holds(i, VIP)
