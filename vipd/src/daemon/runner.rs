@@ -10,9 +10,9 @@ use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
-use vrrp_core::{Family, InstanceKey, Router, State};
+use vrrp_core::{InstanceKey, Router, State};
 use vrrp_net::announce::Announcer;
-use vrrp_net::netlink::{AddressMark, NetEvent, NetEvents, Netlink, VIPD_ADDRESS_PROTOCOL};
+use vrrp_net::netlink::{AddressMark, NetEvents, Netlink, VIPD_ADDRESS_PROTOCOL};
 use vrrp_net::socket::{OwnedReceived, VrrpSocket};
 
 use super::executor::{Executor, Instances, Managed, VipBatches};
@@ -22,6 +22,7 @@ use super::{Command, DaemonError, InstanceState, StopMode};
 use crate::config::{InstancePlan, Plan};
 use crate::duration::VipLifetime;
 
+mod events;
 mod reload;
 
 /// An instance whose interfaces were found.
@@ -494,119 +495,5 @@ impl Runner {
         self.instances
             .values()
             .any(|m| m.vip_index == index && m.plan.vips.iter().any(|v| v.addr == addr))
-    }
-
-    async fn net_event(&mut self, event: NetEvent) {
-        let now = Instant::now();
-        match event {
-            NetEvent::Link { index, up } => {
-                if self.links.get(&index) == Some(&up) || !self.links.contains_key(&index) {
-                    return;
-                }
-                self.links.insert(index, up);
-                info!(ifindex = index, up, "link changed");
-                let keys: Vec<InstanceKey> = self
-                    .instances
-                    .iter()
-                    .filter(|(_, m)| m.vrrp_index == index || m.vip_index == index)
-                    .map(|(k, _)| *k)
-                    .collect();
-                for key in keys {
-                    let Some(m) = self.instances.get(&key) else {
-                        continue;
-                    };
-                    let usable = self.links.get(&m.vrrp_index).copied().unwrap_or(false)
-                        && self.links.get(&m.vip_index).copied().unwrap_or(false);
-                    if let Some(instance) = self.router.instance_mut(&key) {
-                        instance.set_link_up(now, usable);
-                    }
-                }
-            }
-            // Renewing N VIPs produces N events; re-reading the addresses for each, for every
-            // instance, was quadratic (and starved the event loop at 255 instances).
-            NetEvent::AddressAdded { index, addr, .. }
-            | NetEvent::AddressRemoved { index, addr, .. }
-                if !self.is_own_vip(index, addr) =>
-            {
-                self.refresh_primaries(now, Some(index)).await;
-            }
-            NetEvent::AddressRemoved { index, addr, .. } if !self.stopping => {
-                self.vip_vanished(now, index, addr).await;
-            }
-            NetEvent::Overrun => {
-                warn!("netlink events were lost; re-reading addresses");
-                self.refresh_primaries(now, None).await;
-            }
-            _ => {}
-        }
-    }
-
-    /// A VIP this node holds disappeared without vipd removing it (by hand, by another
-    /// program, or expired after failed renewals): a Master adds it back at once and announces
-    /// it, since the LAN may have learnt another MAC meanwhile.
-    async fn vip_vanished(&mut self, now: Instant, index: u32, addr: IpAddr) {
-        let Some((key, m)) = self
-            .instances
-            .iter_mut()
-            .find(|(_, m)| m.vip_index == index && m.held.contains_key(&addr))
-        else {
-            return;
-        };
-        let key = *key;
-        m.held.remove(&addr);
-        let master = self
-            .router
-            .instance(&key)
-            .is_some_and(|i| i.state() == State::Master && !i.is_releasing());
-        let Some(vip) = m.plan.vip(addr).filter(|_| master) else {
-            return;
-        };
-        warn!(instance = %m.plan.name, vip = %addr, "a VIP held as Master disappeared; adding it back and announcing it");
-        let mut batch = VipBatches::new();
-        batch
-            .entry((m.vip_index, m.plan.vip_lifetime))
-            .or_default()
-            .push((addr, vip.prefix_len, key));
-        self.executor
-            .add_vips(batch, &mut self.instances, false)
-            .await;
-        if let Some(instance) = self.router.instance_mut(&key) {
-            instance.reannounce(now);
-        }
-    }
-
-    /// Re-reads the primary address of the instances on `index` (all if `None`): one address
-    /// dump per interface and family, shared by the instances on it.
-    async fn refresh_primaries(&mut self, now: Instant, index: Option<u32>) {
-        let mut links: BTreeMap<(u32, Family), Vec<InstanceKey>> = BTreeMap::new();
-        for (key, m) in &self.instances {
-            if index.is_none_or(|i| i == m.vrrp_index) {
-                links
-                    .entry((m.vrrp_index, m.plan.engine.family()))
-                    .or_default()
-                    .push(*key);
-            }
-        }
-        for ((ifindex, family), keys) in links {
-            let primary = match self.executor.netlink.primary_address(ifindex, family).await {
-                Ok(primary) => primary,
-                Err(e) => {
-                    warn!(ifindex, error = %e, "reading the primary address failed");
-                    continue;
-                }
-            };
-            let mut logged = false;
-            for key in keys {
-                if let Some(instance) = self.router.instance_mut(&key)
-                    && instance.primary_address() != primary
-                {
-                    if !logged {
-                        info!(ifindex, primary = ?primary, "primary address changed");
-                        logged = true;
-                    }
-                    instance.set_primary_address(now, primary);
-                }
-            }
-        }
     }
 }

@@ -209,19 +209,24 @@ impl Instance {
         // "If Preempt_Mode is False, or if the Priority in the ADVERTISEMENT is greater than or
         // equal to the local Priority, then: ... Reset the Master_Down_Timer".
         if !self.config.preempt || !lower || delaying {
-            self.learn_interval(adv);
-            self.master = Some(MasterInfo {
-                address: src,
-                priority: adv.priority,
-                interval: adv.interval,
-                seen: now,
-            });
+            self.heard_master(now, src, adv);
             self.master_down_timer = Some(now + self.master_down_interval().to_duration());
             self.takeover_reason = Reason::MasterDown;
         } else {
             // "Otherwise: Discard the ADVERTISEMENT": the Master_Down_Timer will preempt.
             self.takeover_reason = Reason::Preempted;
         }
+    }
+
+    /// Remembers `src` as the master heard, and learns its interval (RFC 5798 section 6.4.2).
+    fn heard_master(&mut self, now: Instant, src: IpAddr, adv: &Advertisement) {
+        self.learn_interval(adv);
+        self.master = Some(MasterInfo {
+            address: src,
+            priority: adv.priority,
+            interval: adv.interval,
+            seen: now,
+        });
     }
 
     /// RFC 5798 section 6.4.3, "If an ADVERTISEMENT is received" in Master.
@@ -240,13 +245,7 @@ impl Instance {
             && (adv.priority > ours
                 || (adv.priority == ours && self.source_address().is_some_and(|mine| src > mine)));
         if higher {
-            self.learn_interval(adv);
-            self.master = Some(MasterInfo {
-                address: src,
-                priority: adv.priority,
-                interval: adv.interval,
-                seen: now,
-            });
+            self.heard_master(now, src, adv);
             self.leave_state(now, State::Backup, Reason::HigherPriority, false);
             return;
         }
