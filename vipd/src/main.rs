@@ -65,6 +65,14 @@ enum Command {
         /// The YAML configuration file; omit it to build the configuration from flags and
         /// VIPD_* variables alone.
         file: Option<PathBuf>,
+        /// The configuration file, as `vipd run -c FILE` takes it (the same as FILE).
+        #[arg(
+            long = "config",
+            short = 'c',
+            conflicts_with = "file",
+            value_name = "FILE"
+        )]
+        config: Option<PathBuf>,
         /// Do not check that the interfaces exist on this machine (for configs made for
         /// other machines, e.g. rendered by Helm).
         #[arg(long)]
@@ -163,8 +171,7 @@ impl OverrideArgs {
 fn load(file: Option<&Path>, overrides: &Overrides) -> Result<(Config, Plan), String> {
     let mut config = match file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+            let text = read_bounded(path)?;
             Config::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?
         }
         None => Config::default(),
@@ -182,6 +189,27 @@ fn load(file: Option<&Path>, overrides: &Overrides) -> Result<(Config, Plan), St
         }
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Reads a configuration file, refusing one larger than a configuration can be before
+/// reading it all.
+fn read_bounded(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let limit = vipd::config::MAX_FILE_BYTES;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let mut text = String::new();
+    file.take(u64::try_from(limit).unwrap_or(u64::MAX) + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    if text.len() > limit {
+        return Err(format!(
+            "{}: larger than {limit} bytes (1 MiB); a vipd configuration is a few kilobytes: \
+             check that this is the right file",
+            path.display()
+        ));
+    }
+    Ok(text)
 }
 
 /// Interfaces of the plan that this machine's network namespace does not have.
@@ -451,9 +479,11 @@ fn main() -> ExitCode {
         }
         Command::CheckConfig {
             file,
+            config,
             offline,
             overrides,
         } => {
+            let file = file.or(config);
             let overrides = overrides.into_overrides();
             match load(file.as_deref(), &overrides) {
                 Err(errors) => {

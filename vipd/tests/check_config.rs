@@ -197,3 +197,111 @@ fn run_with_a_missing_interface_exits_2_and_logs_json_without_secrets() {
         "{failure}"
     );
 }
+
+/// Hostile inputs are refused with a clear error before they cost anything: a file larger
+/// than 1 MiB, 100,000-deep nesting (flow or block), 240,000 VIPs, 2,000 instances.
+#[test]
+fn oversized_and_deeply_nested_files_are_refused_with_a_clear_error() {
+    let stderr = |out: &Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    let big = format!(
+        "instances:\n  - interface: eth0\n    vrid: 51\n    vips: [{}]\n",
+        (0..240_000)
+            .map(|i| format!("10.{}.{}.{}/32", i / 65536, (i / 256) % 256, i % 256))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    assert!(big.len() > 1 << 20);
+    let f = file(&big);
+    let out = vipd(&["check-config", "--offline", f.path()], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("larger than 1048576 bytes"),
+        "{}",
+        stderr(&out)
+    );
+
+    let flow = format!(
+        "instances: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let f = file(&flow);
+    let out = vipd(&["check-config", "--offline", f.path()], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nested more than 32 levels"),
+        "{}",
+        stderr(&out)
+    );
+
+    let mut block = String::from("instances:\n");
+    for level in 0..40 {
+        block.push_str(&" ".repeat(2 * level + 2));
+        block.push_str("- \n");
+    }
+    let f = file(&block);
+    let out = vipd(&["check-config", "--offline", f.path()], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nested more than 32 levels"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Under 1 MiB, but more VIPs than one advert carries.
+    let many = format!(
+        "instances:\n  - interface: eth0\n    vrid: 51\n    vips: [{}]\n",
+        (0..30_000)
+            .map(|i| format!("10.0.{}.{}/32", i / 256, i % 256))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let f = file(&many);
+    let out = vipd(&["check-config", "--offline", f.path()], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("instances[0].vips: 30000 VIPs; an instance has at most 255"),
+        "{}",
+        stderr(&out)
+    );
+
+    let instances = format!(
+        "instances:\n{}",
+        (0..2000)
+            .map(|i| format!(
+                "  - {{interface: e{}, vrid: 1, vips: [10.1.{}.{}/32]}}\n",
+                i,
+                i / 256,
+                i % 256
+            ))
+            .collect::<String>()
+    );
+    let f = file(&instances);
+    let out = vipd(&["check-config", "--offline", f.path()], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("instances: 2000 instances; vipd runs at most 1024"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `check-config` takes the file as `run` does (`-c FILE`) as well as positionally.
+#[test]
+fn check_config_takes_the_file_with_dash_c_as_run_does() {
+    let f = file("instances: [{interface: eth0, vrid: 51, vips: [10.200.0.100/24]}]\n");
+    for args in [
+        vec!["check-config", "--offline", "-c", f.path()],
+        vec!["check-config", "--offline", "--config", f.path()],
+        vec!["check-config", "--offline", f.path()],
+    ] {
+        let out = vipd(&args, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("10.200.0.100/24"));
+    }
+}

@@ -44,6 +44,43 @@ impl ApiSpec {
     }
 }
 
+/// The largest configuration file vipd reads, in bytes (1 MiB).
+pub const MAX_FILE_BYTES: usize = 1 << 20;
+
+/// The deepest nesting of a configuration file, in flow brackets or indentation steps.
+pub const MAX_DEPTH: usize = 32;
+
+/// The first line whose nesting goes deeper than [`MAX_DEPTH`], by flow brackets (`[`, `{`)
+/// outside quotes or by indentation (counted in steps of two spaces, YAML's usual step), so
+/// that a hostile file is refused before the parser recurses into it.
+fn too_deep(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for (n, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if quote.is_none() && indent / 2 > MAX_DEPTH {
+            return Some(n + 1);
+        }
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') => break,
+                (None, '[' | '{') => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Some(n + 1);
+                    }
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
 /// The default API address.
 pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:9370";
 
@@ -212,6 +249,19 @@ impl Config {
     pub fn from_yaml(text: &str) -> Result<Self, ConfigFileError> {
         if text.trim().is_empty() {
             return Ok(Self::default());
+        }
+        if text.len() > MAX_FILE_BYTES {
+            return Err(ConfigFileError::Syntax(format!(
+                "the configuration is {} bytes; vipd reads at most {MAX_FILE_BYTES} (1 MiB): a \
+                 real one is a few kilobytes, so check that this is the right file",
+                text.len()
+            )));
+        }
+        if let Some(line) = too_deep(text) {
+            return Err(ConfigFileError::Syntax(format!(
+                "line {line}: nested more than {MAX_DEPTH} levels deep; a vipd configuration \
+                 needs about 6: check that this is the right file"
+            )));
         }
         serde_yaml_ng::from_str(text).map_err(|e| ConfigFileError::Syntax(e.to_string()))
     }

@@ -30,9 +30,12 @@ mod plan;
 mod tests;
 mod validate;
 
-pub use file::{ApiSpec, Config, DEFAULT_API_LISTEN, GarpSpec, InstanceSpec, Secret};
+pub use file::{
+    ApiSpec, Config, DEFAULT_API_LISTEN, GarpSpec, InstanceSpec, MAX_DEPTH, MAX_FILE_BYTES, Secret,
+};
 pub use overrides::Overrides;
 pub use plan::{InstancePlan, Plan, Vip};
+pub use validate::MAX_INSTANCES;
 
 pub use vip_health::FieldError;
 

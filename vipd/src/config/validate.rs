@@ -11,6 +11,9 @@ use vrrp_core::{
 use super::{Config, ConfigFileError, FieldError, InstancePlan, InstanceSpec, Plan, Vip};
 use crate::duration::VipLifetime;
 
+/// The most instances one vipd runs.
+pub const MAX_INSTANCES: usize = 1024;
+
 impl Config {
     /// Checks every rule and builds the plan.
     ///
@@ -24,6 +27,17 @@ impl Config {
                 "no instance is configured: add one under `instances:` with at least \
                  interface, vrid and vips",
             ));
+        }
+        if self.instances.len() > MAX_INSTANCES {
+            errors.push(FieldError::new(
+                "instances",
+                format!(
+                    "{} instances; vipd runs at most {MAX_INSTANCES} (255 VRIDs per interface \
+                     and family): split the configuration",
+                    self.instances.len()
+                ),
+            ));
+            return Err(ConfigFileError::Invalid(errors));
         }
         let mut instances = Vec::new();
         let mut keys: BTreeMap<(String, u8, Family), usize> = BTreeMap::new();
@@ -223,6 +237,18 @@ impl InstanceSpec {
                     self.preempt_delay
                 ),
             );
+        }
+        // An advert carries at most 255 addresses; a longer list is refused before it is read.
+        if self.vips.len() > usize::from(u8::MAX) {
+            e.push(
+                "vips",
+                format!(
+                    "{} VIPs; an instance has at most 255 (the VRRP limit of one advert): split \
+                     them over several instances",
+                    self.vips.len()
+                ),
+            );
+            return None;
         }
         // (index in the file, VIP) of each VIP that parsed.
         let mut parsed: Vec<(usize, Vip)> = Vec::new();
