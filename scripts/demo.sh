@@ -17,9 +17,22 @@ if [ "$(id -u)" != 0 ]; then
   echo "the demo creates network namespaces: run it as root (sudo $0)" >&2
   exit 1
 fi
-for tool in ip arping cargo; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install iproute2 arping)" >&2; exit 1; }
-done
+# iproute2 builds the lab, python3 runs the project's own ARP prober (scripts/arp-who-has.py);
+# on Debian or Ubuntu the demo installs them when they are missing, as .ci/run does.
+need=()
+command -v ip >/dev/null || need+=(iproute2)
+command -v python3 >/dev/null || need+=(python3)
+if [ "${#need[@]}" -gt 0 ]; then
+  if command -v apt-get >/dev/null; then
+    echo "installing ${need[*]} (apt-get)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "missing ${need[*]}: install them with your package manager" >&2
+    exit 1
+  fi
+fi
+command -v cargo >/dev/null || { echo "missing cargo: install Rust (https://rustup.rs)" >&2; exit 1; }
 
 cleanup() {
   for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
@@ -41,8 +54,7 @@ holders() {
 who_answers() {
   ip -n "$RUN-obs" neigh flush all
   local macs
-  macs=$(ip netns exec "$RUN-obs" arping -c 3 -w 2 -i eth0 "$VIP" 2>/dev/null \
-    | sed -n 's/.* bytes from \([0-9a-f:]*\) .*/\1/p' | sort -u)
+  macs=$(ip netns exec "$RUN-obs" python3 scripts/arp-who-has.py eth0 "$VIP" || true)
   for m in $macs; do
     for n in "${NODES[@]}"; do [ "$m" = "$(mac "$n")" ] && printf 'node%s (%s) ' "$n" "$m"; done
   done

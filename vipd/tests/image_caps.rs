@@ -3,7 +3,7 @@
 //! privileges) on a read-only root filesystem (a private mount namespace where `/` is
 //! remounted read-only), as the chart runs it. It takes the VIP (the observer's ARP sees the
 //! node's MAC) and releases it on SIGTERM; without CAP_NET_RAW it exits 1 naming the raw
-//! socket. Needs root, iproute2, arping and util-linux (unshare, setpriv, mount).
+//! socket. Needs root, iproute2, python3 and util-linux (unshare, setpriv, mount).
 
 mod lab;
 

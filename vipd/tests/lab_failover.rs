@@ -1,5 +1,5 @@
 //! vipd on real interfaces: three nodes in network namespaces on a bridge, an observer asking
-//! who answers ARP for the VIP. Needs root, iproute2 and arping.
+//! who answers ARP for the VIP. Needs root, iproute2 and python3.
 
 mod lab;
 

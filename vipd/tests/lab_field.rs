@@ -10,7 +10,7 @@
 //!   Master's re-announcement (gratuitous ARP on hearing a lower priority).
 //!
 //! Each test prints what it measured (`eprintln!`, shown with `--nocapture` or on failure).
-//! Needs root, iproute2, arping, ping and python3 (stdlib only). Only addresses inside the
+//! Needs root, iproute2, ping and python3 (stdlib only). Only addresses inside the
 //! lab's namespaces (10.200.0.0/24) are used; every process started here is stopped by its
 //! own PID.
 

@@ -278,14 +278,12 @@ impl Lab {
     /// requests; every reply is counted, so two answering nodes show as two MACs).
     pub fn arp_answerers(&self) -> BTreeSet<String> {
         self.observer.ip(&["neigh", "flush", "all"]);
-        let out = self
-            .observer
-            .exec("arping", &["-c", "3", "-w", "2", "-i", "eth0", VIP]);
+        let prober = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/arp-who-has.py");
+        let out = self.observer.exec("python3", &[prober, "eth0", VIP]);
         String::from_utf8_lossy(&out.stdout)
             .lines()
-            .filter_map(|l| l.split_once(" bytes from ").map(|(_, rest)| rest))
-            .filter_map(|rest| rest.split_whitespace().next())
-            .map(str::to_owned)
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
             .collect()
     }
 
