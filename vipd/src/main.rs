@@ -191,6 +191,19 @@ fn load(file: Option<&Path>, overrides: &Overrides) -> Result<(Config, Plan), St
     }
 }
 
+/// Hooks and exec checks a user other than root could replace, unless the configuration
+/// accepts the risk (`script_security: false`).
+fn insecure_scripts(plan: &Plan) -> Vec<String> {
+    if !plan.script_security() {
+        return Vec::new();
+    }
+    let path = std::env::var_os("PATH");
+    vipd::config::insecure_programs(plan, path.as_deref())
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
 /// Reads a configuration file, refusing one larger than a configuration can be before
 /// reading it all.
 fn read_bounded(path: &Path) -> Result<String, String> {
@@ -434,6 +447,11 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            let insecure = insecure_scripts(&plan);
+            if !insecure.is_empty() {
+                eprintln!("{}", insecure.join("\n"));
+                return ExitCode::from(2);
+            }
             let stop = if stop_immediately {
                 StopMode::Immediate
             } else {
@@ -448,7 +466,15 @@ fn main() -> ExitCode {
                 "lifetime" => Some(AddressMark::Lifetime),
                 _ => None,
             };
-            let reread = || load(config.as_deref(), &overrides).map(|(_, plan)| plan);
+            let reread = || {
+                let (_, plan) = load(config.as_deref(), &overrides)?;
+                let insecure = insecure_scripts(&plan);
+                if insecure.is_empty() {
+                    Ok(plan)
+                } else {
+                    Err(insecure.join("\n"))
+                }
+            };
             runtime.block_on(run(plan, stop, mark, reread))
         }
         Command::Status { api, json } => {
@@ -498,6 +524,7 @@ fn main() -> ExitCode {
                         if missing.is_empty() {
                             missing = addresses_in_use(&plan);
                         }
+                        missing.extend(insecure_scripts(&plan));
                         missing
                     };
                     if missing.is_empty() {

@@ -9,15 +9,34 @@ use crate::duration::{ConfigDuration, VipLifetime};
 use crate::notify::NotifySpec;
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The HTTP endpoint for metrics, health and status.
     #[serde(default, skip_serializing_if = "ApiSpec::is_default")]
     pub api: ApiSpec,
+    /// Refuse hooks and exec checks that a user other than root could replace (keepalived's
+    /// `enable_script_security`, on by default here); `false` accepts the risk.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub script_security: bool,
     /// The virtual router instances.
     #[serde(default)]
     pub instances: Vec<InstanceSpec>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            api: ApiSpec::default(),
+            script_security: true,
+            instances: Vec::new(),
+        }
+    }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+const fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// Where vipd serves `/metrics`, `/healthz`, `/readyz` and `/status`.

@@ -26,6 +26,7 @@
 mod file;
 mod overrides;
 mod plan;
+mod scripts;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -35,6 +36,7 @@ pub use file::{
 };
 pub use overrides::Overrides;
 pub use plan::{InstancePlan, Plan, Vip};
+pub use scripts::insecure_programs;
 pub use validate::MAX_INSTANCES;
 
 pub use vip_health::FieldError;

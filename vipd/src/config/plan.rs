@@ -101,6 +101,7 @@ impl InstancePlan {
 pub struct Plan {
     pub(crate) instances: Vec<InstancePlan>,
     pub(crate) api: Option<SocketAddr>,
+    pub(crate) script_security: bool,
 }
 
 impl Plan {
@@ -114,5 +115,12 @@ impl Plan {
     #[must_use]
     pub const fn api(&self) -> Option<SocketAddr> {
         self.api
+    }
+
+    /// Whether hooks and exec checks a user other than root could replace are refused
+    /// ([`insecure_programs`](super::insecure_programs)).
+    #[must_use]
+    pub const fn script_security(&self) -> bool {
+        self.script_security
     }
 }

@@ -115,7 +115,11 @@ impl Config {
             },
         };
         if errors.is_empty() {
-            Ok(Plan { instances, api })
+            Ok(Plan {
+                instances,
+                api,
+                script_security: self.script_security,
+            })
         } else {
             Err(ConfigFileError::Invalid(errors))
         }
