@@ -19,7 +19,8 @@
 #     bundles;
 #   - the generated VRRP password kept across upgrades (`lookup`, a stand-in API server), and
 #     refused without a cluster (helm template, Argo CD): renders are byte-identical or fail
-#     the same way; checksum/vrrp-auth rolls the pods on a new password;
+#     the same way; checksum/vrrp-auth rolls the pods on a new password; the
+#     PodDisruptionBudget of a Deployment;
 #   - `vipd manifest static-pod` against `helm template --set static=true`;
 #   - as root: rendered Pods run (their config, env and securityContext on the static vipd in a
 #     network namespace): VIP taken, probe URLs answered, VIP released on SIGTERM.
@@ -568,6 +569,14 @@ def assert_case(case, args, ns, exp):
            f"{case}: static Pod config volume")
         ok("serviceAccountName" not in spec and "tolerations" not in spec, f"{case}: static Pod refers to API objects")
     ok(bool(one(docs, "ClusterRole")) == exp.get("rbac", False), f"{case}: RBAC rendered: {bool(one(docs, 'ClusterRole'))}")
+    # A PodDisruptionBudget (one pod at a time) for a Deployment of more than one pod, only.
+    pdb = one(docs, "PodDisruptionBudget")
+    want_pdb = w["kind"] == "Deployment" and w["spec"]["replicas"] > 1
+    ok((pdb is not None) == want_pdb, f"{case}: PodDisruptionBudget rendered: {pdb is not None}, want {want_pdb}")
+    if pdb and want_pdb:
+        ok(pdb["spec"] == {"maxUnavailable": 1, "selector": w["spec"]["selector"]}, f"{case}: PodDisruptionBudget {pdb['spec']}")
+    if exp.get("rbac"):
+        ok(one(docs, "ClusterRole")["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}], f"{case}: RBAC rules")
     # The password: a Secret (or the static Pod's env), never in the ConfigMap.
     secret = one(docs, "Secret")
     password = None
@@ -706,6 +715,22 @@ ok(ex.get("checksum/vrrp-auth") == hashlib.sha256(b"existingSecret:mine/pw").hex
 ok(annotations(V2 + ["--set", "vrrp.auth.existingSecret=other", "--set", "vrrp.auth.existingSecretKey=pw"]).get("checksum/vrrp-auth")
    not in (None, ex.get("checksum/vrrp-auth")), "checksum/vrrp-auth unchanged by another existing Secret")
 
+# The PodDisruptionBudget: a Deployment of more than one pod only (the matrix checks each case too).
+def pdb(args):
+    rc, out, err = template(args)
+    return one(docs_of(out), "PodDisruptionBudget") if ok(rc == 0, f"pdb {args}: {err}") else None
+
+
+ok(pdb(VIP) is not None and pdb(VIP)["spec"]["maxUnavailable"] == 1, "PodDisruptionBudget of the default Deployment")
+ok(pdb(VIP + ["--set", "replicas=1"]) is None, "PodDisruptionBudget of a single-pod Deployment")
+ok(pdb(VIP + ["--set", "kind=DaemonSet"]) is None, "PodDisruptionBudget of a DaemonSet")
+ok(pdb(VIP + ["--set", "static=true"]) is None, "PodDisruptionBudget of a static Pod")
+ok(pdb(VIP + ["--set", "podDisruptionBudget.enabled=false"]) is None, "podDisruptionBudget.enabled=false")
+ok((pdb(VIP + ["--set", "podDisruptionBudget.maxUnavailable=50%"]) or {}).get("spec", {}).get("maxUnavailable") == "50%",
+   "podDisruptionBudget.maxUnavailable as a percentage")
+ok((pdb(["--set", "keepalived.vipAddressCidr=10.0.0.1/24", "--set", "keepalived.authPassword=pw", "--set", "pod.replicas=3"])
+    or {}).get("spec", {}).get("maxUnavailable") == 1, "PodDisruptionBudget with keepalived-ingress-vip's pod.replicas")
+
 # Service accounts: keepalived-ingress-vip's serviceAccount.name is an existing account;
 # vipd's serviceAccount.create=false without a name runs as default; pod.imagePullSecrets names.
 rc, out, err = template(SERVER + ["--set", "keepalived.vipAddressCidr=10.0.0.1/24", "--set", "serviceAccount.name=vip-sa",
@@ -794,6 +819,8 @@ INVALID = [
     (VIP + ["--set", "vrrp.interface=this-name-is-too-long"], "vrrp.interface: Does not match pattern"),
     (VIP + ["--set", "kind=StatefulSet"], "kind: kind must be one of the following"),
     (VIP + ["--set", "vrrp.vipp=1"], "vrrp: Additional property vipp is not allowed"),
+    (VIP + ["--set", "podDisruptionBudget.maxUnavailable=0"], "podDisruptionBudget.maxUnavailable: Must be greater than or equal to 1"),
+    (VIP + ["--set", "podDisruptionBudget.maxUnavailable=150%"], "podDisruptionBudget.maxUnavailable: Does not match pattern"),
     (VIP + ["--set", "vrrp.auth.enabled=true"], "VRRPv3 (RFC 5798) has no authentication"),
     (VIP + ["--set", "vrrp.version=2", "--set", "vrrp.auth.enabled=true", "--set", "vrrp.auth.password=123456789"],
      "vrrp.auth.password: Must be less than or equal to"),

@@ -458,6 +458,9 @@ of the legacy chart in use, then vipd's. Rendered as YAML; use it as
 {{- $_ := set $out "serviceAccount" (dict "create" $saCreate "name" $saName) -}}
 {{- $_ := set $out "rbac" (dict "create" $rbacCreate "rules" $rbacRules) -}}
 {{- $_ := set $out "strategy" $strategy -}}
+{{- $pdb := $v.podDisruptionBudget | default dict -}}
+{{- $_ := set $out "pdb" (and (not $static) (eq $kind "Deployment") (gt (int $replicas) 1) (ne (toString $pdb.enabled) "false")) -}}
+{{- $_ := set $out "pdbMaxUnavailable" ($pdb.maxUnavailable | default 1) -}}
 {{- $_ := set $out "legacy" $legacy -}}
 {{- $_ := set $out "warnings" $warnings -}}
 {{- $_ := set $out "errors" $errors -}}
