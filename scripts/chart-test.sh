@@ -17,7 +17,10 @@
 #     accepted by both;
 #   - every rendered object through `kubernetes-validate --strict` for 1.30 and the newest it
 #     bundles;
-#   - the generated VRRP password kept across upgrades (`lookup`, a stand-in API server);
+#   - the generated VRRP password kept across upgrades (`lookup`, a stand-in API server), and
+#     refused without a cluster (helm template, Argo CD): renders are byte-identical or fail
+#     the same way; checksum/vrrp-auth rolls the pods on a new password; the
+#     PodDisruptionBudget of a Deployment;
 #   - `vipd manifest static-pod` against `helm template --set static=true`;
 #   - as root: rendered Pods run (their config, env and securityContext on the static vipd in a
 #     network namespace): VIP taken, probe URLs answered, VIP released on SIGTERM.
@@ -182,6 +185,79 @@ def run(argv, env=None, stdin=None):
 
 def template(args, release="vipd", ns="default", helm=HELM, chart=CHART):
     return run([helm, "template", release, chart, "-n", ns] + args)
+
+
+# A stand-in for the cluster, for `helm template --dry-run=server` (what `helm install` does with
+# `lookup`): a minimal API server with the discovery `lookup` needs, Secrets and Namespaces.
+# Without a cluster (plain `helm template`, Argo CD) `lookup` finds nothing, and the chart refuses
+# to generate a VRRP password; the seed charts' documented `helm install`s that generate one are
+# rendered against this server.
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import threading
+
+live_secrets = {}
+live_namespaces = {"default", "kube-system", "vip", "keepalived"}
+# Discovery of the kinds the chart renders (helm 4 maps each rendered object with it).
+RESOURCES = {
+    "v1": [("secrets", "Secret", True), ("namespaces", "Namespace", False), ("configmaps", "ConfigMap", True),
+           ("serviceaccounts", "ServiceAccount", True), ("pods", "Pod", True)],
+    "apps/v1": [("deployments", "Deployment", True), ("daemonsets", "DaemonSet", True)],
+    "policy/v1": [("poddisruptionbudgets", "PodDisruptionBudget", True)],
+    "rbac.authorization.k8s.io/v1": [("clusterroles", "ClusterRole", False), ("clusterrolebindings", "ClusterRoleBinding", False)],
+}
+GROUPS = [gv for gv in RESOURCES if "/" in gv]
+
+
+class FakeApi(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def reply(self, code, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        path = self.path.split("?")[0].strip("/").split("/")
+        if path == ["version"]:
+            return self.reply(200, {"major": "1", "minor": "30", "gitVersion": "v1.30.0"})
+        if path == ["api"]:
+            return self.reply(200, {"kind": "APIVersions", "versions": ["v1"]})
+        if path == ["apis"]:
+            return self.reply(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v}],
+                 "preferredVersion": {"groupVersion": f"{g}/{v}", "version": v}} for g, v in (x.split("/") for x in GROUPS)]})
+        if path == ["api", "v1"] or (len(path) == 3 and path[0] == "apis" and f"{path[1]}/{path[2]}" in GROUPS):
+            gv = "v1" if path[0] == "api" else f"{path[1]}/{path[2]}"
+            return self.reply(200, {"kind": "APIResourceList", "groupVersion": gv, "resources": [
+                {"name": name, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind, "verbs": ["get"]}
+                for name, kind, namespaced in RESOURCES[gv]]})
+        if len(path) == 4 and path[:3] == ["api", "v1", "namespaces"] and path[3] in live_namespaces:
+            return self.reply(200, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": path[3]},
+                                    "status": {"phase": "Active"}})
+        if len(path) == 6 and path[:3] == ["api", "v1", "namespaces"] and path[4] == "secrets":
+            if (path[3], path[5]) in live_secrets:
+                return self.reply(200, live_secrets[(path[3], path[5])])
+        self.reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
+
+
+api = ThreadingHTTPServer(("127.0.0.1", 0), FakeApi)
+threading.Thread(target=api.serve_forever, daemon=True).start()
+kubeconfig = os.path.join(WORK, "kubeconfig")
+with open(kubeconfig, "w") as f:
+    yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "fake",
+                    "clusters": [{"name": "fake", "cluster": {"server": f"http://127.0.0.1:{api.server_address[1]}"}}],
+                    "users": [{"name": "fake", "user": {"token": "test"}}],
+                    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}]}, f)
+
+
+
+# (helm 4's --dry-run=server would also validate against the server's OpenAPI, which it has not.)
+SERVER = ["--kubeconfig", kubeconfig, "--dry-run=server", "--disable-openapi-validation"]
+NO_CLUSTER = "this render cannot see a cluster"
 
 
 def docs_of(text):
@@ -414,7 +490,14 @@ def notes(args, ns):
 
 
 def assert_case(case, args, ns, exp):
-    rc, out, err = template(args, ns=ns)
+    # A password generated by the chart needs a cluster (`helm install`): such cases render against
+    # the stand-in API server, and plain `helm template` must refuse them, naming what to set.
+    cluster = SERVER if exp.get("auth") == "generated" else []
+    if cluster:
+        rc, _, err = template(args, ns=ns)
+        ok(rc != 0 and NO_CLUSTER in err and "vrrp.auth.password" in err and "vrrp.auth.existingSecret" in err,
+           f"{case}: helm template without a cluster generated a password: rc={rc} {err.strip()}")
+    rc, out, err = template(cluster + args, ns=ns)
     if not ok(rc == 0, f"{case}: helm template failed: {err}"):
         return None
     docs = docs_of(out)
@@ -486,6 +569,12 @@ def assert_case(case, args, ns, exp):
            f"{case}: static Pod config volume")
         ok("serviceAccountName" not in spec and "tolerations" not in spec, f"{case}: static Pod refers to API objects")
     ok(bool(one(docs, "ClusterRole")) == exp.get("rbac", False), f"{case}: RBAC rendered: {bool(one(docs, 'ClusterRole'))}")
+    # A PodDisruptionBudget (one pod at a time) for a Deployment of more than one pod, only.
+    pdb = one(docs, "PodDisruptionBudget")
+    want_pdb = w["kind"] == "Deployment" and w["spec"]["replicas"] > 1
+    ok((pdb is not None) == want_pdb, f"{case}: PodDisruptionBudget rendered: {pdb is not None}, want {want_pdb}")
+    if pdb and want_pdb:
+        ok(pdb["spec"] == {"maxUnavailable": 1, "selector": w["spec"]["selector"]}, f"{case}: PodDisruptionBudget {pdb['spec']}")
     if exp.get("rbac"):
         ok(one(docs, "ClusterRole")["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}], f"{case}: RBAC rules")
     # The password: a Secret (or the static Pod's env), never in the ConfigMap.
@@ -503,8 +592,15 @@ def assert_case(case, args, ns, exp):
             ok(env["VIPD_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": secret["metadata"]["name"], "key": "password"},
                f"{case}: VIPD_PASSWORD from the Secret")
             ok(secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep", f"{case}: Secret kept")
+            # The pods roll together when the password changes: its sha256 (the same render's
+            # password, generated or not), never the password.
+            annotations = w["spec"]["template"]["metadata"]["annotations"]
+            ok(annotations.get("checksum/vrrp-auth") == hashlib.sha256(password.encode()).hexdigest(),
+               f"{case}: checksum/vrrp-auth {annotations.get('checksum/vrrp-auth')!r} is not the sha256 of the Secret's password")
     else:
         ok(secret is None and "VIPD_PASSWORD" not in env, f"{case}: a password without authentication")
+        if w["kind"] != "Pod":
+            ok("checksum/vrrp-auth" not in w["spec"]["template"]["metadata"]["annotations"], f"{case}: checksum/vrrp-auth without a password")
     text = config_text(docs)
     ok('password' not in json.dumps(yaml.safe_load(text)) and (password is None or password not in text),
        f"{case}: a password in the config")
@@ -516,7 +612,7 @@ def assert_case(case, args, ns, exp):
     ok(cfg == want_cfg, f"{case}: vipd config\n got: {json.dumps(cfg, sort_keys=True)}\nwant: {json.dumps(want_cfg, sort_keys=True)}")
     check_config(case, cfg, password, in_cluster=w["kind"] != "Pod")
     # NOTES.txt: legacy keys listed, warnings said.
-    n = notes(args, ns)
+    n = notes(cluster + args, ns)
     ok("Who holds the VIP" in n and "state changed" in n and "vipd status" in n, f"{case}: NOTES say how to see who holds the VIP:\n{n}")
     for want in exp.get("legacy", []):
         ok(want in n and "deprecated" in n, f"{case}: NOTES miss the legacy mapping {want!r}:\n{n}")
@@ -532,12 +628,22 @@ for case, (args, ns, exp) in CASES.items():
     rendered[case] = assert_case(case, args, ns, exp)
 print(f"{len(CASES)} cases rendered and checked")
 
-# helm 4 renders the same objects (the random password aside).
+# helm 4 renders the same objects (the random password aside), and refuses to generate one
+# without a cluster too.
 for case in ("defaults", "janeczku-ingress", "vipalived-v2", "static", "native"):
-    args, ns, _ = CASES[case]
+    args, ns, exp = CASES[case]
+    if exp.get("auth") == "generated":
+        rc, _, err = template(args, ns=ns, helm=HELM4)
+        ok(rc != 0 and NO_CLUSTER in err, f"{case}: helm 4 template without a cluster generated a password: rc={rc} {err.strip()}")
+        args = SERVER + args
     rc, out, err = template(args, ns=ns, helm=HELM4)
     if ok(rc == 0, f"{case}: helm 4 template failed: {err}"):
-        strip = lambda ds: [d for d in ds if d["kind"] != "Secret"]
+        def strip(ds):  # the Secret and its checksum: a generated password differs per render
+            ds = copy.deepcopy([d for d in ds if d["kind"] != "Secret"])
+            for d in ds:
+                if d["kind"] in ("Deployment", "DaemonSet") and exp.get("auth") == "generated":
+                    d["spec"]["template"]["metadata"]["annotations"].pop("checksum/vrrp-auth")
+            return ds
         ok(strip(docs_of(out)) == strip(rendered[case]), f"{case}: helm 4 renders other objects")
 
 # The checksum rolls the pods when the config changes, and only then.
@@ -549,25 +655,90 @@ base = checksum([])
 ok(checksum(["--set", "vrrp.priority=150"]) != base, "checksum/config unchanged by a config change")
 ok(checksum(["--set", "podLabels.team=net", "--set", "replicas=3"]) == base, "checksum/config changed by a non-config value")
 
-# An explicit password is used as given; a generated one differs per render without a cluster
-# (with one, `lookup` reads the live Secret back: the password survives upgrades).
-rc, out, _ = template(VIP + ["--set", "vrrp.version=2", "--set", "vrrp.auth.enabled=true", "--set", "vrrp.auth.password=pw123456"])
+# GitOps (Argo CD renders with `helm template`: no cluster, `lookup` finds nothing). The same values
+# render the same bytes every time (helm 3 and 4): an explicit password, an existing Secret, no
+# password at all. A password the chart would have to generate is refused, with the same message
+# each time, naming the values to set; it never changes silently between renders.
+V2 = VIP + ["--set", "vrrp.version=2", "--set", "vrrp.auth.enabled=true"]
+for helm, hname in ((HELM, "helm 3"), (HELM4, "helm 4")):
+    for what, args in (("explicit password", V2 + ["--set", "vrrp.auth.password=pw123456"]),
+                       ("existing Secret", V2 + ["--set", "vrrp.auth.existingSecret=mine"]),
+                       ("keepalived-ingress-vip values with keepalived.authPassword", ci("janeczku-ingress") + ["--set", "keepalived.authPassword=pw123456"]),
+                       ("vipalived values of VRRPv2", ci("vipalived-v2")),
+                       ("no authentication", VIP)):
+        (rc1, out1, err1), (rc2, out2, _) = template(args, helm=helm), template(args, helm=helm)
+        ok(rc1 == 0 and rc2 == 0 and out1 == out2, f"{hname}, {what}: two renders without a cluster differ (rc {rc1}, {rc2}): {err1.strip()}")
+        sec1, sec2 = (one(docs_of(o), "Secret") if rc == 0 else None for rc, o in ((rc1, out1), (rc2, out2)))
+        ok(sec1 == sec2, f"{hname}, {what}: the Secret differs between renders")
+    for what, args in (("vrrp.auth.enabled without a password", V2),
+                       ("keepalived-ingress-vip values without keepalived.authPassword", ci("janeczku-ingress"))):
+        (rc1, out1, err1), (rc2, out2, err2) = template(args, helm=helm), template(args, helm=helm)
+        ok(rc1 != 0 and rc2 != 0 and err1 == err2 and not out1 and NO_CLUSTER in err1
+           and all(k in err1 for k in ("--set vrrp.auth.password=", "vrrp.auth.existingSecret", "--dry-run=server")),
+           f"{hname}, {what}: without a cluster, want the same refusal twice naming the values; rc {rc1}, {rc2}: {err1.strip()} / {err2.strip()}")
+rc, out, _ = template(V2 + ["--set", "vrrp.auth.password=pw123456"])
 sec = one(docs_of(out), "Secret")
 ok(base64.b64decode(sec["data"]["password"]).decode() == "pw123456", "explicit vrrp.auth.password")
-rc, out, _ = template(VIP + ["--set", "vrrp.version=2", "--set", "vrrp.auth.enabled=true", "--set", "vrrp.auth.existingSecret=mine",
-                             "--set", "vrrp.auth.existingSecretKey=pw"])
-ds = docs_of(out)
-ok(one(ds, "Secret") is None and env_of(pod_spec(workload(ds))["containers"][0])["VIPD_PASSWORD"]["valueFrom"]["secretKeyRef"]
+# helm lint has no cluster either, but its `fail` only logs: keepalived-ingress-vip values without
+# a password still lint (the lint step above), saying why such a render would be refused.
+rc, out, err = run([HELM, "lint", CHART, "-f", f"{CHART}/ci/janeczku-ingress-values.yaml"])
+ok(rc == 0 and NO_CLUSTER in out + err, f"helm lint without a password: rc={rc} {out}{err}")
+
+
+# checksum/vrrp-auth: the sha256 of the password (never the password), so every pod rolls when it
+# changes, and only then; with an existing Secret the chart cannot read, of its name and key.
+def annotations(args, cluster=()):
+    rc, out, err = template(list(cluster) + args)
+    if not ok(rc == 0, f"checksum/vrrp-auth {args}: {err}"):
+        return {}
+    ds = docs_of(out)
+    return dict(workload(ds)["spec"]["template"]["metadata"]["annotations"], _docs=ds)
+
+
+a1 = annotations(V2 + ["--set", "vrrp.auth.password=pw123456"])
+a2 = annotations(V2 + ["--set", "vrrp.auth.password=pw654321"])
+a3 = annotations(V2 + ["--set", "vrrp.auth.password=pw123456", "--set", "replicas=3", "--set", "podLabels.team=net"])
+ok(a1.get("checksum/vrrp-auth") == hashlib.sha256(b"pw123456").hexdigest(), f"checksum/vrrp-auth is not the password's sha256: {a1}")
+ok(a1.get("checksum/vrrp-auth") != a2.get("checksum/vrrp-auth"), "checksum/vrrp-auth unchanged by a new password")
+ok(a1.get("checksum/config") == a2.get("checksum/config"), "checksum/config changed by the password (it is not in the config)")
+ok(a1.get("checksum/vrrp-auth") == a3.get("checksum/vrrp-auth"), "checksum/vrrp-auth changed by other values")
+ok(all("pw123456" not in yaml.safe_dump(d) for d in a1.get("_docs", []) if d["kind"] != "Secret"), "the password outside its Secret")
+ok(annotations(["-f", f"{CHART}/ci/vipalived-v2-values.yaml"]).get("checksum/vrrp-auth") == hashlib.sha256(b"s3cr3t").hexdigest(),
+   "checksum/vrrp-auth of vipalived's authPass")
+ok("checksum/vrrp-auth" not in annotations(VIP), "checksum/vrrp-auth without authentication")
+ex = annotations(V2 + ["--set", "vrrp.auth.existingSecret=mine", "--set", "vrrp.auth.existingSecretKey=pw"])
+ds = ex.get("_docs", [])
+ok(ds and one(ds, "Secret") is None and env_of(pod_spec(workload(ds))["containers"][0])["VIPD_PASSWORD"]["valueFrom"]["secretKeyRef"]
    == {"name": "mine", "key": "pw"}, "vrrp.auth.existingSecret")
+ok(ex.get("checksum/vrrp-auth") == hashlib.sha256(b"existingSecret:mine/pw").hexdigest(),
+   f"checksum/vrrp-auth of an existing Secret (without a cluster): its name and key: {ex.get('checksum/vrrp-auth')}")
+ok(annotations(V2 + ["--set", "vrrp.auth.existingSecret=other", "--set", "vrrp.auth.existingSecretKey=pw"]).get("checksum/vrrp-auth")
+   not in (None, ex.get("checksum/vrrp-auth")), "checksum/vrrp-auth unchanged by another existing Secret")
+
+# The PodDisruptionBudget: a Deployment of more than one pod only (the matrix checks each case too).
+def pdb(args):
+    rc, out, err = template(args)
+    return one(docs_of(out), "PodDisruptionBudget") if ok(rc == 0, f"pdb {args}: {err}") else None
+
+
+ok(pdb(VIP) is not None and pdb(VIP)["spec"]["maxUnavailable"] == 1, "PodDisruptionBudget of the default Deployment")
+ok(pdb(VIP + ["--set", "replicas=1"]) is None, "PodDisruptionBudget of a single-pod Deployment")
+ok(pdb(VIP + ["--set", "kind=DaemonSet"]) is None, "PodDisruptionBudget of a DaemonSet")
+ok(pdb(VIP + ["--set", "static=true"]) is None, "PodDisruptionBudget of a static Pod")
+ok(pdb(VIP + ["--set", "podDisruptionBudget.enabled=false"]) is None, "podDisruptionBudget.enabled=false")
+ok((pdb(VIP + ["--set", "podDisruptionBudget.maxUnavailable=50%"]) or {}).get("spec", {}).get("maxUnavailable") == "50%",
+   "podDisruptionBudget.maxUnavailable as a percentage")
+ok((pdb(["--set", "keepalived.vipAddressCidr=10.0.0.1/24", "--set", "keepalived.authPassword=pw", "--set", "pod.replicas=3"])
+    or {}).get("spec", {}).get("maxUnavailable") == 1, "PodDisruptionBudget with keepalived-ingress-vip's pod.replicas")
 
 # Service accounts: keepalived-ingress-vip's serviceAccount.name is an existing account;
 # vipd's serviceAccount.create=false without a name runs as default; pod.imagePullSecrets names.
-rc, out, err = template(["--set", "keepalived.vipAddressCidr=10.0.0.1/24", "--set", "serviceAccount.name=vip-sa",
+rc, out, err = template(SERVER + ["--set", "keepalived.vipAddressCidr=10.0.0.1/24", "--set", "serviceAccount.name=vip-sa",
                          "--set", "rbac.pspEnabled=true", "--set", "pod.imagePullSecrets={regcred}"])
 ds = docs_of(out) if rc == 0 else []
 ok(rc == 0 and one(ds, "ServiceAccount") is None and pod_spec(workload(ds))["serviceAccountName"] == "vip-sa"
    and pod_spec(workload(ds))["imagePullSecrets"] == [{"name": "regcred"}], f"legacy serviceAccount.name: {err}")
-ok("rbac.pspEnabled is ignored" in notes(["--set", "keepalived.vipAddressCidr=10.0.0.1/24", "--set", "rbac.pspEnabled=true"], "default"),
+ok("rbac.pspEnabled is ignored" in notes(SERVER + ["--set", "keepalived.vipAddressCidr=10.0.0.1/24", "--set", "rbac.pspEnabled=true"], "default"),
    "NOTES: rbac.pspEnabled")
 rc, out, err = template(VIP + ["--set", "serviceAccount.create=false"])
 ds = docs_of(out) if rc == 0 else []
@@ -577,67 +748,52 @@ rc, out, err = template(VIP + ["--set", "checks.nodeReady.enabled=true", "--set"
 ds = docs_of(out) if rc == 0 else []
 ok(rc == 0 and one(ds, "ClusterRole") is None, f"rbac.create=false: {err}")
 
-# The generated password survives upgrades: `lookup` reads the live Secret back. A minimal API
-# server (the discovery `lookup` needs, and one Secret) stands in for the cluster, for helm
-# template --dry-run=server.
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-import threading
-
-live_secrets = {}
-
-
-class FakeApi(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def reply(self, code, obj):
-        body = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self):
-        path = self.path.split("?")[0].strip("/").split("/")
-        if path == ["version"]:
-            return self.reply(200, {"major": "1", "minor": "30", "gitVersion": "v1.30.0"})
-        if path == ["api"]:
-            return self.reply(200, {"kind": "APIVersions", "versions": ["v1"]})
-        if path == ["apis"]:
-            return self.reply(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
-        if path == ["api", "v1"]:
-            return self.reply(200, {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
-                {"name": "secrets", "singularName": "secret", "namespaced": True, "kind": "Secret", "verbs": ["get"]}]})
-        if len(path) == 6 and path[:3] == ["api", "v1", "namespaces"] and path[4] == "secrets":
-            if (path[3], path[5]) in live_secrets:
-                return self.reply(200, live_secrets[(path[3], path[5])])
-        self.reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
+# The generated password survives upgrades: `lookup` reads the live Secret back (the stand-in API
+# server above is the cluster; helm template --dry-run=server renders as helm install does). The
+# pods' checksum/vrrp-auth is the same render's password's, generated or read back.
+def upgrade_password(extra=(), ns="vip", helm=HELM):
+    rc, out, err = template(SERVER + ["-f", f"{CHART}/ci/janeczku-ingress-values.yaml"] + list(extra), ns=ns, helm=helm)
+    if not ok(rc == 0, f"helm template --dry-run=server: {err}"):
+        return None
+    ds = docs_of(out)
+    password = base64.b64decode(one(ds, "Secret")["data"]["password"]).decode()
+    ok(workload(ds)["spec"]["template"]["metadata"]["annotations"].get("checksum/vrrp-auth")
+       == hashlib.sha256(password.encode()).hexdigest(), f"{extra}: checksum/vrrp-auth is not the Secret's password's")
+    return password
 
 
-api = ThreadingHTTPServer(("127.0.0.1", 0), FakeApi)
-threading.Thread(target=api.serve_forever, daemon=True).start()
-kubeconfig = os.path.join(WORK, "kubeconfig")
-with open(kubeconfig, "w") as f:
-    yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "fake",
-                    "clusters": [{"name": "fake", "cluster": {"server": f"http://127.0.0.1:{api.server_address[1]}"}}],
-                    "users": [{"name": "fake", "user": {"token": "test"}}],
-                    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}]}, f)
-
-
-def upgrade_password(extra=()):
-    rc, out, err = template(["--kubeconfig", kubeconfig, "--dry-run=server", "--show-only", "templates/secret.yaml",
-                             "-f", f"{CHART}/ci/janeczku-ingress-values.yaml"] + list(extra), ns="vip")
-    ok(rc == 0, f"helm template --dry-run=server: {err}")
-    return base64.b64decode(yaml.safe_load(out)["data"]["password"]).decode() if rc == 0 else None
-
-
-first = upgrade_password()
-ok(first is not None and re.fullmatch(r"[A-Za-z0-9]{8}", first) is not None, f"install: generated password {first!r}")
-live_secrets[("vip", "vipd")] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "vipd", "namespace": "vip"},
-                                 "data": {"password": base64.b64encode(first.encode()).decode()}}
-ok(upgrade_password() == first, "upgrade: the generated password changed")
-ok(upgrade_password(["--set", "keepalived.authPassword=newpw12"]) == "newpw12", "upgrade: an explicit password is not used")
+for helm, hname in ((HELM, "helm 3"), (HELM4, "helm 4")):
+    live_secrets.clear()
+    first = upgrade_password(helm=helm)
+    ok(first is not None and re.fullmatch(r"[A-Za-z0-9]{8}", first) is not None, f"{hname} install: generated password {first!r}")
+    # As `helm install` left it (helm 4 checks that the release owns what it would replace).
+    live_secrets[("vip", "vipd")] = {"apiVersion": "v1", "kind": "Secret", "metadata": {
+        "name": "vipd", "namespace": "vip", "labels": {"app.kubernetes.io/managed-by": "Helm"},
+        "annotations": {"meta.helm.sh/release-name": "vipd", "meta.helm.sh/release-namespace": "vip"}},
+        "data": {"password": base64.b64encode(first.encode()).decode()}}
+    ok(upgrade_password(helm=helm) == first, f"{hname} upgrade: the generated password changed")
+    ok(upgrade_password(helm=helm) == first, f"{hname} second upgrade: the generated password changed")
+    ok(upgrade_password(["--set", "keepalived.authPassword=newpw12"], helm=helm) == "newpw12",
+       f"{hname} upgrade: an explicit password is not used")
+    # helm install --create-namespace: the namespace does not exist while the chart renders; the
+    # `default` namespace tells the cluster apart from no cluster.
+    fresh = upgrade_password(ns="brand-new", helm=helm)
+    ok(fresh is not None and re.fullmatch(r"[A-Za-z0-9]{8}", fresh) is not None,
+       f"{hname} install --create-namespace: generated password {fresh!r}")
+# An existing Secret the chart can read: its password's checksum, so rotating it rolls the pods
+# on the next upgrade.
+live_secrets[("vip", "mine")] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mine", "namespace": "vip"},
+                                 "data": {"pw": base64.b64encode(b"live1234").decode()}}
+EXISTING = V2 + ["--set", "vrrp.auth.existingSecret=mine", "--set", "vrrp.auth.existingSecretKey=pw"]
+rc, out, err = template(SERVER + EXISTING, ns="vip")
+ok(rc == 0 and workload(docs_of(out))["spec"]["template"]["metadata"]["annotations"].get("checksum/vrrp-auth")
+   == hashlib.sha256(b"live1234").hexdigest(), f"checksum/vrrp-auth of a readable existing Secret: {err}")
+# A cluster the chart cannot tell from none (no namespace readable): refused, not generated.
+saved = set(live_namespaces)
+live_namespaces.clear()
+rc, out, err = template(SERVER + ["-f", f"{CHART}/ci/janeczku-ingress-values.yaml"], ns="elsewhere")
+ok(rc != 0 and NO_CLUSTER in err, f"no namespace visible: want the refusal, rc={rc}: {err.strip()}")
+live_namespaces.update(saved)
 api.shutdown()
 
 # Invalid values: rejected before anything is rendered, with a message naming the value.
@@ -663,6 +819,8 @@ INVALID = [
     (VIP + ["--set", "vrrp.interface=this-name-is-too-long"], "vrrp.interface: Does not match pattern"),
     (VIP + ["--set", "kind=StatefulSet"], "kind: kind must be one of the following"),
     (VIP + ["--set", "vrrp.vipp=1"], "vrrp: Additional property vipp is not allowed"),
+    (VIP + ["--set", "podDisruptionBudget.maxUnavailable=0"], "podDisruptionBudget.maxUnavailable: Must be greater than or equal to 1"),
+    (VIP + ["--set", "podDisruptionBudget.maxUnavailable=150%"], "podDisruptionBudget.maxUnavailable: Does not match pattern"),
     (VIP + ["--set", "vrrp.auth.enabled=true"], "VRRPv3 (RFC 5798) has no authentication"),
     (VIP + ["--set", "vrrp.version=2", "--set", "vrrp.auth.enabled=true", "--set", "vrrp.auth.password=123456789"],
      "vrrp.auth.password: Must be less than or equal to"),

@@ -458,10 +458,72 @@ of the legacy chart in use, then vipd's. Rendered as YAML; use it as
 {{- $_ := set $out "serviceAccount" (dict "create" $saCreate "name" $saName) -}}
 {{- $_ := set $out "rbac" (dict "create" $rbacCreate "rules" $rbacRules) -}}
 {{- $_ := set $out "strategy" $strategy -}}
+{{- $pdb := $v.podDisruptionBudget | default dict -}}
+{{- $_ := set $out "pdb" (and (not $static) (eq $kind "Deployment") (gt (int $replicas) 1) (ne (toString $pdb.enabled) "false")) -}}
+{{- $_ := set $out "pdbMaxUnavailable" ($pdb.maxUnavailable | default 1) -}}
 {{- $_ := set $out "legacy" $legacy -}}
 {{- $_ := set $out "warnings" $warnings -}}
 {{- $_ := set $out "errors" $errors -}}
 {{- toYaml $out }}
+{{- end }}
+
+{{/*
+vipd.auth: the VRRPv2 password and its checksum, decided once per render: the Secret
+(secret.yaml) and the pods' checksum/vrrp-auth annotation (workload.yaml) are separate templates,
+and a generated password must be the same in both, so the first one to ask remembers the answer
+in .Values (under a key the schema does not know, set after validation). Takes
+(dict "s" $s "root" .), renders YAML:
+  password  the password the chart's Secret holds ("" when the chart renders no Secret)
+  checksum  sha256 for checksum/vrrp-auth ("" without authentication); never the password
+Where the password comes from, in order:
+  1. given: vrrp.auth.password, keepalived.authPassword (keepalived-ingress-vip), or
+     keepalived.vrrpInstance.authentication.authPass (vipalived, default k8s_vip);
+  2. the live Secret (`lookup`): an upgrade keeps the password the pods run with;
+  3. generated (8 characters), on a cluster only: `helm install` on a fresh namespace;
+  4. none: the render fails. `lookup` returns an empty map both for a Secret that does not exist
+     and when there is no cluster to ask (helm template, helm install --dry-run without
+     =server, Argo CD, kustomize's helmCharts; helm lint only logs the refusal): a password
+     generated there would change on every render, and pods with the old and the new one
+     would not hear each other (both Master). The cluster is told apart by the Namespace object: the target namespace, or
+     `default` (which every cluster has) for `helm install --create-namespace`, whose namespace
+     does not exist yet while the chart renders. Reading it needs `get` on namespaces (the
+     `view`, `edit` and `admin` roles have it for their namespace), asked only in that case.
+With vrrp.auth.existingSecret the chart renders no Secret: the checksum is the live Secret's
+password's when `lookup` can read it, otherwise the Secret's name and key (a rotated password
+then needs `kubectl rollout restart`).
+*/}}
+{{- define "vipd.auth" -}}
+{{- $s := .s -}}
+{{- $values := .root.Values -}}
+{{- if not (hasKey $values "__vipdAuth") }}
+{{- $password := "" -}}
+{{- $checksum := "" -}}
+{{- if and $s.auth.enabled (not $s.static) }}
+{{- $live := lookup "v1" "Secret" $s.namespace $s.auth.secretName -}}
+{{- $liveData := dict -}}
+{{- if and $live (kindIs "map" $live.data) }}{{ $liveData = $live.data }}{{ end -}}
+{{- if $s.auth.createSecret }}
+{{- $password = toString $s.auth.password -}}
+{{- if and (not $password) (hasKey $liveData $s.auth.secretKey) }}
+{{- $password = index $liveData $s.auth.secretKey | b64dec -}}
+{{- end }}
+{{- if not $password }}
+{{- if or (lookup "v1" "Namespace" "" $s.namespace) (lookup "v1" "Namespace" "" "default") }}
+{{- $password = randAlphaNum 8 -}}
+{{- else }}
+{{- fail (printf "\nVRRPv2 authentication is on and no password is given, and this render cannot see a cluster (helm template, helm install --dry-run, Argo CD or another client-side renderer: `lookup` finds nothing). A password generated here would change on every render, and pods with the old and the new one would reject each other's adverts (both Master). Give it in the values: --set vrrp.auth.password=PASSWORD (1 to 8 characters; keepalived.authPassword with keepalived-ingress-vip values), or create a Secret and set vrrp.auth.existingSecret=NAME (and vrrp.auth.existingSecretKey, default password). If this release was installed before, its password is in Secret %s/%s (kubectl -n %s get secret %s -o jsonpath='{.data.%s}' | base64 -d). helm install and helm upgrade against the cluster (or --dry-run=server) generate one and keep it." $s.namespace $s.auth.secretName $s.namespace $s.auth.secretName $s.auth.secretKey) }}
+{{- end }}
+{{- end }}
+{{- $checksum = sha256sum $password -}}
+{{- else if hasKey $liveData $s.auth.secretKey }}
+{{- $checksum = sha256sum (index $liveData $s.auth.secretKey | b64dec) -}}
+{{- else }}
+{{- $checksum = sha256sum (printf "existingSecret:%s/%s" $s.auth.secretName $s.auth.secretKey) -}}
+{{- end }}
+{{- end }}
+{{- $_ := set $values "__vipdAuth" (dict "password" $password "checksum" $checksum) }}
+{{- end }}
+{{- toYaml (get $values "__vipdAuth") }}
 {{- end }}
 
 {{/* Fails the render with every configuration error at once. */}}
