@@ -592,11 +592,13 @@ def assert_case(case, args, ns, exp):
             ok(env["VIPD_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": secret["metadata"]["name"], "key": "password"},
                f"{case}: VIPD_PASSWORD from the Secret")
             ok(secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep", f"{case}: Secret kept")
-            # The pods roll together when the password changes: its sha256 (the same render's
-            # password, generated or not), never the password.
+            # The pods roll together when the password changes: a stretched digest of it (not
+            # its plain sha256, which an 8-character password would not survive), never it.
             annotations = w["spec"]["template"]["metadata"]["annotations"]
-            ok(annotations.get("checksum/vrrp-auth") == hashlib.sha256(password.encode()).hexdigest(),
-               f"{case}: checksum/vrrp-auth {annotations.get('checksum/vrrp-auth')!r} is not the sha256 of the Secret's password")
+            digest = annotations.get("checksum/vrrp-auth", "")
+            ok(len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
+               and digest != hashlib.sha256(password.encode()).hexdigest() and password not in digest,
+               f"{case}: checksum/vrrp-auth {digest!r} is not a stretched digest of the Secret's password")
     else:
         ok(secret is None and "VIPD_PASSWORD" not in env, f"{case}: a password without authentication")
         if w["kind"] != "Pod":
@@ -660,6 +662,19 @@ ok(checksum(["--set", "podLabels.team=net", "--set", "replicas=3"]) == base, "ch
 # password at all. A password the chart would have to generate is refused, with the same message
 # each time, naming the values to set; it never changes silently between renders.
 V2 = VIP + ["--set", "vrrp.version=2", "--set", "vrrp.auth.enabled=true"]
+
+
+_digests = {}
+
+
+def auth_digest(password):
+    """The chart's checksum/vrrp-auth for `password` given directly: another render of the
+    same password must give the same digest, whatever path the password took."""
+    if password not in _digests:
+        rc, out, err = template(V2 + ["--set", f"vrrp.auth.password={password}"])
+        ann = workload(docs_of(out))["spec"]["template"]["metadata"]["annotations"] if rc == 0 else {}
+        _digests[password] = ann.get("checksum/vrrp-auth")
+    return _digests[password]
 for helm, hname in ((HELM, "helm 3"), (HELM4, "helm 4")):
     for what, args in (("explicit password", V2 + ["--set", "vrrp.auth.password=pw123456"]),
                        ("existing Secret", V2 + ["--set", "vrrp.auth.existingSecret=mine"]),
@@ -685,8 +700,9 @@ rc, out, err = run([HELM, "lint", CHART, "-f", f"{CHART}/ci/janeczku-ingress-val
 ok(rc == 0 and NO_CLUSTER in out + err, f"helm lint without a password: rc={rc} {out}{err}")
 
 
-# checksum/vrrp-auth: the sha256 of the password (never the password), so every pod rolls when it
-# changes, and only then; with an existing Secret the chart cannot read, of its name and key.
+# checksum/vrrp-auth: a digest of the password stretched with scrypt (never the password, nor its
+# plain sha256), so every pod rolls when it changes, and only then; with an existing Secret the
+# chart cannot read, the sha256 of its name and key.
 def annotations(args, cluster=()):
     rc, out, err = template(list(cluster) + args)
     if not ok(rc == 0, f"checksum/vrrp-auth {args}: {err}"):
@@ -698,13 +714,17 @@ def annotations(args, cluster=()):
 a1 = annotations(V2 + ["--set", "vrrp.auth.password=pw123456"])
 a2 = annotations(V2 + ["--set", "vrrp.auth.password=pw654321"])
 a3 = annotations(V2 + ["--set", "vrrp.auth.password=pw123456", "--set", "replicas=3", "--set", "podLabels.team=net"])
-ok(a1.get("checksum/vrrp-auth") == hashlib.sha256(b"pw123456").hexdigest(), f"checksum/vrrp-auth is not the password's sha256: {a1}")
+ok(a1.get("checksum/vrrp-auth") not in (None, hashlib.sha256(b"pw123456").hexdigest()),
+   f"checksum/vrrp-auth missing, or the password's plain sha256: {a1}")
+ok(a1.get("checksum/vrrp-auth") == annotations(V2 + ["--set", "vrrp.auth.password=pw123456"]).get("checksum/vrrp-auth"),
+   "checksum/vrrp-auth differs between two renders of one password")
 ok(a1.get("checksum/vrrp-auth") != a2.get("checksum/vrrp-auth"), "checksum/vrrp-auth unchanged by a new password")
 ok(a1.get("checksum/config") == a2.get("checksum/config"), "checksum/config changed by the password (it is not in the config)")
 ok(a1.get("checksum/vrrp-auth") == a3.get("checksum/vrrp-auth"), "checksum/vrrp-auth changed by other values")
 ok(all("pw123456" not in yaml.safe_dump(d) for d in a1.get("_docs", []) if d["kind"] != "Secret"), "the password outside its Secret")
-ok(annotations(["-f", f"{CHART}/ci/vipalived-v2-values.yaml"]).get("checksum/vrrp-auth") == hashlib.sha256(b"s3cr3t").hexdigest(),
-   "checksum/vrrp-auth of vipalived's authPass")
+ok(annotations(["-f", f"{CHART}/ci/vipalived-v2-values.yaml"]).get("checksum/vrrp-auth")
+   == annotations(V2 + ["--set", "vrrp.auth.password=s3cr3t"]).get("checksum/vrrp-auth"),
+   "checksum/vrrp-auth of vipalived's authPass is not that of the same password given as vrrp.auth.password")
 ok("checksum/vrrp-auth" not in annotations(VIP), "checksum/vrrp-auth without authentication")
 ex = annotations(V2 + ["--set", "vrrp.auth.existingSecret=mine", "--set", "vrrp.auth.existingSecretKey=pw"])
 ds = ex.get("_docs", [])
@@ -758,7 +778,7 @@ def upgrade_password(extra=(), ns="vip", helm=HELM):
     ds = docs_of(out)
     password = base64.b64decode(one(ds, "Secret")["data"]["password"]).decode()
     ok(workload(ds)["spec"]["template"]["metadata"]["annotations"].get("checksum/vrrp-auth")
-       == hashlib.sha256(password.encode()).hexdigest(), f"{extra}: checksum/vrrp-auth is not the Secret's password's")
+       == auth_digest(password), f"{extra}: checksum/vrrp-auth is not the Secret's password's")
     return password
 
 
@@ -787,7 +807,7 @@ live_secrets[("vip", "mine")] = {"apiVersion": "v1", "kind": "Secret", "metadata
 EXISTING = V2 + ["--set", "vrrp.auth.existingSecret=mine", "--set", "vrrp.auth.existingSecretKey=pw"]
 rc, out, err = template(SERVER + EXISTING, ns="vip")
 ok(rc == 0 and workload(docs_of(out))["spec"]["template"]["metadata"]["annotations"].get("checksum/vrrp-auth")
-   == hashlib.sha256(b"live1234").hexdigest(), f"checksum/vrrp-auth of a readable existing Secret: {err}")
+   == auth_digest("live1234"), f"checksum/vrrp-auth of a readable existing Secret: {err}")
 # A cluster the chart cannot tell from none (no namespace readable): refused, not generated.
 saved = set(live_namespaces)
 live_namespaces.clear()

@@ -514,9 +514,9 @@ then needs `kubectl rollout restart`).
 {{- fail (printf "\nVRRPv2 authentication is on and no password is given, and this render cannot see a cluster (helm template, helm install --dry-run, Argo CD or another client-side renderer: `lookup` finds nothing). A password generated here would change on every render, and pods with the old and the new one would reject each other's adverts (both Master). Give it in the values: --set vrrp.auth.password=PASSWORD (1 to 8 characters; keepalived.authPassword with keepalived-ingress-vip values), or create a Secret and set vrrp.auth.existingSecret=NAME (and vrrp.auth.existingSecretKey, default password). If this release was installed before, its password is in Secret %s/%s (kubectl -n %s get secret %s -o jsonpath='{.data.%s}' | base64 -d). helm install and helm upgrade against the cluster (or --dry-run=server) generate one and keep it." $s.namespace $s.auth.secretName $s.namespace $s.auth.secretName $s.auth.secretKey) }}
 {{- end }}
 {{- end }}
-{{- $checksum = sha256sum $password -}}
+{{- $checksum = include "vipd.authChecksum" $password -}}
 {{- else if hasKey $liveData $s.auth.secretKey }}
-{{- $checksum = sha256sum (index $liveData $s.auth.secretKey | b64dec) -}}
+{{- $checksum = include "vipd.authChecksum" (index $liveData $s.auth.secretKey | b64dec) -}}
 {{- else }}
 {{- $checksum = sha256sum (printf "existingSecret:%s/%s" $s.auth.secretName $s.auth.secretKey) -}}
 {{- end }}
@@ -524,6 +524,15 @@ then needs `kubectl rollout restart`).
 {{- $_ := set $values "__vipdAuth" (dict "password" $password "checksum" $checksum) }}
 {{- end }}
 {{- toYaml (get $values "__vipdAuth") }}
+{{- end }}
+
+{{/* A digest of the VRRPv2 password for the pods' checksum/vrrp-auth annotation: it changes
+with the password, and only then, so every pod rolls together. A plain sha256 of an 8-character
+password could be reversed by brute force by anyone who can read pods; derivePassword stretches
+it with scrypt (Master Password's algorithm), so each guess costs a noticeable fraction of a
+second. */}}
+{{- define "vipd.authChecksum" -}}
+{{- derivePassword 1 "maximum" . "vipd" "checksum/vrrp-auth" | sha256sum -}}
 {{- end }}
 
 {{/* Fails the render with every configuration error at once. */}}
