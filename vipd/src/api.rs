@@ -2,19 +2,64 @@
 //!
 //! It listens on loopback by default (`api.listen`, `--api-listen`, `VIPD_API_LISTEN`):
 //! the status names the VIPs, the peers and the health checks' errors, which is nothing a
-//! network neighbour needs. Every answer comes from a [`Snapshot`](crate::status::Snapshot) the event loop takes
-//! between two inputs, so a scrape never blocks VRRP for longer than it takes to copy the
-//! counters.
+//! network neighbour needs.
 //!
 //! - `/healthz`: 200 when the event loop answers within [`LOOP_DEADLINE`], else 503 (a
 //!   liveness probe: a wedged daemon is restarted);
 //! - `/readyz`: 200 while the daemon runs (configuration loaded, sockets open), 503 once it
 //!   is stopping;
 //! - `/status`: the snapshot as JSON (`vipd status` prints it as a table);
-//! - `/metrics`: [`crate::metrics::render`].
+//! - `/metrics`: [`crate::metrics::render`], followed by the API's own connection counters
+//!   (`vipd_api_connections`, `vipd_api_connections_refused_total`,
+//!   `vipd_api_connections_evicted_total`).
+//!
+//! # An API that cannot hurt VRRP
+//!
+//! Whatever its clients do, the API must neither delay an advert nor grow vipd past its
+//! memory limit (an OOM kill is a failover). So:
+//!
+//! - **Its own thread.** The server runs on a thread of its own (`vipd-api`) with its own
+//!   single-threaded tokio runtime. It reaches the daemon only through [`Control`]: a
+//!   snapshot is one command on the event loop's channel, answered between two inputs. No
+//!   parsing, rendering or socket work of the API ever runs on the event loop's thread, so
+//!   a busy API costs the event loop only the copy of its counters.
+//! - **Coalesced snapshots.** Requests do not each send a command: one request at a time asks
+//!   the event loop (the others wait for it), and its answer serves every request for the
+//!   next [`SNAPSHOT_TTL`] (100 ms). The event loop takes at most about ten snapshots a
+//!   second however many clients ask, and the JSON and OpenMetrics texts of a snapshot are
+//!   rendered once and shared. A loop that does not answer within [`LOOP_DEADLINE`] is
+//!   remembered for the same 100 ms, so waiting requests do not each wait 2 s again.
+//! - **At most [`MAX_CONNECTIONS`] (64) connections.** A connection past the cap is
+//!   accepted, then: if one of the open connections has been waiting for its request's
+//!   headers (or idle between requests) for at least [`EVICT_AFTER`] (250 ms), the oldest
+//!   such one is closed to make room ("evicted"); if none has, the new one is closed at once
+//!   ("refused"). Slow clients therefore lose their slot to prompt ones: a kubelet probe
+//!   sends its request at once and gets through a slow-header flood instead of waiting
+//!   behind it (which would fail the liveness probe and restart vipd). Both are counted.
+//!   Refusing rather than leaving connections in the listen backlog keeps a flood out of
+//!   the kernel's queue too, and tells a client at once.
+//! - **Small buffers.** hyper's read and write buffers are capped at [`BUFFER_SIZE`] (8 KiB,
+//!   the least hyper allows): a request's headers must fit in it.
+//! - **Deadlines.** The request headers must arrive within [`HEADER_DEADLINE`] (2 s, from
+//!   the connection's start or the end of the previous answer, so this also bounds an idle
+//!   keep-alive connection); no byte in either direction for [`IDLE_LIMIT`] ends a
+//!   connection (a request body trickling in); a write that makes no progress for
+//!   [`WRITE_LIMIT`] ends it (a client that does not read its answer); and no connection
+//!   lives longer than [`CONNECTION_LIFETIME`] (it is then closed after the answer in
+//!   progress).
+//!
+//! Under a flood the API may answer some clients with a closed connection: that is the
+//! price of keeping VRRP's memory and timing intact.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -24,62 +69,78 @@ use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::time::{Instant, Sleep};
 use tracing::{debug, info, warn};
 
 use crate::daemon::Control;
+use crate::status::Snapshot;
 
 /// How long `/healthz` waits for the event loop before calling it wedged.
 pub const LOOP_DEADLINE: Duration = Duration::from_secs(2);
 
-/// A connection that has not sent its request within this long is dropped.
-const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+/// The most connections the API keeps open at once.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// At the cap, a connection that has waited this long for its request's headers (or sat
+/// idle between requests) may be closed to make room for a new one.
+pub const EVICT_AFTER: Duration = Duration::from_millis(250);
+
+/// The request headers must have arrived within this long.
+pub const HEADER_DEADLINE: Duration = Duration::from_secs(2);
+
+/// A connection that moves no byte either way for this long is closed.
+pub const IDLE_LIMIT: Duration = Duration::from_secs(5);
+
+/// A write that makes no progress for this long (the client does not read) ends the
+/// connection.
+pub const WRITE_LIMIT: Duration = Duration::from_secs(5);
+
+/// No connection lives longer than this; it is closed after the answer in progress.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+
+/// How long one snapshot of the event loop serves every request.
+pub const SNAPSHOT_TTL: Duration = Duration::from_millis(100);
+
+/// hyper's read and write buffer limit: the least it accepts.
+pub const BUFFER_SIZE: usize = 8192;
 
 /// The running API server; dropping it does not stop it, [`ApiServer::stop`] does.
 #[derive(Debug)]
 pub struct ApiServer {
     addr: SocketAddr,
-    task: JoinHandle<()>,
+    stop: oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl ApiServer {
-    /// Binds `addr` and serves the daemon behind `control`.
+    /// Binds `addr` and serves the daemon behind `control` from a thread of its own.
     ///
     /// # Errors
-    /// The address cannot be bound (in use, not an address of this host, no permission).
-    pub async fn start(addr: SocketAddr, control: Control) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
+    /// The address cannot be bound (in use, not an address of this host, no permission), or
+    /// the API's thread or runtime cannot be started.
+    pub fn start(addr: SocketAddr, control: Control) -> io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()?;
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let listener = {
+            let _context = runtime.enter();
+            TcpListener::from_std(listener)?
+        };
         let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel();
+        let shared = Arc::new(Shared::new(control));
+        let thread = std::thread::Builder::new()
+            .name("vipd-api".into())
+            .spawn(move || runtime.block_on(serve(listener, shared, stopped)))?;
         info!(%addr, "serving /metrics, /healthz, /readyz and /status");
-        let task = tokio::spawn(async move {
-            loop {
-                let (stream, peer) = match listener.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        warn!(error = %e, "API accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let control = control.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let control = control.clone();
-                        async move { Ok::<_, Infallible>(answer(&req, &control).await) }
-                    });
-                    let conn = http1::Builder::new()
-                        .header_read_timeout(REQUEST_DEADLINE)
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .serve_connection(TokioIo::new(stream), service);
-                    if let Err(e) = conn.await {
-                        debug!(%peer, error = %e, "API connection ended");
-                    }
-                });
-            }
-        });
-        Ok(Self { addr, task })
+        Ok(Self { addr, stop, thread })
     }
 
     /// The address it listens on (with the port chosen when 0 was asked).
@@ -88,9 +149,272 @@ impl ApiServer {
         self.addr
     }
 
-    /// Stops listening.
+    /// Stops listening, closes every connection and waits for the API's thread.
     pub fn stop(self) {
-        self.task.abort();
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
+/// The accept loop, until `stopped` fires (a dropped sender does not stop it).
+async fn serve(listener: TcpListener, shared: Arc<Shared>, stopped: oneshot::Receiver<()>) {
+    let mut stopped = std::pin::pin!(async {
+        if stopped.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    });
+    loop {
+        let accepted = tokio::select! {
+            () = &mut stopped => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors or memory: wait rather than spin.
+                warn!(error = %e, "API accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some(slot) = shared.admit() else {
+            debug!(%peer, "API connection refused: all slots busy");
+            drop(stream);
+            continue;
+        };
+        tokio::spawn(connection(Arc::clone(&shared), slot, stream, peer));
+    }
+}
+
+/// Serves one admitted connection until it ends, is evicted or outlives its lifetime.
+async fn connection(shared: Arc<Shared>, slot: Slot, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let Slot { id, mut evicted } = slot;
+    let _release = Release {
+        shared: Arc::clone(&shared),
+        id,
+    };
+    let service = {
+        let shared = Arc::clone(&shared);
+        service_fn(move |req| {
+            let shared = Arc::clone(&shared);
+            async move {
+                let _busy = shared.busy(id);
+                Ok::<_, Infallible>(answer(&req, &shared).await)
+            }
+        })
+    };
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_DEADLINE)
+        .max_buf_size(BUFFER_SIZE)
+        .serve_connection(TokioIo::new(Guarded::new(stream)), service);
+    let mut conn = std::pin::pin!(conn);
+    let lifetime = tokio::time::sleep(CONNECTION_LIFETIME);
+    let ended = tokio::select! {
+        ended = conn.as_mut() => ended,
+        _ = &mut evicted => {
+            debug!(%peer, "API connection evicted");
+            return;
+        }
+        () = lifetime => {
+            conn.as_mut().graceful_shutdown();
+            match tokio::time::timeout(WRITE_LIMIT, conn.as_mut()).await {
+                Ok(ended) => ended,
+                Err(_) => return,
+            }
+        }
+    };
+    if let Err(e) = ended {
+        debug!(%peer, error = %e, "API connection ended");
+    }
+}
+
+/// What the API's thread shares between its connections.
+#[derive(Debug)]
+struct Shared {
+    control: Control,
+    /// The last snapshot and when it was taken; the lock is held while one is taken, so
+    /// concurrent requests wait for that one instead of asking again.
+    snapshot: tokio::sync::Mutex<Option<(Instant, Taken)>>,
+    slots: Mutex<Slots>,
+    refused: AtomicU64,
+    evicted: AtomicU64,
+}
+
+/// The open connections.
+#[derive(Debug, Default)]
+struct Slots {
+    next: u64,
+    open: HashMap<u64, Open>,
+}
+
+/// One open connection.
+#[derive(Debug)]
+struct Open {
+    /// Since when it has waited for a request (its start, or the end of its last answer);
+    /// `None` while a request is being answered.
+    waiting_since: Option<Instant>,
+    /// Closes it.
+    evict: oneshot::Sender<()>,
+}
+
+/// An admitted connection's id and its eviction signal.
+struct Slot {
+    id: u64,
+    evicted: oneshot::Receiver<()>,
+}
+
+/// Frees a connection's slot when its task ends.
+struct Release {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.shared.slots().open.remove(&self.id);
+    }
+}
+
+/// Marks a connection busy while a request is answered, waiting again afterwards.
+struct Busy<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if let Some(open) = self.shared.slots().open.get_mut(&self.id) {
+            open.waiting_since = Some(Instant::now());
+        }
+    }
+}
+
+/// A snapshot's outcome, shared by every request it serves.
+type Taken = Result<Arc<Rendered>, Unavailable>;
+
+/// Why there is no snapshot.
+#[derive(Debug, Clone, Copy)]
+enum Unavailable {
+    /// The event loop did not answer within [`LOOP_DEADLINE`].
+    Wedged,
+    /// The daemon has stopped.
+    Stopped,
+}
+
+/// A snapshot and its texts, each rendered once, when first asked for.
+#[derive(Debug)]
+struct Rendered {
+    snap: Snapshot,
+    json: OnceLock<Result<Bytes, String>>,
+    /// The OpenMetrics text without its final `# EOF` line.
+    metrics: OnceLock<String>,
+}
+
+impl Shared {
+    fn new(control: Control) -> Self {
+        Self {
+            control,
+            snapshot: tokio::sync::Mutex::new(None),
+            slots: Mutex::new(Slots::default()),
+            refused: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
+        }
+    }
+
+    fn slots(&self) -> MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A slot for a new connection, made by evicting the longest-waiting connection if all
+    /// are taken; `None` (counted as refused) if none has waited [`EVICT_AFTER`].
+    fn admit(&self) -> Option<Slot> {
+        let mut slots = self.slots();
+        if slots.open.len() >= MAX_CONNECTIONS {
+            let now = Instant::now();
+            let victim = slots
+                .open
+                .iter()
+                .filter_map(|(&id, open)| open.waiting_since.map(|since| (since, id)))
+                .filter(|&(since, _)| now.saturating_duration_since(since) >= EVICT_AFTER)
+                .min();
+            let Some((_, id)) = victim else {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                return None;
+            };
+            if let Some(open) = slots.open.remove(&id) {
+                let _ = open.evict.send(());
+            }
+            self.evicted.fetch_add(1, Ordering::Relaxed);
+        }
+        let id = slots.next;
+        slots.next += 1;
+        let (evict, evicted) = oneshot::channel();
+        slots.open.insert(
+            id,
+            Open {
+                waiting_since: Some(Instant::now()),
+                evict,
+            },
+        );
+        Some(Slot { id, evicted })
+    }
+
+    /// Marks connection `id` busy until the guard drops.
+    fn busy(&self, id: u64) -> Busy<'_> {
+        if let Some(open) = self.slots().open.get_mut(&id) {
+            open.waiting_since = None;
+        }
+        Busy { shared: self, id }
+    }
+
+    /// The event loop's state: the one taken in the last [`SNAPSHOT_TTL`], or a new one.
+    async fn snapshot(&self) -> Taken {
+        let mut last = self.snapshot.lock().await;
+        if let Some((at, taken)) = &*last
+            && at.elapsed() < SNAPSHOT_TTL
+        {
+            return taken.clone();
+        }
+        let taken = match tokio::time::timeout(LOOP_DEADLINE, self.control.snapshot()).await {
+            Ok(Some(snap)) => Ok(Arc::new(Rendered {
+                snap,
+                json: OnceLock::new(),
+                metrics: OnceLock::new(),
+            })),
+            Ok(None) => Err(Unavailable::Stopped),
+            Err(_) => Err(Unavailable::Wedged),
+        };
+        *last = Some((Instant::now(), taken.clone()));
+        taken
+    }
+
+    /// `/metrics`: the snapshot's metrics, then the API's own.
+    fn metrics(&self, rendered: &Rendered) -> String {
+        let daemon = rendered.metrics.get_or_init(|| {
+            let mut text = crate::metrics::render(&rendered.snap);
+            if text.ends_with("# EOF\n") {
+                text.truncate(text.len() - "# EOF\n".len());
+            }
+            text
+        });
+        let open = self.slots().open.len();
+        let refused = self.refused.load(Ordering::Relaxed);
+        let evicted = self.evicted.load(Ordering::Relaxed);
+        format!(
+            "{daemon}\
+             # TYPE vipd_api_connections gauge\n\
+             # HELP vipd_api_connections Connections open to the API.\n\
+             vipd_api_connections {open}\n\
+             # TYPE vipd_api_connections_refused counter\n\
+             # HELP vipd_api_connections_refused Connections closed at once: every slot busy.\n\
+             vipd_api_connections_refused_total {refused}\n\
+             # TYPE vipd_api_connections_evicted counter\n\
+             # HELP vipd_api_connections_evicted Slow or idle connections closed to make room.\n\
+             vipd_api_connections_evicted_total {evicted}\n\
+             # EOF\n"
+        )
     }
 }
 
@@ -109,7 +433,7 @@ fn reply(
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
-async fn answer(req: &Request<Incoming>, control: &Control) -> Response<Full<Bytes>> {
+async fn answer(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return reply(StatusCode::METHOD_NOT_ALLOWED, TEXT, "only GET\n");
     }
@@ -121,28 +445,152 @@ async fn answer(req: &Request<Incoming>, control: &Control) -> Response<Full<Byt
             "not found: try /metrics, /healthz, /readyz or /status\n",
         );
     }
-    let snapshot = tokio::time::timeout(LOOP_DEADLINE, control.snapshot()).await;
-    let Ok(Some(snap)) = snapshot else {
-        let why = if snapshot.is_err() {
-            "the event loop did not answer within 2 s\n"
-        } else {
-            "the daemon has stopped\n"
-        };
-        return reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, why);
+    let rendered = match shared.snapshot().await {
+        Ok(rendered) => rendered,
+        Err(Unavailable::Wedged) => {
+            return reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                TEXT,
+                "the event loop did not answer within 2 s\n",
+            );
+        }
+        Err(Unavailable::Stopped) => {
+            return reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                TEXT,
+                "the daemon has stopped\n",
+            );
+        }
     };
     match path {
         "/metrics" => reply(
             StatusCode::OK,
             crate::metrics::CONTENT_TYPE,
-            crate::metrics::render(&snap),
+            shared.metrics(&rendered),
         ),
         "/healthz" => reply(StatusCode::OK, TEXT, "ok\n"),
-        "/readyz" if snap.ready => reply(StatusCode::OK, TEXT, "ready\n"),
+        "/readyz" if rendered.snap.ready => reply(StatusCode::OK, TEXT, "ready\n"),
         "/readyz" => reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, "stopping\n"),
-        _ => match serde_json::to_vec_pretty(&snap) {
+        _ => match rendered
+            .json
+            .get_or_init(|| {
+                serde_json::to_vec_pretty(&rendered.snap)
+                    .map(Bytes::from)
+                    .map_err(|e| format!("{e}\n"))
+            })
+            .clone()
+        {
             Ok(json) => reply(StatusCode::OK, "application/json", json),
-            Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, format!("{e}\n")),
+            Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, e),
         },
+    }
+}
+
+/// A connection's socket with the [`IDLE_LIMIT`] and [`WRITE_LIMIT`] deadlines.
+struct Guarded {
+    stream: TcpStream,
+    /// Fires when no byte has moved for [`IDLE_LIMIT`]; pushed back on every byte.
+    idle: Pin<Box<Sleep>>,
+    /// Fires when a pending write has made no progress for [`WRITE_LIMIT`].
+    write: Pin<Box<Sleep>>,
+    /// Whether a write is pending (and `write` armed).
+    writing: bool,
+}
+
+impl Guarded {
+    fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            idle: Box::pin(tokio::time::sleep(IDLE_LIMIT)),
+            write: Box::pin(tokio::time::sleep(WRITE_LIMIT)),
+            writing: false,
+        }
+    }
+
+    fn moved(&mut self) {
+        self.idle.as_mut().reset(Instant::now() + IDLE_LIMIT);
+    }
+
+    fn check_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        match self.idle.as_mut().poll(cx) {
+            Poll::Ready(()) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no byte moved within the idle limit",
+            )),
+            Poll::Pending => Ok(()),
+        }
+    }
+
+    /// Polls a write-side operation under the write deadline.
+    fn poll_write_op<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if let Poll::Ready(done) = op(Pin::new(&mut self.stream), cx) {
+            self.writing = false;
+            self.moved();
+            return Poll::Ready(done);
+        }
+        if !self.writing {
+            self.writing = true;
+            self.write.as_mut().reset(Instant::now() + WRITE_LIMIT);
+        }
+        ready!(self.write.as_mut().poll(cx));
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the client did not read within the write limit",
+        )))
+    }
+}
+
+impl AsyncRead for Guarded {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let Poll::Ready(done) = Pin::new(&mut this.stream).poll_read(cx, buf) {
+            this.moved();
+            return Poll::Ready(done);
+        }
+        this.check_idle(cx)?;
+        Poll::Pending
+    }
+}
+
+impl AsyncWrite for Guarded {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .poll_write_op(cx, |stream, cx| stream.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .poll_write_op(cx, |stream, cx| stream.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut()
+            .poll_write_op(cx, |stream, cx| stream.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut()
+            .poll_write_op(cx, |stream, cx| stream.poll_shutdown(cx))
     }
 }
 

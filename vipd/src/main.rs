@@ -328,8 +328,8 @@ fn init_logs(format: &str, level: &str) {
     }
 }
 
-/// The single-threaded runtime vipd runs on (the event loop, the API and the checks share it;
-/// none of them blocks).
+/// The single-threaded runtime vipd runs on (the event loop and the checks share it; none of
+/// them blocks). The API runs on a thread and runtime of its own (`vipd::api`).
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -382,7 +382,7 @@ async fn run(
     };
     let control = daemon.control().clone();
     let api = match api_addr {
-        Some(addr) => match vipd::api::ApiServer::start(addr, control.clone()).await {
+        Some(addr) => match vipd::api::ApiServer::start(addr, control.clone()) {
             Ok(server) => Some(server),
             Err(e) => {
                 tracing::error!(%addr, error = %e, "cannot serve the API (api.listen); stopping");

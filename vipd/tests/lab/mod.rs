@@ -210,6 +210,11 @@ impl Lab {
         assert!(status.success(), "kill -{signal} {pid}");
     }
 
+    /// The PID of node `i`'s process (vipd's own: `ip netns exec` execs it in place).
+    pub fn pid(&self, i: usize) -> u32 {
+        self.nodes[i].child.as_ref().expect("node running").id()
+    }
+
     /// Waits for node `i`'s vipd to exit and returns its exit code.
     pub fn wait_exit(&mut self, i: usize, within: Duration) -> Option<i32> {
         let child = self.nodes[i].child.as_mut().expect("node running");
