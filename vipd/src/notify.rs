@@ -1,22 +1,54 @@
 //! Notify hooks: commands run on each state change, like keepalived's `notify`,
 //! `notify_master`, `notify_backup`, `notify_fault` and `notify_stop`.
 //!
-//! Hooks run on their own task, one at a time and in order, so a slow hook never delays the
-//! VRRP event loop and the hooks of one instance see its changes in sequence. Each has a
-//! timeout after which it is killed and reaped. No shell is involved: a command is an argument
-//! vector (use `["sh", "-c", "..."]` to ask for one).
-//!
-//! A generic `command` gets keepalived's arguments, so keepalived notify scripts work
+//! No shell is involved: a command is an argument vector (use `["sh", "-c", "..."]` to ask for
+//! one). A generic `command` gets keepalived's arguments, so keepalived notify scripts work
 //! unchanged: `INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>`. Every hook also gets
 //! `VIPD_INSTANCE`, `VIPD_STATE`, `VIPD_REASON`, `VIPD_PRIORITY` and `VIPD_VIPS` in its
 //! environment.
+//!
+//! # Scheduling
+//!
+//! Each instance has its own runner task, so a slow or hung hook of one instance never delays
+//! another instance's hooks, nor the VRRP event loop. Within an instance hooks run one at a
+//! time and in order. While a hook runs, at most one notification waits: a newer one replaces
+//! it, and the replaced one is dropped and counted ([`Notifier::stats`]). A flapping instance
+//! thus runs at most the hook in progress and then the hooks of its latest state, never a
+//! backlog of states it has long left. A notification replaced while its first hook (the
+//! state's own) runs also skips its generic `command`. At shutdown the Stop notification is
+//! the latest, so it always runs: [`Notifier::finish`] lets every runner serve what is
+//! pending, bounded by a deadline.
+//!
+//! # Processes
+//!
+//! Each hook runs in its own process group with stdin from `/dev/null`. Past its timeout the
+//! whole group gets SIGKILL (so whatever the hook started dies with it) and the hook is reaped
+//! before the next one starts. A hook that exits in time may leave background processes
+//! behind on purpose; they are not touched.
+//!
+//! # Environment
+//!
+//! Hooks inherit the daemon's environment without its secrets ([`is_withheld`]): every
+//! variable whose name starts with `VIPD_` (`VIPD_PASSWORD`, the VRRPv2 password, above all;
+//! vipd then sets its own five) or ends in `_PASSWORD`, `_TOKEN` or `_SECRET`, compared
+//! without regard to ASCII case. A hook that needs a secret reads it from a file.
 
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use tokio::process::Command;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tracing::{Instrument, debug, info, info_span, warn};
 use vrrp_core::State;
 
 use crate::duration::ConfigDuration;
@@ -106,39 +138,135 @@ pub struct Notification {
 pub enum Outcome {
     /// It exited with this status code (`None`: killed by a signal).
     Exited(Option<i32>),
-    /// It ran past its timeout and was killed.
+    /// It ran past its timeout and was killed, with its process group.
     TimedOut,
     /// It could not be started.
     Failed(String),
 }
 
-/// Runs one hook to completion or timeout; the child is always reaped.
+/// Whether the variable `name` is kept from hooks: names starting with `VIPD_` or ending in
+/// `_PASSWORD`, `_TOKEN` or `_SECRET`, in any ASCII case.
+#[must_use]
+pub fn is_withheld(name: &OsStr) -> bool {
+    let name = name.as_bytes().to_ascii_uppercase();
+    name.starts_with(b"VIPD_")
+        || [&b"_PASSWORD"[..], b"_TOKEN", b"_SECRET"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix))
+}
+
+/// The environment hooks start from, secrets removed (see [`is_withheld`]); vipd's own
+/// `VIPD_*` variables are added for each hook.
+#[derive(Debug, Clone)]
+pub struct HookEnv {
+    vars: Arc<[(OsString, OsString)]>,
+}
+
+impl HookEnv {
+    /// This process's environment, without its secrets.
+    #[must_use]
+    pub fn inherited() -> Self {
+        Self::from_vars(std::env::vars_os())
+    }
+
+    /// `vars` without their secrets.
+    #[must_use]
+    pub fn from_vars<I, K, V>(vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<OsString>,
+        V: Into<OsString>,
+    {
+        Self {
+            vars: vars
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .filter(|(k, _)| !is_withheld(k))
+                .collect(),
+        }
+    }
+
+    /// The variables a hook gets before vipd's own.
+    pub fn vars(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
+        self.vars
+            .iter()
+            .map(|(k, v)| (k.as_os_str(), v.as_os_str()))
+    }
+}
+
+/// Kills a hook's process group when dropped (the hook's task aborted), unless disarmed once
+/// the hook was reaped.
+struct GroupKiller {
+    pgid: Option<Pid>,
+}
+
+impl GroupKiller {
+    fn kill(&self) {
+        if let Some(pgid) = self.pgid {
+            // ESRCH: the whole group is gone already.
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for GroupKiller {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs one hook in this process's environment, secrets removed; see [`run_hook_in`].
 pub async fn run_hook(argv: &[String], note: &Notification, timeout: Duration) -> Outcome {
+    run_hook_in(argv, note, timeout, &HookEnv::inherited()).await
+}
+
+/// Runs one hook, in its own process group, with `env` and vipd's variables, to completion
+/// or timeout. On timeout the whole group is killed and the hook reaped before this returns.
+pub async fn run_hook_in(
+    argv: &[String],
+    note: &Notification,
+    timeout: Duration,
+    env: &HookEnv,
+) -> Outcome {
     let Some((program, args)) = argv.split_first() else {
         return Outcome::Failed("empty command".into());
     };
     let mut cmd = Command::new(program);
     cmd.args(args)
+        .env_clear()
+        .envs(env.vars())
         .env("VIPD_INSTANCE", &note.instance)
         .env("VIPD_STATE", keepalived_state(note.state))
         .env("VIPD_REASON", &note.reason)
         .env("VIPD_PRIORITY", note.priority.to_string())
         .env("VIPD_VIPS", note.vips.join(","))
         .stdin(Stdio::null())
+        .process_group(0)
         .kill_on_drop(true);
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => return Outcome::Failed(format!("cannot start {program:?}: {e}")),
     };
-    match tokio::time::timeout(timeout, child.wait()).await {
+    // Declared after `child`, so dropped (and the group killed) before it.
+    let mut killer = GroupKiller {
+        pgid: child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .map(Pid::from_raw),
+    };
+    let outcome = match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(status)) => Outcome::Exited(status.code()),
         Ok(Err(e)) => Outcome::Failed(format!("waiting for {program:?}: {e}")),
         Err(_) => {
-            // Kill and reap: no zombie is left behind.
-            let _ = child.kill().await;
+            // The leader is not reaped yet, so its pid still names the group.
+            killer.kill();
+            // SIGKILL cannot be ignored: this returns at once, and leaves no zombie.
+            let _ = child.wait().await;
             Outcome::TimedOut
         }
-    }
+    };
+    killer.pgid = None;
+    outcome
 }
 
 /// The commands `spec` runs for `note`, in order: the state's own hook, then the generic one.
@@ -167,45 +295,286 @@ pub fn commands_for(spec: &NotifySpec, note: &Notification) -> Vec<Vec<String>> 
     out
 }
 
-/// A queue of notifications served by one background task.
-#[derive(Debug)]
+/// What the hooks of one instance did so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NotifyStats {
+    /// Notifications whose hooks were started.
+    pub started: u64,
+    /// Notifications dropped unrun, replaced by a newer one while a hook ran.
+    pub dropped: u64,
+}
+
+type Report = dyn Fn(&Notification, &[String], &Outcome) + Send + Sync;
+
+/// A notification waiting for its instance's runner.
+struct Job {
+    spec: NotifySpec,
+    note: Notification,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// The latest notification not yet started.
+    job: Option<Job>,
+    /// No notification comes any more: serve `job`, then end.
+    closed: bool,
+}
+
+/// What an instance's runner shares with the [`Notifier`].
+#[derive(Default)]
+struct Lane {
+    pending: Mutex<Pending>,
+    wake: Notify,
+    started: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl Lane {
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn close(&self) {
+        self.pending().closed = true;
+        self.wake.notify_one();
+    }
+
+    /// The next notification to serve, or `None` once closed and drained.
+    async fn next(&self) -> Option<Job> {
+        loop {
+            {
+                let mut pending = self.pending();
+                if let Some(job) = pending.job.take() {
+                    return Some(job);
+                }
+                if pending.closed {
+                    return None;
+                }
+            }
+            // A wake-up sent since the check above is kept as a permit: none is lost.
+            self.wake.notified().await;
+        }
+    }
+
+    fn stats(&self) -> NotifyStats {
+        NotifyStats {
+            started: self.started.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// An instance's runner: serves its lane until the lane is closed and drained.
+async fn serve(lane: Arc<Lane>, report: Arc<Report>, env: HookEnv) {
+    let mut dropped_seen = 0;
+    while let Some(Job { spec, note }) = lane.next().await {
+        lane.started.fetch_add(1, Ordering::Relaxed);
+        let dropped = lane.dropped.load(Ordering::Relaxed);
+        if dropped > dropped_seen {
+            info!(
+                state = keepalived_state(note.state),
+                skipped = dropped - dropped_seen,
+                "notify: running the latest state's hooks, superseded notifications skipped"
+            );
+            dropped_seen = dropped;
+        }
+        for (i, argv) in commands_for(&spec, &note).iter().enumerate() {
+            if i > 0 && lane.pending().job.is_some() {
+                debug!(
+                    state = keepalived_state(note.state),
+                    "notify: superseded while its hook ran, generic command skipped"
+                );
+                break;
+            }
+            let outcome = run_hook_in(argv, &note, spec.timeout.to_duration(), &env).await;
+            report(&note, argv, &outcome);
+        }
+    }
+}
+
+struct Runner {
+    lane: Arc<Lane>,
+    task: JoinHandle<()>,
+}
+
+/// Runs the notify hooks: one runner task per instance, each keeping only its latest
+/// pending notification (see the [module docs](self)).
 pub struct Notifier {
-    tx: mpsc::UnboundedSender<(NotifySpec, Notification)>,
-    task: tokio::task::JoinHandle<()>,
+    runners: Mutex<BTreeMap<String, Runner>>,
+    report: Arc<Report>,
+    env: HookEnv,
+    runtime: tokio::runtime::Handle,
+}
+
+impl fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notifier")
+            .field("instances", &self.runners().keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Notifier {
-    /// Starts the task (inside a tokio runtime). `report` is called with each hook's outcome.
+    /// Starts a notifier (inside a tokio runtime) whose hooks get this process's environment,
+    /// secrets removed. `report` is called with each hook's outcome, from the instance's
+    /// runner.
     pub fn spawn<F>(report: F) -> Self
     where
-        F: Fn(&Notification, &[String], &Outcome) + Send + 'static,
+        F: Fn(&Notification, &[String], &Outcome) + Send + Sync + 'static,
     {
-        let (tx, mut rx) = mpsc::unbounded_channel::<(NotifySpec, Notification)>();
-        let task = tokio::spawn(async move {
-            while let Some((spec, note)) = rx.recv().await {
-                for argv in commands_for(&spec, &note) {
-                    let outcome = run_hook(&argv, &note, spec.timeout.to_duration()).await;
-                    report(&note, &argv, &outcome);
-                }
-            }
-        });
-        Self { tx, task }
+        Self::spawn_with_env(report, HookEnv::inherited())
     }
 
-    /// Runs the hooks still queued (a Stop hook, typically) and ends the task, waiting at most
-    /// `within`; returns whether it finished in time. Hooks still running then are killed.
-    pub async fn finish(self, within: Duration) -> bool {
-        let Self { tx, task } = self;
-        drop(tx);
-        tokio::time::timeout(within, task).await.is_ok()
-    }
-
-    /// Queues the hooks of `spec` for `note`; returns at once.
-    pub fn notify(&self, spec: &NotifySpec, note: Notification) {
-        if !spec.is_empty() {
-            // The task ends only when every sender is gone, so this cannot fail while `self`
-            // lives.
-            let _ = self.tx.send((spec.clone(), note));
+    /// Like [`spawn`](Self::spawn), with `env` as the hooks' environment.
+    pub fn spawn_with_env<F>(report: F, env: HookEnv) -> Self
+    where
+        F: Fn(&Notification, &[String], &Outcome) + Send + Sync + 'static,
+    {
+        Self {
+            runners: Mutex::new(BTreeMap::new()),
+            report: Arc::new(report),
+            env,
+            runtime: tokio::runtime::Handle::current(),
         }
+    }
+
+    fn runners(&self) -> MutexGuard<'_, BTreeMap<String, Runner>> {
+        self.runners.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hands `note` to its instance's runner; returns at once. A notification of that
+    /// instance still waiting is dropped: only the latest one runs.
+    pub fn notify(&self, spec: &NotifySpec, note: Notification) {
+        if spec.is_empty() {
+            return;
+        }
+        let mut runners = self.runners();
+        let runner = runners.entry(note.instance.clone()).or_insert_with(|| {
+            let lane = Arc::new(Lane::default());
+            let span = info_span!("notify", instance = %note.instance);
+            let task = self.runtime.spawn(
+                serve(
+                    Arc::clone(&lane),
+                    Arc::clone(&self.report),
+                    self.env.clone(),
+                )
+                .instrument(span),
+            );
+            Runner { lane, task }
+        });
+        let state = note.state;
+        let superseded = runner.lane.pending().job.replace(Job {
+            spec: spec.clone(),
+            note,
+        });
+        if let Some(old) = superseded {
+            runner.lane.dropped.fetch_add(1, Ordering::Relaxed);
+            debug!(
+                instance = %old.note.instance,
+                dropped = keepalived_state(old.note.state),
+                latest = keepalived_state(state),
+                "notify: a hook is running, the pending notification is replaced by a newer one"
+            );
+        }
+        runner.lane.wake.notify_one();
+    }
+
+    /// What the hooks of `instance` did so far (zeros for an instance never notified).
+    #[must_use]
+    pub fn stats(&self, instance: &str) -> NotifyStats {
+        self.runners()
+            .get(instance)
+            .map(|r| r.lane.stats())
+            .unwrap_or_default()
+    }
+
+    /// How many notifications of `instance` were dropped, replaced by a newer one.
+    #[must_use]
+    pub fn dropped(&self, instance: &str) -> u64 {
+        self.stats(instance).dropped
+    }
+
+    /// Lets every instance's runner finish its running hook and run the one pending (a Stop
+    /// hook, typically), all at once, waiting at most `within`; returns whether all finished
+    /// in time. Hooks still running then are killed with their process groups.
+    pub async fn finish(self, within: Duration) -> bool {
+        let runners = std::mem::take(&mut *self.runners());
+        for runner in runners.values() {
+            runner.lane.close();
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        let mut all = true;
+        for (instance, mut runner) in runners {
+            if tokio::time::timeout_at(deadline, &mut runner.task)
+                .await
+                .is_err()
+            {
+                all = false;
+                warn!(%instance, "notify hooks still running at the deadline, killed");
+                runner.task.abort();
+                // Returns once the hook's future is dropped, its process group killed.
+                let _ = runner.task.await;
+            }
+        }
+        all
+    }
+}
+
+impl Drop for Notifier {
+    /// The runners serve what is pending and then end, on their own.
+    fn drop(&mut self) {
+        for runner in self.runners().values() {
+            runner.lane.close();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_and_vipds_own_variables_are_withheld() {
+        for name in [
+            "VIPD_PASSWORD",
+            "VIPD_STATE",
+            "vipd_anything",
+            "DB_PASSWORD",
+            "GITHUB_TOKEN",
+            "api_token",
+            "CLIENT_SECRET",
+            "Aws_Secret",
+        ] {
+            assert!(is_withheld(OsStr::new(name)), "{name}");
+        }
+        for name in [
+            "PATH",
+            "HOME",
+            "PASSWORD_FILE",
+            "TOKENS",
+            "SECRETARY",
+            "MY_VIPD_X",
+        ] {
+            assert!(!is_withheld(OsStr::new(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_hook_environment_keeps_the_rest_in_order() {
+        let env = HookEnv::from_vars([
+            ("PATH", "/bin"),
+            ("VIPD_PASSWORD", "hunter2"),
+            ("LANG", "C"),
+            ("X_TOKEN", "t"),
+        ]);
+        let kept: Vec<_> = env.vars().collect();
+        assert_eq!(
+            kept,
+            [
+                (OsStr::new("PATH"), OsStr::new("/bin")),
+                (OsStr::new("LANG"), OsStr::new("C")),
+            ]
+        );
     }
 }

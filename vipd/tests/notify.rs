@@ -1,4 +1,5 @@
-//! Notify hooks run as real processes: arguments, environment, order, timeout and reaping.
+//! Notify hooks run as real processes: arguments, environment, order, timeout and reaping
+//! (notify_abuse.rs: flapping, isolation, process groups, secrets, shutdown).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -85,13 +86,15 @@ async fn a_missing_program_is_reported_not_fatal() {
     );
 }
 
+/// Hooks run in order, one at a time; a notification still waiting when a newer one comes is
+/// dropped (Backup here, replaced by Stop while Master's hook runs).
 #[tokio::test]
 async fn hooks_run_in_order_without_blocking_the_caller() {
     let log = scratch("order");
     let _ = std::fs::remove_file(&log);
     let spec = NotifySpec {
         master: sh(&format!(
-            "sleep 0.2; echo master-$VIPD_STATE >> {}",
+            "echo master-$VIPD_STATE >> {}; sleep 0.2",
             log.display()
         )),
         backup: sh(&format!("echo backup-$VIPD_STATE >> {}", log.display())),
@@ -103,21 +106,29 @@ async fn hooks_run_in_order_without_blocking_the_caller() {
         let _ = done_tx.send((n.state, outcome.clone()));
     });
     let queued = Instant::now();
-    for state in [State::Master, State::Backup, State::Initialize] {
-        notifier.notify(&spec, note(state));
-    }
+    notifier.notify(&spec, note(State::Master));
     assert!(
         queued.elapsed() < Duration::from_millis(100),
         "notify blocked the caller"
     );
-    for _ in 0..3 {
-        let (_, outcome) = tokio::time::timeout(Duration::from_secs(10), done_rx.recv())
+    // Master's hook is running once it wrote its line.
+    while std::fs::read_to_string(&log).unwrap_or_default().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for state in [State::Backup, State::Initialize] {
+        notifier.notify(&spec, note(state));
+    }
+    for expected in [State::Master, State::Initialize] {
+        let (state, outcome) = tokio::time::timeout(Duration::from_secs(10), done_rx.recv())
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(outcome, Outcome::Exited(Some(0)));
+        assert_eq!((state, outcome), (expected, Outcome::Exited(Some(0))));
     }
+    assert_eq!(notifier.dropped("VI_1"), 1);
+    assert!(notifier.finish(Duration::from_secs(5)).await);
+    assert!(done_rx.try_recv().is_err(), "Backup's hook ran");
     let lines = std::fs::read_to_string(&log).unwrap();
     let _ = std::fs::remove_file(&log);
-    assert_eq!(lines, "master-MASTER\nbackup-BACKUP\nstop-STOP\n");
+    assert_eq!(lines, "master-MASTER\nstop-STOP\n");
 }
