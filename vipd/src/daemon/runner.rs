@@ -284,7 +284,8 @@ impl Runner {
     }
 
     /// Ends the daemon's helpers: the socket readers stop, and the queued notify hooks (the
-    /// Stop hooks above all) run to completion, bounded by the longest hook timeout.
+    /// Stop hooks above all) run to completion, bounded by twice the longest hook timeout (a
+    /// hook still running, then the Stop hook after it).
     async fn finish(&mut self) {
         for reader in self.readers.drain(..) {
             reader.abort();
@@ -297,7 +298,7 @@ impl Runner {
             .max()
             .unwrap_or_default();
         if let Some(notifier) = self.executor.notifier.take()
-            && !notifier.finish(longest + Duration::from_secs(1)).await
+            && !notifier.finish(longest * 2 + Duration::from_secs(1)).await
         {
             warn!("notify hooks still running at exit were stopped");
         }
