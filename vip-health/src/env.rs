@@ -112,3 +112,17 @@ pub(crate) fn kube_endpoint(
             .unwrap_or_else(|| PathBuf::from(SERVICE_ACCOUNT_CA)),
     })
 }
+
+/// Whether the environment variable `name` is kept from the programs vipd runs (exec checks,
+/// notify hooks): names starting with `VIPD_` (vipd's own settings, the VRRPv2 password among
+/// them) or ending in `_PASSWORD`, `_TOKEN` or `_SECRET`, in any ASCII case. The one rule for
+/// both; the programs get the rest of vipd's environment.
+#[must_use]
+pub fn is_secret_env(name: &std::ffi::OsStr) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let name = name.as_bytes().to_ascii_uppercase();
+    name.starts_with(b"VIPD_")
+        || [&b"_PASSWORD"[..], b"_TOKEN", b"_SECRET"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix))
+}

@@ -202,7 +202,7 @@ pub use config::{
 };
 pub use damping::{Damping, DampingConfig};
 pub use duration::{ConfigDuration, ConfigDurationVisitor};
-pub use env::{SERVICE_ACCOUNT_CA, SERVICE_ACCOUNT_TOKEN, process_env};
+pub use env::{SERVICE_ACCOUNT_CA, SERVICE_ACCOUNT_TOKEN, is_secret_env, process_env};
 pub use field_error::FieldError;
 pub use filter::StateFilter;
 pub use monitor::HealthMonitor;

@@ -225,3 +225,46 @@ async fn a_missing_program_is_down_with_the_reason() {
         "cannot run /nonexistent/check: No such file or directory (os error 2)"
     );
 }
+
+/// Secrets stay with vipd: an exec check sees neither `VIPD_PASSWORD` nor any `*_TOKEN`,
+/// `*_PASSWORD` or `*_SECRET` of vipd's environment, and keeps the rest. The test binary runs
+/// itself again with those variables set, as vipd would have them, and the child half (which
+/// does nothing on its own) runs the check.
+#[test]
+fn an_exec_check_gets_no_secrets_from_the_environment() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "secrets_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("VIPD_EXEC_SECRETS_CHILD", "1")
+        .env("VIPD_PASSWORD", "s3cr3t")
+        .env("API_TOKEN", "t0ken")
+        .env("db_password", "pw")
+        .env("KEEP_ME", "kept")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("secrets child: up"), "{text}");
+}
+
+#[tokio::test]
+async fn secrets_child() {
+    if std::env::var_os("VIPD_EXEC_SECRETS_CHILD").is_none() {
+        return;
+    }
+    let script = "test -z \"$VIPD_PASSWORD\" && test -z \"$API_TOKEN\" && test -z \"$db_password\" \
+                  && test -z \"$VIPD_EXEC_SECRETS_CHILD\" && test \"$KEEP_ME\" = kept || \
+                  { env >&2; exit 1; }";
+    let event = first_event(check(&format!(
+        "name: s\nexec: {{ command: {} }}",
+        yaml_list(&["/bin/sh", "-c", script])
+    )))
+    .await;
+    assert!(event.up, "{event:?}");
+    println!("secrets child: up");
+}

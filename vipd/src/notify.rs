@@ -36,7 +36,6 @@
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::os::unix::ffi::OsStrExt;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -144,15 +143,12 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Whether the variable `name` is kept from hooks: names starting with `VIPD_` or ending in
-/// `_PASSWORD`, `_TOKEN` or `_SECRET`, in any ASCII case.
+/// Whether the variable `name` is kept from hooks: vip-health's one rule for the programs vipd
+/// runs ([`vip_health::is_secret_env`]): names starting with `VIPD_` or ending in `_PASSWORD`,
+/// `_TOKEN` or `_SECRET`, in any ASCII case.
 #[must_use]
 pub fn is_withheld(name: &OsStr) -> bool {
-    let name = name.as_bytes().to_ascii_uppercase();
-    name.starts_with(b"VIPD_")
-        || [&b"_PASSWORD"[..], b"_TOKEN", b"_SECRET"]
-            .iter()
-            .any(|suffix| name.ends_with(suffix))
+    vip_health::is_secret_env(name)
 }
 
 /// The environment hooks start from, secrets removed (see [`is_withheld`]); vipd's own

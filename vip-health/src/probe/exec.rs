@@ -78,6 +78,12 @@ pub(crate) async fn probe(
         c.args(&check.command[1..]);
         c
     };
+    // Secrets (the VRRPv2 password, tokens) stay with vipd.
+    for (name, _) in std::env::vars_os() {
+        if crate::env::is_secret_env(&name) {
+            command.env_remove(name);
+        }
+    }
     command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
