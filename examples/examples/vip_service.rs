@@ -66,6 +66,7 @@ async fn main() -> Result<()> {
             _ => {}
         }
         tokio::select! {
+            biased;
             result = &mut wait => {
                 // The daemon has released the VIP: stop serving too, and say so.
                 if listener.take().is_some() {
@@ -73,7 +74,16 @@ async fn main() -> Result<()> {
                 }
                 return result.map_err(Into::into);
             }
-            changed = states.changed() => changed?,
+            changed = states.changed() => {
+                if changed.is_err() {
+                    // The daemon ended (its state channel closes with it): report how.
+                    let result = (&mut wait).await;
+                    if listener.take().is_some() {
+                        println!("no longer Master: stopped serving on {addr}");
+                    }
+                    return result.map_err(Into::into);
+                }
+            }
             _ = tokio::signal::ctrl_c() => control.shutdown(),
             accepted = async { listener.as_ref().expect("guarded").accept().await }, if listener.is_some() => {
                 let (mut stream, peer) = accepted?;
