@@ -202,7 +202,14 @@ fn run_with_a_missing_interface_exits_2_and_logs_json_without_secrets() {
 /// than 1 MiB, 100,000-deep nesting (flow or block), 240,000 VIPs, 2,000 instances.
 #[test]
 fn oversized_and_deeply_nested_files_are_refused_with_a_clear_error() {
-    let stderr = |out: &Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    // check-config exits 2 and says `why`.
+    let refused = |text: &str, why: &str| {
+        let f = file(text);
+        let out = vipd(&["check-config", "--offline", f.path()], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+    };
     let big = format!(
         "instances:\n  - interface: eth0\n    vrid: 51\n    vips: [{}]\n",
         (0..240_000)
@@ -211,42 +218,21 @@ fn oversized_and_deeply_nested_files_are_refused_with_a_clear_error() {
             .join(", ")
     );
     assert!(big.len() > 1 << 20);
-    let f = file(&big);
-    let out = vipd(&["check-config", "--offline", f.path()], &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("larger than 1048576 bytes"),
-        "{}",
-        stderr(&out)
-    );
+    refused(&big, "larger than 1048576 bytes");
 
     let flow = format!(
         "instances: {}{}\n",
         "[".repeat(100_000),
         "]".repeat(100_000)
     );
-    let f = file(&flow);
-    let out = vipd(&["check-config", "--offline", f.path()], &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("nested more than 32 levels"),
-        "{}",
-        stderr(&out)
-    );
+    refused(&flow, "nested more than 32 levels");
 
     let mut block = String::from("instances:\n");
     for level in 0..40 {
         block.push_str(&" ".repeat(2 * level + 2));
         block.push_str("- \n");
     }
-    let f = file(&block);
-    let out = vipd(&["check-config", "--offline", f.path()], &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("nested more than 32 levels"),
-        "{}",
-        stderr(&out)
-    );
+    refused(&block, "nested more than 32 levels");
 
     // Under 1 MiB, but more VIPs than one advert carries.
     let many = format!(
@@ -256,13 +242,9 @@ fn oversized_and_deeply_nested_files_are_refused_with_a_clear_error() {
             .collect::<Vec<_>>()
             .join(",")
     );
-    let f = file(&many);
-    let out = vipd(&["check-config", "--offline", f.path()], &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("instances[0].vips: 30000 VIPs; an instance has at most 255"),
-        "{}",
-        stderr(&out)
+    refused(
+        &many,
+        "instances[0].vips: 30000 VIPs; an instance has at most 255",
     );
 
     let instances = format!(
@@ -276,13 +258,9 @@ fn oversized_and_deeply_nested_files_are_refused_with_a_clear_error() {
             ))
             .collect::<String>()
     );
-    let f = file(&instances);
-    let out = vipd(&["check-config", "--offline", f.path()], &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("instances: 2000 instances; vipd runs at most 1024"),
-        "{}",
-        stderr(&out)
+    refused(
+        &instances,
+        "instances: 2000 instances; vipd runs at most 1024",
     );
 }
 

@@ -7,27 +7,21 @@ mod lab;
 #[path = "lab/probe.rs"]
 mod probe;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::process::Command;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use lab::{Lab, VIP, config};
+use lab::{GROUP, Lab, OBSERVER, VIP, config, inject};
 use probe::{ArpProber, ProbeReport};
 use vrrp_core::{
-    Addresses, Advertisement, Auth, ChecksumMode, Endpoints, Family, Interval, Password, Version,
-    Vrid,
+    Addresses, Advertisement, Auth, ChecksumMode, Endpoints, Interval, Password, Version, Vrid,
 };
-use vrrp_net::socket::{VrrpSocket, interface_index};
 
 const SETTLE: Duration = Duration::from_secs(10);
 /// The VRRPv2 instance's VIP.
 const VIP2: &str = "10.200.0.101";
 /// The VRRPv2 instance's password.
 const PASSWORD: &str = "s3cret";
-/// The observer, source of every forged message.
-const OBSERVER: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 9);
-const GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 
 // ----- forged messages -------------------------------------------------------------------
 
@@ -168,31 +162,6 @@ fn random_datagrams(seed: u64, n: usize) -> Vec<Vec<u8>> {
             bytes
         })
         .collect()
-}
-
-/// Sends `payloads` to the VRRP group from the observer with TTL 255, `gap` apart, on a
-/// thread in the observer's namespace; returns how many were sent.
-fn inject(observer: &str, payloads: Vec<Vec<u8>>, gap: Duration) -> JoinHandle<usize> {
-    let ns = observer.to_owned();
-    std::thread::spawn(move || {
-        vrrp_net::netns::enter(&ns).expect("enter the observer's namespace");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let ifindex = interface_index("eth0").unwrap();
-            let socket = VrrpSocket::open(ifindex, "eth0", Family::Ipv4).unwrap();
-            for payload in &payloads {
-                socket
-                    .send_to(IpAddr::V4(OBSERVER), IpAddr::V4(GROUP), payload)
-                    .await
-                    .unwrap();
-                tokio::time::sleep(gap).await;
-            }
-            payloads.len()
-        })
-    })
 }
 
 /// Sends `payloads` to the VRRP group from the observer's namespace with TTL `ttl`, which

@@ -5,17 +5,13 @@
 
 mod lab;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use lab::{Lab, VIP, config};
-use vrrp_core::{Addresses, Advertisement, Auth, ChecksumMode, Endpoints, Family, Interval};
+use lab::{GROUP, Lab, OBSERVER, VIP, config, inject};
+use vrrp_core::{Addresses, Advertisement, Auth, ChecksumMode, Endpoints, Interval};
 use vrrp_core::{Version, Vrid};
-use vrrp_net::socket::{VrrpSocket, interface_index};
-
-const OBSERVER: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 9);
-const GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 
 /// The nftables rule of the README, for the two lab nodes.
 const RULE: &str = "table inet vipd_guard {
@@ -42,24 +38,10 @@ fn hostile_advert(observer: &str) {
         dst: IpAddr::V4(GROUP),
     };
     let payload = adv.to_bytes(at, ChecksumMode::PseudoHeader).unwrap();
-    let ns = observer.to_owned();
-    std::thread::spawn(move || {
-        vrrp_net::netns::enter(&ns).expect("enter the observer's namespace");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let socket =
-                VrrpSocket::open(interface_index("eth0").unwrap(), "eth0", Family::Ipv4).unwrap();
-            socket
-                .send_to(IpAddr::V4(OBSERVER), IpAddr::V4(GROUP), &payload)
-                .await
-                .unwrap();
-        });
-    })
-    .join()
-    .expect("the sender thread");
+    let sent = inject(observer, vec![payload.to_vec()], Duration::ZERO)
+        .join()
+        .expect("the sender thread");
+    assert_eq!(sent, 1);
 }
 
 fn nft(ns: &str, args: &[&str]) -> String {

@@ -133,10 +133,7 @@ impl Executor {
             }
             match action {
                 Action::AddVip(_) if i < hoisted => {}
-                Action::AddVip(addr) => {
-                    let batch = additions(&[(key, Action::AddVip(addr))], instances);
-                    self.add_vips(batch, instances, false).await;
-                }
+                Action::AddVip(addr) => self.add_vip(key, addr, instances).await,
                 Action::StateChanged { from, to, reason } => {
                     changed = true;
                     self.state_changed(key, from, to, reason, instances, router);
@@ -230,6 +227,12 @@ impl Executor {
             }
             None => {}
         }
+    }
+
+    /// Adds VIP `addr` of instance `key` alone, through the same path as the batches.
+    pub(super) async fn add_vip(&self, key: InstanceKey, addr: IpAddr, instances: &mut Instances) {
+        let batch = additions(&[(key, Action::AddVip(addr))], instances);
+        self.add_vips(batch, instances, false).await;
     }
 
     /// Adds (or, with `renewing`, renews) VIPs grouped by interface and lifetime, one netlink

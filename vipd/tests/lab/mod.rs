@@ -352,3 +352,37 @@ pub fn config(priority: u8, extra: &str) -> String {
         "instances:\n  - name: VI_LAB\n    interface: eth0\n    vrid: 51\n    priority: {priority}\n    vips: [{VIP}/24]\n{extra}"
     )
 }
+
+/// The observer's address on the lab segment.
+pub const OBSERVER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 200, 0, 9);
+/// The VRRP multicast group.
+pub const GROUP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(224, 0, 0, 18);
+
+/// Sends `payloads` to the VRRP group from the observer with TTL 255, `gap` apart, on a
+/// thread in the observer's namespace; returns how many were sent.
+pub fn inject(
+    observer: &str,
+    payloads: Vec<Vec<u8>>,
+    gap: std::time::Duration,
+) -> std::thread::JoinHandle<usize> {
+    let ns = observer.to_owned();
+    std::thread::spawn(move || {
+        vrrp_net::netns::enter(&ns).expect("enter the observer's namespace");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let ifindex = vrrp_net::socket::interface_index("eth0").unwrap();
+            let socket =
+                vrrp_net::socket::VrrpSocket::open(ifindex, "eth0", vrrp_core::Family::Ipv4)
+                    .unwrap();
+            for payload in &payloads {
+                let (src, dst) = (OBSERVER.into(), GROUP.into());
+                socket.send_to(src, dst, payload).await.unwrap();
+                tokio::time::sleep(gap).await;
+            }
+            payloads.len()
+        })
+    })
+}

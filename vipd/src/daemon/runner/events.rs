@@ -10,7 +10,6 @@ use vrrp_core::{Family, InstanceKey, State};
 use vrrp_net::netlink::NetEvent;
 
 use super::Runner;
-use crate::daemon::executor::VipBatches;
 
 impl Runner {
     pub(super) async fn net_event(&mut self, event: NetEvent) {
@@ -75,18 +74,12 @@ impl Runner {
             .router
             .instance(&key)
             .is_some_and(|i| i.state() == State::Master && !i.is_releasing());
-        let Some(vip) = m.plan.vip(addr).filter(|_| master) else {
+        // A VIP that left the configuration in a reload is not added back.
+        if !master || m.plan.vip(addr).is_none() {
             return;
-        };
+        }
         warn!(instance = %m.plan.name, vip = %addr, "a VIP held as Master disappeared; adding it back and announcing it");
-        let mut batch = VipBatches::new();
-        batch
-            .entry((m.vip_index, m.plan.vip_lifetime))
-            .or_default()
-            .push((addr, vip.prefix_len, key));
-        self.executor
-            .add_vips(batch, &mut self.instances, false)
-            .await;
+        self.executor.add_vip(key, addr, &mut self.instances).await;
         if let Some(instance) = self.router.instance_mut(&key) {
             instance.reannounce(now);
         }
