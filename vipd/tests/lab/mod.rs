@@ -367,16 +367,19 @@ pub fn inject(
 ) -> std::thread::JoinHandle<usize> {
     let ns = observer.to_owned();
     std::thread::spawn(move || {
-        vrrp_net::netns::enter(&ns).expect("enter the observer's namespace");
+        vipd::vrrp_net::netns::enter(&ns).expect("enter the observer's namespace");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         rt.block_on(async {
-            let ifindex = vrrp_net::socket::interface_index("eth0").unwrap();
-            let socket =
-                vrrp_net::socket::VrrpSocket::open(ifindex, "eth0", vrrp_core::Family::Ipv4)
-                    .unwrap();
+            let ifindex = vipd::vrrp_net::socket::interface_index("eth0").unwrap();
+            let socket = vipd::vrrp_net::socket::VrrpSocket::open(
+                ifindex,
+                "eth0",
+                vipd::vrrp_core::Family::Ipv4,
+            )
+            .unwrap();
             for payload in &payloads {
                 let (src, dst) = (OBSERVER.into(), GROUP.into());
                 socket.send_to(src, dst, payload).await.unwrap();
