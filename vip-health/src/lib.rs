@@ -187,6 +187,8 @@ pub mod duration;
 mod env;
 mod field_error;
 mod filter;
+#[cfg(feature = "kubernetes")]
+pub mod kube_client;
 mod monitor;
 mod probe;
 mod spec;
@@ -202,7 +204,10 @@ pub use config::{
 };
 pub use damping::{Damping, DampingConfig};
 pub use duration::{ConfigDuration, ConfigDurationVisitor};
-pub use env::{SERVICE_ACCOUNT_CA, SERVICE_ACCOUNT_TOKEN, is_secret_env, process_env};
+pub use env::{
+    SERVICE_ACCOUNT_CA, SERVICE_ACCOUNT_NAMESPACE, SERVICE_ACCOUNT_TOKEN, is_secret_env,
+    kube_endpoint_at, process_env,
+};
 pub use field_error::FieldError;
 pub use filter::StateFilter;
 pub use monitor::HealthMonitor;

@@ -15,7 +15,9 @@
 //!     preempt: true              # false is keepalived's nopreempt
 //!     preempt_delay: 0s
 //!     vips: [192.168.1.100/24]   # CIDR form, one family per instance
-//!     unicast_peers: []          # empty: multicast
+//!     unicast_peers: []          # empty: multicast (unless unicast_peers_from is set)
+//!     unicast_peers_from:        # peers discovered live, see `PeerSourceSpec`
+//!       kubernetes: { pods: { selector: app.kubernetes.io/name=vipd } }
 //!     garp: { master_delay: 5s, master_repeat: 5, master_refresh: 0s, master_refresh_repeat: 1 }
 //!     vip_lifetime: 5s           # kernel lifetime of each VIP, renewed while Master; or forever
 //! ```
@@ -23,6 +25,7 @@
 //! Validation reports every problem at once, each naming its field (`instances[0].vips[1]`)
 //! and the fix. Nothing is applied from a configuration that has any.
 
+mod discovery;
 mod file;
 mod overrides;
 mod plan;
@@ -31,6 +34,9 @@ mod scripts;
 mod tests;
 mod validate;
 
+pub use discovery::{
+    Discovery, KubernetesPeersSpec, NodesSpec, PeerObjects, PeerSourceSpec, PodsSpec,
+};
 pub use file::{
     ApiSpec, Config, DEFAULT_API_LISTEN, GarpSpec, InstanceSpec, MAX_DEPTH, MAX_FILE_BYTES, Secret,
 };

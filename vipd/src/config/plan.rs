@@ -38,6 +38,9 @@ pub struct InstancePlan {
     pub(crate) engine: InstanceConfig,
     pub(crate) notify: NotifySpec,
     pub(crate) checks: Vec<vip_health::CheckConfig>,
+    /// Where more unicast peers come from at run time (the engine is then unicast even
+    /// with no peer: `engine.unicast`).
+    pub(crate) discovery: Option<super::Discovery>,
 }
 
 impl InstancePlan {
@@ -87,6 +90,12 @@ impl InstancePlan {
     #[must_use]
     pub const fn notify(&self) -> &NotifySpec {
         &self.notify
+    }
+
+    /// Where more unicast peers come from at run time, if anywhere.
+    #[must_use]
+    pub const fn discovery(&self) -> Option<&super::Discovery> {
+        self.discovery.as_ref()
     }
 
     /// The health checks, each a tracked object of the engine with the same name.

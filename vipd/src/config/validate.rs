@@ -347,6 +347,15 @@ impl InstanceSpec {
                 Vec::new()
             }
         };
+        let discovery = self.unicast_peers_from.as_ref().and_then(|source| {
+            match source.validate(&e.prefix, &vip_health::process_env) {
+                Ok(d) => Some(d),
+                Err(errors) => {
+                    e.list.extend(errors);
+                    None
+                }
+            }
+        });
         // The engine's rules, on every field that could be read (placeholders that break no
         // rule stand in for the others). Without a version, the rules that depend on it
         // cannot be judged, so none are.
@@ -363,6 +372,7 @@ impl InstanceSpec {
         engine.password = password;
         engine.unicast_peers = peers.iter().map(|(_, p)| *p).collect();
         engine.unicast_source = unicast_source;
+        engine.unicast = self.unicast_peers_from.is_some();
         engine.unicast_min_hop_limit = hop_limit.unwrap_or(255);
         engine.announce = announce.unwrap_or_default();
         engine.strict_address_list = self.strict_address_list;
@@ -411,6 +421,7 @@ impl InstanceSpec {
             engine,
             notify: self.notify.clone(),
             checks,
+            discovery,
         })
     }
 

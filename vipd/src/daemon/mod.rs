@@ -12,6 +12,7 @@
 //! - this module: the embedding API ([`Daemon::builder`], [`DaemonHandle`], [`Control`]);
 //! - `runner`: the event loop, start-up, reload and stop;
 //! - `executor`: carrying out the engine's actions (VIPs, adverts, announcements, hooks);
+//! - `discovery`: unicast peers discovered from the Kubernetes API, applied in place;
 //! - `health`: the health checks, keyed by instance, feeding the engine's tracked objects;
 //! - `snapshot`: what `/status` and `/metrics` report, taken between two inputs.
 //!
@@ -26,6 +27,8 @@
 //! # }
 //! ```
 
+#[cfg_attr(not(feature = "kubernetes"), path = "discovery_off.rs")]
+mod discovery;
 mod executor;
 mod health;
 mod runner;

@@ -15,6 +15,7 @@ use vrrp_net::announce::Announcer;
 use vrrp_net::netlink::{AddressMark, NetEvents, Netlink, VIPD_ADDRESS_PROTOCOL};
 use vrrp_net::socket::{OwnedReceived, VrrpSocket};
 
+use super::discovery::{Discovery, PeerUpdate};
 use super::executor::{Executor, Instances, Managed, VipBatches};
 use super::health::{Health, Tagged};
 use super::snapshot;
@@ -23,6 +24,7 @@ use crate::config::{InstancePlan, Plan};
 use crate::duration::VipLifetime;
 
 mod events;
+mod peers;
 mod reload;
 
 /// An instance whose interfaces were found.
@@ -51,6 +53,8 @@ struct Runner {
     /// The socket reader tasks, stopped with the daemon.
     readers: Vec<JoinHandle<()>>,
     health: Health,
+    /// The watches of discovered unicast peers.
+    discovery: Discovery,
     stop: StopMode,
     stopping: bool,
     /// When the daemon started, for the uptime.
@@ -91,6 +95,7 @@ pub(super) async fn start(
     let events = netlink.subscribe()?;
     let (input_tx, input_rx) = mpsc::channel::<Input>(1024);
     let (health, health_rx) = Health::new();
+    let (discovery, peers_rx) = Discovery::new();
     let mut runner = Runner {
         router: Router::new(),
         instances: Instances::new(),
@@ -100,6 +105,7 @@ pub(super) async fn start(
         inputs: input_tx,
         readers: Vec::new(),
         health,
+        discovery,
         stop,
         stopping: false,
         started: Instant::now(),
@@ -127,6 +133,7 @@ pub(super) async fn start(
     {
         info!(ifindex = index, address = %info.addr, "removed a VIP left over by an earlier run");
     }
+    runner.discovery.sync(resolved.iter().map(|r| &r.plan));
     for r in resolved {
         runner.install(r).await?;
     }
@@ -135,7 +142,9 @@ pub(super) async fn start(
     runner.health.restart(&runner.instances);
     runner.publish();
     Ok(tokio::spawn(async move {
-        runner.run(input_rx, commands, events, health_rx).await;
+        runner
+            .run(input_rx, commands, events, health_rx, peers_rx)
+            .await;
     }))
 }
 
@@ -255,7 +264,7 @@ impl Runner {
         self.links.insert(vip.index, vip.up);
         let key = self
             .router
-            .add_instance(vrrp.index, plan.engine.clone())
+            .add_instance(vrrp.index, self.engine_config(vrrp.index, &plan).await)
             .map_err(|source| DaemonError::Engine {
                 instance: plan.name.clone(),
                 source,
@@ -291,6 +300,7 @@ impl Runner {
             reader.abort();
         }
         self.health.stop().await;
+        self.discovery.stop();
         let longest = self
             .instances
             .values()
@@ -309,9 +319,7 @@ impl Runner {
     fn update_memberships(&self) {
         for ((index, family), socket) in &self.executor.sockets {
             let wanted = self.instances.iter().any(|(key, m)| {
-                key.interface == *index
-                    && key.family == *family
-                    && m.plan.engine.unicast_peers.is_empty()
+                key.interface == *index && key.family == *family && !m.plan.engine.is_unicast()
             });
             if socket.is_multicast() != wanted {
                 match socket.set_multicast(wanted) {
@@ -367,6 +375,7 @@ impl Runner {
         mut commands: mpsc::UnboundedReceiver<Command>,
         mut events: NetEvents,
         mut health: mpsc::UnboundedReceiver<Tagged>,
+        mut peers: mpsc::UnboundedReceiver<PeerUpdate>,
     ) {
         let mut renew = tokio::time::interval(self.renew_period());
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -403,6 +412,7 @@ impl Runner {
                             router: &self.router,
                             instances: &self.instances,
                             health: &self.health,
+                            discovery: &self.discovery,
                             started: self.started,
                             stopping: self.stopping,
                         }));
@@ -419,6 +429,7 @@ impl Runner {
                 Some(tagged) = health.recv() => {
                     self.health.event(Instant::now(), &tagged, &mut self.router, &self.instances);
                 }
+                Some(update) = peers.recv(), if !self.stopping => self.peers_changed(update).await,
             }
         }
     }

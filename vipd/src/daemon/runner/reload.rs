@@ -35,6 +35,7 @@ impl Runner {
                 return;
             }
         }
+        self.discovery.sync(resolved.iter().map(|r| &r.plan));
         let now = Instant::now();
         let mut wanted: BTreeMap<InstanceKey, Resolved> = BTreeMap::new();
         for r in resolved {
@@ -53,6 +54,7 @@ impl Runner {
                 count.removed += 1;
                 continue;
             };
+            let engine = self.engine_config(key.interface, &new.plan).await;
             let Some(old) = self.instances.get_mut(&key) else {
                 continue;
             };
@@ -63,7 +65,7 @@ impl Runner {
             }
             let reconfigured = if updatable(&old.plan, old.vip_index, &new.plan, new.vip.index) {
                 self.router
-                    .reconfigure(&key, now, new.plan.engine.clone())
+                    .reconfigure(&key, now, engine)
                     .map_err(|e| e.to_string())
             } else {
                 Err("the VIP interface or a VIP's prefix length changed".to_owned())
