@@ -201,6 +201,16 @@ fn ips(list: &[&str]) -> Vec<IpAddr> {
     list.iter().map(|s| s.parse().unwrap()).collect()
 }
 
+/// Resident memory of process `pid`, in KiB (`VmRSS`).
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn transitions(lab: &Lab, i: usize) -> usize {
     lab.log(i).matches("state changed").count()
 }
@@ -407,4 +417,9 @@ fn discovered_peers_follow_the_api_live() {
     assert_eq!(lab.holders(), vec![0]);
     let log = lab.log(0);
     assert!(!log.contains("to=INIT"), "no restart: {log}");
+    // The memory of a vipd that watches the API (figures for the report; the issue asks for
+    // less than 8 MB).
+    let rss: Vec<u64> = (0..3).map(|i| rss_kib(lab.pid(i))).collect();
+    eprintln!("VmRSS with discovery on, after the run: {rss:?} KiB");
+    assert!(rss.iter().all(|&r| r > 0), "RSS read: {rss:?}");
 }

@@ -134,7 +134,10 @@ fn selector_problem(selector: &str) -> Option<String> {
     if !selector.is_empty() && selector.trim().is_empty() {
         return Some("is only blanks".to_owned());
     }
-    if selector.split(',').any(|t| t.trim().is_empty()) && !selector.contains('(') {
+    if !selector.is_empty()
+        && !selector.contains('(')
+        && selector.split(',').any(|t| t.trim().is_empty())
+    {
         return Some(format!(
             "`{selector}` has an empty term (two commas, or one at an end)"
         ));
@@ -248,5 +251,89 @@ impl PeerSourceSpec {
             Some(endpoint) if errors.is_empty() => Ok(Discovery { objects, endpoint }),
             _ => Err(errors),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigFileError};
+
+    /// The fields named by the errors of an instance with this `unicast_peers_from`.
+    fn fields(source: &str) -> Vec<String> {
+        let config = Config::from_yaml(&format!(
+            "instances: [{{interface: eth0, vrid: 1, vips: [10.0.0.100/24],
+               unicast_peers_from: {source}}}]"
+        ))
+        .unwrap();
+        match config.validate() {
+            Ok(_) => Vec::new(),
+            Err(ConfigFileError::Invalid(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    const API: &str = "host: 10.96.0.1, token_file: /t, ca_file: /c";
+
+    #[test]
+    fn each_mistake_names_its_field() {
+        let at = "instances[0].unicast_peers_from.kubernetes";
+        assert_eq!(
+            fields(&format!("{{kubernetes: {{{API}}}}}")),
+            vec![at.to_owned()]
+        );
+        assert_eq!(
+            fields(&format!(
+                "{{kubernetes: {{{API}, pods: {{selector: a=b}}, nodes: {{}}}}}}"
+            )),
+            vec![at.to_owned()]
+        );
+        assert_eq!(
+            fields(&format!(
+                "{{kubernetes: {{{API}, pods: {{namespace: vip}}}}}}"
+            )),
+            vec![format!("{at}.pods.selector")]
+        );
+        assert_eq!(
+            fields(&format!(
+                "{{kubernetes: {{{API}, pods: {{selector: a=b, namespace: Not_A_Namespace}}}}}}"
+            )),
+            vec![format!("{at}.pods.namespace")]
+        );
+        assert_eq!(
+            fields(&format!(
+                "{{kubernetes: {{{API}, nodes: {{selector: 'a=b,,c=d'}}}}}}"
+            )),
+            vec![format!("{at}.nodes.selector")]
+        );
+        assert_eq!(
+            fields(&format!("{{kubernetes: {{{API}, port: 0, nodes: {{}}}}}}")),
+            vec![format!("{at}.port")]
+        );
+        assert!(fields(&format!("{{kubernetes: {{{API}, nodes: {{}}}}}}")).is_empty());
+        assert!(
+            fields(&format!(
+                "{{kubernetes: {{{API}, pods: {{selector: 'app.kubernetes.io/name=vipd'}}}}}}"
+            ))
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn discovery_keeps_the_instance_unicast_without_peers() {
+        let config = Config::from_yaml(&format!(
+            "instances: [{{interface: eth0, vrid: 1, vips: [10.0.0.100/24],
+               unicast_peers_from: {{kubernetes: {{{API}, nodes: {{}}}}}}}}]"
+        ))
+        .unwrap();
+        let plan = config.validate().unwrap();
+        let engine = plan.instances()[0].engine();
+        assert!(engine.unicast_peers.is_empty());
+        assert!(engine.is_unicast(), "no silent multicast fallback");
+        let plain =
+            Config::from_yaml("instances: [{interface: eth0, vrid: 1, vips: [10.0.0.100/24]}]")
+                .unwrap()
+                .validate()
+                .unwrap();
+        assert!(!plain.instances()[0].engine().is_unicast());
     }
 }
