@@ -29,6 +29,42 @@ use peers::{PeerObject, PeerSet};
 /// How long connecting to the API may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// While the API does not answer, how often it is asked whether it does again.
+const PROBE_EVERY: Duration = Duration::from_secs(3);
+
+/// The watcher's retry delays: 0.5 s doubling up to 5 s (kube-rs's default goes up to 30 s,
+/// too long for a peer list), back to 0.5 s after an answer.
+struct Retry {
+    next: Duration,
+}
+
+impl Retry {
+    const FIRST: Duration = Duration::from_millis(500);
+    const LONGEST: Duration = Duration::from_secs(5);
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self { next: Self::FIRST }
+    }
+}
+
+impl Iterator for Retry {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let delay = self.next;
+        self.next = (self.next * 2).min(Self::LONGEST);
+        Some(delay)
+    }
+}
+
+impl kube::runtime::utils::Backoff for Retry {
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
 /// A new peer list of an instance, from its watch number `generation`.
 #[derive(Debug)]
 pub(super) struct PeerUpdate {
@@ -263,7 +299,9 @@ where
     if !selector.is_empty() {
         config = config.labels(selector);
     }
-    let mut events = std::pin::pin!(watcher(api, config).default_backoff());
+    let probe = api.clone();
+    let mut last_probe = Instant::now();
+    let mut events = std::pin::pin!(watcher(api, config).backoff(Retry::default()));
     let mut set = PeerSet::new(family);
     // The list is current while the watch runs without error (bookmarks and an idle watch
     // yield no event); its age counts from the last moment it was.
@@ -272,6 +310,23 @@ where
         let item = tokio::select! {
             item = events.next() => item,
             _ = tick.tick() => {
+                let failing = out.status.lock().map(|s| s.error.is_some()).unwrap_or(false);
+                // After an error, a watch that resumes without news yields no event: ask
+                // the API directly whether it answers again (every few seconds, while the
+                // error lasts).
+                if failing && last_probe.elapsed() >= PROBE_EVERY {
+                    last_probe = Instant::now();
+                    let answered = tokio::time::timeout(
+                        CONNECT_TIMEOUT,
+                        probe.list_metadata(&kube::api::ListParams::default().limit(1)),
+                    )
+                    .await
+                    .is_ok_and(|r| r.is_ok());
+                    if answered {
+                        info!(instance = out.instance, "the Kubernetes API answers again");
+                        set_status(&out.status, |s| s.error = None);
+                    }
+                }
                 set_status(&out.status, |s| {
                     if s.error.is_none() && s.synced {
                         s.confirmed = Some(Instant::now());
@@ -405,6 +460,17 @@ mod tests {
         let (mut d, rx) = Discovery::new();
         d.sync(plan.instances());
         (d, rx)
+    }
+
+    #[test]
+    fn retries_double_up_to_five_seconds_and_reset() {
+        use kube::runtime::utils::Backoff;
+
+        let mut r = super::Retry::default();
+        let first: Vec<u128> = r.by_ref().take(6).map(|d| d.as_millis()).collect();
+        assert_eq!(first, vec![500, 1000, 2000, 4000, 5000, 5000]);
+        r.reset();
+        assert_eq!(r.next(), Some(Duration::from_millis(500)));
     }
 
     #[tokio::test]
