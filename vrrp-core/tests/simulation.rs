@@ -23,8 +23,8 @@ use vrrp_core::sim::{
     TimelineEvent, format_time, node_address,
 };
 use vrrp_core::{
-    AnnounceSchedule, Centis, ChecksumMode, InstanceConfig, Interval, Password, Priority, Reason,
-    State, Track, Version, Vrid,
+    AnnounceSchedule, Centis, ChecksumMode, InstanceConfig, Interval, Micros, Password, Priority,
+    Reason, State, Track, Version, Vrid,
 };
 
 /// Random scenarios per run: 20,000 in release builds (about a second on two cores), 5,000
@@ -53,6 +53,10 @@ fn secs(s: f64) -> Duration {
 
 fn ms(m: u64) -> Duration {
     Duration::from_millis(m)
+}
+
+fn us(u: u64) -> Duration {
+    Duration::from_micros(u)
 }
 
 fn config(priority: u8) -> InstanceConfig {
@@ -674,7 +678,7 @@ fn three_nodes(seed: u64) -> Simulation {
 fn master_crash_fails_over_within_master_down_interval_and_restart_preempts_back() {
     let mut sim = three_nodes(1);
     sim.run_until(secs(9.9)).unwrap();
-    // Master_Down_Interval = 3 s + (256 - 150) / 256 s = 3.41 s: node0 first.
+    // Master_Down_Interval = 3 s + (256 - 150) / 256 s = 3.414062 s: node0 first.
     assert_eq!(
         changes(&sim, 0),
         vec![
@@ -684,21 +688,27 @@ fn master_crash_fails_over_within_master_down_interval_and_restart_preempts_back
                 State::Backup,
                 Reason::Startup
             ),
-            (ms(3410), State::Backup, State::Master, Reason::MasterDown),
+            (
+                us(3_414_062),
+                State::Backup,
+                State::Master,
+                Reason::MasterDown
+            ),
         ]
     );
     assert_eq!(sim.masters(), vec![0]);
     assert_eq!(sim.held_vips(0), &[vip(100)]);
     assert!(sim.held_vips(1).is_empty() && sim.held_vips(2).is_empty());
     let mdi1 = sim.instance(1).unwrap().master_down_interval();
-    assert_eq!(mdi1, Centis(360)); // 3 s + (256 - 100) / 256 s
+    assert_eq!(mdi1, Micros(3_609_375)); // 3 s + (256 - 100) / 256 s
 
     sim.schedule(secs(10.0), Fault::Crash(0)).unwrap();
     sim.run_until(secs(19.9)).unwrap();
-    // node0's last advert left at 9.410 s and arrived at 9.411 s: node1 takes over exactly one
-    // Master_Down_Interval later, less than that after the crash; node2 stays Backup.
-    let takeover = ms(9411) + mdi1.to_duration();
-    assert_eq!(takeover, ms(13_011));
+    // node0's last advert left at 9.414062 s and arrived at 9.415062 s: node1 takes over
+    // exactly one Master_Down_Interval later, less than that after the crash; node2 stays
+    // Backup.
+    let takeover = us(9_415_062) + mdi1.to_duration();
+    assert_eq!(takeover, us(13_024_437));
     assert_eq!(
         changes(&sim, 1).last(),
         Some(&(takeover, State::Backup, State::Master, Reason::MasterDown))
@@ -710,7 +720,7 @@ fn master_crash_fails_over_within_master_down_interval_and_restart_preempts_back
     assert!(sim.held_vips(0).is_empty());
     assert_eq!(sim.held_vips(1), &[vip(100)]);
 
-    // node0 comes back: Backup, ignores node1's lower adverts, preempts after 3.41 s.
+    // node0 comes back: Backup, ignores node1's lower adverts, preempts after 3.414062 s.
     sim.schedule(secs(20.0), Fault::Restart(0)).unwrap();
     sim.run_until(secs(30.0)).unwrap();
     assert_eq!(
@@ -722,13 +732,18 @@ fn master_crash_fails_over_within_master_down_interval_and_restart_preempts_back
                 State::Backup,
                 Reason::Startup
             ),
-            (ms(23_410), State::Backup, State::Master, Reason::Preempted),
+            (
+                us(23_414_062),
+                State::Backup,
+                State::Master,
+                Reason::Preempted
+            ),
         ]
     );
     assert_eq!(
         changes(&sim, 1).last(),
         Some(&(
-            ms(23_411),
+            us(23_415_062),
             State::Master,
             State::Backup,
             Reason::HigherPriority
@@ -737,8 +752,11 @@ fn master_crash_fails_over_within_master_down_interval_and_restart_preempts_back
     assert_eq!(sim.masters(), vec![0]);
     assert_eq!(sim.stats().transitions, 8);
     assert!(sim.stats().quiet_checks > 0);
-    // Without a master: 3.41 s at startup, then from the crash to node1's takeover.
-    assert_eq!(sim.stats().time_without_master, ms(3410) + ms(3011));
+    // Without a master: 3.414062 s at startup, then from the crash to node1's takeover.
+    assert_eq!(
+        sim.stats().time_without_master,
+        us(3_414_062) + us(3_024_437)
+    );
 }
 
 #[test]
@@ -756,16 +774,21 @@ fn partition_gives_one_master_per_side_and_heal_leaves_exactly_one() {
     assert!(checks_during_partition > 0);
     assert_eq!(
         changes(&sim, 1).last(),
-        Some(&(ms(13_011), State::Backup, State::Master, Reason::MasterDown))
+        Some(&(
+            us(13_024_437),
+            State::Backup,
+            State::Master,
+            Reason::MasterDown
+        ))
     );
 
     sim.run_until(secs(40.0)).unwrap();
-    // After the heal, node1's advert (sent 20.011 s) reaches node0 at 20.012 s, which answers
-    // at once; node1 steps down at 20.013 s.
+    // After the heal, node1's advert (sent 20.024437 s) reaches node0 1 ms later, which
+    // answers at once; node1 steps down at 20.026437 s.
     assert_eq!(
         changes(&sim, 1).last(),
         Some(&(
-            ms(20_013),
+            us(20_026_437),
             State::Master,
             State::Backup,
             Reason::HigherPriority
@@ -783,7 +806,7 @@ fn graceful_stop_hands_over_after_skew_time() {
     let mut sim = three_nodes(3);
     sim.schedule(secs(10.0), Fault::Stop(0)).unwrap();
     sim.run_until(secs(20.0)).unwrap();
-    // The priority-0 advert arrives at 10.001 s; node1's Skew_Time is 0.60 s.
+    // The priority-0 advert arrives at 10.001 s; node1's Skew_Time is 0.609375 s.
     assert_eq!(
         changes(&sim, 0).last(),
         Some(&(
@@ -796,7 +819,7 @@ fn graceful_stop_hands_over_after_skew_time() {
     assert_eq!(
         changes(&sim, 1).last(),
         Some(&(
-            ms(10_601),
+            us(10_610_375),
             State::Backup,
             State::Master,
             Reason::PriorityZero
@@ -819,7 +842,12 @@ fn graceful_stop_hands_over_after_skew_time() {
                 State::Backup,
                 Reason::Startup
             ),
-            (ms(23_410), State::Backup, State::Master, Reason::Preempted),
+            (
+                us(23_414_062),
+                State::Backup,
+                State::Master,
+                Reason::Preempted
+            ),
         ]
     );
     assert_eq!(sim.masters(), vec![0]);
@@ -848,12 +876,12 @@ fn handover_keeps_the_vip_until_the_successor_speaks() {
             holders_seen.push(holders);
         }
     }
-    // node1 takes over after its Skew_Time (priority 0 arrives at 10.001 s, + 0.60 s); its
-    // advert reaches node0 1 ms later, which then releases.
+    // node1 takes over after its Skew_Time (priority 0 arrives at 10.001 s, + 0.609375 s);
+    // its advert reaches node0 1 ms later, which then releases.
     assert_eq!(
         changes(&sim, 1).last(),
         Some(&(
-            ms(10_601),
+            us(10_610_375),
             State::Backup,
             State::Master,
             Reason::PriorityZero
@@ -862,7 +890,7 @@ fn handover_keeps_the_vip_until_the_successor_speaks() {
     assert_eq!(
         changes(&sim, 0).last(),
         Some(&(
-            ms(10_602),
+            us(10_611_375),
             State::Master,
             State::Initialize,
             Reason::Shutdown
@@ -898,7 +926,12 @@ fn tracked_objects_fault_and_lower_priority() {
         [
             (secs(10.0), State::Master, State::Fault, Reason::TrackFailed),
             (secs(15.0), State::Fault, State::Backup, Reason::Recovered),
-            (ms(18_410), State::Backup, State::Master, Reason::Preempted),
+            (
+                us(18_414_062),
+                State::Backup,
+                State::Master,
+                Reason::Preempted
+            ),
         ]
     );
     // node0 resigned with priority 0, so node1 took over after its Skew_Time.
@@ -906,13 +939,13 @@ fn tracked_objects_fault_and_lower_priority() {
         changes(&sim, 1)[1..],
         [
             (
-                ms(10_601),
+                us(10_610_375),
                 State::Backup,
                 State::Master,
                 Reason::PriorityZero
             ),
             (
-                ms(18_411),
+                us(18_415_062),
                 State::Master,
                 State::Backup,
                 Reason::HigherPriority
@@ -922,18 +955,23 @@ fn tracked_objects_fault_and_lower_priority() {
 
     // The -60 track: node0's effective priority 90 is below node1's 100; node0 advertises it
     // at once, node1 discards it and preempts when its Master_Down_Timer (last reset by the
-    // advert of 24.410 s, arriving 24.411 s) fires.
+    // advert of 24.414062 s, arriving 24.415062 s) fires, 3.609375 s later.
     sim.schedule(secs(25.0), track("api", false)).unwrap();
     sim.run_until(secs(40.0)).unwrap();
     assert_eq!(sim.instance(0).unwrap().effective_priority(), 90);
     assert_eq!(
         changes(&sim, 1).last(),
-        Some(&(ms(28_011), State::Backup, State::Master, Reason::Preempted))
+        Some(&(
+            us(28_024_437),
+            State::Backup,
+            State::Master,
+            Reason::Preempted
+        ))
     );
     assert_eq!(
         changes(&sim, 0).last(),
         Some(&(
-            ms(28_012),
+            us(28_025_437),
             State::Master,
             State::Backup,
             Reason::HigherPriority
@@ -1056,7 +1094,7 @@ fn timeline_reads_well() {
     let text = sim.render_timeline();
     let lines: Vec<&str> = text.lines().collect();
     assert!(
-        lines.contains(&"   3.410s  node0  BACKUP -> MASTER  (master down timer expired)"),
+        lines.contains(&"   3.414s  node0  BACKUP -> MASTER  (master down timer expired)"),
         "{text}"
     );
     assert!(lines.contains(&"   5.000s  node0  ** crash"), "{text}");
