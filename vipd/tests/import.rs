@@ -63,7 +63,12 @@ fn findings_text(imported: &Imported) -> String {
 }
 
 /// Compares `actual` with the expected file `name` (absent: expected nothing), or rewrites it.
-fn compare(name: &str, actual: Option<&str>, failures: &mut Vec<String>) {
+/// The corpus directory (what `${_PWD}` expands to) is written `<DIR>`, so that the expected
+/// files do not depend on where the repository is checked out.
+fn compare(name: &str, dir: &Path, actual: Option<&str>, failures: &mut Vec<String>) {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let actual = actual.map(|t| t.replace(&dir.display().to_string(), "<DIR>"));
+    let actual = actual.as_deref();
     let path = expected_dir().join(name);
     if bless() {
         match actual {
@@ -115,13 +120,16 @@ fn check_one(file: &Path, config_id: &str, failures: &mut Vec<String>) -> Import
         imported.invalid.is_none(),
         "{stem}: validation disagrees"
     );
+    let dir = file.parent().unwrap_or(Path::new("."));
     compare(
         &format!("{stem}.findings"),
+        dir,
         Some(&findings_text(&imported)),
         failures,
     );
     compare(
         &format!("{stem}.yaml"),
+        dir,
         valid.then_some(imported.yaml.as_str()),
         failures,
     );
@@ -224,7 +232,11 @@ fn grammar_traps_are_read_as_keepalived_reads_them() {
     assert_eq!(
         command,
         [
-            corpus_dir().join("check.sh").display().to_string(),
+            std::fs::canonicalize(corpus_dir())
+                .unwrap()
+                .join("check.sh")
+                .display()
+                .to_string(),
             "fast".to_owned()
         ]
     );

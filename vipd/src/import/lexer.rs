@@ -234,7 +234,9 @@ impl<'a> Reader<'a> {
                 (&after[..end], end)
             };
             let value = if name == "_PWD" {
-                Some(dir.display().to_string())
+                // keepalived's working directory while it reads the file: absolute, resolved.
+                let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+                Some(abs.display().to_string())
             } else {
                 self.defs.get(name).cloned()
             };

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use vip_health::{CheckAction, CheckSpec, ExecSpec, FileSpec, InitialState, InterfaceSpec};
+use vip_health::{
+    CheckAction, CheckSpec, ExecSpec, FileSpec, InitialState, InterfaceSpec, TcpSpec,
+};
 
 use super::lexer::split_command;
 use super::parser::Node;
@@ -730,6 +732,21 @@ fn script_def(cx: &mut Ctx<'_>, node: &Node) -> ScriptDef {
             Severity::Unsupported,
             "no script: keepalived ignores this vrrp_script, and so does the import",
         );
+    } else if let Some(target) = file_check_target(&def.command) {
+        cx.push(
+            node,
+            Severity::Note,
+            match target {
+                Ok(address) => format!(
+                    "keepalived runs a script starting with `</` through /bin/sh to see whether \
+                     the file opens; /dev/tcp/... is a TCP connect (and needs bash as /bin/sh): \
+                     imported as vipd's tcp check of {address}, no shell"
+                ),
+                Err(_) => "keepalived runs a script starting with `</` through /bin/sh to see \
+                           whether the file opens: imported as a shell command (shell: true)"
+                    .to_owned(),
+            },
+        );
     } else if !def.command[0].starts_with('/') {
         cx.push(
             node,
@@ -742,6 +759,29 @@ fn script_def(cx: &mut Ctx<'_>, node: &Node) -> ScriptDef {
         );
     }
     def
+}
+
+/// A script keepalived runs through the shell to see whether a file opens (`</path`): for
+/// `</dev/tcp/HOST/PORT` the TCP address (`Ok`), else the shell command line (`Err`); `None`
+/// for an ordinary script.
+fn file_check_target(command: &[String]) -> Option<Result<String, String>> {
+    let line = command.join(" ");
+    let path = line.strip_prefix('<')?.trim_start();
+    if !path.starts_with('/') {
+        return None;
+    }
+    let tcp = path.strip_prefix("/dev/tcp/").and_then(|rest| {
+        let (host, port) = rest.rsplit_once('/')?;
+        port.parse::<u16>().ok()?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let address = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        Some(address)
+    });
+    Some(tcp.ok_or(line.clone()))
 }
 
 fn track_file_def(cx: &mut Ctx<'_>, node: &Node) -> TrackFileDef {
@@ -1117,9 +1157,24 @@ fn track_script(
     let w = entry_weight(cx, t, def.weight);
     let mut c = CheckSpec::default();
     c.name = Some(check_name(cx, t, &t.key));
-    let mut exec = ExecSpec::default();
-    exec.command = Some(def.command.clone());
-    c.exec = Some(exec);
+    match file_check_target(&def.command) {
+        Some(Ok(address)) => {
+            let mut tcp = TcpSpec::default();
+            tcp.address = Some(address);
+            c.tcp = Some(tcp);
+        }
+        Some(Err(line)) => {
+            let mut exec = ExecSpec::default();
+            exec.command = Some(vec![line]);
+            exec.shell = Some(true);
+            c.exec = Some(exec);
+        }
+        None => {
+            let mut exec = ExecSpec::default();
+            exec.command = Some(def.command.clone());
+            c.exec = Some(exec);
+        }
+    }
     let interval = def.interval.unwrap_or(ConfigDuration::from_secs(1));
     c.interval = Some(interval);
     // keepalived lets a script run for its timeout, or for the interval when it has none;

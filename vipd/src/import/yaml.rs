@@ -215,11 +215,26 @@ fn check(out: &mut String, c: &CheckSpec, source: &str) {
     let i = "        ";
     if let Some(e) = &c.exec {
         let argv = e.command.clone().unwrap_or_default();
+        let shell = if e.shell == Some(true) {
+            ", shell: true"
+        } else {
+            ""
+        };
         field(
             out,
             i,
             "exec",
-            &format!("{{command: {}}}", list(&argv)),
+            &format!("{{command: {}{shell}}}", list(&argv)),
+            None,
+        );
+    }
+    if let Some(t) = &c.tcp {
+        let address = t.address.clone().unwrap_or_default();
+        field(
+            out,
+            i,
+            "tcp",
+            &format!("{{address: {}}}", q(&address)),
             None,
         );
     }
