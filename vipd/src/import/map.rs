@@ -827,7 +827,8 @@ struct Draft {
     /// The password and the `auth_pass` line.
     password: Option<(String, Node)>,
     vips: Vec<(String, Option<String>, Node)>,
-    peers: Vec<String>,
+    /// Each peer with its line.
+    peers: Vec<(String, Node)>,
     src: Option<String>,
     garp_master_delay: Option<ConfigDuration>,
     garp_master_repeat: Option<u32>,
@@ -893,7 +894,20 @@ fn instance(
             "unicast_src_ip" => d.src = cx.arg(n, 0).map(str::to_owned),
             "unicast_peer" => {
                 for p in n.children() {
-                    d.peers.push(p.key.clone());
+                    if d.peers.iter().any(|(q, _)| same_address(q, &p.key)) {
+                        cx.push_at(
+                            &p.loc,
+                            "unicast_peer",
+                            Severity::Warning,
+                            format!(
+                                "{} is already a peer: keepalived drops the duplicate, and so \
+                                 does the import",
+                                p.key
+                            ),
+                        );
+                        continue;
+                    }
+                    d.peers.push((p.key.clone(), p.clone()));
                     if !p.args.is_empty() {
                         cx.push(
                             p,
@@ -1116,6 +1130,14 @@ fn reason<'t>(table: &'t [(&str, &str)], key: &str) -> &'t str {
         .iter()
         .find(|(k, _)| *k == key)
         .map_or("this address option is not in vipd", |(_, r)| r)
+}
+
+/// Whether two address texts name the same address (`fd00::1` and `fd00:0::1` do).
+fn same_address(a: &str, b: &str) -> bool {
+    match (a.parse::<IpAddr>(), b.parse::<IpAddr>()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
 }
 
 /// A check name vipd accepts, from keepalived's (which allows more characters).
@@ -1438,7 +1460,25 @@ fn finish(
         }
     }
     spec.unicast_src_ip = d.src;
-    spec.unicast_peers = d.peers;
+    for (peer, p) in d.peers {
+        if spec
+            .unicast_src_ip
+            .as_deref()
+            .is_some_and(|src| same_address(src, &peer))
+        {
+            cx.push_at(
+                &p.loc,
+                "unicast_peer",
+                Severity::Warning,
+                format!(
+                    "{peer} is this instance's own unicast_src_ip: a node is not its own peer; \
+                     left out"
+                ),
+            );
+            continue;
+        }
+        spec.unicast_peers.push(peer);
+    }
     if ipv6 && !spec.unicast_peers.is_empty() {
         // keepalived 2.2.7 sends IPv6 unicast adverts with hop limit 64.
         spec.unicast_min_hop_limit = 64;

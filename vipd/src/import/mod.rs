@@ -1,8 +1,8 @@
 //! `vipd import`: keepalived.conf into vipd.yaml.
 //!
-//! Three steps, each its own module: [`lexer`] reads keepalived's text (comments, `@id`
+//! Three steps, each its own module: `lexer` reads keepalived's text (comments, `@id`
 //! conditional lines, `$NAME` definitions, `include` globs relative to the including file) into
-//! statements; [`parser`] builds their tree (braces anywhere); `map` turns the tree into
+//! statements; `parser` builds their tree (braces anywhere); `map` turns the tree into
 //! vipd's [`Config`], directive by directive, recording a [`Finding`] for each directive vipd
 //! cannot express (with its file and line and the reason) and for each change of meaning;
 //! `yaml` writes the configuration with comments pointing back to the source lines.
