@@ -275,6 +275,9 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
     ),
 ];
 
+/// Empty: every `vrrp_script` keyword of keepalived 2.2.7 (`script`, `interval`, `timeout`,
+/// `weight`, `rise`, `fall`, `user`, `init_fail`) maps; a row goes here when vipd cannot express
+/// a new one.
 const SCRIPT_UNSUPPORTED: &[(&str, &str)] = &[];
 
 const VIP_OPTION_UNSUPPORTED: &[(&str, &str)] = &[
@@ -653,7 +656,8 @@ fn script_user(cx: &mut Ctx<'_>, n: &Node, from: usize) {
     }
 }
 
-/// A weight with keepalived's optional `reverse` after it: `(weight, reversed)`.
+/// The weight at argument `i`; `None` (with a finding) when it is not a number from -254 to
+/// 254 or keepalived's `reverse` follows it, which vipd cannot express.
 fn weight(cx: &mut Ctx<'_>, n: &Node, i: usize) -> Option<i32> {
     let w = cx
         .int(n, i, -254..=254)
@@ -1091,6 +1095,12 @@ fn vip(cx: &mut Ctx<'_>, v: &Node, d: &mut Draft) {
         let key = v.args[i].text.as_str();
         let value = v.args.get(i + 1).map(|w| w.text.as_str());
         match (key, value) {
+            ("dev" | "scope" | "brd" | "label", None) => cx.push_at(
+                &v.loc,
+                "virtual_ipaddress",
+                Severity::Unsupported,
+                format!("{key} without a value: the option is ignored; fix the line"),
+            ),
             ("dev", Some(dv)) => dev = Some(dv.to_owned()),
             ("scope", Some("global")) => {}
             ("scope", Some(s)) => cx.push_at(
