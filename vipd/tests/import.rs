@@ -399,3 +399,34 @@ fn the_command_writes_what_check_config_accepts() {
     assert!(text(&out.stderr).contains("cannot read"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Files that include each other, a definition that expands into itself and an unknown
+/// definition end with findings, not a hang; an unreadable main file is an error.
+#[test]
+fn hostile_files_end_in_findings() {
+    let dir = std::env::temp_dir().join(format!("vipd-import-loop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.conf"), "include *.conf\n").unwrap();
+    std::fs::write(
+        dir.join("b.conf"),
+        "include *.conf\n$X=$X$X\nvrrp_instance $X { interface $UNKNOWN }\n",
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let imported = import_file(&dir.join("a.conf"), &ImportOptions::default()).unwrap();
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    let messages: Vec<String> = imported.findings.iter().map(ToString::to_string).collect();
+    let has = |what: &str| messages.iter().any(|m| m.contains(what));
+    assert!(
+        has("files read already") || has("nest deeper"),
+        "{messages:#?}"
+    );
+    assert!(
+        has("expand into themselves") || has("expand this line beyond"),
+        "{messages:#?}"
+    );
+    assert!(has("$UNKNOWN is not defined"), "{messages:#?}");
+    assert!(imported.invalid.is_some(), "no instance could be made");
+    assert!(import_file(&dir.join("missing.conf"), &ImportOptions::default()).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}

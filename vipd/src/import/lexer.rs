@@ -23,6 +23,12 @@ const MAX_EXPANSIONS: usize = 16;
 /// The largest configuration file read, in bytes (real ones are a few kilobytes).
 const MAX_FILE_BYTES: u64 = 1 << 20;
 
+/// The longest line definitions may expand into, in bytes.
+const MAX_LINE_BYTES: usize = 16 * 1024;
+
+/// The most files one import reads: includes that fan out into each other stop here.
+const MAX_FILES: usize = 256;
+
 /// A word of a statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Word {
@@ -126,6 +132,7 @@ impl<'a> Reader<'a> {
                 continue;
             }
             let mut rounds = 0;
+            let mut reported = std::collections::BTreeSet::new();
             let expanded: Vec<String> = loop {
                 if line.is_empty() {
                     break Vec::new();
@@ -173,7 +180,11 @@ impl<'a> Reader<'a> {
                 }
                 rounds += 1;
                 let (text, unknown) = self.expand(&line, &dir);
+                // Each name reported once per line, not at every round of expansion.
                 for name in unknown {
+                    if !reported.insert(name.clone()) {
+                        continue;
+                    }
                     self.finding(
                         &loc,
                         Severity::Warning,
@@ -183,6 +194,18 @@ impl<'a> Reader<'a> {
                 }
                 if text == line {
                     break vec![line];
+                }
+                if text.len() > MAX_LINE_BYTES {
+                    self.finding(
+                        &loc,
+                        Severity::Unsupported,
+                        "$",
+                        format!(
+                            "definitions expand this line beyond {MAX_LINE_BYTES} bytes \
+                             (definitions that expand into themselves?): line dropped"
+                        ),
+                    );
+                    break Vec::new();
                 }
                 // A multi-line definition expands into several lines.
                 let mut pieces = text.split('\n').map(decomment);
@@ -311,6 +334,19 @@ impl<'a> Reader<'a> {
             );
         }
         for path in matches {
+            if self.files.len() >= MAX_FILES {
+                self.finding(
+                    loc,
+                    Severity::Unsupported,
+                    "include",
+                    format!(
+                        "{MAX_FILES} files read already (includes that include each other?): \
+                         {} and the rest not read",
+                        self.shown(&path)
+                    ),
+                );
+                return;
+            }
             match read_text(&path) {
                 Ok(text) => self.read_text(&path, &text, depth + 1),
                 Err(e) => self.finding(loc, Severity::Unsupported, "include", e),
