@@ -289,6 +289,15 @@ fn keepalived_semantics_that_change_values() {
     // Fractional advert_int.
     let c = corpus("c14-fractional-advert.conf").config;
     assert_eq!(c.instances[0].advert_interval.0, 250);
+    let intervals: Vec<u64> = c.instances[2..]
+        .iter()
+        .map(|i| i.advert_interval.0)
+        .collect();
+    assert_eq!(
+        intervals,
+        [2000, 130, 40_950],
+        "rounded as keepalived rounds"
+    );
     assert!(c.instances[0].v3_checksum_as_v2);
 }
 

@@ -825,7 +825,8 @@ struct Draft {
     vrid: Option<u32>,
     version: Option<u32>,
     priority: Option<u32>,
-    advert: Option<ConfigDuration>,
+    /// The interval and its line.
+    advert: Option<(ConfigDuration, Node)>,
     preempt: Option<bool>,
     preempt_delay: Option<ConfigDuration>,
     /// The password and the `auth_pass` line.
@@ -887,7 +888,7 @@ fn instance(
             "priority" => {
                 d.priority = cx.int(n, 0, 1..=255).and_then(|v| u32::try_from(v).ok());
             }
-            "advert_int" => d.advert = cx.seconds(n, 0),
+            "advert_int" => d.advert = cx.seconds(n, 0).map(|a| (a, n.clone())),
             "nopreempt" => {
                 d.preempt = Some(false);
                 d.sources.insert("preempt", source(n));
@@ -1140,6 +1141,35 @@ fn reason<'t>(table: &'t [(&str, &str)], key: &str) -> &'t str {
         .iter()
         .find(|(k, _)| *k == key)
         .map_or("this address option is not in vipd", |(_, r)| r)
+}
+
+/// The advertisement interval (ms) keepalived runs for `version` when given `ms`: VRRPv2 in
+/// whole seconds below 256 s, VRRPv3 in steps of 10 ms below 40.96 s, rounded to the nearest;
+/// with what it did.
+fn keepalived_interval(version: u32, ms: u64) -> (u64, &'static str) {
+    let (step, max, above, between) = if version == 2 {
+        (
+            1000,
+            255_000,
+            "is above VRRPv2's 255 s",
+            "is not whole seconds (VRRPv2)",
+        )
+    } else {
+        (
+            10,
+            40_950,
+            "is above VRRPv3's 40.95 s",
+            "is not in steps of 10 ms (VRRPv3)",
+        )
+    };
+    if ms > max {
+        return (max, above);
+    }
+    if ms.is_multiple_of(step) {
+        return (ms, "");
+    }
+    let rounded = ((ms + step / 2) / step * step).clamp(step, max);
+    (rounded, between)
 }
 
 /// Whether two address texts name the same address (`fd00::1` and `fd00:0::1` do).
@@ -1447,8 +1477,19 @@ fn finish(
     if let Some(p) = d.priority {
         spec.priority = p;
     }
-    if let Some(a) = d.advert {
-        spec.advert_interval = a;
+    if let Some((a, n)) = d.advert {
+        let (fixed, what) = keepalived_interval(spec.version, a.0);
+        if fixed != a.0 {
+            cx.push(
+                &n,
+                Severity::Warning,
+                format!(
+                    "{a} {what}: keepalived uses {}, and so does vipd",
+                    ConfigDuration(fixed)
+                ),
+            );
+        }
+        spec.advert_interval = ConfigDuration(fixed);
     }
     if let Some(p) = d.preempt {
         spec.preempt = p;
