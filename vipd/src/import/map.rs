@@ -1574,3 +1574,61 @@ fn finish(
         check_sources,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_as_keepalived_writes_them() {
+        let ms = |t: &str| parse_seconds(t).map(|d| d.0);
+        assert_eq!(ms("1"), Some(1000));
+        assert_eq!(ms("1.0"), Some(1000));
+        assert_eq!(ms("0.25"), Some(250));
+        assert_eq!(ms(".5"), Some(500));
+        assert_eq!(ms("0.001"), Some(1));
+        assert_eq!(ms("0.0005"), None, "below a millisecond");
+        assert_eq!(ms("1.5s"), None);
+        assert_eq!(ms("-1"), None);
+        assert_eq!(ms(""), None);
+        assert_eq!(ms("."), None);
+    }
+
+    #[test]
+    fn intervals_round_as_keepalived_rounds() {
+        assert_eq!(keepalived_interval(2, 1000), (1000, ""));
+        assert_eq!(keepalived_interval(2, 1500).0, 2000);
+        assert_eq!(keepalived_interval(2, 400).0, 1000, "never 0");
+        assert_eq!(keepalived_interval(2, 300_000).0, 255_000);
+        assert_eq!(keepalived_interval(3, 125).0, 130);
+        assert_eq!(keepalived_interval(3, 4).0, 10, "never 0");
+        assert_eq!(keepalived_interval(3, 40_955).0, 40_950);
+        assert_eq!(keepalived_interval(3, 250), (250, ""));
+    }
+
+    #[test]
+    fn file_open_scripts() {
+        let v = |s: &[&str]| s.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            file_check_target(&v(&["</dev/tcp/127.0.0.1/80"])),
+            Some(Ok("127.0.0.1:80".to_owned()))
+        );
+        assert_eq!(
+            file_check_target(&v(&["<", "/dev/tcp/::1/6443"])),
+            Some(Ok("[::1]:6443".to_owned()))
+        );
+        assert_eq!(
+            file_check_target(&v(&["</run/ready"])),
+            Some(Err("</run/ready".to_owned()))
+        );
+        assert_eq!(file_check_target(&v(&["/bin/true"])), None);
+        assert_eq!(file_check_target(&v(&["<relative"])), None);
+    }
+
+    #[test]
+    fn addresses_compare_by_value() {
+        assert!(same_address("fd00:1:0::2", "fd00:1::2"));
+        assert!(!same_address("10.0.0.1", "10.0.0.2"));
+        assert!(same_address("eth0", "eth0"));
+    }
+}
