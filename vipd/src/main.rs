@@ -80,6 +80,27 @@ enum Command {
         #[command(flatten)]
         overrides: OverrideArgs,
     },
+    /// Convert a keepalived.conf (and the files it includes) into a vipd configuration.
+    ///
+    /// Every keepalived directive vipd cannot express is listed on stderr with its file, line
+    /// and reason, and the command exits 2 without writing anything, unless --allow-partial.
+    /// Warnings and notes (values adjusted, settings dropped as keepalived drops them) are
+    /// listed too. The configuration is written only if it passes check-config's validation.
+    Import {
+        /// The keepalived configuration file.
+        file: PathBuf,
+        /// Write the vipd configuration here instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Write what can be expressed even when some directives cannot (they are listed on
+        /// stderr and in the file's header).
+        #[arg(long)]
+        allow_partial: bool,
+        /// keepalived's configuration id, which selects `@id` lines (keepalived -i); default:
+        /// this host's name up to its first dot, as keepalived.
+        #[arg(long, value_name = "ID")]
+        config_id: Option<String>,
+    },
     /// Print Kubernetes manifests that run vipd, without Helm or a cluster.
     Manifest {
         #[command(subcommand)]
@@ -537,6 +558,12 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Import {
+            file,
+            output,
+            allow_partial,
+            config_id,
+        } => import(&file, output.as_deref(), allow_partial, config_id),
         Command::Manifest {
             what:
                 ManifestCommand::StaticPod {
@@ -564,4 +591,59 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `vipd import`: exit 0 when everything was imported, 2 when something could not be (nothing
+/// written unless `allow_partial`) or the result would not pass check-config, 1 when the file
+/// cannot be read or the output cannot be written.
+fn import(
+    file: &Path,
+    output: Option<&Path>,
+    allow_partial: bool,
+    config_id: Option<String>,
+) -> ExitCode {
+    let options = vipd::import::ImportOptions { config_id };
+    let imported = match vipd::import::import_file(file, &options) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("vipd import: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    eprint!("{}", imported.report());
+    let unsupported = imported.unsupported().count();
+    if let Some(invalid) = &imported.invalid {
+        eprintln!(
+            "vipd import: the converted configuration would not pass check-config, so nothing \
+             was written:\n{invalid}"
+        );
+        return ExitCode::from(2);
+    }
+    if unsupported > 0 && !allow_partial {
+        eprintln!(
+            "vipd import: {unsupported} directive(s) cannot be expressed in vipd (listed above); \
+             nothing was written: rerun with --allow-partial to write the rest"
+        );
+        return ExitCode::from(2);
+    }
+    match output {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &imported.yaml) {
+                eprintln!("vipd import: cannot write {}: {e}", path.display());
+                return ExitCode::from(1);
+            }
+            eprintln!(
+                "vipd import: wrote {} ({} instance(s){})",
+                path.display(),
+                imported.config.instances.len(),
+                if unsupported > 0 {
+                    format!(", {unsupported} directive(s) left out")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        None => print!("{}", imported.yaml),
+    }
+    ExitCode::SUCCESS
 }
