@@ -1382,12 +1382,16 @@ fn unicast_src_ip_and_global_ipv6_peers_elect_one_master() {
 
 /// A node of the restart test: VRID `vrid` over `interface` (VIP on eth0), the VIP with
 /// `prefix`, adverts every 100 ms, multicast; the Master re-announces when it hears a lower
-/// priority (a node still on the old configuration, or one that claimed the VIP meanwhile).
+/// priority (a node still on the old configuration, or one that claimed the VIP meanwhile). A
+/// fault check that passes, every 500 ms: a new instance is in Fault until its first result,
+/// unless it keeps the state of the check it replaces.
 fn restartable(priority: u8, vrid: u8, interface: &str, prefix: u8) -> String {
     format!(
         "instances:\n  - name: VI_LAB\n    interface: {interface}\n    vip_interface: eth0\n    \
          vrid: {vrid}\n    priority: {priority}\n    advert_interval: 100ms\n    \
-         vips: [{VIP}/{prefix}]\n    garp: {{lower_prio_repeat: 3, lower_prio_delay: 100ms}}\n"
+         vips: [{VIP}/{prefix}]\n    garp: {{lower_prio_repeat: 3, lower_prio_delay: 100ms}}\n    \
+         checks:\n      - {{name: ready, exec: {{command: [/bin/true]}}, interval: 500ms, \
+         timeout: 400ms}}\n"
     )
 }
 
@@ -1584,6 +1588,9 @@ fn sighup_restarts_on_a_live_master_hand_over_make_before_break() {
     // Each of node1's four restarts handed over, without a state change to Initialize (no
     // stop hook) and without the old address's removal looking like the VIP vanishing.
     assert_eq!(lines_with(&log1, &["handed over"]).len(), 4, "{log1}");
+    // The fault check ran (a new instance in Fault before its first result could not have
+    // taken over).
+    assert!(log1.contains("starting health checks"), "{log1}");
     assert!(!log1.contains("to=INIT"), "{log1}");
     assert!(!log1.contains("disappeared"), "{log1}");
     // Only the /24 address, replaced by the /32 one, was ever removed from node1.

@@ -27,7 +27,10 @@
 //!    reported (no notify hook, no log line of its own) when the new instance has the same
 //!    name: the node stays Master for it.
 //!
-//! If the new instance cannot become Master (it is in Fault, say), nothing was handed over:
+//! The new instance's health checks that the old one had (by name) start in the state the
+//! old one saw, as in a reload in place, unless they set an explicit `initial` state (the
+//! restarted monitor reports it at once); the monitor then reports as usual. If the
+//! new instance cannot become Master (it is in Fault, say), nothing was handed over:
 //! the old one leaves as before, with its priority-0 advert and its VIPs removed. A Backup,
 //! or a Master whose VIPs no new instance takes, leaves with the RFC shutdown as before.
 //!
@@ -47,6 +50,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use tracing::{error, info};
+use vip_health::InitialState;
 use vrrp_core::{Action, InstanceKey, State};
 
 use super::{Resolved, Runner};
@@ -144,18 +148,40 @@ impl Runner {
         }
         for (_, r) in wanted {
             let name = r.plan.name.clone();
-            // VIPs that change interface change MAC: the new Master announces them.
-            let moved = departing.iter().any(|d| {
-                d.managed.vip_index != r.vip.index
-                    && r.plan
+            let predecessors: Vec<&Departing> = departing
+                .iter()
+                .filter(|d| {
+                    r.plan
                         .vips
                         .iter()
                         .any(|v| d.managed.held.contains_key(&v.addr))
-            });
+                })
+                .collect();
+            // VIPs that change interface change MAC: the new Master announces them.
+            let moved = predecessors
+                .iter()
+                .any(|d| d.managed.vip_index != r.vip.index);
+            // A check kept by name keeps its state, as in a reload in place: a check that has
+            // not reported yet must not cost the handover. One with an explicit `initial`
+            // state restarts in it (the restarted monitor reports it at once).
+            let carried: Vec<(String, bool)> = predecessors
+                .iter()
+                .flat_map(|d| &d.tracks)
+                .filter(|(check, _)| {
+                    r.plan
+                        .checks
+                        .iter()
+                        .any(|c| c.name == *check && matches!(c.initial, InitialState::FirstResult))
+                })
+                .cloned()
+                .collect();
             match self.install(r).await {
                 Ok(key) => {
                     if let Some(instance) = self.router.instance_mut(&key) {
                         if heirs.contains(&key) {
+                            for (check, up) in &carried {
+                                let _ = instance.set_track(now, check, *up);
+                            }
                             instance.handle_startup_master(now);
                             if moved {
                                 instance.reannounce(now);
@@ -229,12 +255,17 @@ impl Runner {
     fn detach(&mut self, now: Instant, key: &InstanceKey) -> Option<Departing> {
         let mut instance = self.router.remove_instance(key)?;
         let managed = self.instances.remove(key)?;
+        let tracks = instance
+            .tracks()
+            .map(|t| (t.name.to_owned(), t.up))
+            .collect();
         instance.handle_shutdown(now);
         let actions = std::iter::from_fn(|| instance.poll_action()).collect();
         Some(Departing {
             key: *key,
             managed,
             actions,
+            tracks,
         })
     }
 
@@ -249,6 +280,7 @@ impl Runner {
             key,
             managed,
             actions,
+            ..
         } = d;
         let kept: BTreeSet<IpAddr> = managed
             .held
@@ -314,6 +346,8 @@ struct Departing {
     key: InstanceKey,
     managed: Managed,
     actions: Vec<Action>,
+    /// Each tracked object (health check) by name, and whether it was up.
+    tracks: Vec<(String, bool)>,
 }
 
 /// What a reload did, for its log line.
