@@ -659,23 +659,32 @@ fn rfc5798_6_4_1_owner_goes_master_at_startup() {
     assert_eq!(vr.stats().master_reasons.owner, 1);
 }
 
-/// An instance without a primary address cannot run: it starts in Fault.
+/// An instance without a primary address cannot run: it starts in Fault, and so does the
+/// restart of a master ([`Instance::handle_startup_master`]), which then claims nothing; both
+/// recover into Backup.
 #[test]
 fn startup_without_primary_address_is_fault() {
-    let clock = Clock::new();
-    let mut vr = Instance::new(config(100)).unwrap();
-    vr.handle_startup(clock.at(0));
-    assert_eq!(
-        drain(&mut vr),
-        strs(&["state INIT->FAULT (no primary address)"])
-    );
-    assert_eq!(vr.poll_timeout(), None);
-    vr.set_primary_address(clock.at(50), Some(ME));
-    assert_eq!(
-        drain(&mut vr),
-        strs(&["state FAULT->BACKUP (fault cleared)"])
-    );
-    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 50 + 360);
+    for restart in [false, true] {
+        let clock = Clock::new();
+        let mut vr = Instance::new(config(100)).unwrap();
+        if restart {
+            vr.handle_startup_master(clock.at(0));
+        } else {
+            vr.handle_startup(clock.at(0));
+        }
+        assert_eq!(
+            drain(&mut vr),
+            strs(&["state INIT->FAULT (no primary address)"])
+        );
+        assert_eq!(vr.poll_timeout(), None);
+        assert_eq!(vr.stats().master_transitions, 0);
+        vr.set_primary_address(clock.at(50), Some(ME));
+        assert_eq!(
+            drain(&mut vr),
+            strs(&["state FAULT->BACKUP (fault cleared)"])
+        );
+        assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 50 + 360);
+    }
 }
 
 // ----- RFC 5798 section 6.4.2: Backup ---------------------------------------------------------
@@ -1003,6 +1012,73 @@ fn rfc5798_6_4_2_backup_shutdown_sends_nothing() {
     vr.handle_shutdown(clock.at(100));
     assert_eq!(drain(&mut vr), strs(&["state BACKUP->INIT (shutdown)"]));
     assert_eq!(vr.poll_timeout(), None);
+}
+
+// ----- restart on reload (make-before-break) -------------------------------------------------
+
+/// An instance with primary address `ME` started at `at` in place of a master of this node.
+fn restarted(config: InstanceConfig, at: Instant) -> Instance {
+    let mut vr = Instance::new(config).unwrap();
+    vr.set_primary_address(at, Some(ME));
+    vr.handle_startup_master(at);
+    vr
+}
+
+/// A restart of an instance that was Master (a reload that changed its VRID, interface,
+/// version or a prefix): the new instance becomes Master at once, adding the addresses the node
+/// still holds and advertising, instead of waiting Master_Down_Interval as Backup. It does
+/// not announce (the neighbours reach this node already) unless asked to with `reannounce`
+/// (the addresses moved to another interface).
+#[test]
+fn restart_of_a_master_starts_as_master_at_once() {
+    let clock = Clock::new();
+    let mut vr = restarted(config(100), clock.at(7));
+    assert_eq!(
+        drain(&mut vr),
+        strs(&[
+            "state INIT->MASTER (restart of a master (make-before-break))",
+            "add 10.200.0.100",
+            "send p100 -> 224.0.0.18"
+        ])
+    );
+    assert_eq!(vr.last_reason(), Some(Reason::Restart));
+    assert_eq!(
+        clock.cs(vr.poll_timeout().unwrap()),
+        7 + 100,
+        "Adver_Timer = Advertisement_Interval"
+    );
+    assert_eq!(vr.stats().master_transitions, 1);
+    vr.handle_startup_master(clock.at(20));
+    vr.handle_startup(clock.at(20));
+    assert_eq!(drain(&mut vr), Vec::<String>::new(), "already started");
+    vr.handle_timeout(clock.at(107));
+    assert_eq!(drain(&mut vr), strs(&["send p100 -> 224.0.0.18"]));
+    vr.reannounce(clock.at(110));
+    assert_eq!(drain(&mut vr), times(5, "announce 10.200.0.100"));
+}
+
+/// The restarted master meets another master (a node that claimed the addresses while the
+/// two ran different configurations): section 6.4.3 settles it with the first advert. A
+/// lower priority is discarded (and answered); a higher one makes the restarted instance
+/// step down and release the addresses.
+#[test]
+fn restart_of_a_master_meeting_another_master_settles_by_6_4_3() {
+    let clock = Clock::new();
+    let mut vr = restarted(config(150), clock.at(0));
+    drain(&mut vr);
+    Peer::v3(LOWER_PEER, 100)
+        .deliver(&mut vr, clock.at(30))
+        .unwrap();
+    assert_eq!(vr.state(), State::Master);
+    assert!(
+        !drain(&mut vr).iter().any(|a| a.starts_with("remove")),
+        "a lower priority does not take the addresses"
+    );
+    Peer::v3(HIGHER_PEER, 200)
+        .deliver(&mut vr, clock.at(40))
+        .unwrap();
+    assert_eq!(vr.state(), State::Backup);
+    assert!(drain(&mut vr).contains(&"remove 10.200.0.100".to_owned()));
 }
 
 // ----- RFC 5798 section 7.1 / RFC 3768 section 7.1: receive validation ------------------------

@@ -114,6 +114,25 @@ impl Lab {
         }
     }
 
+    /// A second segment: bridge `br1` in the switch namespace and, on every node, interface
+    /// `eth1` with 10.200.1.N/24 (N = 1, 2, ...), for tests that move VRRP to another link.
+    pub fn add_second_segment(&self) {
+        self.switch.ip(&["link", "add", "br1", "type", "bridge"]);
+        self.switch.ip(&["link", "set", "br1", "up"]);
+        for (i, node) in self.nodes.iter().enumerate() {
+            let port = format!("q{}", i + 1);
+            common::veth(&node.ns, "eth1", &self.switch, &port);
+            self.switch.ip(&["link", "set", &port, "master", "br1"]);
+            node.ns.ip(&[
+                "addr",
+                "add",
+                &format!("10.200.1.{}/24", i + 1),
+                "dev",
+                "eth1",
+            ]);
+        }
+    }
+
     /// Connects `ns` (interface eth0 with `mac` and `cidr`) to the bridge through port `port`.
     fn attach(switch: &Netns, ns: &Netns, port: &str, mac: &str, cidr: &str) {
         common::veth(ns, "eth0", switch, port);
