@@ -999,6 +999,31 @@ ds = docs_of(out) if rc == 0 else []
 ok(rc == 0 and one(ds, "ClusterRole") is not None and pod_spec(workload(ds))["automountServiceAccountToken"] is True,
    f"checks.extra node_ready: RBAC and token: {err}")
 
+# scriptUser: hooks and exec checks as that uid/gid (vipd's script_user, ids: the image has no
+# /etc/passwd), and the container gets SETUID, SETGID and KILL to switch to it and to kill its
+# hooks at their timeout; unset, no script_user and only NET_ADMIN and NET_RAW.
+def script_user_render(extra):
+    rc, out, err = template(VIP + ["--set-json", 'checks.extra=[{"name": "x", "exec": {"command": ["/bin/true"]}}]']
+                            + extra)
+    if not ok(rc == 0, f"scriptUser {extra}: {err}"):
+        return None, None
+    ds = docs_of(out)
+    cfg = yaml.safe_load(config_text(ds))
+    caps = pod_spec(workload(ds))["containers"][0]["securityContext"]["capabilities"]
+    check_config(f"script-user-{'-'.join(extra)}", cfg)
+    return cfg.get("script_user"), caps
+
+
+su, caps = script_user_render([])
+ok(su is None and caps == {"drop": ["ALL"], "add": ["NET_ADMIN", "NET_RAW"]}, f"no scriptUser: {su} {caps}")
+su, caps = script_user_render(["--set", "scriptUser.user=65534"])
+ok(su == {"user": 65534, "group": 65534} and caps == {"drop": ["ALL"], "add": ["NET_ADMIN", "NET_RAW", "SETUID", "SETGID", "KILL"]},
+   f"scriptUser.user=65534: {su} {caps}")
+su, caps = script_user_render(["--set", "scriptUser.user=1000", "--set", "scriptUser.group=2000"])
+ok(su == {"user": 1000, "group": 2000}, f"scriptUser.user=1000,group=2000: {su}")
+rc, _, err = template(VIP + ["--set", "scriptUser.user=nobody"])
+ok(rc != 0 and "scriptUser.user" in err, f"scriptUser.user=nobody (a name) refused: rc={rc} {err}")
+
 # The rendered Pod runs: its vipd config, its environment (the password from its Secret) and its
 # securityContext (capabilities, no new privileges, read-only root) applied to the static vipd in
 # a network namespace with the config's interface. It takes the VIP, serves the probes' paths on
