@@ -79,36 +79,8 @@ if [ -n "${VIPD:-}" ]; then
   VIPD=$(cd "$(dirname "$VIPD")" && pwd)/$(basename "$VIPD")
   "$VIPD" --version
 else
-  step "vipd, built as the Dockerfile builds it (static, musl)"
-  # The Dockerfile's build, outside Docker: the musl target of this machine's toolchain, with
-  # musl-gcc for ring's C and assembly, in its own target directory. A toolchain without the
-  # musl target gets a glibc static-pie build instead (said so), which is static too but cannot
-  # load NSS modules.
-  musl="$(uname -m)-unknown-linux-musl"
-  if [ -d "$(rustc --print sysroot)/lib/rustlib/$musl" ] && command -v musl-gcc >/dev/null; then
-    target="$musl"
-    TARGET_CC=musl-gcc CARGO_PROFILE_RELEASE_STRIP=symbols \
-      cargo build --release --locked -p vipd --bin vipd --target "$target" \
-      --target-dir target/static
-  else
-    echo "no $musl target or musl-gcc here: building glibc static-pie instead of the Dockerfile's musl"
-    target="$(rustc -vV | sed -n 's/^host: //p')"
-    RUSTFLAGS="-C target-feature=+crt-static" CARGO_PROFILE_RELEASE_STRIP=symbols \
-      cargo build --release --locked -p vipd --bin vipd --target "$target" \
-      --target-dir target/static
-  fi
-  VIPD="$ROOT/target/static/$target/release/vipd"
-  file "$VIPD"
-  if ! file "$VIPD" | grep -Eq 'static-pie linked|statically linked'; then
-    echo "vipd is not static" >&2
-    exit 1
-  fi
-  if ldd "$VIPD" 2>&1 | grep -q '=>'; then
-    echo "vipd links shared libraries:" >&2
-    ldd "$VIPD" >&2
-    exit 1
-  fi
-  echo "static vipd: $(stat -c %s "$VIPD") bytes ($(du -h "$VIPD" | cut -f1)), $("$VIPD" --version)"
+  step "vipd, built as the Dockerfile builds it (static, musl: scripts/static-build.sh)"
+  VIPD=$(./scripts/static-build.sh | tail -n 1)
 fi
 
 step "values.schema.json is what charts/vipd/ci/values_schema.py generates"
