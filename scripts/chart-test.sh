@@ -931,7 +931,13 @@ def normalize_pod(pod, case):
     return pod, cfg
 
 
+# A script user: the file's script_user and the chart's scriptUser, both adding SETUID, SETGID and KILL.
+SU_FILE = os.path.join(WORK, "script-user.yaml")
+with open(SU_FILE, "w") as f:
+    f.write("script_user: {user: 65534, group: 65534}\n")
 for case, flags, env, sets in [
+    ("manifest-script-user", ["-c", SU_FILE, "--interface", "eth0", "--vip", "10.9.0.4/24", "--vrid", "80"], {},
+     ["--set", "vrrp.vips={10.9.0.4/24}", "--set", "vrrp.vrid=80", "--set", "vrrp.name=eth0-80-ipv4", "--set", "scriptUser.user=65534"]),
     ("manifest-flags", ["--interface", "eth1", "--vip", "10.9.0.1/24", "--vrid", "77", "--priority", "120", "--nopreempt",
                         "--advert-interval", "500ms"], {},
      ["--set", "vrrp.interface=eth1", "--set", "vrrp.vips={10.9.0.1/24}", "--set", "vrrp.vrid=77", "--set", "vrrp.priority=120",
