@@ -225,6 +225,29 @@ fn insecure_scripts(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
+/// Why this process cannot start the hooks and exec checks that run as another user
+/// (`script_user`, `run_as`): it lacks the capabilities to switch to that user.
+fn user_switch_problem(plan: &Plan) -> Option<String> {
+    vipd::config::cannot_switch_user(
+        plan,
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+        vipd::config::effective_caps().unwrap_or(0),
+    )
+}
+
+/// Warns about hooks and exec checks that run as root because no user is configured for them.
+fn warn_root_scripts(plan: &Plan) {
+    let as_vipd = vipd::config::run_as_vipd(plan);
+    if !as_vipd.is_empty() && nix::unistd::geteuid().is_root() {
+        tracing::warn!(
+            programs = %as_vipd.join(", "),
+            "hooks and exec checks run as root with vipd's capabilities: set script_user \
+             (e.g. script_user: {{user: nobody}}) to run them as a user with none"
+        );
+    }
+}
+
 /// Reads a configuration file, refusing one larger than a configuration can be before
 /// reading it all.
 fn read_bounded(path: &Path) -> Result<String, String> {
@@ -473,6 +496,11 @@ fn main() -> ExitCode {
                 eprintln!("{}", insecure.join("\n"));
                 return ExitCode::from(2);
             }
+            if let Some(problem) = user_switch_problem(&plan) {
+                eprintln!("vipd: {problem}");
+                return ExitCode::from(1);
+            }
+            warn_root_scripts(&plan);
             let stop = if stop_immediately {
                 StopMode::Immediate
             } else {
@@ -490,11 +518,14 @@ fn main() -> ExitCode {
             let reread = || {
                 let (_, plan) = load(config.as_deref(), &overrides)?;
                 let insecure = insecure_scripts(&plan);
-                if insecure.is_empty() {
-                    Ok(plan)
-                } else {
-                    Err(insecure.join("\n"))
+                if !insecure.is_empty() {
+                    return Err(insecure.join("\n"));
                 }
+                if let Some(problem) = user_switch_problem(&plan) {
+                    return Err(problem);
+                }
+                warn_root_scripts(&plan);
+                Ok(plan)
             };
             runtime.block_on(run(plan, stop, mark, reread))
         }

@@ -10,6 +10,8 @@ use vrrp_core::{
 
 use super::{Config, ConfigFileError, FieldError, InstancePlan, InstanceSpec, Plan, Vip};
 use crate::duration::VipLifetime;
+use crate::notify::NotifySpec;
+use vip_health::{RunAs, RunAsSpec};
 
 /// The most instances one vipd runs.
 pub const MAX_INSTANCES: usize = 1024;
@@ -39,6 +41,16 @@ impl Config {
             ));
             return Err(ConfigFileError::Invalid(errors));
         }
+        let script_user = self.script_user.as_ref().and_then(|spec| {
+            resolve_run_as(
+                spec,
+                "script_user",
+                &mut Errors {
+                    prefix: String::new(),
+                    list: &mut errors,
+                },
+            )
+        });
         let mut instances = Vec::new();
         let mut keys: BTreeMap<(String, u8, Family), usize> = BTreeMap::new();
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
@@ -49,9 +61,12 @@ impl Config {
                 prefix: format!("instances[{i}]"),
                 list: &mut errors,
             };
-            let Some(plan) = spec.plan(&mut e) else {
+            let Some(mut plan) = spec.plan(&mut e) else {
                 continue;
             };
+            if let Some(user) = script_user {
+                plan.default_run_as(user);
+            }
             let key = (
                 plan.interface.clone(),
                 plan.engine.vrid.get(),
@@ -126,6 +141,13 @@ impl Config {
     }
 }
 
+/// The ids of `spec`, or `None` with the problem recorded under `field`.
+fn resolve_run_as(spec: &RunAsSpec, field: &str, e: &mut Errors<'_>) -> Option<RunAs> {
+    spec.resolve()
+        .map_err(|err| e.push(&format!("{field}.{}", err.field), err.message))
+        .ok()
+}
+
 /// Collects errors under a field prefix.
 struct Errors<'a> {
     prefix: String,
@@ -134,10 +156,12 @@ struct Errors<'a> {
 
 impl Errors<'_> {
     fn push(&mut self, field: &str, message: impl Into<String>) {
-        self.list.push(FieldError::new(
-            format!("{}.{field}", self.prefix),
-            message.into(),
-        ));
+        let field = if self.prefix.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{}.{field}", self.prefix)
+        };
+        self.list.push(FieldError::new(field, message.into()));
     }
 
     fn count(&self) -> usize {
@@ -322,6 +346,11 @@ impl InstanceSpec {
         if self.notify.timeout.0 == 0 {
             e.push("notify.timeout", "must be more than 0, e.g. 10s");
         }
+        let notify_run_as = self
+            .notify
+            .run_as
+            .as_ref()
+            .and_then(|spec| resolve_run_as(spec, "notify.run_as", e));
         for (field, argv) in [
             ("notify.command", &self.notify.command),
             ("notify.master", &self.notify.master),
@@ -409,7 +438,10 @@ impl InstanceSpec {
             vips,
             vip_lifetime: self.vip_lifetime,
             engine,
-            notify: self.notify.clone(),
+            notify: NotifySpec {
+                run_as: notify_run_as.map(RunAs::to_spec),
+                ..self.notify.clone()
+            },
             checks,
         })
     }
