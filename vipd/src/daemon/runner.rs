@@ -10,10 +10,11 @@ use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
-use vrrp_core::{InstanceKey, Router, State};
+use vrrp_core::{Action, InstanceKey, Router, State};
 use vrrp_net::announce::Announcer;
 use vrrp_net::netlink::{AddressMark, NetEvents, Netlink, VIPD_ADDRESS_PROTOCOL};
-use vrrp_net::socket::{OwnedReceived, VrrpSocket};
+use vrrp_net::socket::{OwnedReceived, RECV_BUF, VrrpSocket};
+use vrrp_net::timer::DeadlineTimer;
 
 use super::executor::{Executor, Instances, Managed, VipBatches};
 use super::health::{Health, Tagged};
@@ -55,6 +56,11 @@ struct Runner {
     stopping: bool,
     /// When the daemon started, for the uptime.
     started: Instant,
+    /// The engine's next deadline, at nanosecond resolution.
+    timer: DeadlineTimer,
+    /// The engine's pending actions, drained into this reused buffer (no allocation per
+    /// advert).
+    actions: Vec<(InstanceKey, Action)>,
 }
 
 /// The address mark to use: the one asked for, or `IFA_PROTO` when the kernel keeps it
@@ -91,6 +97,7 @@ pub(super) async fn start(
     let events = netlink.subscribe()?;
     let (input_tx, input_rx) = mpsc::channel::<Input>(1024);
     let (health, health_rx) = Health::new();
+    let timer = DeadlineTimer::new().map_err(|e| DaemonError::Task(format!("timerfd: {e}")))?;
     let mut runner = Runner {
         router: Router::new(),
         instances: Instances::new(),
@@ -103,6 +110,8 @@ pub(super) async fn start(
         stop,
         stopping: false,
         started: Instant::now(),
+        timer,
+        actions: Vec::new(),
     };
     // Resolve everything first, so that a bad name changes nothing.
     let mut resolved = Vec::new();
@@ -141,8 +150,9 @@ pub(super) async fn start(
 
 fn spawn_reader(ifindex: u32, socket: Arc<VrrpSocket>, tx: mpsc::Sender<Input>) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut buf = vec![0u8; RECV_BUF];
         loop {
-            match socket.recv().await {
+            match socket.recv_in(&mut buf).await {
                 Ok(packet) => {
                     if tx.send(Input(ifindex, packet)).await.is_err() {
                         return;
@@ -345,16 +355,15 @@ impl Runner {
 
     /// Performs every pending action of the engine, in order.
     async fn perform_actions(&mut self) {
-        let mut actions = Vec::new();
         while let Some(next) = self.router.poll_action() {
-            actions.push(next);
+            self.actions.push(next);
         }
-        if actions.is_empty() {
+        if self.actions.is_empty() {
             return;
         }
         if self
             .executor
-            .perform(actions, &mut self.instances, &self.router)
+            .perform(&mut self.actions, &mut self.instances, &self.router)
             .await
         {
             self.publish();
@@ -377,17 +386,36 @@ impl Runner {
                 self.finish().await;
                 return;
             }
+            // The engine's deadline on the timerfd (a system call only when it changed); tokio's
+            // 1 ms timer only if arming failed.
             let deadline = self.router.poll_timeout();
-            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(
+            let precise = match self.timer.arm(deadline) {
+                Ok(()) => true,
+                Err(e) => {
+                    error!(error = %e, "arming the timer failed; using the 1 ms timer");
+                    false
+                }
+            };
+            let coarse = tokio::time::sleep_until(tokio::time::Instant::from_std(
                 deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
             ));
+            // In order, the timer first: an advert due is sent before anything else is read.
             tokio::select! {
+                biased;
+                fired = self.timer.fired(), if precise && deadline.is_some() => {
+                    if let Err(e) = fired {
+                        error!(error = %e, "waiting for the timer failed");
+                    }
+                    self.router.handle_timeout(Instant::now());
+                }
+                () = coarse, if !precise && deadline.is_some() => {
+                    self.router.handle_timeout(Instant::now());
+                }
                 Some(Input(ifindex, packet)) = inputs.recv() => {
                     if let Err(e) = self.router.handle_packet(Instant::now(), ifindex, &packet.as_received()) {
                         debug!(ifindex, src = %packet.src, error = %e, "advert dropped");
                     }
                 }
-                () = sleep, if deadline.is_some() => self.router.handle_timeout(Instant::now()),
                 Some(command) = commands.recv() => match command {
                     Command::Stop(mode) => self.stop(mode),
                     Command::Reload(plan) if !self.stopping => {
