@@ -96,16 +96,20 @@ impl DeadlineTimer {
             return Ok(());
         }
         match deadline {
-            Some(at) => {
-                let spec = monotonic_of(at)?;
-                self.fd.get_ref().0.set(
-                    Expiration::OneShot(spec),
-                    TimerSetTimeFlags::TFD_TIMER_ABSTIME,
-                )?;
-            }
+            Some(at) => self.set(at)?,
             None => self.fd.get_ref().0.unset()?,
         }
         self.armed = deadline;
+        Ok(())
+    }
+
+    /// Sets the kernel timer to `at` (which resets its expiration count).
+    fn set(&self, at: Instant) -> io::Result<()> {
+        let spec = monotonic_of(at)?;
+        self.fd.get_ref().0.set(
+            Expiration::OneShot(spec),
+            TimerSetTimeFlags::TFD_TIMER_ABSTIME,
+        )?;
         Ok(())
     }
 
@@ -131,6 +135,10 @@ impl DeadlineTimer {
                 self.armed = None;
                 return Ok(());
             }
+            // Readiness left from an earlier deadline, or an expiry a few nanoseconds ahead
+            // of `Instant` (were the clocks ever to differ): setting the timer again makes
+            // sure that an expiry edge is still to come.
+            self.set(deadline)?;
         }
     }
 }
