@@ -61,6 +61,9 @@ struct Runner {
     /// The engine's pending actions, drained into this reused buffer (no allocation per
     /// advert).
     actions: Vec<(InstanceKey, Action)>,
+    /// When the VIP lifetimes are next renewed; `None` while no Master holds a VIP with a
+    /// finite lifetime (a Backup never wakes for it).
+    renew_at: Option<Instant>,
 }
 
 /// The address mark to use: the one asked for, or `IFA_PROTO` when the kernel keeps it
@@ -112,6 +115,7 @@ pub(super) async fn start(
         started: Instant::now(),
         timer,
         actions: Vec::new(),
+        renew_at: None,
     };
     // Resolve everything first, so that a bad name changes nothing.
     let mut resolved = Vec::new();
@@ -367,6 +371,36 @@ impl Runner {
             .await
         {
             self.publish();
+            self.schedule_renewal(false);
+        }
+    }
+
+    /// Starts the renewal schedule when a Master holds VIPs with a finite lifetime, and stops
+    /// it when none does; `restart` starts the period afresh (after a reload).
+    fn schedule_renewal(&mut self, restart: bool) {
+        let renewing = self.instances.iter().any(|(key, m)| {
+            matches!(m.plan.vip_lifetime, VipLifetime::After(_))
+                && self
+                    .router
+                    .instance(key)
+                    .is_some_and(|i| i.state() == State::Master)
+        });
+        self.renew_at = match (renewing, self.renew_at) {
+            (false, _) => None,
+            (true, Some(at)) if !restart => Some(at),
+            (true, _) => Some(Instant::now() + self.renew_period()),
+        };
+    }
+
+    /// What is due at `now` on the timer: the engine's timeout first (an advert due leaves
+    /// first), then the VIP renewal.
+    async fn timer_fired(&mut self, now: Instant, engine: Option<Instant>) {
+        if engine.is_some_and(|at| now >= at) {
+            self.router.handle_timeout(now);
+        }
+        if self.renew_at.is_some_and(|at| now >= at) {
+            self.renew_at = Some(now + self.renew_period());
+            self.renew_vips().await;
         }
     }
 
@@ -377,8 +411,6 @@ impl Runner {
         mut events: NetEvents,
         mut health: mpsc::UnboundedReceiver<Tagged>,
     ) {
-        let mut renew = tokio::time::interval(self.renew_period());
-        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.perform_actions().await;
             if self.stopping && self.all_stopped() {
@@ -386,9 +418,13 @@ impl Runner {
                 self.finish().await;
                 return;
             }
-            // The engine's deadline on the timerfd (a system call only when it changed); tokio's
-            // 1 ms timer only if arming failed.
-            let deadline = self.router.poll_timeout();
+            // The engine's deadline or the renewal, whichever comes first, on the timerfd (a
+            // system call only when it changed); tokio's 1 ms timer only if arming failed.
+            let engine = self.router.poll_timeout();
+            let deadline = match (engine, self.renew_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let precise = match self.timer.arm(deadline) {
                 Ok(()) => true,
                 Err(e) => {
@@ -406,10 +442,10 @@ impl Runner {
                     if let Err(e) = fired {
                         error!(error = %e, "waiting for the timer failed");
                     }
-                    self.router.handle_timeout(Instant::now());
+                    self.timer_fired(Instant::now(), engine).await;
                 }
                 () = coarse, if !precise && deadline.is_some() => {
-                    self.router.handle_timeout(Instant::now());
+                    self.timer_fired(Instant::now(), engine).await;
                 }
                 Some(Input(ifindex, packet)) = inputs.recv() => {
                     if let Err(e) = self.router.handle_packet(Instant::now(), ifindex, &packet.as_received()) {
@@ -420,10 +456,7 @@ impl Runner {
                     Command::Stop(mode) => self.stop(mode),
                     Command::Reload(plan) if !self.stopping => {
                         self.reload(*plan).await;
-                        if renew.period() != self.renew_period() {
-                            renew = tokio::time::interval(self.renew_period());
-                            renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                        }
+                        self.schedule_renewal(true);
                     }
                     Command::Reload(_) => warn!("reload ignored: stopping"),
                     Command::Snapshot(reply) => {
@@ -443,7 +476,6 @@ impl Runner {
                         std::future::pending::<()>().await;
                     }
                 },
-                _ = renew.tick() => self.renew_vips().await,
                 Some(tagged) = health.recv() => {
                     self.health.event(Instant::now(), &tagged, &mut self.router, &self.instances);
                 }
