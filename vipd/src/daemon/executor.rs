@@ -107,7 +107,8 @@ impl Executor {
         }
     }
 
-    /// Performs `actions` in order and returns whether a state changed.
+    /// Performs `actions` in order, leaving the vector empty (its allocation is reused), and
+    /// returns whether a state changed.
     ///
     /// The VIP additions that come before any removal are done first, in one batch per
     /// interface (one address dump instead of one per VIP): when many instances become Master
@@ -116,7 +117,7 @@ impl Executor {
     /// for it, in order.
     pub(super) async fn perform(
         &self,
-        actions: Vec<(InstanceKey, Action)>,
+        actions: &mut Vec<(InstanceKey, Action)>,
         instances: &mut Instances,
         router: &Router,
     ) -> bool {
@@ -127,7 +128,7 @@ impl Executor {
         let first = additions(&actions[..hoisted], instances);
         self.add_vips(first, instances, false).await;
         let mut changed = false;
-        for (i, (key, action)) in actions.into_iter().enumerate() {
+        for (i, (key, action)) in actions.drain(..).enumerate() {
             if !instances.contains_key(&key) {
                 continue;
             }
@@ -353,7 +354,7 @@ mod tests {
         }
         assert_eq!(keys[1].vrid, Vrid::new(2).expect("VRID 2"));
         let vip = |n: u8| IpAddr::from([10, 200, 9, n]);
-        let actions = vec![
+        let mut actions = vec![
             (keys[0], Action::AddVip(vip(1))),
             (keys[0], Action::RemoveVip(vip(1))),
             (keys[1], Action::AddVip(vip(2))),
@@ -361,7 +362,7 @@ mod tests {
         ];
         let executor = Executor::new(netlink);
         executor
-            .perform(actions, &mut instances, &Router::new())
+            .perform(&mut actions, &mut instances, &Router::new())
             .await;
         let per = |f: &dyn Fn(&Managed) -> u64| -> [u64; 3] {
             let mut out = [0; 3];

@@ -10,10 +10,11 @@ use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
-use vrrp_core::{InstanceKey, Router, State};
+use vrrp_core::{Action, InstanceKey, Router, State};
 use vrrp_net::announce::Announcer;
 use vrrp_net::netlink::{AddressMark, NetEvents, Netlink, VIPD_ADDRESS_PROTOCOL};
-use vrrp_net::socket::{OwnedReceived, VrrpSocket};
+use vrrp_net::socket::{OwnedReceived, RECV_BUF, VrrpSocket};
+use vrrp_net::timer::DeadlineTimer;
 
 use super::executor::{Executor, Instances, Managed, VipBatches};
 use super::health::{Health, Tagged};
@@ -55,6 +56,14 @@ struct Runner {
     stopping: bool,
     /// When the daemon started, for the uptime.
     started: Instant,
+    /// The engine's next deadline, at nanosecond resolution.
+    timer: DeadlineTimer,
+    /// The engine's pending actions, drained into this reused buffer (no allocation per
+    /// advert).
+    actions: Vec<(InstanceKey, Action)>,
+    /// When the VIP lifetimes are next renewed; `None` while no Master holds a VIP with a
+    /// finite lifetime (a Backup never wakes for it).
+    renew_at: Option<Instant>,
 }
 
 /// The address mark to use: the one asked for, or `IFA_PROTO` when the kernel keeps it
@@ -91,6 +100,7 @@ pub(super) async fn start(
     let events = netlink.subscribe()?;
     let (input_tx, input_rx) = mpsc::channel::<Input>(1024);
     let (health, health_rx) = Health::new();
+    let timer = DeadlineTimer::new().map_err(|e| DaemonError::Task(format!("timerfd: {e}")))?;
     let mut runner = Runner {
         router: Router::new(),
         instances: Instances::new(),
@@ -103,6 +113,9 @@ pub(super) async fn start(
         stop,
         stopping: false,
         started: Instant::now(),
+        timer,
+        actions: Vec::new(),
+        renew_at: None,
     };
     // Resolve everything first, so that a bad name changes nothing.
     let mut resolved = Vec::new();
@@ -141,8 +154,9 @@ pub(super) async fn start(
 
 fn spawn_reader(ifindex: u32, socket: Arc<VrrpSocket>, tx: mpsc::Sender<Input>) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut buf = vec![0u8; RECV_BUF];
         loop {
-            match socket.recv().await {
+            match socket.recv_in(&mut buf).await {
                 Ok(packet) => {
                     if tx.send(Input(ifindex, packet)).await.is_err() {
                         return;
@@ -345,19 +359,48 @@ impl Runner {
 
     /// Performs every pending action of the engine, in order.
     async fn perform_actions(&mut self) {
-        let mut actions = Vec::new();
         while let Some(next) = self.router.poll_action() {
-            actions.push(next);
+            self.actions.push(next);
         }
-        if actions.is_empty() {
+        if self.actions.is_empty() {
             return;
         }
         if self
             .executor
-            .perform(actions, &mut self.instances, &self.router)
+            .perform(&mut self.actions, &mut self.instances, &self.router)
             .await
         {
             self.publish();
+            self.schedule_renewal(false);
+        }
+    }
+
+    /// Starts the renewal schedule when a Master holds VIPs with a finite lifetime, and stops
+    /// it when none does; `restart` starts the period afresh (after a reload).
+    fn schedule_renewal(&mut self, restart: bool) {
+        let renewing = self.instances.iter().any(|(key, m)| {
+            matches!(m.plan.vip_lifetime, VipLifetime::After(_))
+                && self
+                    .router
+                    .instance(key)
+                    .is_some_and(|i| i.state() == State::Master)
+        });
+        self.renew_at = match (renewing, self.renew_at) {
+            (false, _) => None,
+            (true, Some(at)) if !restart => Some(at),
+            (true, _) => Some(Instant::now() + self.renew_period()),
+        };
+    }
+
+    /// What is due at `now` on the timer: the engine's timeout first (an advert due leaves
+    /// first), then the VIP renewal.
+    async fn timer_fired(&mut self, now: Instant, engine: Option<Instant>) {
+        if engine.is_some_and(|at| now >= at) {
+            self.router.handle_timeout(now);
+        }
+        if self.renew_at.is_some_and(|at| now >= at) {
+            self.renew_at = Some(now + self.renew_period());
+            self.renew_vips().await;
         }
     }
 
@@ -368,8 +411,6 @@ impl Runner {
         mut events: NetEvents,
         mut health: mpsc::UnboundedReceiver<Tagged>,
     ) {
-        let mut renew = tokio::time::interval(self.renew_period());
-        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.perform_actions().await;
             if self.stopping && self.all_stopped() {
@@ -377,25 +418,45 @@ impl Runner {
                 self.finish().await;
                 return;
             }
-            let deadline = self.router.poll_timeout();
-            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(
+            // The engine's deadline or the renewal, whichever comes first, on the timerfd (a
+            // system call only when it changed); tokio's 1 ms timer only if arming failed.
+            let engine = self.router.poll_timeout();
+            let deadline = match (engine, self.renew_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let precise = match self.timer.arm(deadline) {
+                Ok(()) => true,
+                Err(e) => {
+                    error!(error = %e, "arming the timer failed; using the 1 ms timer");
+                    false
+                }
+            };
+            let coarse = tokio::time::sleep_until(tokio::time::Instant::from_std(
                 deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
             ));
+            // In order, the timer first: an advert due is sent before anything else is read.
             tokio::select! {
+                biased;
+                fired = self.timer.fired(), if precise && deadline.is_some() => {
+                    if let Err(e) = fired {
+                        error!(error = %e, "waiting for the timer failed");
+                    }
+                    self.timer_fired(Instant::now(), engine).await;
+                }
+                () = coarse, if !precise && deadline.is_some() => {
+                    self.timer_fired(Instant::now(), engine).await;
+                }
                 Some(Input(ifindex, packet)) = inputs.recv() => {
                     if let Err(e) = self.router.handle_packet(Instant::now(), ifindex, &packet.as_received()) {
                         debug!(ifindex, src = %packet.src, error = %e, "advert dropped");
                     }
                 }
-                () = sleep, if deadline.is_some() => self.router.handle_timeout(Instant::now()),
                 Some(command) = commands.recv() => match command {
                     Command::Stop(mode) => self.stop(mode),
                     Command::Reload(plan) if !self.stopping => {
                         self.reload(*plan).await;
-                        if renew.period() != self.renew_period() {
-                            renew = tokio::time::interval(self.renew_period());
-                            renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                        }
+                        self.schedule_renewal(true);
                     }
                     Command::Reload(_) => warn!("reload ignored: stopping"),
                     Command::Snapshot(reply) => {
@@ -415,7 +476,6 @@ impl Runner {
                         std::future::pending::<()>().await;
                     }
                 },
-                _ = renew.tick() => self.renew_vips().await,
                 Some(tagged) = health.recv() => {
                     self.health.event(Instant::now(), &tagged, &mut self.router, &self.instances);
                 }

@@ -81,6 +81,8 @@ pub struct Instance {
     family: Family,
     /// The advert this instance sends, with the priority set per send.
     template: Advertisement,
+    /// The adverts last emitted from `template`, reused while it is unchanged.
+    sent: transitions::SentCache,
     /// Virtual addresses, sorted, for the address list check.
     sorted_vips: Vec<IpAddr>,
     state: State,
@@ -138,6 +140,7 @@ impl Instance {
         Ok(Self {
             family,
             template,
+            sent: transitions::SentCache::default(),
             sorted_vips,
             state: State::Initialize,
             started: false,

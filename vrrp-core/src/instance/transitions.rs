@@ -1,12 +1,62 @@
 //! State transitions: startup, shutdown and handover, entering and leaving Master, Backup and
 //! Fault, and the actions each transition emits, in the documented order.
 
+use std::net::IpAddr;
 use std::time::Instant;
+
+use bytes::Bytes;
 
 use super::Instance;
 use crate::event::{Action, Reason, State, Transmit};
 use crate::types::{Centis, Priority};
-use crate::wire::Endpoints;
+use crate::wire::{Advertisement, ChecksumMode, Endpoints};
+
+/// The adverts last emitted (one per destination), with what they were emitted from: a
+/// Master's steady adverts are identical, so they are emitted once and then shared (cloning
+/// a [`Bytes`] counts a reference; nothing is allocated per advert).
+#[derive(Debug, Default)]
+pub(super) struct SentCache {
+    /// The template (priority included), source and checksum mode of `payloads`.
+    from: Option<(Advertisement, IpAddr, ChecksumMode)>,
+    /// One payload per destination, at most [`SentCache::MAX`].
+    payloads: Vec<(IpAddr, Bytes)>,
+}
+
+impl SentCache {
+    /// More destinations than this (unicast peers) are emitted per advert, uncached.
+    const MAX: usize = 16;
+
+    fn get(&self, template: &Advertisement, at: Endpoints, mode: ChecksumMode) -> Option<Bytes> {
+        let (t, src, m) = self.from.as_ref()?;
+        if *src != at.src || *m != mode || t != template {
+            return None;
+        }
+        self.payloads
+            .iter()
+            .find(|(dst, _)| *dst == at.dst)
+            .map(|(_, payload)| payload.clone())
+    }
+
+    fn put(
+        &mut self,
+        template: &Advertisement,
+        at: Endpoints,
+        mode: ChecksumMode,
+        payload: &Bytes,
+    ) {
+        let same = self
+            .from
+            .as_ref()
+            .is_some_and(|(t, src, m)| *src == at.src && *m == mode && t == template);
+        if !same {
+            self.from = Some((template.clone(), at.src, mode));
+            self.payloads.clear();
+        }
+        if self.payloads.len() < Self::MAX {
+            self.payloads.push((at.dst, payload.clone()));
+        }
+    }
+}
 
 impl Instance {
     /// The Startup event (RFC 5798 section 6.4.1): the owner becomes Master at once, any other
@@ -233,13 +283,23 @@ impl Instance {
         } else {
             &self.config.unicast_peers[..]
         };
+        let mode = self.config.checksum_mode;
         for dst in dsts {
+            let at = Endpoints { src, dst: *dst };
+            let cached = self.sent.get(&self.template, at, mode);
             // The template was checked by `validate` and the endpoints are of its family, so
             // emitting cannot fail; a failure would only skip the advert.
-            if let Ok(payload) = self
-                .template
-                .to_bytes(Endpoints { src, dst: *dst }, self.config.checksum_mode)
-            {
+            let emitted = cached.map_or_else(
+                || {
+                    let payload = self.template.to_bytes(at, mode);
+                    if let Ok(p) = &payload {
+                        self.sent.put(&self.template, at, mode, p);
+                    }
+                    payload
+                },
+                Ok,
+            );
+            if let Ok(payload) = emitted {
                 self.stats.sent_advertisements += 1;
                 if priority == 0 {
                     self.stats.sent_pri_zero_packets += 1;

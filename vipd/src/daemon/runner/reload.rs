@@ -307,7 +307,7 @@ impl Runner {
                 "handed over to the new instance (make-before-break): VIPs kept, old VRID left silently"
             );
         }
-        let actions = actions
+        let mut actions: Vec<_> = actions
             .into_iter()
             .filter(|a| {
                 !handed
@@ -323,7 +323,7 @@ impl Runner {
         let mut leaving = Instances::new();
         leaving.insert(key, managed);
         self.executor
-            .perform(actions, &mut leaving, &self.router)
+            .perform(&mut actions, &mut leaving, &self.router)
             .await;
         handed
     }
