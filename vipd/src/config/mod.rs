@@ -35,6 +35,7 @@ pub use file::{
     ApiSpec, Config, DEFAULT_API_LISTEN, GarpSpec, InstanceSpec, MAX_DEPTH, MAX_FILE_BYTES, Secret,
 };
 pub use overrides::Overrides;
+pub(crate) use plan::track_of;
 pub use plan::{InstancePlan, Plan, Vip};
 pub use scripts::insecure_programs;
 pub use validate::MAX_INSTANCES;

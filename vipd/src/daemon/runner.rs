@@ -22,8 +22,11 @@ use super::{Command, DaemonError, InstanceState, StopMode};
 use crate::config::{InstancePlan, Plan};
 use crate::duration::VipLifetime;
 
+mod embed;
 mod events;
 mod reload;
+
+pub(super) use embed::Events;
 
 /// An instance whose interfaces were found.
 #[derive(Debug)]
@@ -55,6 +58,8 @@ struct Runner {
     stopping: bool,
     /// When the daemon started, for the uptime.
     started: Instant,
+    /// The embedder's event stream.
+    events: Events,
 }
 
 /// The address mark to use: the one asked for, or `IFA_PROTO` when the kernel keeps it
@@ -84,6 +89,7 @@ pub(super) async fn start(
     options: super::Options,
     commands: mpsc::UnboundedReceiver<Command>,
     states: watch::Sender<Vec<InstanceState>>,
+    embedder: Events,
 ) -> Result<JoinHandle<()>, DaemonError> {
     let mark = address_mark(options.mark).await?;
     let stop = options.stop;
@@ -103,6 +109,7 @@ pub(super) async fn start(
         stop,
         stopping: false,
         started: Instant::now(),
+        events: embedder,
     };
     // Resolve everything first, so that a bad name changes nothing.
     let mut resolved = Vec::new();
@@ -352,6 +359,7 @@ impl Runner {
         if actions.is_empty() {
             return;
         }
+        let events = self.events.of_actions(&actions, &self.instances);
         if self
             .executor
             .perform(actions, &mut self.instances, &self.router)
@@ -359,6 +367,7 @@ impl Runner {
         {
             self.publish();
         }
+        self.events.send_all(events);
     }
 
     async fn run(
@@ -372,6 +381,7 @@ impl Runner {
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.perform_actions().await;
+            self.observe_peers(Instant::now());
             if self.stopping && self.all_stopped() {
                 info!("stopped: every VIP released");
                 self.finish().await;
@@ -398,6 +408,7 @@ impl Runner {
                         }
                     }
                     Command::Reload(_) => warn!("reload ignored: stopping"),
+                    Command::Input(input, reply) => self.input(input, reply).await,
                     Command::Snapshot(reply) => {
                         let _ = reply.send(snapshot::take(&snapshot::Sources {
                             router: &self.router,
@@ -417,6 +428,9 @@ impl Runner {
                 },
                 _ = renew.tick() => self.renew_vips().await,
                 Some(tagged) = health.recv() => {
+                    if tagged.0 == self.health.generation() {
+                        self.events.check(&tagged.1, &self.instances);
+                    }
                     self.health.event(Instant::now(), &tagged, &mut self.router, &self.instances);
                 }
             }
