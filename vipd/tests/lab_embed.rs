@@ -72,7 +72,7 @@ async fn until(
 async fn until_all(
     events: &mut EventReceiver,
     what: &str,
-    wants: &[&dyn Fn(&DaemonEvent) -> bool],
+    wants: &[&(dyn Fn(&DaemonEvent) -> bool + Sync)],
 ) -> Vec<DaemonEvent> {
     let mut seen = Vec::new();
     let mut done = vec![false; wants.len()];
