@@ -16,6 +16,16 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo doc (RUSTDOCFLAGS=-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
+step "docs as docs.rs builds them (all features, --cfg docsrs, -D warnings)"
+RUSTDOCFLAGS="--cfg docsrs -D warnings" cargo doc -p vrrp-core -p vrrp-net -p vip-health -p vipd \
+  --all-features --no-deps --locked
+
+step "cargo package: vrrp-core, vrrp-net, vip-health, vipd (--no-verify: the tests build them)"
+cargo package --workspace --exclude vipd-examples --exclude vipd-benches --no-verify --locked
+
+step "cargo semver-checks: vrrp-core's API against its baseline (scripts/semver.sh)"
+./scripts/semver.sh
+
 step "vrrp-core depends on no I/O crate"
 deps=$(cargo tree -p vrrp-core -e normal --prefix none --locked | awk '{print $1}' | sort -u)
 for banned in tokio socket2 rtnetlink libc nix mio; do

@@ -76,6 +76,8 @@ pub enum CheckKind {
     KubeApi(KubeApiCheck),
     /// Kubernetes node `Ready` condition.
     NodeReady(NodeReadyCheck),
+    /// A probe of the embedder's ([`CheckConfig::custom`]).
+    Custom(crate::CustomCheck),
 }
 
 /// `http` check settings.
@@ -266,6 +268,8 @@ impl CheckConfig {
                     ca_file: Some(n.endpoint.ca_file.clone()),
                 });
             }
+            // A program's own probe has no written form: only its timing and effect show.
+            CheckKind::Custom(_) => {}
         }
         spec
     }

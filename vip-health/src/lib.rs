@@ -184,6 +184,7 @@
 mod address;
 mod builtins;
 mod config;
+mod custom;
 mod damping;
 pub mod duration;
 mod env;
@@ -199,10 +200,14 @@ mod track;
 mod validate;
 
 pub use address::ParsedUrl;
+/// The attribute a [`Probe`] implementation carries (`#[vip_health::async_trait]`), so that
+/// an embedder needs no dependency of its own on `async-trait`.
+pub use async_trait::async_trait;
 pub use config::{
     CheckConfig, CheckEffect, CheckKind, ExecCheck, FileCheck, HttpCheck, InterfaceCheck,
     KubeApiCheck, KubeEndpoint, NodeReadyCheck, TcpCheck,
 };
+pub use custom::{CustomCheck, Probe, TimingError};
 pub use damping::{Damping, DampingConfig};
 pub use duration::{ConfigDuration, ConfigDurationVisitor};
 pub use env::{SERVICE_ACCOUNT_CA, SERVICE_ACCOUNT_TOKEN, is_secret_env, process_env};

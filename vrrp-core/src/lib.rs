@@ -15,12 +15,20 @@
 //! | `stats` | [`Stats`], [`RouterStats`], [`MasterReasons`], each counter with its stable name (`counters()`) |
 //! | `types` | the protocol newtypes: [`Vrid`], [`Priority`], [`Interval`], [`Centis`], [`Version`], [`Family`] |
 //! | `wire` | the codec: [`Advertisement`] parse / emit, [`Addresses`], [`Auth`], [`ChecksumMode`], [`WireError`] |
-//! | `checksum` | the RFC 1071 arithmetic: [`internet_checksum`], [`pseudo_header_checksum`] |
-//! | [`sim`] | a deterministic simulator of N routers in virtual time, with invariants checked at every step |
+//! | `checksum` | the RFC 1071 arithmetic, `internet_checksum` and `pseudo_header_checksum` (feature `checksum`) |
+//! | `sim` | a deterministic simulator of N routers in virtual time, with invariants checked at every step (feature `sim`) |
 //!
-//! Everything is re-exported at the crate root (only [`sim`] is a public module). The
-//! optional `serde` feature derives `Serialize` / `Deserialize` for the value types, in the
-//! forms their docs give.
+//! Everything is re-exported at the crate root (only `sim` is a public module).
+//!
+//! # Features
+//!
+//! All off by default, so an embedder compiles the codec and the state machine only:
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `serde` | `Serialize` / `Deserialize` for the value types, in the forms their docs give |
+//! | `sim` | the `sim` module: the deterministic simulator (about 1,800 lines) |
+//! | `checksum` | `internet_checksum` and `pseudo_header_checksum`, for crates that build their own packets; the codec needs neither |
 //!
 //! # The contract
 //!
@@ -42,7 +50,7 @@
 //! 4. **Getters**: `state`, `effective_priority`, `stats`, `master_down_interval`, ...
 //!
 //! Time is an [`Instant`](std::time::Instant) you supply, so the same code runs against the
-//! wall clock or in a simulation ([`sim`]). All VRRP interval arithmetic is integer: intervals
+//! wall clock or in a simulation (the `sim` feature). All VRRP interval arithmetic is integer: intervals
 //! in centiseconds ([`Centis`], the wire's unit), Skew_Time and Master_Down_Interval in
 //! microseconds ([`Micros`]), so that every priority keeps its takeover order even at 10 ms
 //! adverts. A Master's adverts are scheduled from the previous deadline, not from when the
@@ -113,12 +121,14 @@ mod config;
 mod event;
 mod instance;
 mod router;
+#[cfg(feature = "sim")]
 pub mod sim;
 mod stats;
 mod track;
 mod types;
 mod wire;
 
+#[cfg(feature = "checksum")]
 pub use checksum::{internet_checksum, pseudo_header_checksum};
 pub use config::{AnnounceSchedule, ConfigError, InstanceConfig, MAX_PREEMPT_DELAY};
 pub use event::{Action, Reason, Received, RxError, State, Transmit};

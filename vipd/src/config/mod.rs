@@ -37,6 +37,7 @@ pub use file::{
     ApiSpec, Config, DEFAULT_API_LISTEN, GarpSpec, InstanceSpec, MAX_DEPTH, MAX_FILE_BYTES, Secret,
 };
 pub use overrides::Overrides;
+pub(crate) use plan::track_of;
 pub use plan::{InstancePlan, Plan, Vip};
 pub use scripts::{cannot_switch_user, effective_caps, insecure_programs, run_as_vipd};
 pub use validate::MAX_INSTANCES;

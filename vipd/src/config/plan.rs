@@ -107,6 +107,21 @@ impl InstancePlan {
     }
 }
 
+impl InstancePlan {
+    /// Adds `check` (an embedder's) and the tracked object it feeds.
+    pub(crate) fn push_check(&mut self, check: vip_health::CheckConfig) {
+        self.engine.tracks.push(track_of(&check));
+        self.checks.push(check);
+    }
+}
+
+/// The tracked object a check feeds: its name, its weight, its initial state.
+pub(crate) fn track_of(check: &vip_health::CheckConfig) -> vrrp_core::Track {
+    let mut track = vrrp_core::Track::new(check.name.clone(), check.track_weight());
+    track.initially_up = check.initially_up();
+    track
+}
+
 /// A validated configuration, built only by [`Config::validate`](super::Config::validate).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {

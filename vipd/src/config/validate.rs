@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use vrrp_core::{
     AnnounceSchedule, Centis, ChecksumMode, Family, InstanceConfig, Interval, Password, Priority,
-    Track, Version, Vrid,
+    Version, Vrid,
 };
 
 use super::{Config, ConfigFileError, FieldError, InstancePlan, InstanceSpec, Plan, Vip};
@@ -395,14 +395,7 @@ impl InstanceSpec {
         engine.unicast_min_hop_limit = hop_limit.unwrap_or(255);
         engine.announce = announce.unwrap_or_default();
         engine.strict_address_list = self.strict_address_list;
-        engine.tracks = checks
-            .iter()
-            .map(|c| {
-                let mut track = Track::new(c.name.clone(), c.track_weight());
-                track.initially_up = c.initially_up();
-                track
-            })
-            .collect();
+        engine.tracks = checks.iter().map(super::plan::track_of).collect();
         engine.checksum_mode = if self.v3_checksum_as_v2 {
             ChecksumMode::V3AsV2
         } else {

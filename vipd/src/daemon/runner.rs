@@ -23,8 +23,11 @@ use super::{Command, DaemonError, InstanceState, StopMode};
 use crate::config::{InstancePlan, Plan};
 use crate::duration::VipLifetime;
 
+mod embed;
 mod events;
 mod reload;
+
+pub(super) use embed::Events;
 
 /// An instance whose interfaces were found.
 #[derive(Debug)]
@@ -64,6 +67,8 @@ struct Runner {
     /// When the VIP lifetimes are next renewed; `None` while no Master holds a VIP with a
     /// finite lifetime (a Backup never wakes for it).
     renew_at: Option<Instant>,
+    /// The embedder's event stream.
+    events: Events,
 }
 
 /// The address mark to use: the one asked for, or `IFA_PROTO` when the kernel keeps it
@@ -93,6 +98,7 @@ pub(super) async fn start(
     options: super::Options,
     commands: mpsc::UnboundedReceiver<Command>,
     states: watch::Sender<Vec<InstanceState>>,
+    embedder: Events,
 ) -> Result<JoinHandle<()>, DaemonError> {
     let mark = address_mark(options.mark).await?;
     let stop = options.stop;
@@ -116,6 +122,7 @@ pub(super) async fn start(
         timer,
         actions: Vec::new(),
         renew_at: None,
+        events: embedder,
     };
     // Resolve everything first, so that a bad name changes nothing.
     let mut resolved = Vec::new();
@@ -365,6 +372,7 @@ impl Runner {
         if self.actions.is_empty() {
             return;
         }
+        let events = self.events.of_actions(&self.actions, &self.instances);
         if self
             .executor
             .perform(&mut self.actions, &mut self.instances, &self.router)
@@ -373,6 +381,7 @@ impl Runner {
             self.publish();
             self.schedule_renewal(false);
         }
+        self.events.send_all(events);
     }
 
     /// Starts the renewal schedule when a Master holds VIPs with a finite lifetime, and stops
@@ -413,6 +422,7 @@ impl Runner {
     ) {
         loop {
             self.perform_actions().await;
+            self.observe_peers(Instant::now());
             if self.stopping && self.all_stopped() {
                 info!("stopped: every VIP released");
                 self.finish().await;
@@ -459,6 +469,7 @@ impl Runner {
                         self.schedule_renewal(true);
                     }
                     Command::Reload(_) => warn!("reload ignored: stopping"),
+                    Command::Input(input, reply) => self.input(input, reply).await,
                     Command::Snapshot(reply) => {
                         let _ = reply.send(snapshot::take(&snapshot::Sources {
                             router: &self.router,
@@ -477,6 +488,9 @@ impl Runner {
                     }
                 },
                 Some(tagged) = health.recv() => {
+                    if tagged.0 == self.health.generation() {
+                        self.events.check(&tagged.1, &self.instances);
+                    }
                     self.health.event(Instant::now(), &tagged, &mut self.router, &self.instances);
                 }
             }

@@ -220,7 +220,7 @@ impl Runner {
     }
 
     /// Stops instance `key` (RFC shutdown: priority 0, VIPs released) and forgets it.
-    async fn retire(&mut self, now: Instant, key: &InstanceKey) {
+    pub(super) async fn retire(&mut self, now: Instant, key: &InstanceKey) {
         if let Some(instance) = self.router.instance_mut(key) {
             instance.handle_shutdown(now);
         }
