@@ -91,12 +91,15 @@ pub enum Reason {
     Recovered,
     /// The instance was shut down.
     Shutdown,
+    /// Its sync group moved it, with the other members (keepalived's `vrrp_sync_group`):
+    /// another member went Fault, became Master or went Backup.
+    SyncGroup,
 }
 
 impl Reason {
     /// The stable snake_case name of the variant: `startup`, `owner`, `master_down`,
     /// `priority_zero`, `preempted`, `higher_priority`, `track_failed`, `link_down`,
-    /// `no_primary_address`, `recovered` or `shutdown`. These names never change (metrics
+    /// `no_primary_address`, `recovered`, `shutdown` or `sync_group`. These names never change (metrics
     /// labels depend on them) and are independent of `Display`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -112,6 +115,7 @@ impl Reason {
             Self::NoPrimaryAddress => "no_primary_address",
             Self::Recovered => "recovered",
             Self::Shutdown => "shutdown",
+            Self::SyncGroup => "sync_group",
         }
     }
 }
@@ -130,6 +134,7 @@ impl fmt::Display for Reason {
             Self::NoPrimaryAddress => "no primary address",
             Self::Recovered => "fault cleared",
             Self::Shutdown => "shutdown",
+            Self::SyncGroup => "sync group followed a member",
         })
     }
 }
