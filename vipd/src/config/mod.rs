@@ -18,6 +18,12 @@
 //!     unicast_peers: []          # empty: multicast
 //!     garp: { master_delay: 5s, master_repeat: 5, master_refresh: 0s, master_refresh_repeat: 1 }
 //!     vip_lifetime: 5s           # kernel lifetime of each VIP, renewed while Master; or forever
+//! sync_groups:                   # keepalived's vrrp_sync_group: members change state together
+//!   - name: G1
+//!     instances: [VI_CONTROL_PLANE, VI_BACK]
+//!     notify: { master: [/usr/local/bin/g1-master] }  # command gets GROUP <name> <state>
+//!     checks: []                 # tracked by every member (group-level track_*)
+//!     tracking_weight: false     # keepalived's sync_group_tracking_weight
 //! ```
 //!
 //! Validation reports every problem at once, each naming its field (`instances[0].vips[1]`)
@@ -27,15 +33,17 @@ mod file;
 mod overrides;
 mod plan;
 mod scripts;
+mod sync_groups;
 #[cfg(test)]
 mod tests;
 mod validate;
 
 pub use file::{
     ApiSpec, Config, DEFAULT_API_LISTEN, GarpSpec, InstanceSpec, MAX_DEPTH, MAX_FILE_BYTES, Secret,
+    SyncGroupSpec,
 };
 pub use overrides::Overrides;
-pub use plan::{InstancePlan, Plan, Vip};
+pub use plan::{InstancePlan, Plan, SyncGroupPlan, Vip};
 pub use scripts::insecure_programs;
 pub use validate::MAX_INSTANCES;
 

@@ -96,10 +96,40 @@ impl InstancePlan {
     }
 }
 
+/// A validated sync group: its members exist and are in no other group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncGroupPlan {
+    pub(crate) name: String,
+    /// The members' names, as in [`InstancePlan::name`].
+    pub(crate) members: Vec<String>,
+    pub(crate) notify: NotifySpec,
+}
+
+impl SyncGroupPlan {
+    /// Its name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The members' instance names.
+    #[must_use]
+    pub fn members(&self) -> &[String] {
+        &self.members
+    }
+
+    /// The group's notify hooks.
+    #[must_use]
+    pub const fn notify(&self) -> &NotifySpec {
+        &self.notify
+    }
+}
+
 /// A validated configuration, built only by [`Config::validate`](super::Config::validate).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub(crate) instances: Vec<InstancePlan>,
+    pub(crate) sync_groups: Vec<SyncGroupPlan>,
     pub(crate) api: Option<SocketAddr>,
     pub(crate) script_security: bool,
 }
@@ -109,6 +139,13 @@ impl Plan {
     #[must_use]
     pub fn instances(&self) -> &[InstancePlan] {
         &self.instances
+    }
+
+    /// The sync groups, in file order. Group-level checks are already among their members'
+    /// [`checks`](InstancePlan::checks).
+    #[must_use]
+    pub fn sync_groups(&self) -> &[SyncGroupPlan] {
+        &self.sync_groups
     }
 
     /// Where the HTTP API listens; `None` when it is off.

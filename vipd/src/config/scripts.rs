@@ -22,20 +22,16 @@ use super::{FieldError, Plan};
 #[must_use]
 pub fn insecure_programs(plan: &Plan, path: Option<&OsStr>) -> Vec<FieldError> {
     let mut found = Vec::new();
+    for (i, group) in plan.sync_groups().iter().enumerate() {
+        hooks(
+            &mut found,
+            &format!("sync_groups[{i}]"),
+            group.notify(),
+            path,
+        );
+    }
     for (i, inst) in plan.instances().iter().enumerate() {
-        let n = inst.notify();
-        for (field, argv) in [
-            ("command", &n.command),
-            ("master", &n.master),
-            ("backup", &n.backup),
-            ("fault", &n.fault),
-            ("stop", &n.stop),
-        ] {
-            if let Some(program) = argv.first() {
-                let field = format!("instances[{i}].notify.{field}[0]");
-                found.extend(check(&field, program, path));
-            }
-        }
+        hooks(&mut found, &format!("instances[{i}]"), inst.notify(), path);
         for (j, c) in inst.checks().iter().enumerate() {
             if let CheckKind::Exec(exec) = &c.kind {
                 let field = format!("instances[{i}].checks[{j}].exec.command");
@@ -51,6 +47,22 @@ pub fn insecure_programs(plan: &Plan, path: Option<&OsStr>) -> Vec<FieldError> {
         }
     }
     found
+}
+
+/// Checks the program of each hook of `n`, the `notify` of the instance or sync group at
+/// `owner`.
+fn hooks(
+    found: &mut Vec<FieldError>,
+    owner: &str,
+    n: &crate::notify::NotifySpec,
+    path: Option<&OsStr>,
+) {
+    for (field, argv) in n.hooks() {
+        if let Some(program) = argv.first() {
+            let field = format!("{owner}.notify.{field}[0]");
+            found.extend(check(&field, program, path));
+        }
+    }
 }
 
 fn check(field: &str, program: &str, path: Option<&OsStr>) -> Option<FieldError> {

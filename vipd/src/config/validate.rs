@@ -114,9 +114,13 @@ impl Config {
                 }
             },
         };
+        let all_valid = instances.len() == self.instances.len();
+        let sync_groups =
+            super::sync_groups::validate(&self.sync_groups, &mut instances, all_valid, &mut errors);
         if errors.is_empty() {
             Ok(Plan {
                 instances,
+                sync_groups,
                 api,
                 script_security: self.script_security,
             })
@@ -127,22 +131,63 @@ impl Config {
 }
 
 /// Collects errors under a field prefix.
-struct Errors<'a> {
-    prefix: String,
-    list: &'a mut Vec<FieldError>,
+pub(super) struct Errors<'a> {
+    pub(super) prefix: String,
+    pub(super) list: &'a mut Vec<FieldError>,
 }
 
 impl Errors<'_> {
-    fn push(&mut self, field: &str, message: impl Into<String>) {
+    pub(super) fn push(&mut self, field: &str, message: impl Into<String>) {
         self.list.push(FieldError::new(
             format!("{}.{field}", self.prefix),
             message.into(),
         ));
     }
 
-    fn count(&self) -> usize {
+    pub(super) fn count(&self) -> usize {
         self.list.len()
     }
+}
+
+/// The notify hooks' rules, for an instance's or a sync group's `notify`.
+pub(super) fn check_notify(e: &mut Errors<'_>, notify: &crate::notify::NotifySpec) {
+    if notify.timeout.0 == 0 {
+        e.push("notify.timeout", "must be more than 0, e.g. 10s");
+    }
+    for (field, argv) in notify.hooks() {
+        if argv.first().is_some_and(|p| p.trim().is_empty()) {
+            e.push(
+                &format!("notify.{field}"),
+                "the program (first element) is empty: give a path, e.g. [/usr/local/bin/hook]",
+            );
+        }
+    }
+}
+
+/// The health checks `specs` of the instance or sync group `e` is about, validated; each
+/// problem is pushed to `e` (under `checks[i]`) and an empty list returned.
+pub(super) fn checks_of(
+    e: &mut Errors<'_>,
+    specs: &[vip_health::CheckSpec],
+) -> Vec<vip_health::CheckConfig> {
+    match vip_health::validate_checks(
+        specs,
+        &format!("{}.checks", e.prefix),
+        &vip_health::process_env,
+    ) {
+        Ok(checks) => checks,
+        Err(errors) => {
+            e.list.extend(errors);
+            Vec::new()
+        }
+    }
+}
+
+/// The engine's tracked object for a health check of the same name.
+pub(super) fn track_of(check: &vip_health::CheckConfig) -> Track {
+    let mut track = Track::new(check.name.clone(), check.track_weight());
+    track.initially_up = check.initially_up();
+    track
 }
 
 /// Parses `ADDRESS/PREFIX`.
@@ -319,34 +364,8 @@ impl InstanceSpec {
             ),
             _ => {}
         }
-        if self.notify.timeout.0 == 0 {
-            e.push("notify.timeout", "must be more than 0, e.g. 10s");
-        }
-        for (field, argv) in [
-            ("notify.command", &self.notify.command),
-            ("notify.master", &self.notify.master),
-            ("notify.backup", &self.notify.backup),
-            ("notify.fault", &self.notify.fault),
-            ("notify.stop", &self.notify.stop),
-        ] {
-            if argv.first().is_some_and(|p| p.trim().is_empty()) {
-                e.push(
-                    field,
-                    "the program (first element) is empty: give a path, e.g. [/usr/local/bin/hook]",
-                );
-            }
-        }
-        let checks = match vip_health::validate_checks(
-            &self.checks,
-            &format!("{}.checks", e.prefix),
-            &vip_health::process_env,
-        ) {
-            Ok(checks) => checks,
-            Err(errors) => {
-                e.list.extend(errors);
-                Vec::new()
-            }
-        };
+        check_notify(e, &self.notify);
+        let checks = checks_of(e, &self.checks);
         // The engine's rules, on every field that could be read (placeholders that break no
         // rule stand in for the others). Without a version, the rules that depend on it
         // cannot be judged, so none are.
@@ -366,14 +385,7 @@ impl InstanceSpec {
         engine.unicast_min_hop_limit = hop_limit.unwrap_or(255);
         engine.announce = announce.unwrap_or_default();
         engine.strict_address_list = self.strict_address_list;
-        engine.tracks = checks
-            .iter()
-            .map(|c| {
-                let mut track = Track::new(c.name.clone(), c.track_weight());
-                track.initially_up = c.initially_up();
-                track
-            })
-            .collect();
+        engine.tracks = checks.iter().map(track_of).collect();
         engine.checksum_mode = if self.v3_checksum_as_v2 {
             ChecksumMode::V3AsV2
         } else {

@@ -30,6 +30,7 @@ mod executor;
 mod health;
 mod runner;
 mod snapshot;
+mod sync_groups;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;

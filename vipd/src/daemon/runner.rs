@@ -18,6 +18,7 @@ use vrrp_net::socket::{OwnedReceived, VrrpSocket};
 use super::executor::{Executor, Instances, Managed, VipBatches};
 use super::health::{Health, Tagged};
 use super::snapshot;
+use super::sync_groups::SyncGroups;
 use super::{Command, DaemonError, InstanceState, StopMode};
 use crate::config::{InstancePlan, Plan};
 use crate::duration::VipLifetime;
@@ -55,6 +56,7 @@ struct Runner {
     stopping: bool,
     /// When the daemon started, for the uptime.
     started: Instant,
+    sync_groups: SyncGroups,
 }
 
 /// The address mark to use: the one asked for, or `IFA_PROTO` when the kernel keeps it
@@ -103,6 +105,7 @@ pub(super) async fn start(
         stop,
         stopping: false,
         started: Instant::now(),
+        sync_groups: SyncGroups::default(),
     };
     // Resolve everything first, so that a bad name changes nothing.
     let mut resolved = Vec::new();
@@ -131,6 +134,12 @@ pub(super) async fn start(
         runner.install(r).await?;
     }
     runner.update_memberships();
+    runner.sync_groups.configure(
+        Instant::now(),
+        plan.sync_groups(),
+        &mut runner.router,
+        &runner.instances,
+    );
     runner.router.handle_startup(Instant::now());
     runner.health.restart(&runner.instances);
     runner.publish();
@@ -349,16 +358,17 @@ impl Runner {
         while let Some(next) = self.router.poll_action() {
             actions.push(next);
         }
-        if actions.is_empty() {
-            return;
-        }
-        if self
-            .executor
-            .perform(actions, &mut self.instances, &self.router)
-            .await
+        let group_events: Vec<_> = std::iter::from_fn(|| self.router.poll_group_event()).collect();
+        if !actions.is_empty()
+            && self
+                .executor
+                .perform(actions, &mut self.instances, &self.router)
+                .await
         {
             self.publish();
         }
+        self.sync_groups
+            .report(group_events, &self.executor, &self.router, &self.instances);
     }
 
     async fn run(

@@ -97,6 +97,8 @@ impl Runner {
         // Instances that were restarted count once, as restarted, not also as added.
         count.added -= count.restarted.min(count.added);
         self.update_memberships();
+        self.sync_groups
+            .configure(now, plan.sync_groups(), &mut self.router, &self.instances);
         self.health.restart(&self.instances);
         self.health.sync(now, &mut self.router, &self.instances);
         info!(
