@@ -124,6 +124,32 @@ impl Lab {
         ns.ip(&["link", "set", "eth0", "up"]);
     }
 
+    /// A second segment: bridge `bridge` in the switch namespace, and on every node an
+    /// interface `ifname` on it, with MAC 02:00:00:00:<segment>:<n> and address
+    /// `<prefix>.<n>/24` (node n = 1, 2, ...). `segment` tells the MACs apart from eth0's.
+    pub fn add_segment(&self, bridge: &str, ifname: &str, segment: u8, prefix: &str) {
+        self.switch.ip(&["link", "add", bridge, "type", "bridge"]);
+        self.switch.ip(&["link", "set", bridge, "up"]);
+        for (i, node) in self.nodes.iter().enumerate() {
+            let n = i + 1;
+            let port = format!("{bridge}p{n}");
+            common::veth(&node.ns, ifname, &self.switch, &port);
+            self.switch.ip(&["link", "set", &port, "master", bridge]);
+            let mac = format!("02:00:00:00:{segment:02x}:{n:02x}");
+            node.ns.ip(&["link", "set", ifname, "down"]);
+            node.ns.ip(&["link", "set", ifname, "address", &mac]);
+            node.ns
+                .ip(&["addr", "add", &format!("{prefix}.{n}/24"), "dev", ifname]);
+            node.ns.ip(&["link", "set", ifname, "up"]);
+        }
+    }
+
+    /// Whether node `i`'s interface `ifname` holds the address `vip`.
+    pub fn holds_on(&self, i: usize, ifname: &str, vip: &str) -> bool {
+        let out = self.nodes[i].ns.ip(&["-o", "addr", "show", "dev", ifname]);
+        String::from_utf8_lossy(&out.stdout).contains(&format!(" {vip}/"))
+    }
+
     /// Starts vipd on node `i` with its configuration file.
     pub fn start(&mut self, i: usize) {
         let config = self.nodes[i].config.to_string_lossy().into_owned();
@@ -249,8 +275,7 @@ impl Lab {
 
     /// Whether node `i`'s interface holds the address `vip` (IPv4 or IPv6).
     pub fn holds(&self, i: usize, vip: &str) -> bool {
-        let out = self.nodes[i].ns.ip(&["-o", "addr", "show", "dev", "eth0"]);
-        String::from_utf8_lossy(&out.stdout).contains(&format!(" {vip}/"))
+        self.holds_on(i, "eth0", vip)
     }
 
     /// The nodes whose interface holds the VIP.
