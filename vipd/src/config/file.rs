@@ -160,6 +160,16 @@ pub struct InstanceSpec {
     /// The interface the VIPs are added to, if not `interface`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vip_interface: Option<String>,
+    /// keepalived's `use_vmac`: the VIPs go on a macvlan of `interface` with the virtual
+    /// router MAC (00:00:5e:00:01:VRID, or 00:00:5e:00:02:VRID for IPv6), which vipd creates
+    /// and removes. `true` names it keepalived's way, `vrrp.<vrid>`; a string names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_vmac: Option<UseVmac>,
+    /// keepalived's `vmac_xmit_base`: adverts leave from `interface` (with its MAC) rather
+    /// than from the virtual MAC interface (with the virtual router MAC, which keeps the
+    /// switches' forwarding tables pointing at the Master). Only with `use_vmac`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vmac_xmit_base: bool,
     /// Virtual Router Identifier, 1 to 255.
     pub vrid: u32,
     /// VRRP version, 2 or 3.
@@ -214,6 +224,16 @@ pub struct InstanceSpec {
     /// `node_ready`, or a `builtin` of the seed charts).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<vip_health::CheckSpec>,
+}
+
+/// `use_vmac`: `true` (named `vrrp.<vrid>`), `false` (none), or the interface's name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum UseVmac {
+    /// On with keepalived's name `vrrp.<vrid>`, or off.
+    Enabled(bool),
+    /// On, with this interface name.
+    Named(String),
 }
 
 /// keepalived's `garp_master_*` and `garp_lower_prio_*` settings.
@@ -340,6 +360,8 @@ impl InstanceSpec {
             name: None,
             interface,
             vip_interface: None,
+            use_vmac: None,
+            vmac_xmit_base: false,
             vrid,
             version: default_version(),
             priority: default_priority(),

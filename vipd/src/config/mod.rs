@@ -8,6 +8,8 @@
 //!   - name: VI_CONTROL_PLANE
 //!     interface: eth0            # where VRRP speaks
 //!     vip_interface: eth0        # where the VIPs go (default: interface)
+//!     use_vmac: false            # true: VIPs on macvlan vrrp.<vrid> with MAC 00:00:5e:00:01:<vrid>; or a name
+//!     vmac_xmit_base: false      # keepalived's vmac_xmit_base
 //!     vrid: 51
 //!     version: 3                 # 2 or 3
 //!     priority: 100              # 1 to 255; 255 owns the addresses
@@ -40,10 +42,10 @@ mod validate;
 
 pub use file::{
     ApiSpec, Config, DEFAULT_API_LISTEN, GarpSpec, InstanceSpec, MAX_DEPTH, MAX_FILE_BYTES, Secret,
-    SyncGroupSpec,
+    SyncGroupSpec, UseVmac,
 };
 pub use overrides::Overrides;
-pub use plan::{InstancePlan, Plan, SyncGroupPlan, Vip};
+pub use plan::{InstancePlan, Plan, SyncGroupPlan, Vip, VmacPlan};
 pub use scripts::insecure_programs;
 pub use validate::MAX_INSTANCES;
 

@@ -38,6 +38,35 @@ pub struct InstancePlan {
     pub(crate) engine: InstanceConfig,
     pub(crate) notify: NotifySpec,
     pub(crate) checks: Vec<vip_health::CheckConfig>,
+    pub(crate) vmac: Option<VmacPlan>,
+}
+
+/// The virtual MAC interface of an instance (keepalived's `use_vmac`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmacPlan {
+    pub(crate) name: String,
+    pub(crate) mac: [u8; 6],
+    pub(crate) xmit_base: bool,
+}
+
+impl VmacPlan {
+    /// The macvlan's name (the VIPs' interface).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its MAC: the virtual router MAC of RFC 5798 section 7.3.
+    #[must_use]
+    pub const fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    /// keepalived's `vmac_xmit_base`.
+    #[must_use]
+    pub const fn xmit_base(&self) -> bool {
+        self.xmit_base
+    }
 }
 
 impl InstancePlan {
@@ -87,6 +116,13 @@ impl InstancePlan {
     #[must_use]
     pub const fn notify(&self) -> &NotifySpec {
         &self.notify
+    }
+
+    /// The virtual MAC interface, with `use_vmac`; its name is then
+    /// [`vip_interface`](Self::vip_interface).
+    #[must_use]
+    pub const fn vmac(&self) -> Option<&VmacPlan> {
+        self.vmac.as_ref()
     }
 
     /// The health checks, each a tracked object of the engine with the same name.

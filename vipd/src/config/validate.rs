@@ -42,6 +42,7 @@ impl Config {
         let mut instances = Vec::new();
         let mut keys: BTreeMap<(String, u8, Family), usize> = BTreeMap::new();
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
+        let mut vmacs: BTreeMap<String, usize> = BTreeMap::new();
         // Every VIP with the instance and list position that first claimed it.
         let mut claimed: BTreeMap<IpAddr, (usize, usize)> = BTreeMap::new();
         for (i, spec) in self.instances.iter().enumerate() {
@@ -93,6 +94,18 @@ impl Config {
                     format!(
                         "name {:?} is also used by instances[{first}]: names must be unique",
                         plan.name
+                    ),
+                );
+            }
+            if let Some(vmac) = &plan.vmac
+                && let Some(first) = vmacs.insert(vmac.name.clone(), i)
+            {
+                e.push(
+                    "use_vmac",
+                    format!(
+                        "virtual MAC interface {:?} is also instances[{first}]'s: name one of \
+                         them, e.g. use_vmac: vrrp.{}.2",
+                        vmac.name, plan.engine.vrid
                     ),
                 );
             }
@@ -404,6 +417,10 @@ impl InstanceSpec {
         }
         let vips: Vec<Vip> = parsed.into_iter().map(|(_, v)| v).collect();
         let family = engine.family();
+        let vmac = self.vmac(e, engine.vrid, family);
+        if e.count() > before {
+            return None;
+        }
         Some(InstancePlan {
             name: self.name.clone().unwrap_or_else(|| {
                 let family = if family == Family::Ipv6 {
@@ -414,15 +431,56 @@ impl InstanceSpec {
                 format!("{}-{}-{family}", self.interface, engine.vrid)
             }),
             interface: self.interface.clone(),
-            vip_interface: self
-                .vip_interface
-                .clone()
-                .unwrap_or_else(|| self.interface.clone()),
+            vip_interface: vmac.as_ref().map_or_else(
+                || {
+                    self.vip_interface
+                        .clone()
+                        .unwrap_or_else(|| self.interface.clone())
+                },
+                |v| v.name.clone(),
+            ),
+            vmac,
             vips,
             vip_lifetime: self.vip_lifetime,
             engine,
             notify: self.notify.clone(),
             checks,
+        })
+    }
+
+    /// The virtual MAC interface of `use_vmac`, with its rules: a valid name, and no
+    /// `vip_interface` (the VIPs go on the virtual MAC interface).
+    fn vmac(&self, e: &mut Errors<'_>, vrid: Vrid, family: Family) -> Option<super::VmacPlan> {
+        let name = match &self.use_vmac {
+            None | Some(super::UseVmac::Enabled(false)) => {
+                if self.vmac_xmit_base {
+                    e.push(
+                        "vmac_xmit_base",
+                        "has no effect without use_vmac: set use_vmac: true, or remove it",
+                    );
+                }
+                return None;
+            }
+            Some(super::UseVmac::Enabled(true)) => vrrp_net::netlink::default_vmac_name(vrid),
+            Some(super::UseVmac::Named(name)) => name.clone(),
+        };
+        check_ifname(e, "use_vmac", &name);
+        if name == self.interface {
+            e.push(
+                "use_vmac",
+                format!("{name:?} is the VRRP interface: name the virtual MAC interface differently, e.g. vrrp.{vrid}"),
+            );
+        }
+        if self.vip_interface.is_some() {
+            e.push(
+                "vip_interface",
+                "with use_vmac the VIPs go on the virtual MAC interface: remove vip_interface",
+            );
+        }
+        Some(super::VmacPlan {
+            name,
+            mac: vrrp_net::netlink::vmac_address(family, vrid),
+            xmit_base: self.vmac_xmit_base,
         })
     }
 

@@ -31,6 +31,7 @@ mod health;
 mod runner;
 mod snapshot;
 mod sync_groups;
+mod vmac;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;

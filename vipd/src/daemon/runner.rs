@@ -107,6 +107,8 @@ pub(super) async fn start(
         started: Instant::now(),
         sync_groups: SyncGroups::default(),
     };
+    // Virtual MAC interfaces a crashed run of this configuration left (with its VIPs on them).
+    super::vmac::remove_leftovers(&runner.executor.netlink, &plan).await?;
     // Resolve everything first, so that a bad name changes nothing.
     let mut resolved = Vec::new();
     for plan in plan.instances() {
@@ -179,12 +181,15 @@ impl Runner {
             .link_by_name(&plan.interface)
             .await
             .map_err(|_| unknown(&plan.interface))?;
-        let vip = self
-            .executor
-            .netlink
-            .link_by_name(&plan.vip_interface)
-            .await
-            .map_err(|_| unknown(&plan.vip_interface))?;
+        let vip = match super::vmac::vip_link(&self.executor.netlink, plan, &vrrp).await? {
+            Some(vmac) => vmac,
+            None => self
+                .executor
+                .netlink
+                .link_by_name(&plan.vip_interface)
+                .await
+                .map_err(|_| unknown(&plan.vip_interface))?,
+        };
         let mac = vip.mac.ok_or_else(|| DaemonError::NoMac {
             instance: plan.name.clone(),
             interface: plan.vip_interface.clone(),
@@ -252,6 +257,11 @@ impl Runner {
             self.readers.push(reader);
             slot.insert(socket);
         }
+        if let Some(socket) = super::vmac::open_socket(&mut self.executor, &plan, &vip)? {
+            // What arrives on the virtual MAC interface is the VRRP interface's.
+            let reader = spawn_reader(vrrp.index, socket, self.inputs.clone());
+            self.readers.push(reader);
+        }
         if let Entry::Vacant(slot) = self.executor.announcers.entry(vip.index) {
             let announcer =
                 Announcer::new(vip.index, mac).map_err(|source| DaemonError::Socket {
@@ -300,6 +310,9 @@ impl Runner {
             reader.abort();
         }
         self.health.stop().await;
+        for m in self.instances.values() {
+            super::vmac::release(&mut self.executor, m).await;
+        }
         let longest = self
             .instances
             .values()
@@ -318,7 +331,7 @@ impl Runner {
     fn update_memberships(&self) {
         for ((index, family), socket) in &self.executor.sockets {
             let wanted = self.instances.iter().any(|(key, m)| {
-                key.interface == *index
+                (key.interface == *index || m.send_index() == *index)
                     && key.family == *family
                     && m.plan.engine.unicast_peers.is_empty()
             });

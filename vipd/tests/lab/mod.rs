@@ -144,9 +144,12 @@ impl Lab {
         }
     }
 
-    /// Whether node `i`'s interface `ifname` holds the address `vip`.
+    /// Whether node `i`'s interface `ifname` holds the address `vip` (false if there is no
+    /// such interface).
     pub fn holds_on(&self, i: usize, ifname: &str, vip: &str) -> bool {
-        let out = self.nodes[i].ns.ip(&["-o", "addr", "show", "dev", ifname]);
+        let out = self.nodes[i]
+            .ns
+            .try_ip(&["-o", "addr", "show", "dev", ifname]);
         String::from_utf8_lossy(&out.stdout).contains(&format!(" {vip}/"))
     }
 
@@ -179,6 +182,19 @@ impl Lab {
             .spawn()
             .unwrap();
         node.child = Some(child);
+    }
+
+    /// Starts `program args...` in the observer's namespace, stdout and stderr piped.
+    pub fn spawn_observer(&self, program: &str, args: &[&str]) -> ObserverProcess {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.observer.name, program])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        ObserverProcess(Some(child))
     }
 
     /// Replaces node `i`'s configuration file (takes effect at its next start).
@@ -355,6 +371,31 @@ print(n)
     /// Node `i`'s log.
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
+    }
+}
+
+/// A program started in the observer's namespace with its output piped
+/// ([`Lab::spawn_observer`]); killed, by its PID, when dropped still running.
+pub struct ObserverProcess(Option<Child>);
+
+impl ObserverProcess {
+    /// The process.
+    pub fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("running")
+    }
+
+    /// Waits for it to exit and returns what it printed.
+    pub fn wait_output(mut self) -> std::process::Output {
+        self.0.take().expect("running").wait_with_output().unwrap()
+    }
+}
+
+impl Drop for ObserverProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

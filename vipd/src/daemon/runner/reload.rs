@@ -119,7 +119,9 @@ impl Runner {
         }
         self.perform_actions().await;
         self.router.remove_instance(key);
-        self.instances.remove(key);
+        if let Some(m) = self.instances.remove(key) {
+            super::super::vmac::release(&mut self.executor, &m).await;
+        }
     }
 }
 
