@@ -57,3 +57,25 @@ fn vmac_errors_name_their_field() {
         ]
     );
 }
+
+#[test]
+fn check_config_accepts_a_virtual_mac_interface_vipd_will_create() {
+    let path = std::env::temp_dir().join(format!("vipd-test-vmac-{}.yaml", std::process::id()));
+    std::fs::write(
+        &path,
+        "instances:\n- {interface: lo, vrid: 51, use_vmac: true, vips: [10.200.0.100/24]}\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipd"))
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .expect("vipd runs");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("use_vmac: true"));
+}
