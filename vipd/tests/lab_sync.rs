@@ -278,5 +278,26 @@ fn back_link_failure_moves_both_vips_and_they_come_back_together() {
         log.contains("sync group followed a member"),
         "node1 log:\n{log}"
     );
+    // The group in /status and /metrics (vipd's default API address, inside the namespace).
+    let fetch = |path: &str| {
+        let script = format!(
+            "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9370{path}', \
+             timeout=5).read().decode())"
+        );
+        let out = lab.nodes[0].ns.exec("python3", &["-c", &script]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let status: serde_json::Value = serde_json::from_str(&fetch("/status")).unwrap();
+    assert_eq!(
+        status["sync_groups"],
+        serde_json::json!([{"name": "G1", "state": "MASTER", "members": ["front", "back"]}])
+    );
+    let metrics = fetch("/metrics");
+    for line in [
+        "vipd_sync_group_state{sync_group=\"G1\",state=\"MASTER\"} 1",
+        "vipd_sync_group_state{sync_group=\"G1\",state=\"FAULT\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
