@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: formatting, lints, docs, every test, and the dependency rule of
-# vrrp-core. Run from anywhere; needs only the Rust toolchain (rustup with clippy and rustfmt).
+# vrrp-core. Run from anywhere, as root; needs the Rust toolchain (rustup with clippy and rustfmt)
+# and the tools .ci/run installs (iproute2, keepalived, buildah, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,11 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import prometheus_cli
   "$venv/bin/pip" install --quiet --disable-pip-version-check prometheus-client
 fi
 export VIPD_TEST_PYTHON="$PWD/$venv/bin/python"
+
+step "image: buildah from the static binary, unpacked for vipd/tests/image_caps.rs (scripts/image-build.sh)"
+image="${CARGO_TARGET_DIR:-$PWD/target}/image"
+./scripts/image-build.sh "$image"
+export VIPD_IMAGE="$image"
 
 step "cargo test (workspace, release: the simulation runs thousands of scenarios)"
 cargo test --workspace --release --locked

@@ -122,6 +122,8 @@ pub struct ExecCheck {
     pub command: Vec<String>,
     /// Run with `/bin/sh -c`.
     pub shell: bool,
+    /// The user and group it runs as; `None`: the daemon's own.
+    pub run_as: Option<crate::RunAs>,
 }
 
 /// `file` check settings: keepalived's `track_file`.
@@ -233,6 +235,7 @@ impl CheckConfig {
                 spec.exec = Some(ExecSpec {
                     command: Some(e.command.clone()),
                     shell: Some(e.shell),
+                    run_as: e.run_as.map(crate::RunAs::to_spec),
                 });
             }
             CheckKind::File(f) => {

@@ -124,6 +124,8 @@
 //!     exec: { command: ["/usr/local/bin/check", "--fast"] }   # argv, no shell
 //!   - name: script2
 //!     exec: { command: ["test -f /run/ok"], shell: true }    # /bin/sh -c STRING
+//!   - name: script3            # as a user with no capabilities (keepalived's `user`)
+//!     exec: { command: ["/usr/local/bin/check"], run_as: {user: nobody, group: nogroup} }
 //!   - name: maint
 //!     file: { path: /etc/vipd/weight }
 //!     weight: 10
@@ -189,6 +191,7 @@ mod field_error;
 mod filter;
 mod monitor;
 mod probe;
+mod run_as;
 mod spec;
 mod status;
 mod threshold;
@@ -207,6 +210,7 @@ pub use field_error::FieldError;
 pub use filter::StateFilter;
 pub use monitor::HealthMonitor;
 pub use probe::ProbeError;
+pub use run_as::{NameOrId, RunAs, RunAsSpec};
 pub use spec::{
     CheckAction, CheckSpec, DampingSpec, ExecSpec, FileSpec, HttpSpec, InitialState, InterfaceSpec,
     KubeApiSpec, NodeReadySpec, TcpSpec,

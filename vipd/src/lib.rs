@@ -15,12 +15,14 @@
 //! - [`notify`]: keepalived-compatible notify hooks;
 //! - [`api`] and [`metrics`]: the HTTP endpoint (`/metrics`, `/healthz`, `/readyz`, `/status`);
 //! - [`status`]: what a running daemon reports (`/status`, `/metrics`, `vipd status`);
-//! - [`manifest`]: the Kubernetes static Pod that runs vipd (`vipd manifest static-pod`).
+//! - [`manifest`]: the Kubernetes static Pod that runs vipd (`vipd manifest static-pod`);
+//! - [`import`]: keepalived.conf into vipd's configuration (`vipd import`).
 
 pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod duration;
+pub mod import;
 pub mod manifest;
 pub mod metrics;
 pub mod notify;

@@ -24,7 +24,9 @@
 //!
 //! # Processes
 //!
-//! Each hook runs in its own process group with stdin from `/dev/null`. Past its timeout the
+//! Each hook runs in its own process group with stdin from `/dev/null`, as the user of
+//! `run_as` (or the configuration's `script_user`) with no capabilities, else as vipd's own
+//! user ([`vip_health::RunAs`]). Past its timeout the
 //! whole group gets SIGKILL (so whatever the hook started dies with it) and the hook is reaped
 //! before the next one starts. A hook that exits in time may leave background processes
 //! behind on purpose; they are not touched.
@@ -77,6 +79,11 @@ pub struct NotifySpec {
     /// How long a hook may run before it is killed.
     #[serde(default = "default_timeout")]
     pub timeout: ConfigDuration,
+    /// The user and group the hooks run as, with no capabilities (keepalived's `notify_*`
+    /// `username [groupname]`); default the configuration's `script_user`, else vipd's own
+    /// user. In a validated plan it holds numeric ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<vip_health::RunAsSpec>,
 }
 
 const fn default_timeout() -> ConfigDuration {
@@ -93,6 +100,7 @@ impl Default for NotifySpec {
             fault: Vec::new(),
             stop: Vec::new(),
             timeout: default_timeout(),
+            run_as: None,
         }
     }
 }
@@ -231,18 +239,34 @@ pub async fn run_hook(argv: &[String], note: &Notification, timeout: Duration) -
     run_hook_in(argv, note, timeout, &HookEnv::inherited()).await
 }
 
-/// Runs one hook, in its own process group, with `env` and vipd's variables, to completion
-/// or timeout. On timeout the whole group is killed and the hook reaped before this returns.
+/// Runs one hook as vipd's own user; see [`run_hook_as`].
 pub async fn run_hook_in(
     argv: &[String],
     note: &Notification,
     timeout: Duration,
     env: &HookEnv,
 ) -> Outcome {
+    run_hook_as(argv, note, timeout, env, None).await
+}
+
+/// Runs one hook, in its own process group, with `env` and vipd's variables, as `user` (with
+/// no capabilities, see [`vip_health::RunAs`]) or vipd's own user, to completion or timeout.
+/// On timeout the whole group is killed and the hook reaped before this returns (killing
+/// another user's processes needs `CAP_KILL` when vipd is not that user).
+pub async fn run_hook_as(
+    argv: &[String],
+    note: &Notification,
+    timeout: Duration,
+    env: &HookEnv,
+    user: Option<vip_health::RunAs>,
+) -> Outcome {
     let Some((program, args)) = argv.split_first() else {
         return Outcome::Failed("empty command".into());
     };
     let mut cmd = Command::new(program);
+    if let Some(user) = user {
+        user.apply(&mut cmd);
+    }
     cmd.args(args)
         .env_clear()
         .envs(env.vars())
@@ -256,7 +280,10 @@ pub async fn run_hook_in(
         .kill_on_drop(true);
     let mut child = match cmd.spawn() {
         Ok(child) => child,
-        Err(e) => return Outcome::Failed(format!("cannot start {program:?}: {e}")),
+        Err(e) => {
+            let who = user.map(|u| format!(" as {u}")).unwrap_or_default();
+            return Outcome::Failed(format!("cannot start {program:?}{who}: {e}"));
+        }
     };
     // Declared after `child`, so dropped (and the group killed) before it.
     let mut killer = GroupKiller {
@@ -408,6 +435,15 @@ async fn serve(lane: Arc<Lane>, report: Arc<Report>, env: HookEnv) {
         subject,
     }) = lane.next().await
     {
+        // A validated plan holds ids, which resolve without a lookup.
+        let user = match spec.run_as.as_ref().map(vip_health::RunAsSpec::resolve) {
+            Some(Ok(user)) => Some(user),
+            Some(Err(e)) => {
+                warn!(error = %e, "notify: the hooks' run_as cannot be resolved; not run");
+                continue;
+            }
+            None => None,
+        };
         lane.started.fetch_add(1, Ordering::Relaxed);
         let dropped = lane.dropped.load(Ordering::Relaxed);
         if dropped > dropped_seen {
@@ -426,7 +462,7 @@ async fn serve(lane: Arc<Lane>, report: Arc<Report>, env: HookEnv) {
                 );
                 break;
             }
-            let outcome = run_hook_in(argv, &note, spec.timeout.to_duration(), &env).await;
+            let outcome = run_hook_as(argv, &note, spec.timeout.to_duration(), &env, user).await;
             report(&note, argv, &outcome);
         }
     }

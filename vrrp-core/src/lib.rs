@@ -43,8 +43,11 @@
 //! 4. **Getters**: `state`, `effective_priority`, `stats`, `master_down_interval`, ...
 //!
 //! Time is an [`Instant`](std::time::Instant) you supply, so the same code runs against the
-//! wall clock or in a simulation ([`sim`]). All VRRP interval arithmetic is in integer
-//! centiseconds. A malformed or foreign message is counted in [`Stats`] and returned as an
+//! wall clock or in a simulation ([`sim`]). All VRRP interval arithmetic is integer: intervals
+//! in centiseconds ([`Centis`], the wire's unit), Skew_Time and Master_Down_Interval in
+//! microseconds ([`Micros`]), so that every priority keeps its takeover order even at 10 ms
+//! adverts. A Master's adverts are scheduled from the previous deadline, not from when the
+//! loop woke up, so a late loop does not make them drift. A malformed or foreign message is counted in [`Stats`] and returned as an
 //! [`RxError`]; it never panics and never changes the state.
 //!
 //! # A run loop
@@ -84,7 +87,9 @@
 //! }
 //! // Alone on the link, priority 150 with 1 s adverts: Master after 3 s + Skew_Time.
 //! assert_eq!(vr.state(), State::Master);
-//! assert_eq!(vr.master_down_interval().get(), 300 + (256 - 150) * 100 / 256);
+//! // 3 s + (256 - 150) / 256 s = 3.4140625 s, truncated to the microsecond.
+//! assert_eq!(vr.master_down_interval().get(), 3_000_000 + (256 - 150) * 1_000_000 / 256);
+//! assert_eq!(vr.master_down_interval().to_string(), "3.414062s");
 //! assert!(sent >= 6);
 //! # Ok::<(), vrrp_core::ConfigError>(())
 //! ```
@@ -124,7 +129,7 @@ pub use router::{AddError, InstanceKey, Router};
 pub use stats::{MasterReasons, RouterStats, Stats};
 pub use sync_group::{GroupEvent, SyncGroupConfig, SyncGroupError};
 pub use track::{Track, TrackEffect, TrackStatus};
-pub use types::{Centis, Family, Interval, Priority, Version, Vrid};
+pub use types::{Centis, Family, Interval, Micros, Priority, Version, Vrid};
 pub use wire::{
     Addresses, Advertisement, Auth, ChecksumMode, EmitError, Endpoints, Password, WireError,
 };

@@ -4,8 +4,8 @@
 //!
 //! The group `G` has two members, as in the usual set-up of a router with a front and a back
 //! network: `front` (interface 1, VRID 1, 10.200.1.100) and `back` (interface 2, VRID 2,
-//! 10.200.2.100), both priority 100 with 1 s adverts (Skew_Time 0.60 s, Master_Down_Interval
-//! 3.60 s), one announcement per address on becoming Master.
+//! 10.200.2.100), both priority 100 with 1 s adverts (Skew_Time 0.609375 s, Master_Down_Interval
+//! 3.609375 s), one announcement per address on becoming Master.
 
 mod common;
 
@@ -139,10 +139,13 @@ fn grouped(front_priority: u8, back_priority: u8, clock: &Clock) -> Router {
     router
 }
 
-/// The group with both members Master (their timers fired at 3.60 s), drained.
+/// Master_Down_Interval of priority 100 at 1 s adverts: 3 s + Skew_Time (0.609375 s), in µs.
+const MDI_US: u64 = 3_609_375;
+
+/// The group with both members Master (their timers fired at Master_Down_Interval), drained.
 fn grouped_master(clock: &Clock) -> Router {
     let mut router = grouped(100, 100, clock);
-    router.handle_timeout(clock.at(360));
+    router.handle_timeout(clock.at_us(MDI_US));
     drain(&mut router);
     assert_eq!(state(&router, front()), State::Master);
     assert_eq!(state(&router, back()), State::Master);
@@ -211,7 +214,8 @@ fn group_starts_in_backup_with_its_members() {
 fn all_members_become_master_together() {
     let clock = Clock::new();
     let mut router = grouped(100, 100, &clock);
-    router.handle_timeout(clock.at(360));
+    assert_eq!(clock.us(router.poll_timeout().unwrap()), MDI_US);
+    router.handle_timeout(clock.at_us(MDI_US));
     expect(&mut router, BACK_THEN_FRONT_MASTER, &["G BACKUP->MASTER"]);
     assert_eq!(group_state(&router), State::Master);
 }
@@ -225,14 +229,14 @@ fn member_stays_backup_while_another_hears_its_master() {
     // The back network's master speaks at 3.00 s: back's timer moves to 6.60 s.
     advert(&mut router, clock.at(300), back(), BACK_PEER, 200);
     drain(&mut router);
-    router.handle_timeout(clock.at(360));
+    router.handle_timeout(clock.at_us(MDI_US));
     expect(&mut router, &[], &[]);
     assert_eq!(state(&router, front()), State::Backup);
     let next = router.instance(&front()).unwrap().poll_timeout().unwrap();
-    assert_eq!(clock.cs(next), 360 + 360);
-    // The back master keeps speaking: front, held again at 7.20 s, stays Backup.
+    assert_eq!(clock.us(next), 2 * MDI_US);
+    // The back master keeps speaking: front, held again, stays Backup.
     advert(&mut router, clock.at(600), back(), BACK_PEER, 200);
-    router.handle_timeout(clock.at(720));
+    router.handle_timeout(clock.at_us(2 * MDI_US));
     expect(&mut router, &[], &[]);
     assert_eq!(state(&router, front()), State::Backup);
     assert_eq!(group_state(&router), State::Backup);
@@ -249,11 +253,11 @@ fn priority_zero_on_one_member_waits_for_the_other() {
     advert(&mut router, clock.at(100), back(), BACK_PEER, 200);
     advert(&mut router, clock.at(200), front(), FRONT_PEER, 0);
     drain(&mut router);
-    // front's Skew_Time: 0.60 s after the priority-0 advert. Held: back still has a master.
-    router.handle_timeout(clock.at(260));
+    // front's Skew_Time: 0.609375 s after the priority-0 advert. Held: back still has a master.
+    router.handle_timeout(clock.at_us(2_000_000 + 609_375));
     expect(&mut router, &[], &[]);
-    // back's Master_Down_Timer: 3.60 s after its master's last advert at 1.00 s.
-    router.handle_timeout(clock.at(460));
+    // back's Master_Down_Timer: Master_Down_Interval after its master's last advert at 1 s.
+    router.handle_timeout(clock.at_us(1_000_000 + MDI_US));
     expect(&mut router, BACK_THEN_FRONT_MASTER, &["G BACKUP->MASTER"]);
 }
 
@@ -341,7 +345,7 @@ fn members_leave_fault_together() {
         &["G FAULT->BACKUP"],
     );
     // Both wait a whole Master_Down_Interval from 7.00 s.
-    assert_eq!(clock.cs(router.poll_timeout().unwrap()), 700 + 360);
+    assert_eq!(clock.us(router.poll_timeout().unwrap()), 7_000_000 + MDI_US);
 }
 
 /// Rule 4: a Master member that hears a higher-priority advert goes Backup, and so does

@@ -19,6 +19,12 @@ pub struct Config {
     /// `enable_script_security`, on by default here); `false` accepts the risk.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub script_security: bool,
+    /// The user and group hooks and exec checks run as, with no capabilities, unless one sets
+    /// its own `run_as` (keepalived's `script_user`). Unset: vipd's own user (root), with a
+    /// warning at start when there is a hook or an exec check. See
+    /// [`vip_health::RunAsSpec`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_user: Option<vip_health::RunAsSpec>,
     /// The virtual router instances.
     #[serde(default)]
     pub instances: Vec<InstanceSpec>,
@@ -68,6 +74,7 @@ impl Default for Config {
         Self {
             api: ApiSpec::default(),
             script_security: true,
+            script_user: None,
             instances: Vec::new(),
             sync_groups: Vec::new(),
         }

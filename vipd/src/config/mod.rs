@@ -4,6 +4,8 @@
 //! ```yaml
 //! api:
 //!   listen: 127.0.0.1:9370       # /metrics, /healthz, /readyz, /status; or off
+//! script_security: true          # refuse hooks and exec checks others could replace
+//! script_user: {user: nobody}    # hooks and exec checks as this user, no capabilities
 //! instances:
 //!   - name: VI_CONTROL_PLANE
 //!     interface: eth0            # where VRRP speaks
@@ -46,7 +48,7 @@ pub use file::{
 };
 pub use overrides::Overrides;
 pub use plan::{InstancePlan, Plan, SyncGroupPlan, Vip, VmacPlan};
-pub use scripts::insecure_programs;
+pub use scripts::{cannot_switch_user, effective_caps, insecure_programs, run_as_vipd};
 pub use validate::MAX_INSTANCES;
 
 pub use vip_health::FieldError;

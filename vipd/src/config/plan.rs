@@ -130,6 +130,17 @@ impl InstancePlan {
     pub fn checks(&self) -> &[vip_health::CheckConfig] {
         &self.checks
     }
+
+    /// Gives the hooks and exec checks that name no user of their own `user` (the
+    /// configuration's `script_user`).
+    pub(crate) fn default_run_as(&mut self, user: vip_health::RunAs) {
+        self.notify.run_as.get_or_insert(user.to_spec());
+        for check in &mut self.checks {
+            if let vip_health::CheckKind::Exec(exec) = &mut check.kind {
+                exec.run_as.get_or_insert(user);
+            }
+        }
+    }
 }
 
 /// A validated sync group: its members exist and are in no other group.

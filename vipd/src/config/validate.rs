@@ -10,6 +10,8 @@ use vrrp_core::{
 
 use super::{Config, ConfigFileError, FieldError, InstancePlan, InstanceSpec, Plan, Vip};
 use crate::duration::VipLifetime;
+use crate::notify::NotifySpec;
+use vip_health::{RunAs, RunAsSpec};
 
 /// The most instances one vipd runs.
 pub const MAX_INSTANCES: usize = 1024;
@@ -39,6 +41,16 @@ impl Config {
             ));
             return Err(ConfigFileError::Invalid(errors));
         }
+        let script_user = self.script_user.as_ref().and_then(|spec| {
+            resolve_run_as(
+                spec,
+                "script_user",
+                &mut Errors {
+                    prefix: String::new(),
+                    list: &mut errors,
+                },
+            )
+        });
         let mut instances = Vec::new();
         let mut keys: BTreeMap<(String, u8, Family), usize> = BTreeMap::new();
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
@@ -50,9 +62,12 @@ impl Config {
                 prefix: format!("instances[{i}]"),
                 list: &mut errors,
             };
-            let Some(plan) = spec.plan(&mut e) else {
+            let Some(mut plan) = spec.plan(&mut e) else {
                 continue;
             };
+            if let Some(user) = script_user {
+                plan.default_run_as(user);
+            }
             let key = (
                 plan.interface.clone(),
                 plan.engine.vrid.get(),
@@ -143,6 +158,13 @@ impl Config {
     }
 }
 
+/// The ids of `spec`, or `None` with the problem recorded under `field`.
+fn resolve_run_as(spec: &RunAsSpec, field: &str, e: &mut Errors<'_>) -> Option<RunAs> {
+    spec.resolve()
+        .map_err(|err| e.push(&format!("{field}.{}", err.field), err.message))
+        .ok()
+}
+
 /// Collects errors under a field prefix.
 pub(super) struct Errors<'a> {
     pub(super) prefix: String,
@@ -151,10 +173,12 @@ pub(super) struct Errors<'a> {
 
 impl Errors<'_> {
     pub(super) fn push(&mut self, field: &str, message: impl Into<String>) {
-        self.list.push(FieldError::new(
-            format!("{}.{field}", self.prefix),
-            message.into(),
-        ));
+        let field = if self.prefix.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{}.{field}", self.prefix)
+        };
+        self.list.push(FieldError::new(field, message.into()));
     }
 
     pub(super) fn count(&self) -> usize {
@@ -378,6 +402,11 @@ impl InstanceSpec {
             _ => {}
         }
         check_notify(e, &self.notify);
+        let notify_run_as = self
+            .notify
+            .run_as
+            .as_ref()
+            .and_then(|spec| resolve_run_as(spec, "notify.run_as", e));
         let checks = checks_of(e, &self.checks);
         // The engine's rules, on every field that could be read (placeholders that break no
         // rule stand in for the others). Without a version, the rules that depend on it
@@ -443,7 +472,10 @@ impl InstanceSpec {
             vips,
             vip_lifetime: self.vip_lifetime,
             engine,
-            notify: self.notify.clone(),
+            notify: NotifySpec {
+                run_as: notify_run_as.map(RunAs::to_spec),
+                ..self.notify.clone()
+            },
             checks,
         })
     }

@@ -62,7 +62,8 @@ pub struct UnknownTrack {
 ///
 /// The methods are of four kinds (the sans-IO contract of the crate docs):
 ///
-/// - inputs: [`handle_startup`](Self::handle_startup),
+/// - inputs: [`handle_startup`](Self::handle_startup) (or
+///   [`handle_startup_master`](Self::handle_startup_master) for a restart),
 ///   [`handle_packet`](Self::handle_packet), [`handle_timeout`](Self::handle_timeout),
 ///   [`handle_shutdown`](Self::handle_shutdown) or [`handle_handover`](Self::handle_handover);
 /// - commands: [`set_primary_address`](Self::set_primary_address),

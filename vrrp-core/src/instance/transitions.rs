@@ -12,12 +12,45 @@ impl Instance {
     /// The Startup event (RFC 5798 section 6.4.1): the owner becomes Master at once, any other
     /// router Backup; an ineligible one goes to Fault. No-op if already started.
     pub fn handle_startup(&mut self, now: Instant) {
+        self.start(now, false);
+    }
+
+    /// Startup in place of an instance of this node that was Master for the same addresses a
+    /// moment ago (a restart on reload, make-before-break): an eligible instance becomes
+    /// Master at once ([`Reason::Restart`]): it adds its addresses (which the node still
+    /// holds) and advertises, where [`handle_startup`](Self::handle_startup) would wait
+    /// Master_Down_Interval as Backup while nobody answers for the addresses. It does not
+    /// announce them (no first burst, no `garp_master_delay` burst; the refresh stays
+    /// scheduled): the neighbours already reach this node. A caller that moved them to
+    /// another interface (another MAC) asks for the announcements with
+    /// [`reannounce`](Self::reannounce). An ineligible instance goes to Fault as with
+    /// `handle_startup`. No-op if already started.
+    ///
+    /// This departs from RFC 5798 section 6.4.1 on purpose: the node held the role. If
+    /// another router is Master too (it had claimed the addresses meanwhile), the first
+    /// advert either of them hears settles it by section 6.4.3: the lower priority (or, at
+    /// equal priority, the lower address) steps down.
+    pub fn handle_startup_master(&mut self, now: Instant) {
+        self.start(now, true);
+    }
+
+    /// [`handle_startup`](Self::handle_startup), or with `restart`
+    /// [`handle_startup_master`](Self::handle_startup_master).
+    fn start(&mut self, now: Instant, restart: bool) {
         if self.started {
             return;
         }
         self.started = true;
         match self.fault() {
             Some(reason) => self.enter_fault(now, reason),
+            None if restart => {
+                self.become_master(now, Reason::Restart);
+                // The node answered for the addresses a moment ago: nothing moved, nothing to
+                // announce (and a node that claimed them meanwhile is not out-announced while
+                // the adverts settle who keeps them). The refresh schedule stays.
+                self.actions.retain(|a| !matches!(a, Action::Announce(_)));
+                self.announce_second = None;
+            }
             None => self.enter_running(now, Reason::Startup),
         }
     }
