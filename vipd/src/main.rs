@@ -277,7 +277,9 @@ fn missing_interfaces(plan: &Plan) -> Vec<String> {
             ("interface", inst.interface()),
             ("vip_interface", inst.vip_interface()),
         ] {
-            if !Path::new("/sys/class/net").join(name).exists() {
+            // With use_vmac, vipd creates the VIP interface itself.
+            let created = field == "vip_interface" && inst.vmac().is_some();
+            if !created && !Path::new("/sys/class/net").join(name).exists() {
                 missing.push(format!(
                     "instances[{i}].{field}: no interface {name:?} on this machine (see `ip link`); \
                      fix the name, or pass --offline to check a configuration meant for another machine"

@@ -3,7 +3,10 @@
 //!
 //! No shell is involved: a command is an argument vector (use `["sh", "-c", "..."]` to ask for
 //! one). A generic `command` gets keepalived's arguments, so keepalived notify scripts work
-//! unchanged: `INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>`. Every hook also gets
+//! unchanged: `INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>`; a sync group's generic
+//! `command` gets keepalived's group arguments, `GROUP <name> <MASTER|BACKUP|FAULT|STOP>`
+//! ([`Notifier::notify_group`]; its hooks see the group's name in `VIPD_INSTANCE` and all its
+//! members' VIPs in `VIPD_VIPS`). Every hook also gets
 //! `VIPD_INSTANCE`, `VIPD_STATE`, `VIPD_REASON`, `VIPD_PRIORITY` and `VIPD_VIPS` in its
 //! environment.
 //!
@@ -103,6 +106,18 @@ impl Default for NotifySpec {
 }
 
 impl NotifySpec {
+    /// Each hook with its field name: `command`, `master`, `backup`, `fault`, `stop`.
+    #[must_use]
+    pub fn hooks(&self) -> [(&'static str, &Vec<String>); 5] {
+        [
+            ("command", &self.command),
+            ("master", &self.master),
+            ("backup", &self.backup),
+            ("fault", &self.fault),
+            ("stop", &self.stop),
+        ]
+    }
+
     /// Whether no hook is configured.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -295,6 +310,24 @@ pub async fn run_hook_as(
 /// The commands `spec` runs for `note`, in order: the state's own hook, then the generic one.
 #[must_use]
 pub fn commands_for(spec: &NotifySpec, note: &Notification) -> Vec<Vec<String>> {
+    commands_of(spec, note, Subject::Instance)
+}
+
+/// The commands `spec` runs for a sync group's `note`: as [`commands_for`], but the generic
+/// command gets keepalived's group arguments, `GROUP <name> <state>` (no priority).
+#[must_use]
+pub fn group_commands_for(spec: &NotifySpec, note: &Notification) -> Vec<Vec<String>> {
+    commands_of(spec, note, Subject::Group)
+}
+
+/// Whose state a notification reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subject {
+    Instance,
+    Group,
+}
+
+fn commands_of(spec: &NotifySpec, note: &Notification, subject: Subject) -> Vec<Vec<String>> {
     let specific = match note.state {
         State::Master => &spec.master,
         State::Backup => &spec.backup,
@@ -307,12 +340,16 @@ pub fn commands_for(spec: &NotifySpec, note: &Notification) -> Vec<Vec<String>> 
     }
     if !spec.command.is_empty() {
         let mut generic = spec.command.clone();
-        generic.extend([
-            "INSTANCE".to_owned(),
-            note.instance.clone(),
-            keepalived_state(note.state).to_owned(),
-            note.priority.to_string(),
-        ]);
+        let state = keepalived_state(note.state).to_owned();
+        match subject {
+            Subject::Instance => generic.extend([
+                "INSTANCE".to_owned(),
+                note.instance.clone(),
+                state,
+                note.priority.to_string(),
+            ]),
+            Subject::Group => generic.extend(["GROUP".to_owned(), note.instance.clone(), state]),
+        }
         out.push(generic);
     }
     out
@@ -334,6 +371,7 @@ type Report = dyn Fn(&Notification, &[String], &Outcome) + Send + Sync;
 struct Job {
     spec: NotifySpec,
     note: Notification,
+    subject: Subject,
 }
 
 #[derive(Default)]
@@ -391,7 +429,12 @@ impl Lane {
 /// An instance's runner: serves its lane until the lane is closed and drained.
 async fn serve(lane: Arc<Lane>, report: Arc<Report>, env: HookEnv) {
     let mut dropped_seen = 0;
-    while let Some(Job { spec, note }) = lane.next().await {
+    while let Some(Job {
+        spec,
+        note,
+        subject,
+    }) = lane.next().await
+    {
         // A validated plan holds ids, which resolve without a lookup.
         let user = match spec.run_as.as_ref().map(vip_health::RunAsSpec::resolve) {
             Some(Ok(user)) => Some(user),
@@ -411,7 +454,7 @@ async fn serve(lane: Arc<Lane>, report: Arc<Report>, env: HookEnv) {
             );
             dropped_seen = dropped;
         }
-        for (i, argv) in commands_for(&spec, &note).iter().enumerate() {
+        for (i, argv) in commands_of(&spec, &note, subject).iter().enumerate() {
             if i > 0 && lane.pending().job.is_some() {
                 debug!(
                     state = keepalived_state(note.state),
@@ -478,11 +521,27 @@ impl Notifier {
     /// Hands `note` to its instance's runner; returns at once. A notification of that
     /// instance still waiting is dropped: only the latest one runs.
     pub fn notify(&self, spec: &NotifySpec, note: Notification) {
+        self.enqueue(note.instance.clone(), spec, note, Subject::Instance);
+    }
+
+    /// Hands the notification of sync group `note.instance` to the group's own runner
+    /// (keyed `sync_group <name>` in [`stats`](Self::stats)), as [`notify`](Self::notify)
+    /// does for an instance; its generic command gets [`group_commands_for`]'s arguments.
+    pub fn notify_group(&self, spec: &NotifySpec, note: Notification) {
+        self.enqueue(
+            format!("sync_group {}", note.instance),
+            spec,
+            note,
+            Subject::Group,
+        );
+    }
+
+    fn enqueue(&self, lane_key: String, spec: &NotifySpec, note: Notification, subject: Subject) {
         if spec.is_empty() {
             return;
         }
         let mut runners = self.runners();
-        let runner = runners.entry(note.instance.clone()).or_insert_with(|| {
+        let runner = runners.entry(lane_key).or_insert_with(|| {
             let lane = Arc::new(Lane::default());
             let span = info_span!("notify", instance = %note.instance);
             let task = self.runtime.spawn(
@@ -499,6 +558,7 @@ impl Notifier {
         let superseded = runner.lane.pending().job.replace(Job {
             spec: spec.clone(),
             note,
+            subject,
         });
         if let Some(old) = superseded {
             runner.lane.dropped.fetch_add(1, Ordering::Relaxed);
@@ -565,6 +625,33 @@ impl Drop for Notifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_gets_keepalived_group_arguments() {
+        let spec = NotifySpec {
+            command: vec!["/bin/hook".into()],
+            fault: vec!["/bin/fault".into()],
+            ..NotifySpec::default()
+        };
+        let note = Notification {
+            instance: "G1".into(),
+            state: State::Fault,
+            reason: "sync group".into(),
+            priority: 0,
+            vips: vec![],
+        };
+        assert_eq!(
+            group_commands_for(&spec, &note),
+            [
+                vec!["/bin/fault"],
+                vec!["/bin/hook", "GROUP", "G1", "FAULT"]
+            ]
+        );
+        assert_eq!(
+            commands_for(&spec, &note)[1],
+            ["/bin/hook", "INSTANCE", "G1", "FAULT", "0"]
+        );
+    }
 
     #[test]
     fn secrets_and_vipds_own_variables_are_withheld() {

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `instance` | [`Instance`], one virtual router: construction, getters, outputs; its children hold the receive path (`receive`), timers and Skew_Time (`timers`), state transitions (`transitions`), commands with eligibility and effective priority (`tracking`), and reload in place with [`ReconfigureError`] (`reconfigure`) |
 //! | `router` | [`Router`]: many instances behind one receive path, keyed by [`InstanceKey`] |
+//! | `sync_group` | sync groups (keepalived's `vrrp_sync_group`) owned by a [`Router`]: [`SyncGroupConfig`], [`GroupEvent`], [`SyncGroupError`], and the rules the members follow |
 //! | `config` | [`InstanceConfig`] and its one set of rules: [`InstanceConfig::problems`], [`ConfigError`] with [`ConfigError::field`] |
 //! | `track` | [`Track`] and keepalived's weight rule, [`Track::effect`] -> [`TrackEffect`]; [`TrackStatus`] |
 //! | `event` | what goes in and out: [`Received`], [`Action`], [`Transmit`], [`State`], [`Reason`], [`RxError`] |
@@ -124,6 +125,7 @@ mod router;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod stats;
+mod sync_group;
 mod track;
 mod types;
 mod wire;
@@ -135,6 +137,7 @@ pub use event::{Action, Reason, Received, RxError, State, Transmit};
 pub use instance::{Instance, MAX_PEERS, MasterInfo, ReconfigureError, UnknownTrack};
 pub use router::{AddError, InstanceKey, Router};
 pub use stats::{MasterReasons, RouterStats, Stats};
+pub use sync_group::{GroupEvent, SyncGroupConfig, SyncGroupError};
 pub use track::{Track, TrackEffect, TrackStatus};
 pub use types::{Centis, Family, Interval, Micros, Priority, Version, Vrid};
 pub use wire::{

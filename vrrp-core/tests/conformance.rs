@@ -5,6 +5,8 @@
 //! `add 10.200.0.100`, `send p150 -> 224.0.0.18`, `announce 10.200.0.100`, `remove ...`) so
 //! that every assertion shows the whole trace.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
@@ -14,6 +16,8 @@ use vrrp_core::{
     Reason, Received, ReconfigureError, Router, RxError, State, Track, TrackEffect, Transmit,
     Version, Vrid, WireError,
 };
+
+use common::Clock;
 
 const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 100));
 const ME: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 2));
@@ -29,31 +33,6 @@ fn config(priority: u8) -> InstanceConfig {
     let mut c = InstanceConfig::new(vrid(), vec![VIP]);
     c.priority = Priority::new(priority).unwrap();
     c
-}
-
-/// The test clock: `at(cs)` is `cs` centiseconds after an arbitrary origin.
-struct Clock(Instant);
-
-impl Clock {
-    // The origin of virtual time: any instant will do, the engine only sees offsets from it.
-    #[allow(clippy::disallowed_methods)]
-    fn new() -> Self {
-        Self(Instant::now())
-    }
-    fn at(&self, cs: u64) -> Instant {
-        self.0 + Duration::from_millis(cs * 10)
-    }
-    fn cs(&self, t: Instant) -> u64 {
-        u64::try_from((t - self.0).as_millis() / 10).unwrap()
-    }
-    /// `us` microseconds after the origin.
-    fn at_us(&self, us: u64) -> Instant {
-        self.0 + Duration::from_micros(us)
-    }
-    /// Microseconds from the origin to `t`.
-    fn us(&self, t: Instant) -> u64 {
-        u64::try_from((t - self.0).as_micros()).unwrap()
-    }
 }
 
 fn render(action: &Action) -> String {

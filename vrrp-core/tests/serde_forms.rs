@@ -41,6 +41,7 @@ fn reasons_serialize_as_their_stable_names() {
         (Reason::Recovered, "recovered"),
         (Reason::Shutdown, "shutdown"),
         (Reason::Restart, "restart"),
+        (Reason::SyncGroup, "sync_group"),
     ] {
         assert_eq!(reason.as_str(), name);
         assert_eq!(to(reason), json!(name));

@@ -38,6 +38,35 @@ pub struct InstancePlan {
     pub(crate) engine: InstanceConfig,
     pub(crate) notify: NotifySpec,
     pub(crate) checks: Vec<vip_health::CheckConfig>,
+    pub(crate) vmac: Option<VmacPlan>,
+}
+
+/// The virtual MAC interface of an instance (keepalived's `use_vmac`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmacPlan {
+    pub(crate) name: String,
+    pub(crate) mac: [u8; 6],
+    pub(crate) xmit_base: bool,
+}
+
+impl VmacPlan {
+    /// The macvlan's name (the VIPs' interface).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its MAC: the virtual router MAC of RFC 5798 section 7.3.
+    #[must_use]
+    pub const fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    /// keepalived's `vmac_xmit_base`.
+    #[must_use]
+    pub const fn xmit_base(&self) -> bool {
+        self.xmit_base
+    }
 }
 
 impl InstancePlan {
@@ -89,6 +118,13 @@ impl InstancePlan {
         &self.notify
     }
 
+    /// The virtual MAC interface, with `use_vmac`; its name is then
+    /// [`vip_interface`](Self::vip_interface).
+    #[must_use]
+    pub const fn vmac(&self) -> Option<&VmacPlan> {
+        self.vmac.as_ref()
+    }
+
     /// The health checks, each a tracked object of the engine with the same name.
     #[must_use]
     pub fn checks(&self) -> &[vip_health::CheckConfig] {
@@ -122,10 +158,40 @@ pub(crate) fn track_of(check: &vip_health::CheckConfig) -> vrrp_core::Track {
     track
 }
 
+/// A validated sync group: its members exist and are in no other group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncGroupPlan {
+    pub(crate) name: String,
+    /// The members' names, as in [`InstancePlan::name`].
+    pub(crate) members: Vec<String>,
+    pub(crate) notify: NotifySpec,
+}
+
+impl SyncGroupPlan {
+    /// Its name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The members' instance names.
+    #[must_use]
+    pub fn members(&self) -> &[String] {
+        &self.members
+    }
+
+    /// The group's notify hooks.
+    #[must_use]
+    pub const fn notify(&self) -> &NotifySpec {
+        &self.notify
+    }
+}
+
 /// A validated configuration, built only by [`Config::validate`](super::Config::validate).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub(crate) instances: Vec<InstancePlan>,
+    pub(crate) sync_groups: Vec<SyncGroupPlan>,
     pub(crate) api: Option<SocketAddr>,
     pub(crate) script_security: bool,
 }
@@ -135,6 +201,13 @@ impl Plan {
     #[must_use]
     pub fn instances(&self) -> &[InstancePlan] {
         &self.instances
+    }
+
+    /// The sync groups, in file order. Group-level checks are already among their members'
+    /// [`checks`](InstancePlan::checks).
+    #[must_use]
+    pub fn sync_groups(&self) -> &[SyncGroupPlan] {
+        &self.sync_groups
     }
 
     /// Where the HTTP API listens; `None` when it is off.

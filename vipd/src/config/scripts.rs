@@ -34,25 +34,11 @@ struct Program<'a> {
 /// Every hook and exec check of `plan`.
 fn programs(plan: &Plan) -> Vec<Program<'_>> {
     let mut found = Vec::new();
+    for (i, group) in plan.sync_groups().iter().enumerate() {
+        hooks(&mut found, &format!("sync_groups[{i}]"), group.notify());
+    }
     for (i, inst) in plan.instances().iter().enumerate() {
-        let n = inst.notify();
-        // A validated plan holds ids, which resolve without a lookup.
-        let hook_user = n.run_as.as_ref().and_then(|r| r.resolve().ok());
-        for (field, argv) in [
-            ("command", &n.command),
-            ("master", &n.master),
-            ("backup", &n.backup),
-            ("fault", &n.fault),
-            ("stop", &n.stop),
-        ] {
-            if let Some(program) = argv.first() {
-                found.push(Program {
-                    field: format!("instances[{i}].notify.{field}[0]"),
-                    program,
-                    user: hook_user,
-                });
-            }
-        }
+        hooks(&mut found, &format!("instances[{i}]"), inst.notify());
         for (j, c) in inst.checks().iter().enumerate() {
             if let CheckKind::Exec(exec) = &c.kind {
                 let program = if exec.shell {
@@ -71,6 +57,21 @@ fn programs(plan: &Plan) -> Vec<Program<'_>> {
         }
     }
     found
+}
+
+/// The program of each hook of `n`, the `notify` of the instance or sync group at `owner`.
+fn hooks<'a>(found: &mut Vec<Program<'a>>, owner: &str, n: &'a crate::notify::NotifySpec) {
+    // A validated plan holds ids, which resolve without a lookup.
+    let user = n.run_as.as_ref().and_then(|r| r.resolve().ok());
+    for (field, argv) in n.hooks() {
+        if let Some(program) = argv.first() {
+            found.push(Program {
+                field: format!("{owner}.notify.{field}[0]"),
+                program,
+                user,
+            });
+        }
+    }
 }
 
 /// The program of every hook and exec check of `plan` that a user other than root could

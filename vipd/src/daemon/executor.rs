@@ -50,6 +50,16 @@ impl Managed {
         }
     }
 
+    /// The interface adverts leave from: the virtual MAC interface with `use_vmac` (unless
+    /// `vmac_xmit_base`), so that they carry the virtual router MAC and switches learn where
+    /// it is; the VRRP interface otherwise.
+    pub(super) fn send_index(&self) -> u32 {
+        match self.plan.vmac() {
+            Some(vmac) if !vmac.xmit_base() => self.vip_index,
+            _ => self.vrrp_index,
+        }
+    }
+
     /// The prefix length of VIP `addr`, as configured.
     pub(super) fn prefix_len(&self, addr: IpAddr) -> Option<u8> {
         self.plan.vip(addr).map(|v| v.prefix_len)
@@ -144,7 +154,7 @@ impl Executor {
                     let Some(m) = instances.get(&key) else {
                         continue;
                     };
-                    if let Some(socket) = self.sockets.get(&(m.vrrp_index, Family::of(&tx.dst)))
+                    if let Some(socket) = self.sockets.get(&(m.send_index(), Family::of(&tx.dst)))
                         && let Err(e) = socket.send(&tx).await
                     {
                         debug!(instance = %m.plan.name, dst = %tx.dst, error = %e, "sending the advert failed");

@@ -35,6 +35,8 @@ mod executor;
 mod health;
 mod runner;
 mod snapshot;
+mod sync_groups;
+mod vmac;
 
 pub use control::ControlError;
 pub use events::{DaemonEvent, EVENT_BUFFER, EventReceiver, EventsError, PeerLoss};

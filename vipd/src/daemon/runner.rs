@@ -19,6 +19,7 @@ use vrrp_net::timer::DeadlineTimer;
 use super::executor::{Executor, Instances, Managed, VipBatches};
 use super::health::{Health, Tagged};
 use super::snapshot;
+use super::sync_groups::SyncGroups;
 use super::{Command, DaemonError, InstanceState, StopMode};
 use crate::config::{InstancePlan, Plan};
 use crate::duration::VipLifetime;
@@ -69,6 +70,7 @@ struct Runner {
     renew_at: Option<Instant>,
     /// The embedder's event stream.
     events: Events,
+    sync_groups: SyncGroups,
 }
 
 /// The address mark to use: the one asked for, or `IFA_PROTO` when the kernel keeps it
@@ -123,7 +125,10 @@ pub(super) async fn start(
         actions: Vec::new(),
         renew_at: None,
         events: embedder,
+        sync_groups: SyncGroups::default(),
     };
+    // Virtual MAC interfaces a crashed run of this configuration left (with its VIPs on them).
+    super::vmac::remove_leftovers(&runner.executor.netlink, &plan).await?;
     // Resolve everything first, so that a bad name changes nothing.
     let mut resolved = Vec::new();
     for plan in plan.instances() {
@@ -151,6 +156,12 @@ pub(super) async fn start(
         runner.install(r).await?;
     }
     runner.update_memberships();
+    runner.sync_groups.configure(
+        Instant::now(),
+        plan.sync_groups(),
+        &mut runner.router,
+        &runner.instances,
+    );
     runner.router.handle_startup(Instant::now());
     runner.health.restart(&runner.instances);
     runner.publish();
@@ -191,12 +202,15 @@ impl Runner {
             .link_by_name(&plan.interface)
             .await
             .map_err(|_| unknown(&plan.interface))?;
-        let vip = self
-            .executor
-            .netlink
-            .link_by_name(&plan.vip_interface)
-            .await
-            .map_err(|_| unknown(&plan.vip_interface))?;
+        let vip = match super::vmac::vip_link(&self.executor.netlink, plan, &vrrp).await? {
+            Some(vmac) => vmac,
+            None => self
+                .executor
+                .netlink
+                .link_by_name(&plan.vip_interface)
+                .await
+                .map_err(|_| unknown(&plan.vip_interface))?,
+        };
         let mac = vip.mac.ok_or_else(|| DaemonError::NoMac {
             instance: plan.name.clone(),
             interface: plan.vip_interface.clone(),
@@ -264,6 +278,11 @@ impl Runner {
             self.readers.push(reader);
             slot.insert(socket);
         }
+        if let Some(socket) = super::vmac::open_socket(&mut self.executor, &plan, &vip)? {
+            // What arrives on the virtual MAC interface is the VRRP interface's.
+            let reader = spawn_reader(vrrp.index, socket, self.inputs.clone());
+            self.readers.push(reader);
+        }
         if let Entry::Vacant(slot) = self.executor.announcers.entry(vip.index) {
             let announcer =
                 Announcer::new(vip.index, mac).map_err(|source| DaemonError::Socket {
@@ -312,6 +331,9 @@ impl Runner {
             reader.abort();
         }
         self.health.stop().await;
+        for m in self.instances.values() {
+            super::vmac::release(&mut self.executor, m).await;
+        }
         let longest = self
             .instances
             .values()
@@ -330,7 +352,7 @@ impl Runner {
     fn update_memberships(&self) {
         for ((index, family), socket) in &self.executor.sockets {
             let wanted = self.instances.iter().any(|(key, m)| {
-                key.interface == *index
+                (key.interface == *index || m.send_index() == *index)
                     && key.family == *family
                     && m.plan.engine.unicast_peers.is_empty()
             });
@@ -369,19 +391,23 @@ impl Runner {
         while let Some(next) = self.router.poll_action() {
             self.actions.push(next);
         }
-        if self.actions.is_empty() {
-            return;
+        let group_events: Vec<_> = std::iter::from_fn(|| self.router.poll_group_event()).collect();
+        if !self.actions.is_empty() {
+            let events = self.events.of_actions(&self.actions, &self.instances);
+            if self
+                .executor
+                .perform(&mut self.actions, &mut self.instances, &self.router)
+                .await
+            {
+                self.publish();
+                self.schedule_renewal(false);
+            }
+            self.events.send_all(events);
         }
-        let events = self.events.of_actions(&self.actions, &self.instances);
-        if self
-            .executor
-            .perform(&mut self.actions, &mut self.instances, &self.router)
-            .await
-        {
-            self.publish();
-            self.schedule_renewal(false);
+        if !group_events.is_empty() {
+            self.sync_groups
+                .report(group_events, &self.executor, &self.router, &self.instances);
         }
-        self.events.send_all(events);
     }
 
     /// Starts the renewal schedule when a Master holds VIPs with a finite lifetime, and stops

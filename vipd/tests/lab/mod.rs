@@ -143,6 +143,35 @@ impl Lab {
         ns.ip(&["link", "set", "eth0", "up"]);
     }
 
+    /// A second segment: bridge `bridge` in the switch namespace, and on every node an
+    /// interface `ifname` on it, with MAC 02:00:00:00:<segment>:<n> and address
+    /// `<prefix>.<n>/24` (node n = 1, 2, ...). `segment` tells the MACs apart from eth0's.
+    pub fn add_segment(&self, bridge: &str, ifname: &str, segment: u8, prefix: &str) {
+        self.switch.ip(&["link", "add", bridge, "type", "bridge"]);
+        self.switch.ip(&["link", "set", bridge, "up"]);
+        for (i, node) in self.nodes.iter().enumerate() {
+            let n = i + 1;
+            let port = format!("{bridge}p{n}");
+            common::veth(&node.ns, ifname, &self.switch, &port);
+            self.switch.ip(&["link", "set", &port, "master", bridge]);
+            let mac = format!("02:00:00:00:{segment:02x}:{n:02x}");
+            node.ns.ip(&["link", "set", ifname, "down"]);
+            node.ns.ip(&["link", "set", ifname, "address", &mac]);
+            node.ns
+                .ip(&["addr", "add", &format!("{prefix}.{n}/24"), "dev", ifname]);
+            node.ns.ip(&["link", "set", ifname, "up"]);
+        }
+    }
+
+    /// Whether node `i`'s interface `ifname` holds the address `vip` (false if there is no
+    /// such interface).
+    pub fn holds_on(&self, i: usize, ifname: &str, vip: &str) -> bool {
+        let out = self.nodes[i]
+            .ns
+            .try_ip(&["-o", "addr", "show", "dev", ifname]);
+        String::from_utf8_lossy(&out.stdout).contains(&format!(" {vip}/"))
+    }
+
     /// Starts vipd on node `i` with its configuration file.
     pub fn start(&mut self, i: usize) {
         let config = self.nodes[i].config.to_string_lossy().into_owned();
@@ -172,6 +201,19 @@ impl Lab {
             .spawn()
             .unwrap();
         node.child = Some(child);
+    }
+
+    /// Starts `program args...` in the observer's namespace, stdout and stderr piped.
+    pub fn spawn_observer(&self, program: &str, args: &[&str]) -> ObserverProcess {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.observer.name, program])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        ObserverProcess(Some(child))
     }
 
     /// Replaces node `i`'s configuration file (takes effect at its next start).
@@ -268,8 +310,7 @@ impl Lab {
 
     /// Whether node `i`'s interface holds the address `vip` (IPv4 or IPv6).
     pub fn holds(&self, i: usize, vip: &str) -> bool {
-        let out = self.nodes[i].ns.ip(&["-o", "addr", "show", "dev", "eth0"]);
-        String::from_utf8_lossy(&out.stdout).contains(&format!(" {vip}/"))
+        self.holds_on(i, "eth0", vip)
     }
 
     /// The nodes whose interface holds the VIP.
@@ -349,6 +390,31 @@ print(n)
     /// Node `i`'s log.
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
+    }
+}
+
+/// A program started in the observer's namespace with its output piped
+/// ([`Lab::spawn_observer`]); killed, by its PID, when dropped still running.
+pub struct ObserverProcess(Option<Child>);
+
+impl ObserverProcess {
+    /// The process.
+    pub fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("running")
+    }
+
+    /// Waits for it to exit and returns what it printed.
+    pub fn wait_output(mut self) -> std::process::Output {
+        self.0.take().expect("running").wait_with_output().unwrap()
+    }
+}
+
+impl Drop for ObserverProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

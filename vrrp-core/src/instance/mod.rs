@@ -11,7 +11,9 @@
 //! - `transitions`: startup, shutdown, handover, and entering or leaving each state;
 //! - `tracking`: the commands, the effective priority and eligibility (Fault);
 //! - `reconfigure`: [`Instance::reconfigure`] (a reload in place) and
-//!   [`Instance::reannounce`].
+//!   [`Instance::reannounce`];
+//! - `sync`: what a [`Router`](crate::Router)'s sync group may do to a member (hold it in
+//!   Backup, force it to Master, Backup or Fault).
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -27,6 +29,7 @@ pub use reconfigure::ReconfigureError;
 
 mod receive;
 mod reconfigure;
+mod sync;
 mod timers;
 mod tracking;
 mod transitions;
@@ -114,6 +117,8 @@ pub struct Instance {
     last_reason: Option<Reason>,
     actions: VecDeque<Action>,
     stats: Stats,
+    /// What the instance's sync group imposes on it, if it has one.
+    sync: sync::SyncGate,
 }
 
 impl Instance {
@@ -163,6 +168,7 @@ impl Instance {
             last_reason: None,
             actions: VecDeque::new(),
             stats: Stats::default(),
+            sync: sync::SyncGate::default(),
             config,
         })
     }

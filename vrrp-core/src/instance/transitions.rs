@@ -151,6 +151,7 @@ impl Instance {
     /// [`reevaluate`](Self::reevaluate); a Master that stays Master also advertises now if
     /// `advertise` (a new interval or address list to tell the backups of).
     pub(super) fn reevaluate_advertising(&mut self, now: Instant, advertise: bool) {
+        self.sync.note_command(now);
         if !self.started {
             return;
         }
@@ -196,7 +197,8 @@ impl Instance {
         // A master whose tracked object failed can still send: resign with priority 0 so a
         // backup takes over after Skew_Time rather than Master_Down_Interval. With the link
         // down or no primary address there is nothing to send from.
-        let resign = reason == Reason::TrackFailed;
+        // The same holds for a member its sync group sends to Fault.
+        let resign = matches!(reason, Reason::TrackFailed | Reason::SyncGroup);
         self.leave_state(now, State::Fault, reason, resign);
     }
 
@@ -227,6 +229,9 @@ impl Instance {
 
     /// RFC 5798 section 6.4.1 (owner) and 6.4.2 (Master_Down_Timer fired).
     pub(super) fn become_master(&mut self, now: Instant, reason: Reason) {
+        if self.sync_holds_back(now) {
+            return;
+        }
         self.set_state(now, State::Master, reason);
         self.stats.master_transitions += 1;
         self.stats.master_reasons.record(reason);
@@ -253,6 +258,7 @@ impl Instance {
     pub(super) fn set_state(&mut self, now: Instant, to: State, reason: Reason) {
         let from = self.state;
         self.state = to;
+        self.sync.wants_master = false;
         self.since = Some(now);
         self.last_reason = Some(reason);
         self.actions

@@ -205,6 +205,8 @@ impl Runner {
         // Instances that were restarted count once, as restarted, not also as added.
         count.added -= count.restarted.min(count.added);
         self.update_memberships();
+        self.sync_groups
+            .configure(now, plan.sync_groups(), &mut self.router, &self.instances);
         self.health.restart(&self.instances);
         self.health.sync(now, &mut self.router, &self.instances);
         info!(
@@ -226,7 +228,9 @@ impl Runner {
         }
         self.perform_actions().await;
         self.router.remove_instance(key);
-        self.instances.remove(key);
+        if let Some(m) = self.instances.remove(key) {
+            super::super::vmac::release(&mut self.executor, &m).await;
+        }
     }
 
     /// The new instances (of `wanted`) that take over from instance `key`: those that own one
