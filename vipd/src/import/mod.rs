@@ -31,6 +31,7 @@
 mod lexer;
 mod map;
 mod parser;
+mod unsupported;
 mod yaml;
 
 use std::fmt;
