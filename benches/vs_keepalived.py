@@ -47,7 +47,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-VIPD = os.path.join(ROOT, "target", "release", "vipd")
+VIPD = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"),
+                    "release", "vipd")
 PREFIX = "vb%d-" % os.getpid()
 NODES = (1, 2, 3)
 PRIO = {1: 150, 2: 100, 3: 50}
@@ -56,11 +57,24 @@ OBS_IP = "10.200.0.9"
 VRID = 51
 PROBE_INTERVAL = 0.005
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+SO_TIMESTAMPNS = 35
+GAP_WINDOW = 4.0  # seconds of adverts captured for the gap table
+SECTIONS = ("gaps", "timing", "scale")
 IMPLS = ("vipd", "keepalived")
 
 
 def mac(n):
     return "02:00:00:00:00:%02x" % n
+
+
+def skew(prio, adv):
+    """RFC 5798's Skew_Time, in seconds: ((256 - Priority) * Master_Adver_Interval) / 256."""
+    return (256 - prio) * adv / 256.0
+
+
+def mdi(prio, adv):
+    """RFC 5798's Master_Down_Interval, in seconds: 3 * Master_Adver_Interval + Skew_Time."""
+    return 3 * adv + skew(prio, adv)
 
 
 def log(*a):
@@ -77,6 +91,10 @@ def log(*a):
 def observer_main(iface, src_ip, target):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))  # ETH_P_ALL
     s.bind((iface, 0))
+    # Kernel receive timestamps (CLOCK_REALTIME), mapped onto CLOCK_MONOTONIC with one offset
+    # read at start: advert gaps are then the wire's, not this script's scheduling.
+    s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    offset = time.time() - time.monotonic()
     own = s.getsockname()[4]
     spa, tpa = socket.inet_aton(src_ip), socket.inet_aton(target)
     req = (b"\xff" * 6 + own + b"\x08\x06" + b"\x00\x01\x08\x00\x06\x04\x00\x01"
@@ -103,10 +121,14 @@ def observer_main(iface, src_ip, target):
         if s in r:
             while True:
                 try:
-                    f, addr = s.recvfrom(2048)
+                    f, anc, _, addr = s.recvmsg(2048, 64)
                 except BlockingIOError:
                     break
                 t = time.monotonic()
+                for lvl, typ, data in anc:
+                    if lvl == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(data) >= 16:
+                        sec, nsec = struct.unpack("qq", data[:16])
+                        t = sec + nsec / 1e9 - offset
                 if addr[2] == socket.PACKET_OUTGOING or len(f) < 34:
                     continue
                 et = f[12:14]
@@ -485,6 +507,23 @@ class Node:
         except OSError:
             return 0
 
+    def engine_started(self, wall_offset):
+        """vipd: when its engine started (the log's `reason=startup` line, UTC wall clock),
+        on the CLOCK_MONOTONIC time line; None for keepalived or if not found."""
+        if self.impl != "vipd":
+            return None
+        try:
+            with open(self.log, errors="replace") as f:
+                for line in f:
+                    if "reason=startup" in line:
+                        stamp = line.split()[0].rstrip("Z")
+                        wall = datetime.datetime.fromisoformat(stamp).replace(
+                            tzinfo=datetime.timezone.utc).timestamp()
+                        return wall - wall_offset
+        except (OSError, ValueError, IndexError):
+            pass
+        return None
+
     def term(self):
         t = time.monotonic()
         os.kill(self.p.pid, signal.SIGTERM)
@@ -575,8 +614,8 @@ def stop_all(lab, nodes):
     time.sleep(0.3)
 
 
-def start_all(impl, adv, count, tag):
-    nodes = [Node(impl, n, adv, count, tag) for n in NODES]
+def start_all(impl, adv, count, tag, which=NODES):
+    nodes = [Node(impl, n, adv, count, tag) for n in which]
     t0 = time.monotonic()
     for n in nodes:
         n.start()
@@ -590,6 +629,7 @@ def one_run(lab, impl, adv, kind, steady, rep, notes):
     obs.probe(True)
     time.sleep(0.05)
     tag = "%s-%g-%s-%d" % (kind, adv, impl, rep)
+    wall_offset = time.time() - time.monotonic()
     nodes, t0 = start_all(impl, adv, 0, tag)
     r = {"impl": impl, "adv": adv, "kind": kind, "rep": rep}
     try:
@@ -597,7 +637,18 @@ def one_run(lab, impl, adv, kind, steady, rep, notes):
         if got is None:
             raise RuntimeError("%s: nobody answered for the VIP after the start" % tag)
         r["cold_start"] = got[0] - t0
+        r["cold_over_model"] = r["cold_start"] - mdi(PRIO[1], adv)
         r["cold_first_mac"] = got[1]
+        # Where the time goes: node1's first advert on the wire (kernel timestamp, free of the
+        # probes' 5 ms steps), and for vipd the engine's start from its log.
+        first = [a[0] for a in obs.adverts_between(t0, got[0] + 1)
+                 if a[1] == mac(1) and a[2] == VRID and a[3] == PRIO[1]]
+        if first:
+            r["cold_advert_over_model"] = first[0] - t0 - mdi(PRIO[1], adv)
+            engine = nodes[0].engine_started(wall_offset)
+            if engine is not None:
+                r["cold_process_start"] = engine - t0
+                r["cold_engine_advert_over_model"] = first[0] - engine - mdi(PRIO[1], adv)
         if got[1] != mac(1):
             notes.append("%s: first answer at cold start from %s, not node1" % (tag, got[1]))
         for n in nodes:
@@ -630,6 +681,24 @@ def one_run(lab, impl, adv, kind, steady, rep, notes):
                      if a[1] == mac(1) and a[2] == VRID]
             r["adverts_from_dead_master"] = len(prio0)
             r["dead_master_still_holds_vip"] = bool(lab.vips(1, VIP))
+            # Wait past node3's Master_Down_Interval, so that a second Backup taking over
+            # (node3, priority 50) would be seen too.
+            time.sleep(max(0.0, mdi(PRIO[3], adv) - mdi(PRIO[2], adv) + 2 * adv - 0.2))
+            last = [a[0] for a in obs.adverts_between(tk - 3 * adv - 1, tk)
+                    if a[1] == mac(1) and a[2] == VRID]
+            after = [a for a in obs.adverts_between(tk, time.monotonic())
+                     if a[1] != mac(1) and a[2] == VRID and a[3] > 0]
+            takers = []
+            for a in after:
+                if a[1] not in takers:
+                    takers.append(a[1])
+            r["takers"] = ["node%d" % n for t in takers for n in NODES if mac(n) == t]
+            if last and after:
+                r["detection"] = after[0][0] - last[-1]
+                r["detection_over_model"] = r["detection"] - mdi(PRIO[2], adv)
+            if r["takers"] != ["node2"]:
+                notes.append("%s: after the crash, Master adverts came from %s (expected node2 "
+                             "only)" % (tag, r["takers"] or "nobody"))
         else:
             ts = master.term()
             got = obs.wait_reply(ts, macs={mac(2)}, timeout=10 + 6 * adv)
@@ -665,8 +734,45 @@ def one_run(lab, impl, adv, kind, steady, rep, notes):
     return r
 
 
-def scale_run(lab, impl, count, steady, notes):
-    adv = 0.1
+def gap_run(lab, impl, adv, notes):
+    """Two nodes (node1 150, node2 100), one instance: the gaps between node1's adverts on the
+    wire over GAP_WINDOW seconds of steady state (kernel receive timestamps)."""
+    obs = lab.observer
+    lab.clear_vips()
+    obs.probe(True)
+    tag = "gaps-%g-%s" % (adv, impl)
+    nodes, t0 = start_all(impl, adv, 0, tag, which=(1, 2))
+    r = {"impl": impl, "adv": adv}
+    try:
+        got = obs.wait_reply(t0, macs={mac(1)}, timeout=10 + 6 * adv)
+        if got is None:
+            raise RuntimeError("%s: node1 never answered for the VIP" % tag)
+        for n in nodes:
+            n.wait_child()
+        obs.probe(False)
+        time.sleep(1.0)
+        a = time.monotonic()
+        time.sleep(GAP_WINDOW)
+        b = time.monotonic()
+        time.sleep(0.2)
+        ts = [x[0] for x in obs.adverts_between(a, b)
+              if x[1] == mac(1) and x[2] == VRID and x[3] == PRIO[1]]
+        gaps = [y - x for x, y in zip(ts, ts[1:])]
+        if len(gaps) < 2:
+            raise RuntimeError("%s: %d adverts from node1 in %g s" % (tag, len(ts), GAP_WINDOW))
+        r["gaps"] = gaps
+        others = [x for x in obs.adverts_between(a, b) if x[1] != mac(1) and x[3] > 0]
+        if others:
+            notes.append("%s: %d adverts from another node during the window"
+                         % (tag, len(others)))
+    finally:
+        stop_all(lab, nodes)
+        obs.clear()
+        obs.probe(True)
+    return r
+
+
+def scale_run(lab, impl, count, steady, notes, adv=0.1):
     lab.clear_vips()
     tag = "scale%d-%s" % (count, impl)
     nodes, t0 = start_all(impl, adv, count, tag)
@@ -736,7 +842,7 @@ def fmt(x, unit):
 
 
 def ratio(a, b):
-    if a is None or b is None or b == 0:
+    if a is None or b is None or a < 0 or b <= 0:
         return "–"
     return "%.2f" % (a / b)
 
@@ -748,7 +854,63 @@ def rng(xs, unit):
     return "%s–%s" % (fmt(min(xs), unit), fmt(max(xs), unit))
 
 
-def report(results, scale, args, meta, notes):
+def fmt_gap(g):
+    """mean (min–max) of a list of gaps in seconds, in ms with two decimals."""
+    return "%.2f ms (%.2f–%.2f, n=%d)" % (1000 * statistics.mean(g), 1000 * min(g),
+                                          1000 * max(g), len(g))
+
+
+def report_gaps(gaps, impls, P):
+    P()
+    P("### Advert gaps on the wire (two nodes, one instance, %g s; mean (min–max))" % GAP_WINDOW)
+    P()
+    P("| advert interval | " + " | ".join("%s: mean (min–max) gap" % i for i in impls)
+      + " | " + " | ".join("%s: mean − interval, max − interval" % i for i in impls) + " |")
+    P("|" + "---|" * (1 + 2 * len(impls)))
+    for adv in sorted({r["adv"] for r in gaps}):
+        cells, dev = [], []
+        for i in impls:
+            g = [x for r in gaps if r["impl"] == i and r["adv"] == adv for x in r["gaps"]]
+            cells.append(fmt_gap(g) if g else "–")
+            dev.append("%+.2f %%, %+.2f ms" % (100 * (statistics.mean(g) - adv) / adv,
+                                               1000 * (max(g) - adv)) if g else "–")
+        P("| %g ms | %s | %s |" % (adv * 1000, " | ".join(cells), " | ".join(dev)))
+
+
+def report_cpu30(results, scale, impls, P, args):
+    """CPU per 30 s from the scheduler's run time: Master (node1) and Backups."""
+    P()
+    P("### CPU per 30 s (scheduler run time; medians (min–max) over repetitions; ratio = "
+      "vipd / keepalived, the issue's goal is at most 0.50)")
+    P()
+    P("| case | node | " + " | ".join("%s ms per 30 s" % i for i in impls) + " | ratio |")
+    P("|" + "---|" * (3 + len(impls)))
+
+    def row(label, rs_by_impl):
+        for n in NODES:
+            meds, cells = {}, []
+            for i in impls:
+                # % of one core -> ms per 30 s.
+                xs = [300.0 * r["cpu_sched"][n] for r in rs_by_impl[i]
+                      if n in r.get("cpu_sched", {})]
+                meds[i] = med(xs)
+                cells.append("%s (%s)" % ("%.1f" % meds[i] if xs else "–",
+                                          "–".join("%.1f" % v for v in (min(xs), max(xs)))
+                                          if xs else "–"))
+            P("| %s | node%d (%d)%s | %s | %s |" % (
+                label, n, PRIO[n], " Master" if n == 1 else " Backup", " | ".join(cells),
+                ratio(meds.get("vipd"), meds.get("keepalived"))))
+
+    for adv in args.intervals:
+        row("1 instance, %g s" % adv, {i: [r for r in results if r["impl"] == i
+                                           and r["adv"] == adv and r["kind"] == "crash"]
+                                       for i in impls})
+    for count in args.scale:
+        row("%d instances, %g s" % (count, args.scale_interval),
+            {i: [r for r in scale if r["impl"] == i and r["count"] == count] for i in impls})
+
+
+def report(results, scale, args, meta, notes, gaps=()):
     impls = [i for i in IMPLS if i in args.impls]
     P = print
     P()
@@ -763,14 +925,44 @@ def report(results, scale, args, meta, notes):
     P("- repetitions: %d per implementation and interval (cold start is sampled in both the "
       "crash and the graceful run, so twice per repetition); steady state %g s; scale "
       "steady state %g s" % (args.reps, args.steady, args.scale_steady))
+    if gaps:
+        report_gaps(gaps, impls, P)
+    if results or scale:
+        report_cpu30(results, scale, impls, P, args)
+    if results:
+        report_timing(results, args, impls, P)
+    if scale:
+        report_scale(scale, args, impls, P)
+    report_notes(results, impls, notes, P)
+
+
+def report_timing(results, args, impls, P):
     P()
     P("### Timing (medians; ratio = vipd / keepalived)")
+    P()
+    P("RFC 5798 model: Master_Down_Interval = 3 x interval + (256 - priority) x interval / 256; "
+      "cold start is compared with node1's (150), crash detection (node1's last advert on the "
+      "wire -> the new Master's first) with node2's (100).")
     P()
     hdr = "| metric | advert | " + " | ".join(
         "%s median (min–max, n)" % i for i in impls) + " | ratio |"
     P(hdr)
     P("|" + "---|" * (3 + len(impls)))
     for metric, kind, label in (("cold_start", None, "cold start to VIP"),
+                                ("cold_over_model", None,
+                                 "cold start to VIP minus the model's Master_Down_Interval"),
+                                ("cold_advert_over_model", None,
+                                 "cold start to node1's first advert minus the model"),
+                                ("cold_process_start", None,
+                                 "of which: spawn -> engine started (vipd's log)"),
+                                ("cold_engine_advert_over_model", None,
+                                 "of which: engine started -> first advert, minus the model"),
+                                ("detection", "crash",
+                                 "crash detection: last advert of node1 -> first of the new "
+                                 "Master"),
+                                ("detection_over_model", "crash",
+                                 "crash detection minus the model (node2's "
+                                 "Master_Down_Interval)"),
                                 ("failover", "crash", "crash failover (SIGKILL) to node2"),
                                 ("handover_node2", "graceful",
                                  "graceful (SIGTERM): node2 first answers"),
@@ -785,6 +977,14 @@ def report(results, scale, args, meta, notes):
                 cells.append("%s (%s, %d)" % (fmt(meds[i], "ms"), rng(xs, "ms"), len(xs)))
             P("| %s | %g s | %s | %s |" % (label, adv, " | ".join(cells),
                                            ratio(meds.get("vipd"), meds.get("keepalived"))))
+    for i in impls:
+        cr = [r for r in results if r["impl"] == i and r["kind"] == "crash"]
+        for adv in args.intervals:
+            tk = [",".join(r.get("takers", [])) or "nobody" for r in cr if r["adv"] == adv]
+            if tk:
+                P()
+                P("- %s, %g s: Masters after the crash, per repetition: %s" % (
+                    i, adv, "; ".join(tk)))
     P()
     P("### Memory and CPU per node, 3-node lab (medians over repetitions; node1 is the master)")
     P()
@@ -809,9 +1009,13 @@ def report(results, scale, args, meta, notes):
                 ratio(rss.get("vipd"), rss.get("keepalived")),
                 " | ".join("%s (%s)" % (fmt(cpu_t[i], "%"), fmt(cpu_s[i], "%")) for i in impls),
                 ratio(cpu_s.get("vipd"), cpu_s.get("keepalived"))))
+
+
+def report_scale(scale, args, impls, P):
     if scale:
         P()
-        P("### Scale: N instances on one interface, 0.1 s adverts (one window each)")
+        P("### Scale: N instances on one interface, %g s adverts (one window each)"
+          % args.scale_interval)
         P()
         P("| N | node | " + " | ".join("%s RSS" % i for i in impls) + " | RSS ratio | "
           + " | ".join("%s CPU (sched)" % i for i in impls) + " | CPU ratio (sched) |")
@@ -845,6 +1049,9 @@ def report(results, scale, args, meta, notes):
                 "/".join(str(r.get("master_entries_total", {}).get(n, "?")) for n in NODES),
                 "/".join(str(r.get("master_entries_in_window", {}).get(n, "?")) for n in NODES),
                 "/".join(str(r.get("raw_drops_in_window", {}).get(n, "?")) for n in NODES)))
+
+
+def report_notes(results, impls, notes, P):
     P()
     P("### Observations")
     P()
@@ -886,16 +1093,43 @@ def main():
     ap.add_argument("--scale-counts", default="1,50,255",
                     help="instance counts of the scale runs, comma-separated (default 1,50,255)")
     ap.add_argument("--skip-timing", action="store_true", help="only the scale runs")
+    ap.add_argument("--sections", default=",".join(SECTIONS),
+                    help="what to run, comma-separated among %s (default all): gaps = the "
+                    "advert gap table (two nodes); timing = cold start, crash detection and "
+                    "failover, graceful handover, CPU and RSS per interval (three nodes); "
+                    "scale = N instances" % ",".join(SECTIONS))
+    ap.add_argument("--intervals", default="1,0.1,0.01",
+                    help="advert intervals of the timing runs, in seconds (default 1,0.1,0.01)")
+    ap.add_argument("--gap-intervals", default="0.01,0.1",
+                    help="advert intervals of the gap table, in seconds (default 0.01,0.1)")
+    ap.add_argument("--scale-interval", type=float, default=0.1,
+                    help="advert interval of the scale runs, in seconds (default 0.1)")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--vipd", help="the vipd binary to run (default: the release build, "
+                    "$CARGO_TARGET_DIR/release/vipd or target/release/vipd; implies --no-build)")
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--keep-logs", action="store_true", help="keep the daemons' logs")
     args = ap.parse_args()
     if args.quick:
         args.reps, args.steady, args.scale_steady = 1, 3.0, 3.0
     args.impls = [args.only] if args.only else list(IMPLS)
-    args.intervals = [1.0, 0.1]
+    sections = [x for x in args.sections.split(",") if x]
+    bad = [x for x in sections if x not in SECTIONS]
+    if bad:
+        sys.exit("--sections: unknown %s (known: %s)" % (",".join(bad), ",".join(SECTIONS)))
+    args.intervals = [float(x) for x in args.intervals.split(",") if x]
+    args.gap_intervals = [float(x) for x in args.gap_intervals.split(",") if x]
+    if "gaps" not in sections:
+        args.gap_intervals = []
+    if "timing" not in sections:
+        args.skip_timing = True
+    if "scale" not in sections:
+        args.no_scale = True
     args.scale = [] if args.no_scale else [int(n) for n in args.scale_counts.split(",") if n]
     KEEP_TMP = args.keep_logs
+    if args.vipd:
+        VIPD = os.path.abspath(args.vipd)
+        args.no_build = True
 
     if os.geteuid() != 0:
         sys.exit("needs root (network namespaces)")
@@ -937,11 +1171,21 @@ def main():
         import shutil
         shutil.copy2(VIPD, os.path.join(TMPDIR, "vipd"))
         VIPD = os.path.join(TMPDIR, "vipd")
-    results, scale, notes = [], [], []
+    results, scale, notes, gaps = [], [], [], []
     done = False
     lab = None
     try:
         lab = Lab()
+        for adv in args.gap_intervals:
+            for impl in args.impls:
+                try:
+                    r = gap_run(lab, impl, adv, notes)
+                except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                    notes.append("gaps %s %g s failed: %s" % (impl, adv, e))
+                    log(notes[-1])
+                    continue
+                gaps.append(r)
+                log("gaps %s %g s: %s" % (impl, adv, fmt_gap(r["gaps"])))
         if args.skip_timing:
             args.reps = 0
         for rep in range(args.reps):
@@ -959,13 +1203,17 @@ def main():
                         results.append(r)
                         log("rep %d %s %g s %s: %s" % (rep + 1, impl, adv, kind, ", ".join(
                             "%s=%.3f" % (k, r[k]) for k in
-                            ("cold_start", "failover", "handover_node2", "outage",
-                             "outage_starts_after_signal") if k in r)))
+                            ("cold_start", "cold_over_model", "cold_advert_over_model",
+                             "cold_process_start", "failover", "detection",
+                             "detection_over_model", "handover_node2", "outage",
+                             "outage_starts_after_signal") if k in r)
+                            + (" takers=%s" % r["takers"] if "takers" in r else "")))
         lab.observer.stop()
         for count in args.scale:
             for impl in args.impls:
                 try:
-                    r = scale_run(lab, impl, count, args.scale_steady, notes)
+                    r = scale_run(lab, impl, count, args.scale_steady, notes,
+                                  adv=args.scale_interval)
                 except (RuntimeError, OSError, subprocess.SubprocessError) as e:
                     notes.append("scale %d %s failed: %s" % (count, impl, e))
                     log(notes[-1])
@@ -985,10 +1233,10 @@ def main():
         meta["end"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"meta": meta, "results": results, "scale": scale, "notes": notes},
-                          f, indent=1, default=str)
-        if results or scale:
-            report(results, scale, args, meta, notes)
+                json.dump({"meta": meta, "results": results, "scale": scale, "gaps": gaps,
+                           "notes": notes}, f, indent=1, default=str)
+        if results or scale or gaps:
+            report(results, scale, args, meta, notes, gaps)
         if KEEP_TMP:
             log("logs kept in", TMPDIR)
 

@@ -79,36 +79,8 @@ if [ -n "${VIPD:-}" ]; then
   VIPD=$(cd "$(dirname "$VIPD")" && pwd)/$(basename "$VIPD")
   "$VIPD" --version
 else
-  step "vipd, built as the Dockerfile builds it (static, musl)"
-  # The Dockerfile's build, outside Docker: the musl target of this machine's toolchain, with
-  # musl-gcc for ring's C and assembly, in its own target directory. A toolchain without the
-  # musl target gets a glibc static-pie build instead (said so), which is static too but cannot
-  # load NSS modules.
-  musl="$(uname -m)-unknown-linux-musl"
-  if [ -d "$(rustc --print sysroot)/lib/rustlib/$musl" ] && command -v musl-gcc >/dev/null; then
-    target="$musl"
-    TARGET_CC=musl-gcc CARGO_PROFILE_RELEASE_STRIP=symbols \
-      cargo build --release --locked -p vipd --bin vipd --target "$target" \
-      --target-dir target/static
-  else
-    echo "no $musl target or musl-gcc here: building glibc static-pie instead of the Dockerfile's musl"
-    target="$(rustc -vV | sed -n 's/^host: //p')"
-    RUSTFLAGS="-C target-feature=+crt-static" CARGO_PROFILE_RELEASE_STRIP=symbols \
-      cargo build --release --locked -p vipd --bin vipd --target "$target" \
-      --target-dir target/static
-  fi
-  VIPD="$ROOT/target/static/$target/release/vipd"
-  file "$VIPD"
-  if ! file "$VIPD" | grep -Eq 'static-pie linked|statically linked'; then
-    echo "vipd is not static" >&2
-    exit 1
-  fi
-  if ldd "$VIPD" 2>&1 | grep -q '=>'; then
-    echo "vipd links shared libraries:" >&2
-    ldd "$VIPD" >&2
-    exit 1
-  fi
-  echo "static vipd: $(stat -c %s "$VIPD") bytes ($(du -h "$VIPD" | cut -f1)), $("$VIPD" --version)"
+  step "vipd, built as the Dockerfile builds it (static, musl: scripts/static-build.sh)"
+  VIPD=$(./scripts/static-build.sh | tail -n 1)
 fi
 
 step "values.schema.json is what charts/vipd/ci/values_schema.py generates"
@@ -996,7 +968,13 @@ def normalize_pod(pod, case):
     return pod, cfg
 
 
+# A script user: the file's script_user and the chart's scriptUser, both adding SETUID, SETGID and KILL.
+SU_FILE = os.path.join(WORK, "script-user.yaml")
+with open(SU_FILE, "w") as f:
+    f.write("script_user: {user: 65534, group: 65534}\n")
 for case, flags, env, sets in [
+    ("manifest-script-user", ["-c", SU_FILE, "--interface", "eth0", "--vip", "10.9.0.4/24", "--vrid", "80"], {},
+     ["--set", "vrrp.vips={10.9.0.4/24}", "--set", "vrrp.vrid=80", "--set", "vrrp.name=eth0-80-ipv4", "--set", "scriptUser.user=65534"]),
     ("manifest-flags", ["--interface", "eth1", "--vip", "10.9.0.1/24", "--vrid", "77", "--priority", "120", "--nopreempt",
                         "--advert-interval", "500ms"], {},
      ["--set", "vrrp.interface=eth1", "--set", "vrrp.vips={10.9.0.1/24}", "--set", "vrrp.vrid=77", "--set", "vrrp.priority=120",
@@ -1045,6 +1023,31 @@ rc, out, err = template(VIP + ["--set-json", 'checks.extra=[{"name": "ready", "n
 ds = docs_of(out) if rc == 0 else []
 ok(rc == 0 and one(ds, "ClusterRole") is not None and pod_spec(workload(ds))["automountServiceAccountToken"] is True,
    f"checks.extra node_ready: RBAC and token: {err}")
+
+# scriptUser: hooks and exec checks as that uid/gid (vipd's script_user, ids: the image has no
+# /etc/passwd), and the container gets SETUID, SETGID and KILL to switch to it and to kill its
+# hooks at their timeout; unset, no script_user and only NET_ADMIN and NET_RAW.
+def script_user_render(extra):
+    rc, out, err = template(VIP + ["--set-json", 'checks.extra=[{"name": "x", "exec": {"command": ["/bin/true"]}}]']
+                            + extra)
+    if not ok(rc == 0, f"scriptUser {extra}: {err}"):
+        return None, None
+    ds = docs_of(out)
+    cfg = yaml.safe_load(config_text(ds))
+    caps = pod_spec(workload(ds))["containers"][0]["securityContext"]["capabilities"]
+    check_config(f"script-user-{'-'.join(extra)}", cfg)
+    return cfg.get("script_user"), caps
+
+
+su, caps = script_user_render([])
+ok(su is None and caps == {"drop": ["ALL"], "add": ["NET_ADMIN", "NET_RAW"]}, f"no scriptUser: {su} {caps}")
+su, caps = script_user_render(["--set", "scriptUser.user=65534"])
+ok(su == {"user": 65534, "group": 65534} and caps == {"drop": ["ALL"], "add": ["NET_ADMIN", "NET_RAW", "SETUID", "SETGID", "KILL"]},
+   f"scriptUser.user=65534: {su} {caps}")
+su, caps = script_user_render(["--set", "scriptUser.user=1000", "--set", "scriptUser.group=2000"])
+ok(su == {"user": 1000, "group": 2000}, f"scriptUser.user=1000,group=2000: {su}")
+rc, _, err = template(VIP + ["--set", "scriptUser.user=nobody"])
+ok(rc != 0 and "scriptUser.user" in err, f"scriptUser.user=nobody (a name) refused: rc={rc} {err}")
 
 # The rendered Pod runs: its vipd config, its environment (the password from its Secret) and its
 # securityContext (capabilities, no new privileges, read-only root) applied to the static vipd in

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: formatting, lints, docs, every test, and the dependency rule of
-# vrrp-core. Run from anywhere; needs only the Rust toolchain (rustup with clippy and rustfmt).
+# vrrp-core. Run from anywhere, as root; needs the Rust toolchain (rustup with clippy and rustfmt)
+# and the tools .ci/run installs (iproute2, keepalived, buildah, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,16 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo doc (RUSTDOCFLAGS=-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
+step "docs as docs.rs builds them (all features, --cfg docsrs, -D warnings)"
+RUSTDOCFLAGS="--cfg docsrs -D warnings" cargo doc -p vrrp-core -p vrrp-net -p vip-health -p vipd \
+  --all-features --no-deps --locked
+
+step "cargo package: vrrp-core, vrrp-net, vip-health, vipd (--no-verify: the tests build them)"
+cargo package --workspace --exclude vipd-examples --exclude vipd-benches --no-verify --locked
+
+step "cargo semver-checks: vrrp-core's API against its baseline (scripts/semver.sh)"
+./scripts/semver.sh
 
 step "vrrp-core depends on no I/O crate"
 deps=$(cargo tree -p vrrp-core -e normal --prefix none --locked | awk '{print $1}' | sort -u)
@@ -32,6 +43,11 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import prometheus_cli
   "$venv/bin/pip" install --quiet --disable-pip-version-check prometheus-client
 fi
 export VIPD_TEST_PYTHON="$PWD/$venv/bin/python"
+
+step "image: buildah from the static binary, unpacked for vipd/tests/image_caps.rs (scripts/image-build.sh)"
+image="${CARGO_TARGET_DIR:-$PWD/target}/image"
+./scripts/image-build.sh "$image"
+export VIPD_IMAGE="$image"
 
 step "cargo test (workspace, release: the simulation runs thousands of scenarios)"
 cargo test --workspace --release --locked

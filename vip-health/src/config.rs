@@ -76,6 +76,8 @@ pub enum CheckKind {
     KubeApi(KubeApiCheck),
     /// Kubernetes node `Ready` condition.
     NodeReady(NodeReadyCheck),
+    /// A probe of the embedder's ([`CheckConfig::custom`]).
+    Custom(crate::CustomCheck),
 }
 
 /// `http` check settings.
@@ -122,6 +124,8 @@ pub struct ExecCheck {
     pub command: Vec<String>,
     /// Run with `/bin/sh -c`.
     pub shell: bool,
+    /// The user and group it runs as; `None`: the daemon's own.
+    pub run_as: Option<crate::RunAs>,
 }
 
 /// `file` check settings: keepalived's `track_file`.
@@ -233,6 +237,7 @@ impl CheckConfig {
                 spec.exec = Some(ExecSpec {
                     command: Some(e.command.clone()),
                     shell: Some(e.shell),
+                    run_as: e.run_as.map(crate::RunAs::to_spec),
                 });
             }
             CheckKind::File(f) => {
@@ -263,6 +268,8 @@ impl CheckConfig {
                     ca_file: Some(n.endpoint.ca_file.clone()),
                 });
             }
+            // A program's own probe has no written form: only its timing and effect show.
+            CheckKind::Custom(_) => {}
         }
         spec
     }

@@ -124,6 +124,8 @@
 //!     exec: { command: ["/usr/local/bin/check", "--fast"] }   # argv, no shell
 //!   - name: script2
 //!     exec: { command: ["test -f /run/ok"], shell: true }    # /bin/sh -c STRING
+//!   - name: script3            # as a user with no capabilities (keepalived's `user`)
+//!     exec: { command: ["/usr/local/bin/check"], run_as: {user: nobody, group: nogroup} }
 //!   - name: maint
 //!     file: { path: /etc/vipd/weight }
 //!     weight: 10
@@ -182,6 +184,7 @@
 mod address;
 mod builtins;
 mod config;
+mod custom;
 mod damping;
 pub mod duration;
 mod env;
@@ -191,6 +194,7 @@ mod filter;
 pub mod kube_client;
 mod monitor;
 mod probe;
+mod run_as;
 mod spec;
 mod status;
 mod threshold;
@@ -198,10 +202,14 @@ mod track;
 mod validate;
 
 pub use address::ParsedUrl;
+/// The attribute a [`Probe`] implementation carries (`#[vip_health::async_trait]`), so that
+/// an embedder needs no dependency of its own on `async-trait`.
+pub use async_trait::async_trait;
 pub use config::{
     CheckConfig, CheckEffect, CheckKind, ExecCheck, FileCheck, HttpCheck, InterfaceCheck,
     KubeApiCheck, KubeEndpoint, NodeReadyCheck, TcpCheck,
 };
+pub use custom::{CustomCheck, Probe, TimingError};
 pub use damping::{Damping, DampingConfig};
 pub use duration::{ConfigDuration, ConfigDurationVisitor};
 pub use env::{
@@ -212,6 +220,7 @@ pub use field_error::FieldError;
 pub use filter::StateFilter;
 pub use monitor::HealthMonitor;
 pub use probe::ProbeError;
+pub use run_as::{NameOrId, RunAs, RunAsSpec};
 pub use spec::{
     CheckAction, CheckSpec, DampingSpec, ExecSpec, FileSpec, HttpSpec, InitialState, InterfaceSpec,
     KubeApiSpec, NodeReadySpec, TcpSpec,

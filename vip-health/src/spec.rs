@@ -121,6 +121,10 @@ pub struct ExecSpec {
     /// Run the single string with `/bin/sh -c`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shell: Option<bool>,
+    /// The user and group to run it as, with no capabilities (keepalived's `vrrp_script`
+    /// `user`); default vipd's `script_user`, else vipd's own user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<crate::RunAsSpec>,
 }
 
 /// `file:` settings.

@@ -252,7 +252,19 @@ impl CheckSpec {
                 errors.push("exec.command", "an argument contains a NUL byte");
                 return None;
             }
-            return Some(CheckKind::Exec(ExecCheck { command, shell }));
+            let run_as = match e.run_as.as_ref().map(crate::RunAsSpec::resolve) {
+                Some(Ok(run_as)) => Some(run_as),
+                Some(Err(err)) => {
+                    errors.push(&format!("exec.run_as.{}", err.field), err.message);
+                    return None;
+                }
+                None => None,
+            };
+            return Some(CheckKind::Exec(ExecCheck {
+                command,
+                shell,
+                run_as,
+            }));
         }
         if let Some(f) = &self.file {
             return match &f.path {

@@ -128,22 +128,50 @@ impl ApiServer {
     /// The address cannot be bound (in use, not an address of this host, no permission), or
     /// the API's thread or runtime cannot be started.
     pub fn start(addr: SocketAddr, control: Control) -> io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()?;
+        // Bind before anything else, and build the API's runtime on its own thread: a tokio
+        // runtime must not be dropped inside the daemon's (a panic), which an error after
+        // building it here would do.
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
-        let listener = {
-            let _context = runtime.enter();
-            TcpListener::from_std(listener)?
-        };
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<io::Result<()>>(1);
         let shared = Arc::new(Shared::new(control));
         let thread = std::thread::Builder::new()
             .name("vipd-api".into())
-            .spawn(move || runtime.block_on(serve(listener, shared, stopped)))?;
+            .spawn(move || {
+                let started = tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .enable_time()
+                    .build()
+                    .and_then(|runtime| {
+                        let listener = {
+                            let _context = runtime.enter();
+                            TcpListener::from_std(listener)?
+                        };
+                        Ok((runtime, listener))
+                    });
+                match started {
+                    Ok((runtime, listener)) => {
+                        let _ = ready_tx.send(Ok(()));
+                        runtime.block_on(serve(listener, shared, stopped));
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(io::Error::other("the API's thread ended before serving"));
+            }
+        }
         info!(%addr, "serving /metrics, /healthz, /readyz and /status");
         Ok(Self { addr, stop, thread })
     }

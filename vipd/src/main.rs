@@ -80,6 +80,27 @@ enum Command {
         #[command(flatten)]
         overrides: OverrideArgs,
     },
+    /// Convert a keepalived.conf (and the files it includes) into a vipd configuration.
+    ///
+    /// Every keepalived directive vipd cannot express is listed on stderr with its file, line
+    /// and reason, and the command exits 2 without writing anything, unless --allow-partial.
+    /// Warnings and notes (values adjusted, settings dropped as keepalived drops them) are
+    /// listed too. The configuration is written only if it passes check-config's validation.
+    Import {
+        /// The keepalived configuration file.
+        file: PathBuf,
+        /// Write the vipd configuration here instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Write what can be expressed even when some directives cannot (they are listed on
+        /// stderr and in the file's header).
+        #[arg(long)]
+        allow_partial: bool,
+        /// keepalived's configuration id, which selects `@id` lines (keepalived -i); default:
+        /// this host's name up to its first dot, as keepalived.
+        #[arg(long, value_name = "ID")]
+        config_id: Option<String>,
+    },
     /// Print Kubernetes manifests that run vipd, without Helm or a cluster.
     Manifest {
         #[command(subcommand)]
@@ -204,6 +225,29 @@ fn insecure_scripts(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
+/// Why this process cannot start the hooks and exec checks that run as another user
+/// (`script_user`, `run_as`): it lacks the capabilities to switch to that user.
+fn user_switch_problem(plan: &Plan) -> Option<String> {
+    vipd::config::cannot_switch_user(
+        plan,
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+        vipd::config::effective_caps().unwrap_or(0),
+    )
+}
+
+/// Warns about hooks and exec checks that run as root because no user is configured for them.
+fn warn_root_scripts(plan: &Plan) {
+    let as_vipd = vipd::config::run_as_vipd(plan);
+    if !as_vipd.is_empty() && nix::unistd::geteuid().is_root() {
+        tracing::warn!(
+            programs = %as_vipd.join(", "),
+            "hooks and exec checks run as root with vipd's capabilities: set script_user \
+             (e.g. script_user: {{user: nobody}}) to run them as a user with none"
+        );
+    }
+}
+
 /// Reads a configuration file, refusing one larger than a configuration can be before
 /// reading it all.
 fn read_bounded(path: &Path) -> Result<String, String> {
@@ -233,7 +277,9 @@ fn missing_interfaces(plan: &Plan) -> Vec<String> {
             ("interface", inst.interface()),
             ("vip_interface", inst.vip_interface()),
         ] {
-            if !Path::new("/sys/class/net").join(name).exists() {
+            // With use_vmac, vipd creates the VIP interface itself.
+            let created = field == "vip_interface" && inst.vmac().is_some();
+            if !created && !Path::new("/sys/class/net").join(name).exists() {
                 missing.push(format!(
                     "instances[{i}].{field}: no interface {name:?} on this machine (see `ip link`); \
                      fix the name, or pass --offline to check a configuration meant for another machine"
@@ -452,6 +498,11 @@ fn main() -> ExitCode {
                 eprintln!("{}", insecure.join("\n"));
                 return ExitCode::from(2);
             }
+            if let Some(problem) = user_switch_problem(&plan) {
+                eprintln!("vipd: {problem}");
+                return ExitCode::from(1);
+            }
+            warn_root_scripts(&plan);
             let stop = if stop_immediately {
                 StopMode::Immediate
             } else {
@@ -469,11 +520,14 @@ fn main() -> ExitCode {
             let reread = || {
                 let (_, plan) = load(config.as_deref(), &overrides)?;
                 let insecure = insecure_scripts(&plan);
-                if insecure.is_empty() {
-                    Ok(plan)
-                } else {
-                    Err(insecure.join("\n"))
+                if !insecure.is_empty() {
+                    return Err(insecure.join("\n"));
                 }
+                if let Some(problem) = user_switch_problem(&plan) {
+                    return Err(problem);
+                }
+                warn_root_scripts(&plan);
+                Ok(plan)
             };
             runtime.block_on(run(plan, stop, mark, reread))
         }
@@ -537,6 +591,12 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Import {
+            file,
+            output,
+            allow_partial,
+            config_id,
+        } => import(&file, output.as_deref(), allow_partial, config_id),
         Command::Manifest {
             what:
                 ManifestCommand::StaticPod {
@@ -564,4 +624,59 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `vipd import`: exit 0 when everything was imported, 2 when something could not be (nothing
+/// written unless `allow_partial`) or the result would not pass check-config, 1 when the file
+/// cannot be read or the output cannot be written.
+fn import(
+    file: &Path,
+    output: Option<&Path>,
+    allow_partial: bool,
+    config_id: Option<String>,
+) -> ExitCode {
+    let options = vipd::import::ImportOptions { config_id };
+    let imported = match vipd::import::import_file(file, &options) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("vipd import: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    eprint!("{}", imported.report());
+    let unsupported = imported.unsupported().count();
+    if let Some(invalid) = &imported.invalid {
+        eprintln!(
+            "vipd import: the converted configuration would not pass check-config, so nothing \
+             was written:\n{invalid}"
+        );
+        return ExitCode::from(2);
+    }
+    if unsupported > 0 && !allow_partial {
+        eprintln!(
+            "vipd import: {unsupported} directive(s) cannot be expressed in vipd (listed above); \
+             nothing was written: rerun with --allow-partial to write the rest"
+        );
+        return ExitCode::from(2);
+    }
+    match output {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &imported.yaml) {
+                eprintln!("vipd import: cannot write {}: {e}", path.display());
+                return ExitCode::from(1);
+            }
+            eprintln!(
+                "vipd import: wrote {} ({} instance(s){})",
+                path.display(),
+                imported.config.instances.len(),
+                if unsupported > 0 {
+                    format!(", {unsupported} directive(s) left out")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        None => print!("{}", imported.yaml),
+    }
+    ExitCode::SUCCESS
 }

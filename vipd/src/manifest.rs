@@ -2,7 +2,8 @@
 //! for day-1 bootstrap (the VIP must be up before the API server it fronts).
 //!
 //! It is the Pod that the chart (`charts/vipd`) renders with `static: true`, field for field
-//! (`scripts/chart-test.sh` compares the two): host network, only `NET_ADMIN` and `NET_RAW`,
+//! (`scripts/chart-test.sh` compares the two): host network, only `NET_ADMIN` and `NET_RAW`
+//! (and `SETUID`, `SETGID`, `KILL` for a `script_user`, as the chart's `scriptUser` adds),
 //! a read-only root, the chart's default resources and priority class, httpGet probes on the
 //! config's `api.listen`.
 //!
@@ -234,6 +235,37 @@ pub fn static_pod(args: &StaticPodArgs, config: &Config) -> Result<StaticPod, Ma
                 .to_owned(),
         );
     }
+    // Hooks and exec checks as another user: vipd needs to switch to it and to kill its hooks
+    // (the chart's scriptUser does the same); the image has no /etc/passwd to look names up.
+    let users: Vec<&vip_health::RunAsSpec> = config
+        .script_user
+        .iter()
+        .chain(config.instances.iter().flat_map(|i| {
+            i.notify.run_as.iter().chain(
+                i.checks
+                    .iter()
+                    .filter_map(|c| c.exec.as_ref()?.run_as.as_ref()),
+            )
+        }))
+        .collect();
+    let named = users.iter().any(|u| {
+        [Some(&u.user), u.group.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|n| matches!(n, vip_health::NameOrId::Name(n) if n.parse::<u32>().is_err()))
+    });
+    if named {
+        warnings.push(
+            "script_user / run_as name a user or group: the image has no /etc/passwd or \
+             /etc/group to find it in, so vipd will refuse it at start; give numeric ids \
+             (user: 65534, group: 65534)"
+                .to_owned(),
+        );
+    }
+    let mut caps = vec![s("NET_ADMIN"), s("NET_RAW")];
+    if !users.is_empty() {
+        caps.extend([s("SETUID"), s("SETGID"), s("KILL")]);
+    }
     let config_text = format!(
         "# vipd configuration of a static Pod (vipd manifest static-pod).\n{}",
         config.to_yaml()
@@ -314,10 +346,7 @@ pub fn static_pod(args: &StaticPodArgs, config: &Config) -> Result<StaticPod, Ma
                 ("readOnlyRootFilesystem", Value::Bool(true)),
                 (
                     "capabilities",
-                    map([
-                        ("drop", list([s("ALL")])),
-                        ("add", list([s("NET_ADMIN"), s("NET_RAW")])),
-                    ]),
+                    map([("drop", list([s("ALL")])), ("add", Value::Sequence(caps))]),
                 ),
                 ("seccompProfile", runtime_default()),
             ]),
@@ -462,6 +491,34 @@ mod tests {
             "api: {listen: 'off'}\ninstances: [{interface: eth0, vrid: 51, vips: [10.0.0.100/24]}]",
         );
         assert!(v["spec"]["containers"][0].get("livenessProbe").is_none());
+    }
+
+    #[test]
+    fn a_script_user_adds_setuid_setgid_and_kill_and_names_are_warned_about() {
+        let (v, out) = pod("script_user: {user: 65534, group: 65534}\n\
+             instances: [{interface: eth0, vrid: 51, vips: [10.0.0.100/24]}]");
+        assert_eq!(
+            v["spec"]["containers"][0]["securityContext"]["capabilities"]["add"],
+            list([
+                s("NET_ADMIN"),
+                s("NET_RAW"),
+                s("SETUID"),
+                s("SETGID"),
+                s("KILL")
+            ])
+        );
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        let (_, out) = pod(
+            "instances: [{interface: eth0, vrid: 51, vips: [10.0.0.100/24], \
+             checks: [{name: c, exec: {command: [/bin/true], run_as: {user: root}}}]}]",
+        );
+        assert!(
+            out.warnings
+                .iter()
+                .any(|w| w.contains("the image has no /etc/passwd")),
+            "{:?}",
+            out.warnings
+        );
     }
 
     #[test]

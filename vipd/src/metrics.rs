@@ -283,6 +283,18 @@ pub fn render(snap: &Snapshot) -> String {
                 .set(i64::from(c.suppressed));
         }
     }
+    let group_state = gauge(
+        &mut r,
+        "vipd_sync_group_state",
+        "1 for the state the sync group is in, 0 for the others",
+    );
+    for g in &snap.sync_groups {
+        for s in State::ALL {
+            group_state
+                .get_or_create(&labels(&[("sync_group", &g.name), ("state", s.as_str())]))
+                .set(i64::from(g.state == s));
+        }
+    }
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = encode(&mut out, &r);
@@ -365,6 +377,11 @@ mod tests {
                     }),
                 }),
             }],
+            sync_groups: vec![crate::status::SyncGroupReport {
+                name: "G1".into(),
+                state: State::Fault,
+                members: vec!["VI_1".into()],
+            }],
         };
         let text = render(&snap);
         for line in [
@@ -386,6 +403,8 @@ mod tests {
             "vipd_instance_unicast_peers{vrrp_instance=\"VI_1\",source=\"kubernetes\"} 2",
             "vipd_peer_discovery_synced{vrrp_instance=\"VI_1\"} 1",
             "vipd_peer_list_age_seconds{vrrp_instance=\"VI_1\"} 2.5",
+            "vipd_sync_group_state{sync_group=\"G1\",state=\"FAULT\"} 1",
+            "vipd_sync_group_state{sync_group=\"G1\",state=\"MASTER\"} 0",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

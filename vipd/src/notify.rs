@@ -3,7 +3,10 @@
 //!
 //! No shell is involved: a command is an argument vector (use `["sh", "-c", "..."]` to ask for
 //! one). A generic `command` gets keepalived's arguments, so keepalived notify scripts work
-//! unchanged: `INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>`. Every hook also gets
+//! unchanged: `INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>`; a sync group's generic
+//! `command` gets keepalived's group arguments, `GROUP <name> <MASTER|BACKUP|FAULT|STOP>`
+//! ([`Notifier::notify_group`]; its hooks see the group's name in `VIPD_INSTANCE` and all its
+//! members' VIPs in `VIPD_VIPS`). Every hook also gets
 //! `VIPD_INSTANCE`, `VIPD_STATE`, `VIPD_REASON`, `VIPD_PRIORITY` and `VIPD_VIPS` in its
 //! environment.
 //!
@@ -21,7 +24,9 @@
 //!
 //! # Processes
 //!
-//! Each hook runs in its own process group with stdin from `/dev/null`. Past its timeout the
+//! Each hook runs in its own process group with stdin from `/dev/null`, as the user of
+//! `run_as` (or the configuration's `script_user`) with no capabilities, else as vipd's own
+//! user ([`vip_health::RunAs`]). Past its timeout the
 //! whole group gets SIGKILL (so whatever the hook started dies with it) and the hook is reaped
 //! before the next one starts. A hook that exits in time may leave background processes
 //! behind on purpose; they are not touched.
@@ -74,6 +79,11 @@ pub struct NotifySpec {
     /// How long a hook may run before it is killed.
     #[serde(default = "default_timeout")]
     pub timeout: ConfigDuration,
+    /// The user and group the hooks run as, with no capabilities (keepalived's `notify_*`
+    /// `username [groupname]`); default the configuration's `script_user`, else vipd's own
+    /// user. In a validated plan it holds numeric ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<vip_health::RunAsSpec>,
 }
 
 const fn default_timeout() -> ConfigDuration {
@@ -90,11 +100,24 @@ impl Default for NotifySpec {
             fault: Vec::new(),
             stop: Vec::new(),
             timeout: default_timeout(),
+            run_as: None,
         }
     }
 }
 
 impl NotifySpec {
+    /// Each hook with its field name: `command`, `master`, `backup`, `fault`, `stop`.
+    #[must_use]
+    pub fn hooks(&self) -> [(&'static str, &Vec<String>); 5] {
+        [
+            ("command", &self.command),
+            ("master", &self.master),
+            ("backup", &self.backup),
+            ("fault", &self.fault),
+            ("stop", &self.stop),
+        ]
+    }
+
     /// Whether no hook is configured.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -216,18 +239,34 @@ pub async fn run_hook(argv: &[String], note: &Notification, timeout: Duration) -
     run_hook_in(argv, note, timeout, &HookEnv::inherited()).await
 }
 
-/// Runs one hook, in its own process group, with `env` and vipd's variables, to completion
-/// or timeout. On timeout the whole group is killed and the hook reaped before this returns.
+/// Runs one hook as vipd's own user; see [`run_hook_as`].
 pub async fn run_hook_in(
     argv: &[String],
     note: &Notification,
     timeout: Duration,
     env: &HookEnv,
 ) -> Outcome {
+    run_hook_as(argv, note, timeout, env, None).await
+}
+
+/// Runs one hook, in its own process group, with `env` and vipd's variables, as `user` (with
+/// no capabilities, see [`vip_health::RunAs`]) or vipd's own user, to completion or timeout.
+/// On timeout the whole group is killed and the hook reaped before this returns (killing
+/// another user's processes needs `CAP_KILL` when vipd is not that user).
+pub async fn run_hook_as(
+    argv: &[String],
+    note: &Notification,
+    timeout: Duration,
+    env: &HookEnv,
+    user: Option<vip_health::RunAs>,
+) -> Outcome {
     let Some((program, args)) = argv.split_first() else {
         return Outcome::Failed("empty command".into());
     };
     let mut cmd = Command::new(program);
+    if let Some(user) = user {
+        user.apply(&mut cmd);
+    }
     cmd.args(args)
         .env_clear()
         .envs(env.vars())
@@ -241,7 +280,10 @@ pub async fn run_hook_in(
         .kill_on_drop(true);
     let mut child = match cmd.spawn() {
         Ok(child) => child,
-        Err(e) => return Outcome::Failed(format!("cannot start {program:?}: {e}")),
+        Err(e) => {
+            let who = user.map(|u| format!(" as {u}")).unwrap_or_default();
+            return Outcome::Failed(format!("cannot start {program:?}{who}: {e}"));
+        }
     };
     // Declared after `child`, so dropped (and the group killed) before it.
     let mut killer = GroupKiller {
@@ -268,6 +310,24 @@ pub async fn run_hook_in(
 /// The commands `spec` runs for `note`, in order: the state's own hook, then the generic one.
 #[must_use]
 pub fn commands_for(spec: &NotifySpec, note: &Notification) -> Vec<Vec<String>> {
+    commands_of(spec, note, Subject::Instance)
+}
+
+/// The commands `spec` runs for a sync group's `note`: as [`commands_for`], but the generic
+/// command gets keepalived's group arguments, `GROUP <name> <state>` (no priority).
+#[must_use]
+pub fn group_commands_for(spec: &NotifySpec, note: &Notification) -> Vec<Vec<String>> {
+    commands_of(spec, note, Subject::Group)
+}
+
+/// Whose state a notification reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subject {
+    Instance,
+    Group,
+}
+
+fn commands_of(spec: &NotifySpec, note: &Notification, subject: Subject) -> Vec<Vec<String>> {
     let specific = match note.state {
         State::Master => &spec.master,
         State::Backup => &spec.backup,
@@ -280,12 +340,16 @@ pub fn commands_for(spec: &NotifySpec, note: &Notification) -> Vec<Vec<String>> 
     }
     if !spec.command.is_empty() {
         let mut generic = spec.command.clone();
-        generic.extend([
-            "INSTANCE".to_owned(),
-            note.instance.clone(),
-            keepalived_state(note.state).to_owned(),
-            note.priority.to_string(),
-        ]);
+        let state = keepalived_state(note.state).to_owned();
+        match subject {
+            Subject::Instance => generic.extend([
+                "INSTANCE".to_owned(),
+                note.instance.clone(),
+                state,
+                note.priority.to_string(),
+            ]),
+            Subject::Group => generic.extend(["GROUP".to_owned(), note.instance.clone(), state]),
+        }
         out.push(generic);
     }
     out
@@ -307,6 +371,7 @@ type Report = dyn Fn(&Notification, &[String], &Outcome) + Send + Sync;
 struct Job {
     spec: NotifySpec,
     note: Notification,
+    subject: Subject,
 }
 
 #[derive(Default)]
@@ -364,7 +429,21 @@ impl Lane {
 /// An instance's runner: serves its lane until the lane is closed and drained.
 async fn serve(lane: Arc<Lane>, report: Arc<Report>, env: HookEnv) {
     let mut dropped_seen = 0;
-    while let Some(Job { spec, note }) = lane.next().await {
+    while let Some(Job {
+        spec,
+        note,
+        subject,
+    }) = lane.next().await
+    {
+        // A validated plan holds ids, which resolve without a lookup.
+        let user = match spec.run_as.as_ref().map(vip_health::RunAsSpec::resolve) {
+            Some(Ok(user)) => Some(user),
+            Some(Err(e)) => {
+                warn!(error = %e, "notify: the hooks' run_as cannot be resolved; not run");
+                continue;
+            }
+            None => None,
+        };
         lane.started.fetch_add(1, Ordering::Relaxed);
         let dropped = lane.dropped.load(Ordering::Relaxed);
         if dropped > dropped_seen {
@@ -375,7 +454,7 @@ async fn serve(lane: Arc<Lane>, report: Arc<Report>, env: HookEnv) {
             );
             dropped_seen = dropped;
         }
-        for (i, argv) in commands_for(&spec, &note).iter().enumerate() {
+        for (i, argv) in commands_of(&spec, &note, subject).iter().enumerate() {
             if i > 0 && lane.pending().job.is_some() {
                 debug!(
                     state = keepalived_state(note.state),
@@ -383,7 +462,7 @@ async fn serve(lane: Arc<Lane>, report: Arc<Report>, env: HookEnv) {
                 );
                 break;
             }
-            let outcome = run_hook_in(argv, &note, spec.timeout.to_duration(), &env).await;
+            let outcome = run_hook_as(argv, &note, spec.timeout.to_duration(), &env, user).await;
             report(&note, argv, &outcome);
         }
     }
@@ -442,11 +521,27 @@ impl Notifier {
     /// Hands `note` to its instance's runner; returns at once. A notification of that
     /// instance still waiting is dropped: only the latest one runs.
     pub fn notify(&self, spec: &NotifySpec, note: Notification) {
+        self.enqueue(note.instance.clone(), spec, note, Subject::Instance);
+    }
+
+    /// Hands the notification of sync group `note.instance` to the group's own runner
+    /// (keyed `sync_group <name>` in [`stats`](Self::stats)), as [`notify`](Self::notify)
+    /// does for an instance; its generic command gets [`group_commands_for`]'s arguments.
+    pub fn notify_group(&self, spec: &NotifySpec, note: Notification) {
+        self.enqueue(
+            format!("sync_group {}", note.instance),
+            spec,
+            note,
+            Subject::Group,
+        );
+    }
+
+    fn enqueue(&self, lane_key: String, spec: &NotifySpec, note: Notification, subject: Subject) {
         if spec.is_empty() {
             return;
         }
         let mut runners = self.runners();
-        let runner = runners.entry(note.instance.clone()).or_insert_with(|| {
+        let runner = runners.entry(lane_key).or_insert_with(|| {
             let lane = Arc::new(Lane::default());
             let span = info_span!("notify", instance = %note.instance);
             let task = self.runtime.spawn(
@@ -463,6 +558,7 @@ impl Notifier {
         let superseded = runner.lane.pending().job.replace(Job {
             spec: spec.clone(),
             note,
+            subject,
         });
         if let Some(old) = superseded {
             runner.lane.dropped.fetch_add(1, Ordering::Relaxed);
@@ -529,6 +625,33 @@ impl Drop for Notifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_gets_keepalived_group_arguments() {
+        let spec = NotifySpec {
+            command: vec!["/bin/hook".into()],
+            fault: vec!["/bin/fault".into()],
+            ..NotifySpec::default()
+        };
+        let note = Notification {
+            instance: "G1".into(),
+            state: State::Fault,
+            reason: "sync group".into(),
+            priority: 0,
+            vips: vec![],
+        };
+        assert_eq!(
+            group_commands_for(&spec, &note),
+            [
+                vec!["/bin/fault"],
+                vec!["/bin/hook", "GROUP", "G1", "FAULT"]
+            ]
+        );
+        assert_eq!(
+            commands_for(&spec, &note)[1],
+            ["/bin/hook", "INSTANCE", "G1", "FAULT", "0"]
+        );
+    }
 
     #[test]
     fn secrets_and_vipds_own_variables_are_withheld() {

@@ -26,6 +26,22 @@ pub struct Snapshot {
     pub unmatched: Vec<Counter>,
     /// Every instance, in configuration order.
     pub instances: Vec<InstanceReport>,
+    /// Every sync group, in configuration order (absent when there is none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sync_groups: Vec<SyncGroupReport>,
+}
+
+/// A sync group (keepalived's `vrrp_sync_group`): its members change state together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncGroupReport {
+    /// Its name.
+    pub name: String,
+    /// The group's state: `MASTER`, `BACKUP`, `FAULT`, or `INIT` before its members start
+    /// and after they stop ([`State::as_str`]).
+    #[serde(with = "names::state")]
+    pub state: State,
+    /// Its members' instance names.
+    pub members: Vec<String>,
 }
 
 /// A named counter.
@@ -308,6 +324,15 @@ impl Snapshot {
                 let _ = writeln!(out, "{}: {}", i.name, unicast_line(u));
             }
         }
+        for g in &self.sync_groups {
+            let _ = writeln!(
+                out,
+                "sync group {}: {} ({})",
+                g.name,
+                g.state.as_str(),
+                g.members.join(", ")
+            );
+        }
         out
     }
 }
@@ -506,6 +531,11 @@ mod tests {
             ready: true,
             unmatched: vec![],
             instances: vec![instance("VI_1", State::Master)],
+            sync_groups: vec![SyncGroupReport {
+                name: "G1".into(),
+                state: State::Master,
+                members: vec!["VI_1".into(), "VI_2".into()],
+            }],
         };
         let table = snap.to_table();
         let lines: Vec<&str> = table.lines().collect();
@@ -523,6 +553,7 @@ mod tests {
             "VI_1: checks: kube-api down (-40): connection refused"
         );
         assert_eq!(lines[3], "VI_1: peers: 10.0.0.2 p100 0.4s ago");
+        assert_eq!(lines[4], "sync group G1: MASTER (VI_1, VI_2)");
     }
 
     #[test]
@@ -536,6 +567,11 @@ mod tests {
                 value: 3,
             }],
             instances: vec![instance("a", State::Backup)],
+            sync_groups: vec![SyncGroupReport {
+                name: "G".into(),
+                state: State::Fault,
+                members: vec!["a".into()],
+            }],
         };
         let json = serde_json::to_string(&snap).unwrap();
         let back: Snapshot = serde_json::from_str(&json).unwrap();

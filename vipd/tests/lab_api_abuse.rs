@@ -12,7 +12,6 @@
 mod lab;
 
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -169,24 +168,18 @@ print(json.dumps(res))
 "#;
 
 /// A client process in the observer namespace, killed (by its PID) if the test fails first.
-struct Client(Option<Child>);
+struct Client(lab::ObserverProcess);
 
 impl Client {
     fn spawn(lab: &Lab, script: &str, args: &[&str]) -> Self {
-        let child = Command::new("ip")
-            .args(["netns", "exec", &lab.observer.name, "python3", "-c", script])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Self(Some(child))
+        let mut argv = vec!["-c", script];
+        argv.extend_from_slice(args);
+        Self(lab.spawn_observer("python3", &argv))
     }
 
     /// Reads the first line (the capture's "ready").
     fn first_line(&mut self) -> String {
-        let out = self.0.as_mut().unwrap().stdout.as_mut().unwrap();
+        let out = self.0.child().stdout.as_mut().unwrap();
         let mut line = Vec::new();
         let mut byte = [0u8];
         while out.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
@@ -196,8 +189,8 @@ impl Client {
     }
 
     /// Waits for it and parses the JSON of its last line.
-    fn result(mut self) -> Value {
-        let out = self.0.take().unwrap().wait_with_output().unwrap();
+    fn result(self) -> Value {
+        let out = self.0.wait_output();
         let text = String::from_utf8_lossy(&out.stdout);
         let last = text.lines().last().unwrap_or_default();
         serde_json::from_str(last).unwrap_or_else(|e| {
@@ -206,15 +199,6 @@ impl Client {
                 String::from_utf8_lossy(&out.stderr)
             )
         })
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 

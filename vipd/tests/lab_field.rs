@@ -6,6 +6,8 @@
 //!   both address marks (`--address-mark protocol|lifetime`);
 //! - a VIP equal to a host address, and the same VIP in two instances, are refused;
 //! - SIGHUP changes on a live Master keep the VIP (no removal, no priority 0, no takeover);
+//! - a SIGHUP that restarts the Master's instance (new VRID, VRRP interface or VIP prefix)
+//!   hands over make-before-break, both nodes reloaded one after the other;
 //! - a forged priority-0 advert in the Master's name is repaired within a second by the
 //!   Master's re-announcement (gratuitous ARP on hearing a lower priority).
 //!
@@ -232,6 +234,31 @@ fn start_prober(lab: &Lab, target: &str) -> ArpProber {
     // A baseline of answered probes before anything happens.
     std::thread::sleep(Duration::from_millis(300));
     prober
+}
+
+/// Starts node1 and waits until it holds the VIP, then node2 until it is Backup, and lets
+/// them settle for a second.
+fn master_then_backup(lab: &mut Lab) {
+    lab.start(0);
+    lab.wait_until(SETTLE, "node1 holds the VIP", |l| l.holders() == vec![0]);
+    lab.start(1);
+    lab.wait_until(SETTLE, "node2 is Backup", |l| {
+        l.log(1).contains("to=BACKUP")
+    });
+    std::thread::sleep(Duration::from_secs(1));
+}
+
+/// A client on the observer pinging the VIP every `every` seconds until `deadline` seconds
+/// have passed (ping stops itself then), its output read by [`parse_ping`].
+fn start_ping(lab: &Lab, every: &str, deadline: &str) -> KillOnDrop {
+    let ping = Command::new("ip")
+        .args(["netns", "exec", &lab.observer.name])
+        .args(["ping", "-n", "-D", "-O", "-i", every, "-w", deadline, VIP])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    KillOnDrop(Some(ping))
 }
 
 /// Every answered-or-not probe report must show a real probe rate (at least 60% of the
@@ -944,13 +971,7 @@ fn sighup_changes_on_a_live_master_keep_the_vip() {
         let peer = if i == 0 { n2 } else { n1 };
         live(u32::from(p), &[peer], &[VIP])
     });
-    lab.start(0);
-    lab.wait_until(SETTLE, "node1 holds the VIP", |l| l.holders() == vec![0]);
-    lab.start(1);
-    lab.wait_until(SETTLE, "node2 is Backup", |l| {
-        l.log(1).contains("to=BACKUP")
-    });
-    std::thread::sleep(Duration::from_secs(1));
+    master_then_backup(&mut lab);
     let masters_before = lab.log(0).matches("to=MASTER").count();
     let watch = HolderWatch::start(&lab, &[(VIP, &[0])]);
     let mut prober = start_prober(&lab, VIP);
@@ -1194,23 +1215,10 @@ fn parse_ping(out: &str) -> Pings {
 fn a_forged_priority_zero_advert_is_answered_with_gratuitous_arp() {
     let garp = "    garp: {lower_prio_repeat: 3, lower_prio_delay: 100ms}\n";
     let mut lab = Lab::new(&[150, 100], |_, p| config(p, garp));
-    lab.start(0);
-    lab.wait_until(SETTLE, "node1 holds the VIP", |l| l.holders() == vec![0]);
-    lab.start(1);
-    lab.wait_until(SETTLE, "node2 is Backup", |l| {
-        l.log(1).contains("to=BACKUP")
-    });
-    std::thread::sleep(Duration::from_secs(1));
+    master_then_backup(&mut lab);
     let (mac1, mac2) = (lab.nodes[0].mac.clone(), lab.nodes[1].mac.clone());
-    // A client pinging the VIP every 50 ms for 6 s (ping stops itself at its deadline).
-    let ping = Command::new("ip")
-        .args(["netns", "exec", &lab.observer.name])
-        .args(["ping", "-n", "-D", "-O", "-i", "0.05", "-w", "6", VIP])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let ping = KillOnDrop(Some(ping));
+    // A client pinging the VIP every 50 ms for 6 s.
+    let ping = start_ping(&lab, "0.05", "6");
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(
         neighbour_mac(&lab),
@@ -1368,4 +1376,231 @@ fn unicast_src_ip_and_global_ipv6_peers_elect_one_master() {
         lab.logs()
     );
     assert_eq!(log2.matches("to=MASTER").count(), 0, "{log2}");
+}
+
+// ----- 8. a reload that restarts the Master's instance -----------------------------------
+
+/// A node of the restart test: VRID `vrid` over `interface` (VIP on eth0), the VIP with
+/// `prefix`, adverts every 100 ms, multicast; the Master re-announces when it hears a lower
+/// priority (a node still on the old configuration, or one that claimed the VIP meanwhile). A
+/// fault check that passes, every 500 ms: a new instance is in Fault until its first result,
+/// unless it keeps the state of the check it replaces.
+fn restartable(priority: u8, vrid: u8, interface: &str, prefix: u8) -> String {
+    format!(
+        "instances:\n  - name: VI_LAB\n    interface: {interface}\n    vip_interface: eth0\n    \
+         vrid: {vrid}\n    priority: {priority}\n    advert_interval: 100ms\n    \
+         vips: [{VIP}/{prefix}]\n    garp: {{lower_prio_repeat: 3, lower_prio_delay: 100ms}}\n    \
+         checks:\n      - {{name: ready, exec: {{command: [/bin/true]}}, interval: 500ms, \
+         timeout: 400ms}}\n"
+    )
+}
+
+/// What the observer saw during one step of a test, between two prober marks.
+#[derive(Debug)]
+struct StepSeen {
+    what: String,
+    probes: usize,
+    /// Probes no node answered, and the longest run of them.
+    lost: usize,
+    gap: usize,
+    /// The longest run of probes node1 did not answer.
+    gap_node1: usize,
+    /// When node2's MAC answered, first and last, seconds after the step began.
+    node2: Option<(f64, f64)>,
+}
+
+impl std::fmt::Display for StepSeen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} probes, {} lost (longest run {}, ~{} ms), node1 silent for at most {} \
+             probe(s), node2 answered {}",
+            self.what,
+            self.probes,
+            self.lost,
+            self.gap,
+            self.gap * 5,
+            self.gap_node1,
+            self.node2.map_or("never".to_owned(), |(a, b)| format!(
+                "from {} to {}",
+                ms(a),
+                ms(b)
+            ))
+        )
+    }
+}
+
+/// The longest run of `false` in `flags`.
+fn longest_false_run(flags: &[bool]) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for ok in flags {
+        run = if *ok { 0 } else { run + 1 };
+        best = best.max(run);
+    }
+    best
+}
+
+/// Splits `report` at its marks (one mark per step, in order) and tells what each step saw.
+fn per_step(report: &ProbeReport, steps: &[&str], mac1: &str, mac2: &str) -> Vec<StepSeen> {
+    let any = report.answered();
+    let by1 = report.answered_by(Some(mac1));
+    let mut seen = Vec::new();
+    for (k, what) in steps.iter().enumerate() {
+        let from = report.marks.get(k).copied().unwrap_or(f64::INFINITY);
+        let to = report.marks.get(k + 1).copied().unwrap_or(f64::INFINITY);
+        let range: Vec<usize> = (0..report.sent.len())
+            .filter(|&i| report.sent[i] >= from && report.sent[i] < to)
+            .collect();
+        let pick = |flags: &[bool]| -> Vec<bool> { range.iter().map(|&i| flags[i]).collect() };
+        let node2: Vec<f64> = report
+            .replies
+            .iter()
+            .filter(|(t, m)| m == mac2 && *t >= from && *t < to)
+            .map(|(t, _)| t - from)
+            .collect();
+        seen.push(StepSeen {
+            what: (*what).to_owned(),
+            probes: range.len(),
+            lost: pick(&any).iter().filter(|ok| !**ok).count(),
+            gap: longest_false_run(&pick(&any)),
+            gap_node1: longest_false_run(&pick(&by1)),
+            node2: node2.first().zip(node2.last()).map(|(a, b)| (*a, *b)),
+        });
+    }
+    seen
+}
+
+/// Issue 11: a SIGHUP that must restart the Master's instance (a new VRID, another VRRP
+/// interface, a VIP's new prefix length) sent priority 0, removed the VIP and started the new
+/// instance as Backup: the VIP had no owner until an election ended. Now the new instance
+/// takes over as Master before the old one leaves, and the VIP stays on the interface.
+///
+/// Two nodes (150 Master, 100 Backup), adverts every 100 ms, reloaded one after the other as
+/// a roll-out does. Steps: VRID 51 to 52 (node2 reloaded right after node1); VRID 52 to 53
+/// with node2 reloaded 1.5 s after node1 (the mixed period: node2, still on VRID 52, hears
+/// no master and claims the VIP after its Master_Down_Interval, until its own reload); the
+/// VIP's prefix /24 to /32 (the same key: the old instance leaves the router first); VRRP
+/// over eth1 instead of eth0 (the VIP stays on eth0). An observer asks for the VIP every
+/// 5 ms and a client pings it every 20 ms: never two probes in a row unanswered, node1
+/// answers throughout; node2 holds the VIP only in the mixed period, and gives it up within
+/// 1 s of its reload.
+#[test]
+fn sighup_restarts_on_a_live_master_hand_over_make_before_break() {
+    let mut lab = Lab::new(&[150, 100], |_, p| restartable(p, 51, "eth0", 24));
+    lab.add_second_segment();
+    master_then_backup(&mut lab);
+    let (mac1, mac2) = (lab.nodes[0].mac.clone(), lab.nodes[1].mac.clone());
+    // A client pinging the VIP every 20 ms, stopped (SIGINT) at the end.
+    let mut ping = start_ping(&lab, "0.02", "60");
+    let watch_t0 = Instant::now();
+    let watch = HolderWatch::start(&lab, &[(VIP, &[0])]);
+    let mut prober = start_prober(&lab, VIP);
+    // (step, VRID, VRRP interface, VIP prefix, how long node2's reload waits after node1's).
+    let steps: [(&str, u8, &str, u8, u64); 4] = [
+        ("VRID 51 to 52, node2 right after node1", 52, "eth0", 24, 0),
+        (
+            "VRID 52 to 53, node2 1.5 s after node1",
+            53,
+            "eth0",
+            24,
+            1500,
+        ),
+        ("VIP prefix /24 to /32", 53, "eth0", 32, 0),
+        ("VRRP over eth1 instead of eth0", 53, "eth1", 32, 0),
+    ];
+    // Per step: (node1 reloaded, node2 reloaded), seconds on the holder watch's clock.
+    let mut at = Vec::new();
+    let masters2_before = lab.log(1).matches("to=MASTER").count();
+    for (_, vrid, interface, prefix, wait_ms) in steps {
+        prober.mark();
+        let t1 = watch_t0.elapsed().as_secs_f64();
+        reload(&mut lab, 0, &restartable(150, vrid, interface, prefix));
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        let t2 = watch_t0.elapsed().as_secs_f64();
+        reload(&mut lab, 1, &restartable(100, vrid, interface, prefix));
+        at.push((t1, t2));
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    let report = prober.stop();
+    let holders = watch.stop();
+    let pings = {
+        let child = ping.0.take().unwrap();
+        let pid = child.id().to_string();
+        // SIGINT (to our own ping, by its PID) makes it print its summary.
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        let out = child.wait_with_output().unwrap();
+        parse_ping(&String::from_utf8_lossy(&out.stdout))
+    };
+    let names: Vec<&str> = steps.iter().map(|s| s.0).collect();
+    let seen = per_step(&report, &names, &mac1, &mac2);
+    let log1 = lab.log(0);
+    let log2 = lab.log(1);
+    let removed1: Vec<&str> = lines_with(&log1, &["VIP removed"])
+        .into_iter()
+        .filter(|l| has_field(l, "vip", VIP))
+        .collect();
+    // A takeover after a priority-0 advert (the RFC shutdown) on either node.
+    let zero_heard = lines_with(&format!("{log1}{log2}"), &["reason=master sent priority 0"]).len();
+    let masters2 = log2.matches("to=MASTER").count() - masters2_before;
+    let (loss_run, _) = pings.longest_loss();
+    let steps_seen: Vec<String> = seen.iter().map(ToString::to_string).collect();
+    eprintln!(
+        "restart reloads on a live master: {}\n  {}\n  holders: {}\n  reloads (node1, node2) \
+         at {at:?} s on the holder clock\n  node2 to=MASTER {masters2} time(s); node1 'VIP \
+         removed' lines for the VIP: {removed1:?}; takeovers after a priority 0: \
+         {zero_heard}\n  ping every 20 ms: {} sent, {} lost, longest loss {loss_run}",
+        report.summary(),
+        steps_seen.join("\n  "),
+        holders.summary(),
+        pings.transmitted,
+        pings.lost(),
+    );
+    assert_probe_rate(&report);
+    assert!(pings.transmitted > 200, "ping ran: {}", pings.transmitted);
+    for step in &seen {
+        assert!(step.gap <= 1, "{step}\n{}", lab.logs());
+        assert!(step.gap_node1 <= 1, "{step}\n{}", lab.logs());
+    }
+    // The mixed period is the only time node2 answers or holds the VIP, and it ends within
+    // 1 s of node2's reload; the VIP never leaves node1.
+    for (k, step) in seen.iter().enumerate() {
+        if k != 1 {
+            assert!(step.node2.is_none(), "{step}\n{}", lab.logs());
+        }
+    }
+    let (mixed_from, mixed_to) = (at[1].0, at[1].1 + 1.0);
+    for (t, _, h) in &holders.wrong {
+        assert!(
+            h.contains(&0),
+            "the VIP left node1 at t={t:.3}s: {}\n{}",
+            holders.summary(),
+            lab.logs()
+        );
+        assert!(
+            (mixed_from..mixed_to).contains(t),
+            "two holders outside the mixed period: {}\n{}",
+            holders.summary(),
+            lab.logs()
+        );
+    }
+    assert!(masters2 <= 2, "node2 to=MASTER {masters2} times\n{log2}");
+    assert_eq!(zero_heard, 0, "a priority 0 was sent\n{}", lab.logs());
+    // Each of node1's four restarts handed over, without a state change to Initialize (no
+    // stop hook) and without the old address's removal looking like the VIP vanishing.
+    assert_eq!(lines_with(&log1, &["handed over"]).len(), 4, "{log1}");
+    // The fault check ran (a new instance in Fault before its first result could not have
+    // taken over).
+    assert!(log1.contains("starting health checks"), "{log1}");
+    assert!(!log1.contains("to=INIT"), "{log1}");
+    assert!(!log1.contains("disappeared"), "{log1}");
+    // Only the /24 address, replaced by the /32 one, was ever removed from node1.
+    assert!(removed1.len() <= 1, "{removed1:?}\n{log1}");
+    assert!(
+        loss_run <= 2,
+        "{loss_run} pings lost in a row\n{}",
+        lab.logs()
+    );
+    assert_eq!(lab.holders(), vec![0], "{}", lab.logs());
+    let line = addr_line(&lab.nodes[0].ns.name, VIP).unwrap_or_default();
+    assert!(line.contains(&format!("{VIP}/32")), "{line}");
 }

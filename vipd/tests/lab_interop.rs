@@ -8,12 +8,12 @@
 
 mod lab;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use lab::{Lab, Netns, VIP, VIP6};
+use lab::{Lab, Netns, VIP, VIP6, cmdline_names, keepalived_argv, read_pid, require_keepalived};
 
 /// Longest wait for any one step (an election, a handover, a crash failover).
 const SETTLE: Duration = Duration::from_secs(10);
@@ -224,23 +224,7 @@ impl Interop {
         match self.peers[i] {
             Peer::Vipd => self.lab_mut().start(i),
             Peer::Keepalived => {
-                let dir = self.node_dir(i);
-                let conf = self.conf(i);
-                let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
-                let argv = [
-                    "keepalived".to_owned(),
-                    "-n".into(),
-                    "-l".into(),
-                    "-D".into(),
-                    "-f".into(),
-                    conf.to_string_lossy().into_owned(),
-                    "-p".into(),
-                    path("keepalived.pid"),
-                    "-r".into(),
-                    path("vrrp.pid"),
-                    "-c".into(),
-                    path("checkers.pid"),
-                ];
+                let argv = keepalived_argv(&self.node_dir(i), &self.conf(i), &[]);
                 let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
                 self.lab_mut().spawn(i, &argv);
             }
@@ -463,35 +447,6 @@ impl Drop for Interop {
             eprintln!("killed keepalived processes that outlived the lab: {survivors:?}");
         }
     }
-}
-
-fn read_pid(file: &Path) -> Option<u32> {
-    std::fs::read_to_string(file).ok()?.trim().parse().ok()
-}
-
-/// Whether process `pid`'s command line contains `conf` (so it is one this test started).
-fn cmdline_names(pid: u32, conf: &Path) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|c| String::from_utf8_lossy(&c).contains(conf.to_string_lossy().as_ref()))
-}
-
-/// Panics with a clear message unless keepalived can be run.
-fn require_keepalived() {
-    let out = Command::new("keepalived").arg("--version").output();
-    let version = match out {
-        Ok(out) => format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(e) => panic!(
-            "the interop tests need keepalived 2.2.x on PATH (apt-get install -y keepalived): {e}"
-        ),
-    };
-    assert!(
-        version.contains("Keepalived v2."),
-        "the interop tests need keepalived 2.x, found: {version}"
-    );
 }
 
 /// vipd master (250), keepalived (100) and vipd (20) backups that stay so; SIGTERM the vipd

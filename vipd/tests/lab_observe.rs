@@ -258,6 +258,29 @@ fn the_api_binds_loopback_by_default() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("BACKUP"));
+    // A second vipd in node1's namespace (another release, its own VRID and VIP) whose API
+    // address is taken by node1's: a clear error and exit 2, not a panic.
+    let second = lab.nodes[0].config.with_extension("second.yaml");
+    std::fs::write(
+        &second,
+        "instances:\n  - name: VI_SECOND\n    interface: eth0\n    vrid: 52\n    priority: 100\n    vips: [10.200.0.201/24]\n",
+    )
+    .unwrap();
+    let out = lab.nodes[0].ns.exec(
+        "timeout",
+        &[
+            "20",
+            env!("CARGO_BIN_EXE_vipd"),
+            "run",
+            "-c",
+            second.to_str().unwrap(),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot serve the API"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(lab.holds_vip(0), "node1 kept its VIP");
     let out = lab.observer.exec(env!("CARGO_BIN_EXE_vipd"), &["status"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);

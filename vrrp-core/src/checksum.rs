@@ -1,5 +1,9 @@
 //! The Internet checksum ([RFC 1071](https://www.rfc-editor.org/rfc/rfc1071)) over a VRRP
 //! message, with the IPv4 or IPv6 pseudo-header that VRRPv3 requires.
+//!
+//! Public (re-exported at the crate root) only with the `checksum` feature; the codec uses it
+//! either way.
+#![cfg_attr(not(feature = "checksum"), allow(unreachable_pub))]
 
 use std::net::IpAddr;
 

@@ -91,12 +91,19 @@ pub enum Reason {
     Recovered,
     /// The instance was shut down.
     Shutdown,
+    /// A reload restarted an instance that was Master for the same addresses on this node
+    /// (make-before-break): the new instance took the role over at once
+    /// ([`Instance::handle_startup_master`](crate::Instance::handle_startup_master)).
+    Restart,
+    /// Its sync group moved it, with the other members (keepalived's `vrrp_sync_group`):
+    /// another member went Fault, became Master or went Backup.
+    SyncGroup,
 }
 
 impl Reason {
     /// The stable snake_case name of the variant: `startup`, `owner`, `master_down`,
     /// `priority_zero`, `preempted`, `higher_priority`, `track_failed`, `link_down`,
-    /// `no_primary_address`, `recovered` or `shutdown`. These names never change (metrics
+    /// `no_primary_address`, `recovered`, `shutdown`, `restart` or `sync_group`. These names never change (metrics
     /// labels depend on them) and are independent of `Display`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -112,6 +119,8 @@ impl Reason {
             Self::NoPrimaryAddress => "no_primary_address",
             Self::Recovered => "recovered",
             Self::Shutdown => "shutdown",
+            Self::Restart => "restart",
+            Self::SyncGroup => "sync_group",
         }
     }
 }
@@ -130,6 +139,8 @@ impl fmt::Display for Reason {
             Self::NoPrimaryAddress => "no primary address",
             Self::Recovered => "fault cleared",
             Self::Shutdown => "shutdown",
+            Self::Restart => "restart of a master (make-before-break)",
+            Self::SyncGroup => "sync group followed a member",
         })
     }
 }

@@ -9,18 +9,27 @@
 //! |---|---|
 //! | `instance` | [`Instance`], one virtual router: construction, getters, outputs; its children hold the receive path (`receive`), timers and Skew_Time (`timers`), state transitions (`transitions`), commands with eligibility and effective priority (`tracking`), and reload in place with [`ReconfigureError`] (`reconfigure`) |
 //! | `router` | [`Router`]: many instances behind one receive path, keyed by [`InstanceKey`] |
+//! | `sync_group` | sync groups (keepalived's `vrrp_sync_group`) owned by a [`Router`]: [`SyncGroupConfig`], [`GroupEvent`], [`SyncGroupError`], and the rules the members follow |
 //! | `config` | [`InstanceConfig`] and its one set of rules: [`InstanceConfig::problems`], [`ConfigError`] with [`ConfigError::field`] |
 //! | `track` | [`Track`] and keepalived's weight rule, [`Track::effect`] -> [`TrackEffect`]; [`TrackStatus`] |
 //! | `event` | what goes in and out: [`Received`], [`Action`], [`Transmit`], [`State`], [`Reason`], [`RxError`] |
 //! | `stats` | [`Stats`], [`RouterStats`], [`MasterReasons`], each counter with its stable name (`counters()`) |
 //! | `types` | the protocol newtypes: [`Vrid`], [`Priority`], [`Interval`], [`Centis`], [`Version`], [`Family`] |
 //! | `wire` | the codec: [`Advertisement`] parse / emit, [`Addresses`], [`Auth`], [`ChecksumMode`], [`WireError`] |
-//! | `checksum` | the RFC 1071 arithmetic: [`internet_checksum`], [`pseudo_header_checksum`] |
-//! | [`sim`] | a deterministic simulator of N routers in virtual time, with invariants checked at every step |
+//! | `checksum` | the RFC 1071 arithmetic, `internet_checksum` and `pseudo_header_checksum` (feature `checksum`) |
+//! | `sim` | a deterministic simulator of N routers in virtual time, with invariants checked at every step (feature `sim`) |
 //!
-//! Everything is re-exported at the crate root (only [`sim`] is a public module). The
-//! optional `serde` feature derives `Serialize` / `Deserialize` for the value types, in the
-//! forms their docs give.
+//! Everything is re-exported at the crate root (only `sim` is a public module).
+//!
+//! # Features
+//!
+//! All off by default, so an embedder compiles the codec and the state machine only:
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `serde` | `Serialize` / `Deserialize` for the value types, in the forms their docs give |
+//! | `sim` | the `sim` module: the deterministic simulator (about 1,800 lines) |
+//! | `checksum` | `internet_checksum` and `pseudo_header_checksum`, for crates that build their own packets; the codec needs neither |
 //!
 //! # The contract
 //!
@@ -42,8 +51,11 @@
 //! 4. **Getters**: `state`, `effective_priority`, `stats`, `master_down_interval`, ...
 //!
 //! Time is an [`Instant`](std::time::Instant) you supply, so the same code runs against the
-//! wall clock or in a simulation ([`sim`]). All VRRP interval arithmetic is in integer
-//! centiseconds. A malformed or foreign message is counted in [`Stats`] and returned as an
+//! wall clock or in a simulation (the `sim` feature). All VRRP interval arithmetic is integer: intervals
+//! in centiseconds ([`Centis`], the wire's unit), Skew_Time and Master_Down_Interval in
+//! microseconds ([`Micros`]), so that every priority keeps its takeover order even at 10 ms
+//! adverts. A Master's adverts are scheduled from the previous deadline, not from when the
+//! loop woke up, so a late loop does not make them drift. A malformed or foreign message is counted in [`Stats`] and returned as an
 //! [`RxError`]; it never panics and never changes the state.
 //!
 //! # A run loop
@@ -83,7 +95,9 @@
 //! }
 //! // Alone on the link, priority 150 with 1 s adverts: Master after 3 s + Skew_Time.
 //! assert_eq!(vr.state(), State::Master);
-//! assert_eq!(vr.master_down_interval().get(), 300 + (256 - 150) * 100 / 256);
+//! // 3 s + (256 - 150) / 256 s = 3.4140625 s, truncated to the microsecond.
+//! assert_eq!(vr.master_down_interval().get(), 3_000_000 + (256 - 150) * 1_000_000 / 256);
+//! assert_eq!(vr.master_down_interval().to_string(), "3.414062s");
 //! assert!(sent >= 6);
 //! # Ok::<(), vrrp_core::ConfigError>(())
 //! ```
@@ -108,20 +122,24 @@ mod config;
 mod event;
 mod instance;
 mod router;
+#[cfg(feature = "sim")]
 pub mod sim;
 mod stats;
+mod sync_group;
 mod track;
 mod types;
 mod wire;
 
+#[cfg(feature = "checksum")]
 pub use checksum::{internet_checksum, pseudo_header_checksum};
 pub use config::{AnnounceSchedule, ConfigError, InstanceConfig, MAX_PREEMPT_DELAY};
 pub use event::{Action, Reason, Received, RxError, State, Transmit};
 pub use instance::{Instance, MAX_PEERS, MasterInfo, ReconfigureError, UnknownTrack};
 pub use router::{AddError, InstanceKey, Router};
 pub use stats::{MasterReasons, RouterStats, Stats};
+pub use sync_group::{GroupEvent, SyncGroupConfig, SyncGroupError};
 pub use track::{Track, TrackEffect, TrackStatus};
-pub use types::{Centis, Family, Interval, Priority, Version, Vrid};
+pub use types::{Centis, Family, Interval, Micros, Priority, Version, Vrid};
 pub use wire::{
     Addresses, Advertisement, Auth, ChecksumMode, EmitError, Endpoints, Password, WireError,
 };

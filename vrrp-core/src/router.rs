@@ -7,6 +7,7 @@ use crate::config::{ConfigError, InstanceConfig};
 use crate::event::{Action, Received, RxError};
 use crate::instance::{Instance, ReconfigureError};
 use crate::stats::RouterStats;
+use crate::sync_group::{GroupEvent, SyncGroupConfig, SyncGroupError, SyncGroups};
 use crate::types::{Family, Vrid};
 use crate::wire::{WireError, peek_header};
 
@@ -44,13 +45,26 @@ pub enum AddError {
 /// [`handle_handover`](Self::handle_handover).
 /// Commands reach one instance through [`instance_mut`](Self::instance_mut) (the router
 /// notices its actions), or [`reconfigure`](Self::reconfigure). Outputs:
-/// [`poll_action`](Self::poll_action) until `None`, then [`poll_timeout`](Self::poll_timeout).
+/// [`poll_action`](Self::poll_action) until `None`, then
+/// [`poll_group_event`](Self::poll_group_event) until `None` (with sync groups), then
+/// [`poll_timeout`](Self::poll_timeout).
+///
+/// The router owns the sync groups ([`set_sync_groups`](Self::set_sync_groups), rules in
+/// the `sync_group` module): it applies them after every input and command, when
+/// [`poll_action`](Self::poll_action) is first called, so the actions of the members a group
+/// moves follow those of the member that moved it.
 #[derive(Debug, Default)]
 pub struct Router {
     instances: BTreeMap<InstanceKey, Instance>,
     /// Instances that may have actions queued, in the order they were touched.
     dirty: VecDeque<InstanceKey>,
     stats: RouterStats,
+    groups: SyncGroups,
+    /// An input or command happened since the sync groups were last applied.
+    sync_pending: bool,
+    /// The latest `now` of an input: commands reached through `instance_mut` carry none, so
+    /// the groups use this or the time of the latest state change, whichever is later.
+    sync_now: Option<Instant>,
 }
 
 impl Router {
@@ -97,6 +111,7 @@ impl Router {
     pub fn instance_mut(&mut self, key: &InstanceKey) -> Option<&mut Instance> {
         let instance = self.instances.get_mut(key)?;
         self.dirty.push_back(*key);
+        self.sync_pending = true;
         Some(instance)
     }
 
@@ -120,6 +135,7 @@ impl Router {
             .ok_or(ReconfigureError::UnknownInstance(*key))?;
         let result = instance.reconfigure(now, config);
         self.dirty.push_back(*key);
+        self.sync_pending = true;
         result
     }
 
@@ -134,8 +150,49 @@ impl Router {
         &self.stats
     }
 
+    /// Command: replaces the sync groups. Groups kept as they were (same name and members)
+    /// keep their state; members of groups that went away are released (a group Fault they
+    /// were held in clears); new groups take their state from their members at the next
+    /// [`poll_action`](Self::poll_action). Call it again after removing a member instance.
+    ///
+    /// # Errors
+    /// [`SyncGroupError`] for a group with no members, a member that is not an instance here,
+    /// an instance in two groups, or two groups of one name; nothing changes then.
+    pub fn set_sync_groups(
+        &mut self,
+        now: Instant,
+        groups: Vec<SyncGroupConfig>,
+    ) -> Result<(), SyncGroupError> {
+        SyncGroups::check(&groups, &self.instances)?;
+        let mut touched = Vec::new();
+        self.groups
+            .replace(now, groups, &mut self.instances, &mut touched);
+        self.dirty.extend(touched);
+        Ok(())
+    }
+
+    /// The sync groups, with their state ([`State::Initialize`](crate::State::Initialize)
+    /// before their members start).
+    pub fn sync_groups(&self) -> impl Iterator<Item = (&SyncGroupConfig, crate::State)> {
+        self.groups.iter().map(|g| (&g.config, g.state))
+    }
+
+    /// The name of the sync group `key` belongs to, if any.
+    #[must_use]
+    pub fn sync_group_of(&self, key: &InstanceKey) -> Option<&str> {
+        self.groups.group_of(key).map(|g| g.config.name.as_str())
+    }
+
+    /// The next change of a sync group's state, `None` when there is none left. Drain it
+    /// after [`poll_action`](Self::poll_action) returns `None`.
+    pub fn poll_group_event(&mut self) -> Option<GroupEvent> {
+        self.apply_sync_groups();
+        self.groups.poll_event()
+    }
+
     /// Starts every instance.
     pub fn handle_startup(&mut self, now: Instant) {
+        self.touch(now);
         for (key, instance) in &mut self.instances {
             instance.handle_startup(now);
             self.dirty.push_back(*key);
@@ -144,6 +201,7 @@ impl Router {
 
     /// Shuts every instance down.
     pub fn handle_shutdown(&mut self, now: Instant) {
+        self.touch(now);
         for (key, instance) in &mut self.instances {
             instance.handle_shutdown(now);
             self.dirty.push_back(*key);
@@ -153,18 +211,32 @@ impl Router {
     /// Starts a make-before-break handover of every instance
     /// ([`Instance::handle_handover`]).
     pub fn handle_handover(&mut self, now: Instant) {
+        self.touch(now);
         for (key, instance) in &mut self.instances {
             instance.handle_handover(now);
             self.dirty.push_back(*key);
         }
     }
 
-    /// Fires every due timer of every instance.
+    /// Fires every due timer of every instance. A member of a sync group whose
+    /// Master_Down_Timer fires stays Backup unless its group lets it become Master (see the
+    /// `sync_group` module).
     pub fn handle_timeout(&mut self, now: Instant) {
-        for (key, instance) in &mut self.instances {
-            if instance.poll_timeout().is_some_and(|t| t <= now) {
+        self.touch(now);
+        let due: Vec<InstanceKey> = self
+            .instances
+            .iter()
+            .filter(|(_, i)| i.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            // Decided per member, just before its timer: a member whose timer fired earlier
+            // in this loop may now want Master.
+            let hold = self.groups.holds(&key, &self.instances);
+            if let Some(instance) = self.instances.get_mut(&key) {
+                instance.set_sync_hold(hold);
                 instance.handle_timeout(now);
-                self.dirty.push_back(*key);
+                self.dirty.push_back(key);
             }
         }
     }
@@ -197,12 +269,19 @@ impl Router {
             });
         };
         let result = instance.handle_packet(now, rx);
+        // A Backup that heard a master no longer wants Master (keepalived's wantstate).
+        if instance.master().is_some_and(|m| m.seen == now) {
+            instance.clear_sync_want();
+        }
         self.dirty.push_back(key);
+        self.touch(now);
         result
     }
 
-    /// The next action of any instance, with the instance's key.
+    /// The next action of any instance, with the instance's key. The first call after an
+    /// input or command applies the sync groups' rules.
     pub fn poll_action(&mut self) -> Option<(InstanceKey, Action)> {
+        self.apply_sync_groups();
         while let Some(key) = self.dirty.front().copied() {
             if let Some(action) = self.instances.get_mut(&key).and_then(Instance::poll_action) {
                 return Some((key, action));
@@ -219,5 +298,32 @@ impl Router {
             .values()
             .filter_map(Instance::poll_timeout)
             .min()
+    }
+
+    /// Notes an input at `now`, for the sync groups.
+    fn touch(&mut self, now: Instant) {
+        self.sync_pending = true;
+        self.sync_now = Some(self.sync_now.map_or(now, |t| t.max(now)));
+    }
+
+    /// Applies the sync groups' rules once after an input or command.
+    fn apply_sync_groups(&mut self) {
+        if !std::mem::take(&mut self.sync_pending) || self.groups.is_empty() {
+            return;
+        }
+        let latest_command = self
+            .instances
+            .values()
+            .filter_map(Instance::last_command)
+            .max();
+        let Some(now) = self.sync_now.max(latest_command) else {
+            return;
+        };
+        let mut touched = Vec::new();
+        self.groups
+            .reconcile(now, &mut self.instances, &mut touched);
+        // The members a group moved come after the member that moved it.
+        self.dirty.retain(|k| !touched.contains(k));
+        self.dirty.extend(touched);
     }
 }

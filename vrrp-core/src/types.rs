@@ -159,8 +159,8 @@ impl fmt::Display for Priority {
 
 /// A time interval in whole centiseconds, the unit of VRRPv3's Max Adver Int field.
 ///
-/// All VRRP timer arithmetic in this crate is integer centiseconds; floating point is never
-/// used. A VRRPv2 interval is a whole number of seconds, so it is a multiple of 100 here.
+/// Intervals are integer centiseconds; Skew_Time and Master_Down_Interval, which divide by
+/// 256, are integer [`Micros`]. Floating point is never used. A VRRPv2 interval is a whole number of seconds, so it is a multiple of 100 here.
 ///
 /// Serialized (`serde` feature) as the number of centiseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -203,6 +203,66 @@ impl fmt::Display for Centis {
             c if c % 10 == 0 => write!(f, "{secs}.{}s", c / 10),
             c => write!(f, "{secs}.{c:02}s"),
         }
+    }
+}
+
+/// A duration in whole microseconds: the unit of Skew_Time and Master_Down_Interval.
+///
+/// RFC 5798 section 6.1 gives Skew_Time as `((256 - Priority) * Master_Adver_Interval) / 256`
+/// without saying to truncate it to the centiseconds of the wire. Truncated to centiseconds,
+/// the skew at a 10 ms interval is 0 for every priority and every Backup would take over at
+/// the same instant; in microseconds (as keepalived computes it) two consecutive priorities
+/// differ by at least 39 µs at the smallest interval, so the takeover order of the priorities
+/// is kept at every legal interval. Integer arithmetic only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Micros(pub u64);
+
+impl Micros {
+    /// Zero.
+    pub const ZERO: Self = Self(0);
+
+    /// Microseconds per centisecond.
+    pub const PER_CENTI: u64 = 10_000;
+
+    /// Whole centiseconds, exactly.
+    #[must_use]
+    pub const fn from_centis(cs: Centis) -> Self {
+        Self(cs.0 as u64 * Self::PER_CENTI)
+    }
+
+    /// The number of microseconds.
+    #[must_use]
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The interval as a [`Duration`].
+    #[must_use]
+    pub const fn to_duration(self) -> Duration {
+        Duration::from_micros(self.0)
+    }
+}
+
+impl From<Centis> for Micros {
+    fn from(cs: Centis) -> Self {
+        Self::from_centis(cs)
+    }
+}
+
+impl fmt::Display for Micros {
+    /// Seconds without trailing zeros: `3.609375s`, `0.069062s`, `1s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (secs, micros) = (self.0 / 1_000_000, self.0 % 1_000_000);
+        if micros == 0 {
+            return write!(f, "{secs}s");
+        }
+        let mut fraction = micros;
+        let mut width = 6;
+        while fraction % 10 == 0 {
+            fraction /= 10;
+            width -= 1;
+        }
+        write!(f, "{secs}.{fraction:0width$}s")
     }
 }
 
@@ -258,6 +318,12 @@ impl Interval {
     #[must_use]
     pub const fn as_centis(self) -> Centis {
         Centis(self.0 as u32)
+    }
+
+    /// The interval in [`Micros`], for Skew_Time and Master_Down_Interval.
+    #[must_use]
+    pub const fn as_micros(self) -> Micros {
+        Micros(self.0 as u64 * Micros::PER_CENTI)
     }
 
     /// Whether this interval can be carried by `version` (v2: whole seconds up to 255;
@@ -348,6 +414,18 @@ mod tests {
         assert_eq!(Interval::from_secs(0), None);
         assert_eq!(Interval::from_centis(25_501), None);
         assert_eq!(Vrid::new(255).map(Vrid::get), Some(255));
+    }
+
+    #[test]
+    fn micros_convert_and_display_without_trailing_zeros() {
+        assert_eq!(Micros::from(Centis(1)), Micros(10_000));
+        assert_eq!(Interval::MAX_V3.as_micros(), Micros(40_950_000));
+        assert_eq!(Micros(36_093).to_duration(), Duration::from_micros(36_093));
+        assert_eq!(Micros(3_609_375).to_string(), "3.609375s");
+        assert_eq!(Micros(30_078).to_string(), "0.030078s");
+        assert_eq!(Micros(2_500_000).to_string(), "2.5s");
+        assert_eq!(Micros(7_000_000).to_string(), "7s");
+        assert_eq!(Micros::ZERO.to_string(), "0s");
     }
 
     #[test]

@@ -5,15 +5,19 @@
 //! `add 10.200.0.100`, `send p150 -> 224.0.0.18`, `announce 10.200.0.100`, `remove ...`) so
 //! that every assertion shows the whole trace.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use vrrp_core::{
     Action, Addresses, Advertisement, AnnounceSchedule, Auth, Centis, ChecksumMode, ConfigError,
-    Endpoints, Family, Instance, InstanceConfig, InstanceKey, Interval, Password, Priority, Reason,
-    Received, ReconfigureError, Router, RxError, State, Track, TrackEffect, Transmit, Version,
-    Vrid, WireError,
+    Endpoints, Family, Instance, InstanceConfig, InstanceKey, Interval, Micros, Password, Priority,
+    Reason, Received, ReconfigureError, Router, RxError, State, Track, TrackEffect, Transmit,
+    Version, Vrid, WireError,
 };
+
+use common::Clock;
 
 const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 100));
 const ME: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 2));
@@ -29,23 +33,6 @@ fn config(priority: u8) -> InstanceConfig {
     let mut c = InstanceConfig::new(vrid(), vec![VIP]);
     c.priority = Priority::new(priority).unwrap();
     c
-}
-
-/// The test clock: `at(cs)` is `cs` centiseconds after an arbitrary origin.
-struct Clock(Instant);
-
-impl Clock {
-    // The origin of virtual time: any instant will do, the engine only sees offsets from it.
-    #[allow(clippy::disallowed_methods)]
-    fn new() -> Self {
-        Self(Instant::now())
-    }
-    fn at(&self, cs: u64) -> Instant {
-        self.0 + Duration::from_millis(cs * 10)
-    }
-    fn cs(&self, t: Instant) -> u64 {
-        u64::try_from((t - self.0).as_millis() / 10).unwrap()
-    }
 }
 
 fn render(action: &Action) -> String {
@@ -98,8 +85,8 @@ fn started(config: InstanceConfig, clock: &Clock) -> Instance {
     vr
 }
 
-/// A started instance that has become Master at 3.60 s (priority 100, no peer) with its
-/// start-up actions drained.
+/// A started instance that has become Master after its Master_Down_Interval, at 3.609375 s
+/// with priority 100 and no peer, with its start-up actions drained.
 fn master(config: InstanceConfig, clock: &Clock) -> Instance {
     let mut vr = started(config, clock);
     let down = vr.poll_timeout().unwrap();
@@ -187,22 +174,22 @@ impl Peer {
 // ----- RFC 5798 section 6.1: timer formulas ---------------------------------------------------
 
 /// RFC 5798 6.1: Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256 and
-/// Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time, in centiseconds.
+/// Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time, in microseconds (keepalived's
+/// figures), never truncated to whole centiseconds.
 #[test]
 fn rfc5798_6_1_v3_skew_and_master_down_interval() {
     let clock = Clock::new();
     let vr = started(config(100), &clock);
-    assert_eq!(vr.skew_time(), Centis(156 * 100 / 256));
-    assert_eq!(vr.master_down_interval(), Centis(300 + 60));
+    // 156 * 1 s / 256 = 0.609375 s exactly.
+    assert_eq!(vr.skew_time(), Micros(609_375));
+    assert_eq!(vr.master_down_interval(), Micros(3_609_375));
+    assert_eq!(vr.master_down_interval().to_string(), "3.609375s");
     let mut c = config(254);
     c.advert_interval = Interval::from_centis(10).unwrap();
     let fast = started(c, &clock);
-    assert_eq!(
-        fast.skew_time(),
-        Centis(0),
-        "(2 * 10) / 256 truncates to 0 cs"
-    );
-    assert_eq!(fast.master_down_interval(), Centis(30));
+    // (2 * 100 ms) / 256 = 781.25 µs, truncated to 781 µs (whole centiseconds would give 0).
+    assert_eq!(fast.skew_time(), Micros(781));
+    assert_eq!(fast.master_down_interval(), Micros(300_781));
 }
 
 /// RFC 3768 6.1: Skew_Time = (256 - Priority) / 256 seconds, whatever the interval.
@@ -213,8 +200,406 @@ fn rfc3768_6_1_v2_skew_is_independent_of_the_interval() {
     c.version = Version::V2;
     c.advert_interval = Interval::from_secs(3).unwrap();
     let vr = started(c, &clock);
-    assert_eq!(vr.skew_time(), Centis(60));
-    assert_eq!(vr.master_down_interval(), Centis(900 + 60));
+    assert_eq!(vr.skew_time(), Micros(609_375));
+    assert_eq!(vr.master_down_interval(), Micros(9_609_375));
+}
+
+// ----- Exact timers: Skew_Time and Master_Down_Interval in microseconds -----------------------
+
+/// The exact takeover instants asserted below: (interval in centiseconds, [(priority,
+/// Master_Down_Interval in µs)]). `3 * I + ((256 - p) * I) / 256` µs, truncated to the
+/// microsecond as keepalived does; none is a whole number of centiseconds.
+const V3_TAKEOVER_US: [(u16, [(u8, u64); 6]); 3] = [
+    (
+        1,
+        [
+            (254, 30_078),
+            (200, 32_187),
+            (150, 34_140),
+            (100, 36_093),
+            (50, 38_046),
+            (1, 39_960),
+        ],
+    ),
+    (
+        2,
+        [
+            (254, 60_156),
+            (200, 64_375),
+            (150, 68_281),
+            (100, 72_187),
+            (50, 76_093),
+            (1, 79_921),
+        ],
+    ),
+    (
+        3,
+        [
+            (254, 90_234),
+            (200, 96_562),
+            (150, 102_421),
+            (100, 108_281),
+            (50, 114_140),
+            (1, 119_882),
+        ],
+    ),
+];
+
+/// A started Backup of `version`, `priority` and an advert interval of `cs` centiseconds,
+/// with its start-up action drained.
+fn backup_at(version: Version, priority: u8, cs: u16, clock: &Clock) -> Instance {
+    let mut c = config(priority);
+    c.version = version;
+    c.advert_interval = Interval::from_centis(cs).unwrap();
+    let mut vr = started(c, clock);
+    drain(&mut vr);
+    vr
+}
+
+/// Runs a lone Backup's Master_Down_Timer to the microsecond: nothing happens one
+/// microsecond before its deadline, and it becomes Master at the deadline. Returns the
+/// deadline in µs from startup.
+fn lone_takeover_us(mut vr: Instance, clock: &Clock) -> u64 {
+    let deadline = vr.poll_timeout().unwrap();
+    vr.handle_timeout(deadline - Duration::from_micros(1));
+    assert_eq!(drain(&mut vr), Vec::<String>::new(), "1 µs early");
+    vr.handle_timeout(deadline);
+    assert_eq!(
+        drain(&mut vr)[0],
+        "state BACKUP->MASTER (master down timer expired)"
+    );
+    clock.us(deadline)
+}
+
+/// keepalived's arithmetic (`VRRP_TIMER_SKEW` in vrrp.h, µs): the VRRPv3 skew reduced to
+/// `(256 - p) * (interval / 10000 µs) * 625 / 16` to fit 32 bits, VRRPv2 `(256 - p) * 1 s /
+/// 256`. An independent oracle for the engine's `((256 - p) * interval) / 256`.
+fn keepalived_skew_us(version: Version, priority: u8, cs: u16) -> u64 {
+    let weight = 256 - u64::from(priority);
+    match version {
+        Version::V3 => weight * u64::from(cs) * 625 / 16,
+        Version::V2 => weight * 1_000_000 / 256,
+    }
+}
+
+/// RFC 5798 6.1 at every legal VRRPv3 interval (10 ms to 40.95 s): a Backup that learns the
+/// master's interval from its advert (6.4.2) arms its Master_Down_Timer at exactly
+/// `3 * Master_Adver_Interval + Skew_Time` µs after the advert, keepalived's figure, and the
+/// takeover instants of priorities 1 to 254 are in strict priority order, at least 39 µs
+/// apart. (Whole centiseconds would give every priority the same instant at 10 ms.)
+#[test]
+fn rfc5798_6_1_takeover_order_of_every_priority_at_every_v3_interval() {
+    let clock = Clock::new();
+    let mut backups: Vec<Instance> = (1..=254)
+        .map(|p| backup_at(Version::V3, p, 100, &clock))
+        .collect();
+    // Every interval in release builds (as CI runs), every 7th and the ends in debug builds.
+    let step = if cfg!(debug_assertions) { 7 } else { 1 };
+    let intervals: Vec<u16> = (1..=4095u16).step_by(step).chain([2, 3, 4095]).collect();
+    let rx = clock.at(100);
+    let mut checked = 0;
+    for &cs in &intervals {
+        let owner = Peer {
+            interval_cs: cs,
+            ..Peer::v3(HIGHER_PEER, 255)
+        };
+        let payload = owner.bytes();
+        let received = Received {
+            src: HIGHER_PEER,
+            dst: GROUP,
+            hop_limit: 255,
+            payload: &payload,
+        };
+        let mut previous: Option<u64> = None;
+        for (p, vr) in (1..=254u8).zip(backups.iter_mut()) {
+            vr.handle_packet(rx, &received).unwrap();
+            let skew = keepalived_skew_us(Version::V3, p, cs);
+            assert_eq!(vr.skew_time(), Micros(skew), "priority {p} at {cs} cs");
+            let mdi = clock.us(vr.poll_timeout().unwrap()) - 1_000_000;
+            assert_eq!(
+                mdi,
+                3 * u64::from(cs) * 10_000 + skew,
+                "priority {p} at {cs} cs"
+            );
+            assert_eq!(vr.master_down_interval(), Micros(mdi));
+            if let Some(lower) = previous {
+                assert!(
+                    lower >= mdi + 39,
+                    "priority {p} at {cs} cs: {mdi} µs, priority {} {lower} µs",
+                    p - 1
+                );
+            }
+            previous = Some(mdi);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, intervals.len() * 254);
+    assert!(backups.iter().all(|vr| vr.state() == State::Backup));
+}
+
+/// RFC 3768 6.1 for every priority at 1, 2 and 255 s: Skew_Time is `(256 - p) / 256` s in µs
+/// whatever the interval (keepalived's figure), and the takeover order is strict.
+#[test]
+fn rfc3768_6_1_takeover_order_of_every_priority_v2() {
+    let clock = Clock::new();
+    for secs in [1u16, 2, 255] {
+        let mut previous: Option<u64> = None;
+        for p in 1..=254u8 {
+            let mut c = config(p);
+            c.version = Version::V2;
+            c.advert_interval = Interval::from_centis(secs * 100).unwrap();
+            let vr = started(c, &clock);
+            let skew = keepalived_skew_us(Version::V2, p, secs * 100);
+            assert_eq!(vr.skew_time(), Micros(skew));
+            let mdi = vr.master_down_interval().get();
+            assert_eq!(mdi, 3 * u64::from(secs) * 1_000_000 + skew);
+            assert_eq!(clock.us(vr.poll_timeout().unwrap()), mdi);
+            if let Some(lower) = previous {
+                assert!(lower >= mdi + 3_906, "priority {p} at {secs} s");
+            }
+            previous = Some(mdi);
+        }
+    }
+}
+
+/// RFC 5798 6.4.1 and 6.4.2 at 10, 20 and 30 ms: a lone Backup takes over exactly
+/// Master_Down_Interval after startup, to the microsecond (table `V3_TAKEOVER_US`).
+#[test]
+fn rfc5798_6_4_2_takeover_instants_per_priority_at_10_20_30_ms() {
+    let clock = Clock::new();
+    for (cs, table) in V3_TAKEOVER_US {
+        for (p, mdi) in table {
+            let vr = backup_at(Version::V3, p, cs, &clock);
+            assert_eq!(vr.master_down_interval(), Micros(mdi), "{p} at {cs} cs");
+            assert_eq!(lone_takeover_us(vr, &clock), mdi, "{p} at {cs} cs");
+        }
+    }
+}
+
+/// RFC 3768 6.4.2 with VRRPv2 at 1 s: the takeover instants per priority, in µs.
+#[test]
+fn rfc3768_6_4_2_takeover_instants_per_priority_at_1_s() {
+    let clock = Clock::new();
+    for (p, mdi) in [
+        (254, 3_007_812),
+        (200, 3_218_750),
+        (150, 3_414_062),
+        (100, 3_609_375),
+        (50, 3_804_687),
+        (1, 3_996_093),
+    ] {
+        let vr = backup_at(Version::V2, p, 100, &clock);
+        assert_eq!(lone_takeover_us(vr, &clock), mdi, "priority {p}");
+    }
+}
+
+/// RFC 5798 6.4.2 at 10 ms: three Backups (200, 100, 50) hear a master at 10 ms until it
+/// crashes; the 200 takes over exactly Master_Down_Interval (32.187 ms) after the last advert
+/// and its advert, heard before the others' timers (36.093 and 38.046 ms), resets them.
+#[test]
+fn rfc5798_6_4_2_only_the_highest_backup_takes_over_at_10_ms() {
+    let clock = Clock::new();
+    let sources = [
+        IpAddr::V4(Ipv4Addr::new(10, 200, 0, 11)),
+        IpAddr::V4(Ipv4Addr::new(10, 200, 0, 12)),
+        IpAddr::V4(Ipv4Addr::new(10, 200, 0, 13)),
+    ];
+    let mut backups: Vec<Instance> = [200, 100, 50]
+        .into_iter()
+        .zip(sources)
+        .map(|(p, src)| {
+            let mut c = config(p);
+            c.advert_interval = Interval::from_centis(1).unwrap();
+            let mut vr = Instance::new(c).unwrap();
+            vr.set_primary_address(clock.at(0), Some(src));
+            vr.handle_startup(clock.at(0));
+            drain(&mut vr);
+            vr
+        })
+        .collect();
+    let master = Peer {
+        interval_cs: 1,
+        ..Peer::v3(HIGHER_PEER, 254)
+    };
+    // The master advertises every 10 ms from 1 ms on, the last one at 991 ms.
+    for k in 0..100 {
+        let at = clock.at_us(1_000 + k * 10_000);
+        for vr in &mut backups {
+            master.deliver(vr, at).unwrap();
+        }
+    }
+    let last = 991_000;
+    let deadlines: Vec<u64> = backups
+        .iter()
+        .map(|vr| clock.us(vr.poll_timeout().unwrap()) - last)
+        .collect();
+    assert_eq!(deadlines, vec![32_187, 36_093, 38_046]);
+    let takeover = clock.at_us(last + 32_187);
+    for vr in &mut backups {
+        vr.handle_timeout(takeover);
+    }
+    let first = drain_raw(&mut backups[0]);
+    assert_eq!(
+        first.iter().take(3).map(render).collect::<Vec<_>>(),
+        strs(&[
+            "state BACKUP->MASTER (master down timer expired)",
+            "add 10.200.0.100",
+            "send p200 -> 224.0.0.18",
+        ])
+    );
+    let advert = sends(first).remove(0);
+    // Delivered 100 µs later: before the 100's and the 50's timers.
+    let heard = clock.at_us(last + 32_287);
+    for vr in &mut backups[1..] {
+        vr.handle_packet(
+            heard,
+            &Received {
+                src: advert.src,
+                dst: advert.dst,
+                hop_limit: 255,
+                payload: &advert.payload,
+            },
+        )
+        .unwrap();
+        vr.handle_timeout(clock.at_us(last + 38_046));
+        assert_eq!(drain(vr), Vec::<String>::new());
+        assert_eq!(vr.state(), State::Backup);
+    }
+    // They now wait for the new master, from its advert.
+    assert_eq!(
+        backups[1..]
+            .iter()
+            .map(|vr| clock.us(vr.poll_timeout().unwrap()) - (last + 32_287))
+            .collect::<Vec<_>>(),
+        vec![36_093, 38_046]
+    );
+}
+
+/// RFC 5798 6.4.2 at 10 ms: after a priority-0 advert each Backup waits its Skew_Time, in
+/// µs: 2.187 ms for 200, 6.093 ms for 100, 8.046 ms for 50 (all 0 in whole centiseconds).
+#[test]
+fn rfc5798_6_4_2_priority_zero_takeover_after_skew_time_at_10_ms() {
+    let clock = Clock::new();
+    let resign = Peer {
+        interval_cs: 1,
+        ..Peer::v3(HIGHER_PEER, 0)
+    };
+    for (p, skew) in [(200, 2_187), (100, 6_093), (50, 8_046)] {
+        let mut vr = backup_at(Version::V3, p, 1, &clock);
+        resign.deliver(&mut vr, clock.at(10)).unwrap();
+        assert_eq!(vr.skew_time(), Micros(skew));
+        let deadline = vr.poll_timeout().unwrap();
+        assert_eq!(clock.us(deadline), 100_000 + skew);
+        vr.handle_timeout(deadline - Duration::from_micros(1));
+        assert_eq!(vr.state(), State::Backup);
+        vr.handle_timeout(deadline);
+        assert_eq!(
+            drain(&mut vr)[0],
+            "state BACKUP->MASTER (master sent priority 0)"
+        );
+    }
+}
+
+/// A Master at 10 ms whose start-up second announcement burst is off, so that only the
+/// Adver_Timer runs. Master at 36.093 ms.
+fn master_at_10_ms(clock: &Clock) -> Instance {
+    let mut c = config(100);
+    c.advert_interval = Interval::from_centis(1).unwrap();
+    c.announce.delay = Centis::ZERO;
+    let vr = master(c, clock);
+    assert_eq!(vr.state_since(), Some(clock.at_us(36_093)));
+    vr
+}
+
+/// RFC 5798 6.4.3 ("Reset the Adver_Timer to Advertisement_Interval") with a loop that wakes
+/// up late (0 to 0.95 ms, varying): each advert is scheduled from the previous deadline, so
+/// 1000 adverts at 10 ms take exactly 10 s of deadlines, with no cumulative drift (re-armed
+/// from the late wake-up, as keepalived does, they would end about 0.47 s late).
+#[test]
+fn rfc5798_6_4_3_adverts_keep_their_deadlines_with_a_late_loop() {
+    let clock = Clock::new();
+    let mut vr = master_at_10_ms(&clock);
+    let start = 36_093;
+    let mut deadlines = Vec::new();
+    let mut total_lateness = 0;
+    for k in 0..1000u64 {
+        let due = vr.poll_timeout().unwrap();
+        let late = (k * 7_919) % 950;
+        total_lateness += late;
+        vr.handle_timeout(due + Duration::from_micros(late));
+        assert_eq!(
+            drain(&mut vr),
+            strs(&["send p100 -> 224.0.0.18"]),
+            "advert {k}"
+        );
+        deadlines.push(clock.us(due));
+    }
+    let expected: Vec<u64> = (1..=1000).map(|k| start + k * 10_000).collect();
+    assert_eq!(deadlines, expected);
+    assert_eq!(clock.us(vr.poll_timeout().unwrap()), start + 1001 * 10_000);
+    assert!(
+        total_lateness > 400_000,
+        "the loop was late by {total_lateness} µs in all"
+    );
+    assert_eq!(vr.stats().sent_advertisements, 1001);
+}
+
+/// The catch-up rule: a loop late by less than an interval keeps the grid of deadlines (the
+/// next advert comes sooner); a loop that missed whole intervals sends one advert, not one
+/// per missed deadline, and the next is one interval after it (keepalived's rule).
+#[test]
+fn rfc5798_6_4_3_a_loop_late_by_whole_intervals_sends_once_and_rearms_from_now() {
+    let clock = Clock::new();
+    let mut vr = master_at_10_ms(&clock);
+    let send = strs(&["send p100 -> 224.0.0.18"]);
+    // Due at 46.093 ms, run 6 ms late: the next stays due at 56.093 ms.
+    vr.handle_timeout(clock.at_us(52_093));
+    assert_eq!(drain(&mut vr), send);
+    assert_eq!(clock.us(vr.poll_timeout().unwrap()), 56_093);
+    // Due at 56.093 ms, run exactly one interval late: 66.093 ms is now, not later.
+    vr.handle_timeout(clock.at_us(66_093));
+    assert_eq!(drain(&mut vr), send);
+    assert_eq!(clock.us(vr.poll_timeout().unwrap()), 76_093);
+    // Due at 76.093 ms, run 25 ms late (two deadlines missed): one advert, next at now + 10 ms.
+    vr.handle_timeout(clock.at_us(101_093));
+    assert_eq!(drain(&mut vr), send);
+    assert_eq!(clock.us(vr.poll_timeout().unwrap()), 111_093);
+    // A second call at the same instant is spurious: no second advert.
+    vr.handle_timeout(clock.at_us(101_093));
+    assert_eq!(drain(&mut vr), Vec::<String>::new());
+    // Back on time, the new grid holds.
+    vr.handle_timeout(clock.at_us(111_500));
+    assert_eq!(drain(&mut vr), send);
+    assert_eq!(clock.us(vr.poll_timeout().unwrap()), 121_093);
+}
+
+/// keepalived `garp_master_refresh` with a late loop: the refresh bursts stay on their
+/// deadlines too (every 1 s from becoming Master), however late each wake-up.
+#[test]
+fn keepalived_garp_master_refresh_keeps_its_deadlines_with_a_late_loop() {
+    let clock = Clock::new();
+    let mut c = config(100);
+    c.announce.delay = Centis::ZERO;
+    c.announce.refresh = Centis::from_secs(1);
+    c.announce.refresh_repeat = 1;
+    c.advert_interval = Interval::from_centis(30).unwrap();
+    let mut vr = master(c, &clock);
+    // Priority 100 at 0.3 s: 0.9 s + 0.182812 s.
+    let start = 1_082_812;
+    assert_eq!(vr.state_since(), Some(clock.at_us(start)));
+    let mut refreshes = Vec::new();
+    for k in 0..200u64 {
+        let due = vr.poll_timeout().unwrap();
+        vr.handle_timeout(due + Duration::from_micros(300 + k % 7 * 100));
+        if announcements(&mut vr) > 0 {
+            refreshes.push(clock.us(due));
+        }
+    }
+    assert!(refreshes.len() >= 40, "{refreshes:?}");
+    let expected: Vec<u64> = (1..=refreshes.len() as u64)
+        .map(|k| start + k * 1_000_000)
+        .collect();
+    assert_eq!(refreshes, expected);
 }
 
 // ----- RFC 5798 section 6.4.1: Initialize -----------------------------------------------------
@@ -253,23 +638,32 @@ fn rfc5798_6_4_1_owner_goes_master_at_startup() {
     assert_eq!(vr.stats().master_reasons.owner, 1);
 }
 
-/// An instance without a primary address cannot run: it starts in Fault.
+/// An instance without a primary address cannot run: it starts in Fault, and so does the
+/// restart of a master ([`Instance::handle_startup_master`]), which then claims nothing; both
+/// recover into Backup.
 #[test]
 fn startup_without_primary_address_is_fault() {
-    let clock = Clock::new();
-    let mut vr = Instance::new(config(100)).unwrap();
-    vr.handle_startup(clock.at(0));
-    assert_eq!(
-        drain(&mut vr),
-        strs(&["state INIT->FAULT (no primary address)"])
-    );
-    assert_eq!(vr.poll_timeout(), None);
-    vr.set_primary_address(clock.at(50), Some(ME));
-    assert_eq!(
-        drain(&mut vr),
-        strs(&["state FAULT->BACKUP (fault cleared)"])
-    );
-    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 50 + 360);
+    for restart in [false, true] {
+        let clock = Clock::new();
+        let mut vr = Instance::new(config(100)).unwrap();
+        if restart {
+            vr.handle_startup_master(clock.at(0));
+        } else {
+            vr.handle_startup(clock.at(0));
+        }
+        assert_eq!(
+            drain(&mut vr),
+            strs(&["state INIT->FAULT (no primary address)"])
+        );
+        assert_eq!(vr.poll_timeout(), None);
+        assert_eq!(vr.stats().master_transitions, 0);
+        vr.set_primary_address(clock.at(50), Some(ME));
+        assert_eq!(
+            drain(&mut vr),
+            strs(&["state FAULT->BACKUP (fault cleared)"])
+        );
+        assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 50 + 360);
+    }
 }
 
 // ----- RFC 5798 section 6.4.2: Backup ---------------------------------------------------------
@@ -280,14 +674,16 @@ fn rfc5798_6_4_2_master_down_timer_fires() {
     let clock = Clock::new();
     let mut vr = started(config(100), &clock);
     drain(&mut vr);
-    vr.handle_timeout(clock.at(359));
+    // Master_Down_Interval of priority 100: 3 s + 0.609375 s.
+    assert_eq!(clock.us(vr.poll_timeout().unwrap()), 3_609_375);
+    vr.handle_timeout(clock.at_us(3_609_374));
     assert_eq!(
         drain(&mut vr),
         Vec::<String>::new(),
         "an early timeout is a no-op"
     );
     assert_eq!(vr.state(), State::Backup);
-    vr.handle_timeout(clock.at(360));
+    vr.handle_timeout(clock.at_us(3_609_375));
     assert_eq!(
         drain(&mut vr),
         trace(&[
@@ -341,11 +737,11 @@ fn rfc5798_6_4_2_priority_zero_uses_skew_time() {
         .deliver(&mut vr, clock.at(200))
         .unwrap();
     assert_eq!(
-        clock.cs(vr.poll_timeout().unwrap()),
-        200 + 60,
+        clock.us(vr.poll_timeout().unwrap()),
+        2_000_000 + 609_375,
         "Skew_Time of priority 100"
     );
-    vr.handle_timeout(clock.at(260));
+    vr.handle_timeout(clock.at_us(2_609_375));
     assert_eq!(
         drain(&mut vr)[0],
         "state BACKUP->MASTER (master sent priority 0)"
@@ -361,16 +757,16 @@ fn rfc5798_6_4_2_backup_preempts_lower_priority_master() {
     let clock = Clock::new();
     let mut vr = started(config(200), &clock);
     drain(&mut vr);
-    // 200 - Skew_Time: (56 * 100) / 256 = 21 cs; Master_Down_Interval 321 cs.
+    // 200 - Skew_Time: (56 * 1 s) / 256 = 0.21875 s; Master_Down_Interval 3.21875 s.
     Peer::v3(HIGHER_PEER, 100)
         .deliver(&mut vr, clock.at(100))
         .unwrap();
     assert_eq!(
-        clock.cs(vr.poll_timeout().unwrap()),
-        321,
+        clock.us(vr.poll_timeout().unwrap()),
+        3_218_750,
         "discarded: the timer still runs from startup"
     );
-    vr.handle_timeout(clock.at(321));
+    vr.handle_timeout(clock.at_us(3_218_750));
     assert_eq!(
         drain(&mut vr)[0],
         "state BACKUP->MASTER (preempted lower-priority master)"
@@ -394,7 +790,7 @@ fn rfc5798_6_4_2_nopreempt_keeps_backup() {
     }
     assert_eq!(vr.state(), State::Backup);
     assert_eq!(drain(&mut vr), Vec::<String>::new());
-    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 3000 + 321);
+    assert_eq!(clock.us(vr.poll_timeout().unwrap()), 30_000_000 + 3_218_750);
 }
 
 /// keepalived `preempt_delay`: adverts of a lower-priority master are accepted until the delay
@@ -413,10 +809,10 @@ fn keepalived_preempt_delay_postpones_preemption() {
         lower.deliver(&mut vr, now).unwrap();
     }
     // First seen at 1 s, so accepted up to (not including) 6 s; the last accepted advert,
-    // at 5 s, armed the timer for 5 s + 3.21 s.
+    // at 5 s, armed the timer for 5 s + 3.21875 s.
     assert_eq!(vr.state(), State::Backup);
-    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 500 + 321);
-    vr.handle_timeout(clock.at(821));
+    assert_eq!(clock.us(vr.poll_timeout().unwrap()), 5_000_000 + 3_218_750);
+    vr.handle_timeout(clock.at_us(8_218_750));
     assert_eq!(
         drain(&mut vr)[0],
         "state BACKUP->MASTER (preempted lower-priority master)"
@@ -438,9 +834,12 @@ fn rfc5798_6_4_2_v3_backup_learns_the_interval() {
         vr.master_adver_interval(),
         Interval::from_centis(50).unwrap()
     );
-    // 3 * 50 + (156 * 50) / 256 = 150 + 30.
-    assert_eq!(vr.master_down_interval(), Centis(180));
-    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 100 + 180);
+    // 3 * 0.5 s + (156 * 0.5 s) / 256 = 1.5 s + 0.3046875 s (304687 µs).
+    assert_eq!(vr.master_down_interval(), Micros(1_804_687));
+    assert_eq!(
+        vr.poll_timeout().unwrap(),
+        clock.at(100) + Duration::from_micros(1_804_687)
+    );
 }
 
 // ----- RFC 5798 section 6.4.3: Master ---------------------------------------------------------
@@ -592,6 +991,73 @@ fn rfc5798_6_4_2_backup_shutdown_sends_nothing() {
     vr.handle_shutdown(clock.at(100));
     assert_eq!(drain(&mut vr), strs(&["state BACKUP->INIT (shutdown)"]));
     assert_eq!(vr.poll_timeout(), None);
+}
+
+// ----- restart on reload (make-before-break) -------------------------------------------------
+
+/// An instance with primary address `ME` started at `at` in place of a master of this node.
+fn restarted(config: InstanceConfig, at: Instant) -> Instance {
+    let mut vr = Instance::new(config).unwrap();
+    vr.set_primary_address(at, Some(ME));
+    vr.handle_startup_master(at);
+    vr
+}
+
+/// A restart of an instance that was Master (a reload that changed its VRID, interface,
+/// version or a prefix): the new instance becomes Master at once, adding the addresses the node
+/// still holds and advertising, instead of waiting Master_Down_Interval as Backup. It does
+/// not announce (the neighbours reach this node already) unless asked to with `reannounce`
+/// (the addresses moved to another interface).
+#[test]
+fn restart_of_a_master_starts_as_master_at_once() {
+    let clock = Clock::new();
+    let mut vr = restarted(config(100), clock.at(7));
+    assert_eq!(
+        drain(&mut vr),
+        strs(&[
+            "state INIT->MASTER (restart of a master (make-before-break))",
+            "add 10.200.0.100",
+            "send p100 -> 224.0.0.18"
+        ])
+    );
+    assert_eq!(vr.last_reason(), Some(Reason::Restart));
+    assert_eq!(
+        clock.cs(vr.poll_timeout().unwrap()),
+        7 + 100,
+        "Adver_Timer = Advertisement_Interval"
+    );
+    assert_eq!(vr.stats().master_transitions, 1);
+    vr.handle_startup_master(clock.at(20));
+    vr.handle_startup(clock.at(20));
+    assert_eq!(drain(&mut vr), Vec::<String>::new(), "already started");
+    vr.handle_timeout(clock.at(107));
+    assert_eq!(drain(&mut vr), strs(&["send p100 -> 224.0.0.18"]));
+    vr.reannounce(clock.at(110));
+    assert_eq!(drain(&mut vr), times(5, "announce 10.200.0.100"));
+}
+
+/// The restarted master meets another master (a node that claimed the addresses while the
+/// two ran different configurations): section 6.4.3 settles it with the first advert. A
+/// lower priority is discarded (and answered); a higher one makes the restarted instance
+/// step down and release the addresses.
+#[test]
+fn restart_of_a_master_meeting_another_master_settles_by_6_4_3() {
+    let clock = Clock::new();
+    let mut vr = restarted(config(150), clock.at(0));
+    drain(&mut vr);
+    Peer::v3(LOWER_PEER, 100)
+        .deliver(&mut vr, clock.at(30))
+        .unwrap();
+    assert_eq!(vr.state(), State::Master);
+    assert!(
+        !drain(&mut vr).iter().any(|a| a.starts_with("remove")),
+        "a lower priority does not take the addresses"
+    );
+    Peer::v3(HIGHER_PEER, 200)
+        .deliver(&mut vr, clock.at(40))
+        .unwrap();
+    assert_eq!(vr.state(), State::Backup);
+    assert!(drain(&mut vr).contains(&"remove 10.200.0.100".to_owned()));
 }
 
 // ----- RFC 5798 section 7.1 / RFC 3768 section 7.1: receive validation ------------------------
@@ -1189,10 +1655,11 @@ fn failed_weighted_track_lowers_priority_and_causes_failover() {
             n.handle_timeout(now);
         }
     }
-    // a (150) wins at startup after its Master_Down_Interval of 3.41 s and advertises every
-    // second. Its track fails at the first event after 10 s, its advert of 10.41 s: b accepts
-    // that advert (150) but discards the 90 that a sends at once, and preempts a
-    // Master_Down_Interval (3.60 s) after the last advert it accepted; a yields to b's advert.
+    // a (150) wins at startup after its Master_Down_Interval of 3.414062 s and advertises
+    // every second. Its track fails at the first event after 10 s, its advert of 10.414062 s:
+    // b accepts that advert (150) but discards the 90 that a sends at once, and preempts a
+    // Master_Down_Interval (3.609375 s) after the last advert it accepted, at 14.023437 s; a
+    // yields to b's advert. (Times in whole centiseconds, truncated.)
     assert_eq!(
         log,
         strs(&[
@@ -1200,8 +1667,8 @@ fn failed_weighted_track_lowers_priority_and_causes_failover() {
             "0 b: BACKUP (startup)",
             "341 a: MASTER (master down timer expired)",
             "1041 a: kube-api down",
-            "1401 b: MASTER (preempted lower-priority master)",
-            "1401 a: BACKUP (higher-priority advert)",
+            "1402 b: MASTER (preempted lower-priority master)",
+            "1402 a: BACKUP (higher-priority advert)",
         ])
     );
     assert_eq!(a.effective_priority(), 90);
@@ -1542,8 +2009,8 @@ fn router_demultiplexes_by_interface_vrid_and_family() {
     assert_eq!(router.stats().vrid_errors, 1);
     assert_eq!(router.stats().packet_length_errors, 1);
     // The timers: k51 was reset at 1 s, the others run from 0.
-    assert_eq!(clock.cs(router.poll_timeout().unwrap()), 360);
-    router.handle_timeout(clock.at(360));
+    assert_eq!(clock.us(router.poll_timeout().unwrap()), 3_609_375);
+    router.handle_timeout(clock.at_us(3_609_375));
     let became: Vec<_> = std::iter::from_fn(|| router.poll_action())
         .filter_map(|(k, a)| {
             matches!(
@@ -1603,7 +2070,9 @@ fn handover_without_successor_releases_after_master_down_interval() {
     vr.set_track(clock.at(500), "api", false).unwrap();
     vr.handle_timeout(clock.at(700));
     assert_eq!(drain(&mut vr), Vec::<String>::new());
-    vr.handle_timeout(clock.at(741));
+    // 4 s + Master_Down_Interval of priority 150 (3.414062 s).
+    assert_eq!(clock.us(vr.poll_timeout().unwrap()), 7_414_062);
+    vr.handle_timeout(clock.at_us(7_414_062));
     assert_eq!(
         drain(&mut vr),
         strs(&["state MASTER->INIT (shutdown)", "remove 10.200.0.100"])
@@ -2031,7 +2500,7 @@ fn reconfigure_unchanged_is_silent() {
     vr.reconfigure(clock.at(400), config(100)).unwrap();
     assert_eq!(drain(&mut vr), Vec::<String>::new());
     assert_eq!(vr.poll_timeout(), timeout);
-    assert_eq!(vr.state_since(), Some(clock.at(360)));
+    assert_eq!(vr.state_since(), Some(clock.at_us(3_609_375)));
 }
 
 /// Every kind of change on a Master: no `StateChanged`, no priority-0 advert, and exactly the
@@ -2136,7 +2605,7 @@ fn reconfigure_v2_password_applies_to_the_next_advert() {
     c.password = Password::new(b"new");
     vr.reconfigure(clock.at(400), c).unwrap();
     assert_eq!(drain(&mut vr), Vec::<String>::new());
-    vr.handle_timeout(clock.at(460));
+    vr.handle_timeout(clock.at_us(4_609_375));
     let tx = sends(drain_raw(&mut vr)).remove(0);
     let at = Endpoints {
         src: tx.src,
@@ -2260,7 +2729,7 @@ fn reconfigure_virtual_addresses_on_a_master_removes_adds_and_announces() {
             &times(5, "announce 10.200.0.102"),
         ])
     );
-    vr.handle_timeout(clock.at(460));
+    vr.handle_timeout(clock.at_us(4_609_375));
     let tx = sends(drain_raw(&mut vr)).remove(0);
     let at = Endpoints {
         src: tx.src,
@@ -2439,7 +2908,7 @@ fn reconfigure_unicast_peers_change_destinations_and_filter_at_once() {
     c.unicast_peers = vec![LOWER_PEER];
     vr.reconfigure(clock.at(400), c).unwrap();
     assert_eq!(drain(&mut vr), Vec::<String>::new());
-    vr.handle_timeout(clock.at(460));
+    vr.handle_timeout(clock.at_us(4_609_375));
     assert_eq!(drain(&mut vr), strs(&["send p100 -> 10.200.0.1"]));
     assert_eq!(
         Peer::v3(HIGHER_PEER, 200).deliver(&mut vr, clock.at(470)),
@@ -2460,7 +2929,7 @@ fn router_reconfigure_forwards_and_keeps_the_key() {
         .unwrap()
         .set_primary_address(clock.at(0), Some(ME));
     router.handle_startup(clock.at(0));
-    router.handle_timeout(clock.at(360));
+    router.handle_timeout(clock.at_us(3_609_375));
     while router.poll_action().is_some() {}
     router
         .reconfigure(&key, clock.at(400), config(150))

@@ -40,6 +40,8 @@ fn reasons_serialize_as_their_stable_names() {
         (Reason::NoPrimaryAddress, "no_primary_address"),
         (Reason::Recovered, "recovered"),
         (Reason::Shutdown, "shutdown"),
+        (Reason::Restart, "restart"),
+        (Reason::SyncGroup, "sync_group"),
     ] {
         assert_eq!(reason.as_str(), name);
         assert_eq!(to(reason), json!(name));

@@ -2,11 +2,15 @@
 //! (2 to 6 routers, random priorities, preemption, versions, intervals, tracked objects, and
 //! random loss, latency, partitions, crashes, restarts, graceful stops, priority changes,
 //! track and link failures), every invariant checked after every step and in quiet windows;
-//! same seed => same trace; regression seeds from `tests/data/sim-regressions.txt`; and a
-//! few scripted scenarios with exact expectations.
+//! same seed => same trace; regression seeds from `tests/data/sim-regressions.txt`; a family
+//! of 10 ms scenarios (3 to 6 routers of distinct priorities, jittery latency below the
+//! Skew_Time difference, repeated Master crashes) in which only the highest-priority live
+//! Backup may take over; and a few scripted scenarios with exact expectations.
 //!
 //! `VRRP_SIM_CASES=N` changes the number of random scenarios (default 20,000 with
 //! `--release`, 5,000 without);
+//! `VRRP_SIM_FAST_CASES=N` the number of 10 ms scenarios (default 2,000 with `--release`, 200
+//! without), `VRRP_SIM_FAST_SEED=S` runs only the 10 ms scenario S;
 //! `VRRP_SIM_SEED=S` runs only scenario S and prints its timeline. Reproduce a failure with
 //! `VRRP_SIM_SEED=S cargo test -p vrrp-core --release --test simulation`.
 
@@ -23,8 +27,8 @@ use vrrp_core::sim::{
     TimelineEvent, format_time, node_address,
 };
 use vrrp_core::{
-    AnnounceSchedule, Centis, ChecksumMode, InstanceConfig, Interval, Password, Priority, Reason,
-    State, Track, Version, Vrid,
+    AnnounceSchedule, Centis, ChecksumMode, InstanceConfig, Interval, Micros, Password, Priority,
+    Reason, State, Track, Version, Vrid,
 };
 
 /// Random scenarios per run: 20,000 in release builds (about a second on two cores), 5,000
@@ -53,6 +57,10 @@ fn secs(s: f64) -> Duration {
 
 fn ms(m: u64) -> Duration {
     Duration::from_millis(m)
+}
+
+fn us(u: u64) -> Duration {
+    Duration::from_micros(u)
 }
 
 fn config(priority: u8) -> InstanceConfig {
@@ -650,6 +658,267 @@ fn same_seed_gives_the_same_trace() {
     assert_ne!(run(1), run(2));
 }
 
+// ----- 10 ms adverts: only the highest-priority live Backup takes over ------------------------
+
+/// Scenarios of the 10 ms family per run (`VRRP_SIM_FAST_CASES=N` changes it).
+const FAST_CASES: u64 = if cfg!(debug_assertions) { 200 } else { 2_000 };
+
+/// Smallest gap between two priorities of the family: 20 priorities are at least 780 µs of
+/// Skew_Time apart at 10 ms.
+const MIN_GAP: u64 = 20;
+
+/// Master_Down_Interval at 10 ms of `priority`, in µs, as RFC 5798 section 6.1 gives it.
+fn mdi_10ms(priority: u8) -> Duration {
+    us(30_000 + (256 - u64::from(priority)) * 10_000 / 256)
+}
+
+/// One scenario of the family: 3 to 6 VRRPv3 routers at 10 ms adverts with distinct
+/// priorities, a jittery network whose worst case (latency plus jitter) is below the
+/// Skew_Time difference of any two priorities, and the Master crashed one to n - 1 times in
+/// a row, each crash hitting whoever is Master then; maybe the first one restarts.
+struct FastFailover {
+    priorities: Vec<u8>,
+    net: NetConfig,
+    /// (time, node): every crash, of the node expected to be Master then.
+    crashes: Vec<(Duration, usize)>,
+    restart: Option<Duration>,
+    end: Duration,
+}
+
+fn fast_failover(seed: u64) -> FastFailover {
+    let mut rng = SimRng::new(seed);
+    let n = u(rng.range(3, 6));
+    // n priorities in 1..=254, at least MIN_GAP apart: sorted offsets in the slack, plus the
+    // gaps; then shuffled over the nodes so that node order says nothing.
+    let slack = 253 - MIN_GAP * (n as u64 - 1);
+    let mut offsets: Vec<u64> = (0..n).map(|_| rng.range(0, slack)).collect();
+    offsets.sort_unstable();
+    let mut priorities: Vec<u8> = offsets
+        .iter()
+        .enumerate()
+        .map(|(k, o)| u8::try_from(1 + o + MIN_GAP * k as u64).unwrap())
+        .collect();
+    for i in (1..n).rev() {
+        let j = rng.index(i + 1);
+        priorities.swap(i, j);
+    }
+    // The smallest Skew_Time difference of two priorities bounds latency + jitter: a Backup's
+    // advert must reach every lower one before its timer fires, however unequal the delays
+    // with which each heard the crashed master's last advert.
+    let mut sorted = priorities.clone();
+    sorted.sort_unstable();
+    let min_diff = sorted
+        .windows(2)
+        .map(|w| mdi_10ms(w[0]) - mdi_10ms(w[1]))
+        .min()
+        .unwrap();
+    assert!(min_diff >= us(780), "{min_diff:?}");
+    let latency_min = rng.duration(Duration::ZERO, us(300));
+    let room = (min_diff - latency_min - us(1)) / 2;
+    let jitter = rng.duration(Duration::ZERO, room.min(us(240)));
+    let mut net = NetConfig::fixed_latency(latency_min);
+    net.latency_max = latency_min + jitter;
+    // Crash the current Master (the highest-priority live node) 1 to n - 1 times.
+    let mut by_priority: Vec<usize> = (0..n).collect();
+    by_priority.sort_by_key(|&i| std::cmp::Reverse(priorities[i]));
+    let count = u(rng.range(1, n as u64 - 1));
+    let mut at = ms(rng.range(500, 1500));
+    let mut crashes = Vec::with_capacity(count);
+    for &node in by_priority.iter().take(count) {
+        crashes.push((at, node));
+        at += ms(rng.range(150, 600));
+    }
+    let restart = rng.chance(500).then_some(at);
+    let end = at + ms(500);
+    FastFailover {
+        priorities,
+        net,
+        crashes,
+        restart,
+        end,
+    }
+}
+
+/// Runs one scenario of the family and checks its Backup -> Master transitions: at start-up
+/// and after every crash, exactly one, by the highest-priority live node, in the window its
+/// Master_Down_Interval allows; nobody else ever becomes Master. Returns the takeovers
+/// checked.
+fn check_fast_failover(seed: u64) -> Result<usize, String> {
+    let sc = fast_failover(seed);
+    let nodes: Vec<InstanceConfig> = sc
+        .priorities
+        .iter()
+        .map(|&p| {
+            let mut c = config(p);
+            c.advert_interval = Interval::from_centis(1).unwrap();
+            c
+        })
+        .collect();
+    let mut cfg = SimConfig::new(seed);
+    cfg.net = sc.net.clone();
+    let mut sim = Simulation::new(origin(), cfg, nodes).unwrap();
+    for &(at, node) in &sc.crashes {
+        sim.schedule(at, Fault::Crash(node)).unwrap();
+    }
+    let first = sc.crashes[0].1;
+    if let Some(at) = sc.restart {
+        sim.schedule(at, Fault::Restart(first)).unwrap();
+    }
+    let describe = || {
+        format!(
+            "seed {seed:#x}: priorities {:?}, latency {:?}..{:?}, crashes {:?}, restart {:?} \
+             (reproduce: VRRP_SIM_FAST_SEED={seed:#x} cargo test -p vrrp-core --release \
+             --test simulation at_10_ms)",
+            sc.priorities, sc.net.latency_min, sc.net.latency_max, sc.crashes, sc.restart
+        )
+    };
+    sim.run_until(sc.end)
+        .map_err(|v| format!("{}: {v}\n{}", describe(), sim.render_timeline()))?;
+
+    let takeovers: Vec<(Duration, usize, Reason)> = sim
+        .timeline()
+        .iter()
+        .filter_map(|e| match e.event {
+            TimelineEvent::StateChanged {
+                to: State::Master,
+                reason,
+                ..
+            } => Some((e.at, e.node?, reason)),
+            _ => None,
+        })
+        .collect();
+    let fail = |what: String| format!("{}: {what}\n{}", describe(), sim.render_timeline());
+    // Expected: the highest at start-up, then after each crash the highest still alive.
+    let mut live: Vec<usize> = (0..sc.priorities.len()).collect();
+    let highest = |live: &[usize]| {
+        live.iter()
+            .copied()
+            .max_by_key(|&i| sc.priorities[i])
+            .unwrap()
+    };
+    let mut expected = vec![(highest(&live), Reason::MasterDown)];
+    for &(_, node) in &sc.crashes {
+        live.retain(|&i| i != node);
+        expected.push((highest(&live), Reason::MasterDown));
+    }
+    if sc.restart.is_some() {
+        expected.push((first, Reason::Preempted));
+    }
+    let got: Vec<(usize, Reason)> = takeovers.iter().map(|&(_, n, r)| (n, r)).collect();
+    if got != expected {
+        return Err(fail(format!("takeovers {got:?}, expected {expected:?}")));
+    }
+    // Start-up: everyone starts at 0, the highest takes over one Master_Down_Interval later.
+    let p0 = sc.priorities[expected[0].0];
+    if takeovers[0].0 != mdi_10ms(p0) {
+        return Err(fail(format!("start-up takeover at {:?}", takeovers[0].0)));
+    }
+    // After a crash at `tc`: the crashed master's adverts left every 10 ms from its own
+    // takeover, the last one at `sent` < tc; the successor heard it latency_min..latency_max
+    // later and took over one Master_Down_Interval after that.
+    for (k, &(tc, _)) in sc.crashes.iter().enumerate() {
+        let master_since = takeovers[k].0;
+        let periods = (tc - master_since - us(1)).as_micros() / 10_000;
+        let sent = master_since + us(u64::try_from(periods).unwrap() * 10_000);
+        let (at, node, _) = takeovers[k + 1];
+        let mdi = mdi_10ms(sc.priorities[node]);
+        let window = sent + sc.net.latency_min + mdi..=sent + sc.net.latency_max + mdi;
+        if !window.contains(&at) {
+            return Err(fail(format!(
+                "takeover {} at {at:?}, outside {window:?}",
+                k + 1
+            )));
+        }
+    }
+    // A restarted highest-priority node starts as Backup, discards the lower Master's
+    // adverts and preempts it exactly one Master_Down_Interval after its restart.
+    if let Some(at) = sc.restart {
+        let (preempted_at, _, _) = takeovers[takeovers.len() - 1];
+        if preempted_at != at + mdi_10ms(sc.priorities[first]) {
+            return Err(fail(format!("preempted at {preempted_at:?}")));
+        }
+    }
+    let last = expected[expected.len() - 1].0;
+    if sim.masters() != vec![last] {
+        return Err(fail(format!("masters at the end: {:?}", sim.masters())));
+    }
+    Ok(takeovers.len())
+}
+
+/// The 10 ms family across many seeds: after every crash of the Master, only the
+/// highest-priority live Backup takes over, never two at once (with whole-centisecond
+/// Skew_Time every Backup had the same Master_Down_Interval at 10 ms, and the fastest to
+/// hear the last advert won, or several did).
+#[test]
+fn at_10_ms_only_the_highest_priority_live_backup_takes_over() {
+    if let Ok(seed) = std::env::var("VRRP_SIM_FAST_SEED") {
+        let seed = parse_seed(&seed).expect("VRRP_SIM_FAST_SEED is a decimal or 0x-hex u64");
+        match check_fast_failover(seed) {
+            Ok(n) => eprintln!("seed {seed:#x}: {n} takeovers, all as expected"),
+            Err(report) => panic!("{report}"),
+        }
+        return;
+    }
+    let cases = std::env::var("VRRP_SIM_FAST_CASES")
+        .ok()
+        .map_or(FAST_CASES, |v| {
+            v.trim().parse().expect("VRRP_SIM_FAST_CASES is a number")
+        });
+    let mut takeovers = 0;
+    let mut restarts = 0;
+    let mut max_nodes = 0;
+    for k in 0..cases {
+        let seed = SimRng::new(0x10_0005 ^ k).next_u64();
+        let sc = fast_failover(seed);
+        restarts += usize::from(sc.restart.is_some());
+        max_nodes = max_nodes.max(sc.priorities.len());
+        match check_fast_failover(seed) {
+            Ok(n) => takeovers += n,
+            Err(report) => panic!("{report}"),
+        }
+    }
+    eprintln!("{cases} scenarios at 10 ms: {takeovers} takeovers checked, {restarts} restarts");
+    // The family exercises what it claims: several crashes per run, restarts, 6 nodes.
+    assert!(takeovers as u64 >= 2 * cases, "{takeovers} takeovers");
+    assert!(restarts > 0 && max_nodes == 6);
+}
+
+/// The family's bound is tight: with priorities one apart (39 µs of Skew_Time) and 1 ms of
+/// jitter, the Backup that heard the last advert first can take over before a higher one,
+/// and the quiet-window check sees two Masters or the wrong one. The family keeps latency
+/// and jitter below the Skew_Time difference for that reason.
+#[test]
+fn at_10_ms_jitter_above_the_skew_difference_can_elect_the_wrong_backup() {
+    let mut wrong = 0;
+    for seed in 0..40 {
+        let nodes: Vec<InstanceConfig> = [200, 101, 100]
+            .into_iter()
+            .map(|p| {
+                let mut c = config(p);
+                c.advert_interval = Interval::from_centis(1).unwrap();
+                c
+            })
+            .collect();
+        let mut cfg = SimConfig::new(seed);
+        cfg.net = NetConfig::fixed_latency(us(0));
+        cfg.net.latency_max = ms(1);
+        cfg.check_quiet = false;
+        let mut sim = Simulation::new(origin(), cfg, nodes).unwrap();
+        sim.schedule(ms(500), Fault::Crash(0)).unwrap();
+        sim.run_until(ms(700)).unwrap();
+        let first_after_crash = sim.timeline().iter().find_map(|e| match e.event {
+            TimelineEvent::StateChanged {
+                to: State::Master, ..
+            } if e.at > ms(500) => e.node,
+            _ => None,
+        });
+        if first_after_crash == Some(2) {
+            wrong += 1;
+        }
+    }
+    assert!(wrong > 0, "the 100 never beat the 101 with 1 ms of jitter");
+}
+
 // ----- scripted scenarios ----------------------------------------------------------------------
 
 /// State changes of one node: (time, from, to, reason).
@@ -674,7 +943,7 @@ fn three_nodes(seed: u64) -> Simulation {
 fn master_crash_fails_over_within_master_down_interval_and_restart_preempts_back() {
     let mut sim = three_nodes(1);
     sim.run_until(secs(9.9)).unwrap();
-    // Master_Down_Interval = 3 s + (256 - 150) / 256 s = 3.41 s: node0 first.
+    // Master_Down_Interval = 3 s + (256 - 150) / 256 s = 3.414062 s: node0 first.
     assert_eq!(
         changes(&sim, 0),
         vec![
@@ -684,21 +953,27 @@ fn master_crash_fails_over_within_master_down_interval_and_restart_preempts_back
                 State::Backup,
                 Reason::Startup
             ),
-            (ms(3410), State::Backup, State::Master, Reason::MasterDown),
+            (
+                us(3_414_062),
+                State::Backup,
+                State::Master,
+                Reason::MasterDown
+            ),
         ]
     );
     assert_eq!(sim.masters(), vec![0]);
     assert_eq!(sim.held_vips(0), &[vip(100)]);
     assert!(sim.held_vips(1).is_empty() && sim.held_vips(2).is_empty());
     let mdi1 = sim.instance(1).unwrap().master_down_interval();
-    assert_eq!(mdi1, Centis(360)); // 3 s + (256 - 100) / 256 s
+    assert_eq!(mdi1, Micros(3_609_375)); // 3 s + (256 - 100) / 256 s
 
     sim.schedule(secs(10.0), Fault::Crash(0)).unwrap();
     sim.run_until(secs(19.9)).unwrap();
-    // node0's last advert left at 9.410 s and arrived at 9.411 s: node1 takes over exactly one
-    // Master_Down_Interval later, less than that after the crash; node2 stays Backup.
-    let takeover = ms(9411) + mdi1.to_duration();
-    assert_eq!(takeover, ms(13_011));
+    // node0's last advert left at 9.414062 s and arrived at 9.415062 s: node1 takes over
+    // exactly one Master_Down_Interval later, less than that after the crash; node2 stays
+    // Backup.
+    let takeover = us(9_415_062) + mdi1.to_duration();
+    assert_eq!(takeover, us(13_024_437));
     assert_eq!(
         changes(&sim, 1).last(),
         Some(&(takeover, State::Backup, State::Master, Reason::MasterDown))
@@ -710,7 +985,7 @@ fn master_crash_fails_over_within_master_down_interval_and_restart_preempts_back
     assert!(sim.held_vips(0).is_empty());
     assert_eq!(sim.held_vips(1), &[vip(100)]);
 
-    // node0 comes back: Backup, ignores node1's lower adverts, preempts after 3.41 s.
+    // node0 comes back: Backup, ignores node1's lower adverts, preempts after 3.414062 s.
     sim.schedule(secs(20.0), Fault::Restart(0)).unwrap();
     sim.run_until(secs(30.0)).unwrap();
     assert_eq!(
@@ -722,13 +997,18 @@ fn master_crash_fails_over_within_master_down_interval_and_restart_preempts_back
                 State::Backup,
                 Reason::Startup
             ),
-            (ms(23_410), State::Backup, State::Master, Reason::Preempted),
+            (
+                us(23_414_062),
+                State::Backup,
+                State::Master,
+                Reason::Preempted
+            ),
         ]
     );
     assert_eq!(
         changes(&sim, 1).last(),
         Some(&(
-            ms(23_411),
+            us(23_415_062),
             State::Master,
             State::Backup,
             Reason::HigherPriority
@@ -737,8 +1017,11 @@ fn master_crash_fails_over_within_master_down_interval_and_restart_preempts_back
     assert_eq!(sim.masters(), vec![0]);
     assert_eq!(sim.stats().transitions, 8);
     assert!(sim.stats().quiet_checks > 0);
-    // Without a master: 3.41 s at startup, then from the crash to node1's takeover.
-    assert_eq!(sim.stats().time_without_master, ms(3410) + ms(3011));
+    // Without a master: 3.414062 s at startup, then from the crash to node1's takeover.
+    assert_eq!(
+        sim.stats().time_without_master,
+        us(3_414_062) + us(3_024_437)
+    );
 }
 
 #[test]
@@ -756,16 +1039,21 @@ fn partition_gives_one_master_per_side_and_heal_leaves_exactly_one() {
     assert!(checks_during_partition > 0);
     assert_eq!(
         changes(&sim, 1).last(),
-        Some(&(ms(13_011), State::Backup, State::Master, Reason::MasterDown))
+        Some(&(
+            us(13_024_437),
+            State::Backup,
+            State::Master,
+            Reason::MasterDown
+        ))
     );
 
     sim.run_until(secs(40.0)).unwrap();
-    // After the heal, node1's advert (sent 20.011 s) reaches node0 at 20.012 s, which answers
-    // at once; node1 steps down at 20.013 s.
+    // After the heal, node1's advert (sent 20.024437 s) reaches node0 1 ms later, which
+    // answers at once; node1 steps down at 20.026437 s.
     assert_eq!(
         changes(&sim, 1).last(),
         Some(&(
-            ms(20_013),
+            us(20_026_437),
             State::Master,
             State::Backup,
             Reason::HigherPriority
@@ -783,7 +1071,7 @@ fn graceful_stop_hands_over_after_skew_time() {
     let mut sim = three_nodes(3);
     sim.schedule(secs(10.0), Fault::Stop(0)).unwrap();
     sim.run_until(secs(20.0)).unwrap();
-    // The priority-0 advert arrives at 10.001 s; node1's Skew_Time is 0.60 s.
+    // The priority-0 advert arrives at 10.001 s; node1's Skew_Time is 0.609375 s.
     assert_eq!(
         changes(&sim, 0).last(),
         Some(&(
@@ -796,7 +1084,7 @@ fn graceful_stop_hands_over_after_skew_time() {
     assert_eq!(
         changes(&sim, 1).last(),
         Some(&(
-            ms(10_601),
+            us(10_610_375),
             State::Backup,
             State::Master,
             Reason::PriorityZero
@@ -819,7 +1107,12 @@ fn graceful_stop_hands_over_after_skew_time() {
                 State::Backup,
                 Reason::Startup
             ),
-            (ms(23_410), State::Backup, State::Master, Reason::Preempted),
+            (
+                us(23_414_062),
+                State::Backup,
+                State::Master,
+                Reason::Preempted
+            ),
         ]
     );
     assert_eq!(sim.masters(), vec![0]);
@@ -848,12 +1141,12 @@ fn handover_keeps_the_vip_until_the_successor_speaks() {
             holders_seen.push(holders);
         }
     }
-    // node1 takes over after its Skew_Time (priority 0 arrives at 10.001 s, + 0.60 s); its
-    // advert reaches node0 1 ms later, which then releases.
+    // node1 takes over after its Skew_Time (priority 0 arrives at 10.001 s, + 0.609375 s);
+    // its advert reaches node0 1 ms later, which then releases.
     assert_eq!(
         changes(&sim, 1).last(),
         Some(&(
-            ms(10_601),
+            us(10_610_375),
             State::Backup,
             State::Master,
             Reason::PriorityZero
@@ -862,7 +1155,7 @@ fn handover_keeps_the_vip_until_the_successor_speaks() {
     assert_eq!(
         changes(&sim, 0).last(),
         Some(&(
-            ms(10_602),
+            us(10_611_375),
             State::Master,
             State::Initialize,
             Reason::Shutdown
@@ -898,7 +1191,12 @@ fn tracked_objects_fault_and_lower_priority() {
         [
             (secs(10.0), State::Master, State::Fault, Reason::TrackFailed),
             (secs(15.0), State::Fault, State::Backup, Reason::Recovered),
-            (ms(18_410), State::Backup, State::Master, Reason::Preempted),
+            (
+                us(18_414_062),
+                State::Backup,
+                State::Master,
+                Reason::Preempted
+            ),
         ]
     );
     // node0 resigned with priority 0, so node1 took over after its Skew_Time.
@@ -906,13 +1204,13 @@ fn tracked_objects_fault_and_lower_priority() {
         changes(&sim, 1)[1..],
         [
             (
-                ms(10_601),
+                us(10_610_375),
                 State::Backup,
                 State::Master,
                 Reason::PriorityZero
             ),
             (
-                ms(18_411),
+                us(18_415_062),
                 State::Master,
                 State::Backup,
                 Reason::HigherPriority
@@ -922,18 +1220,23 @@ fn tracked_objects_fault_and_lower_priority() {
 
     // The -60 track: node0's effective priority 90 is below node1's 100; node0 advertises it
     // at once, node1 discards it and preempts when its Master_Down_Timer (last reset by the
-    // advert of 24.410 s, arriving 24.411 s) fires.
+    // advert of 24.414062 s, arriving 24.415062 s) fires, 3.609375 s later.
     sim.schedule(secs(25.0), track("api", false)).unwrap();
     sim.run_until(secs(40.0)).unwrap();
     assert_eq!(sim.instance(0).unwrap().effective_priority(), 90);
     assert_eq!(
         changes(&sim, 1).last(),
-        Some(&(ms(28_011), State::Backup, State::Master, Reason::Preempted))
+        Some(&(
+            us(28_024_437),
+            State::Backup,
+            State::Master,
+            Reason::Preempted
+        ))
     );
     assert_eq!(
         changes(&sim, 0).last(),
         Some(&(
-            ms(28_012),
+            us(28_025_437),
             State::Master,
             State::Backup,
             Reason::HigherPriority
@@ -1056,7 +1359,7 @@ fn timeline_reads_well() {
     let text = sim.render_timeline();
     let lines: Vec<&str> = text.lines().collect();
     assert!(
-        lines.contains(&"   3.410s  node0  BACKUP -> MASTER  (master down timer expired)"),
+        lines.contains(&"   3.414s  node0  BACKUP -> MASTER  (master down timer expired)"),
         "{text}"
     );
     assert!(lines.contains(&"   5.000s  node0  ** crash"), "{text}");

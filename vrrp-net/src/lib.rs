@@ -20,6 +20,8 @@
 //! - [`announce`]: gratuitous ARP and unsolicited neighbour advertisement frames, and the
 //!   [`Announcer`](announce::Announcer) that sends them.
 //! - [`netns`]: moving the calling thread into a network namespace.
+//! - [`timer`]: [`DeadlineTimer`](timer::DeadlineTimer), a nanosecond-resolution one-shot
+//!   timer (`timerfd`) for the tokio event loop.
 //! - `sys` (private): the only `unsafe` code, for what `nix` and `socket2` do not offer
 //!   safely (tokio fd registration, `IP_MULTICAST_IF` by index, a `sockaddr_ll`).
 //!
@@ -69,3 +71,4 @@ pub mod netlink;
 pub mod netns;
 pub mod socket;
 mod sys;
+pub mod timer;

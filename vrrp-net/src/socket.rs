@@ -34,16 +34,14 @@
 use std::ffi::CString;
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read};
+use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6, recvmsg, sendmsg,
-    setsockopt, sockopt,
-};
-use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg, setsockopt, sockopt};
+use socket2::{Domain, InterfaceIndexOrAddress, MsgHdr, Protocol, SockAddr, Socket, Type};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use vrrp_core::{Family, IPPROTO_VRRP, Received, Transmit, VRRP_GROUP_V4, VRRP_GROUP_V6};
@@ -52,7 +50,12 @@ use crate::sys;
 
 /// Large enough for any VRRP message (at most 8 + 255 * 16 + 8 bytes) behind the longest
 /// IPv4 header (60 bytes).
-const RECV_BUF: usize = 8192;
+/// The receive buffer [`VrrpSocket::recv`] allocates (and [`VrrpSocket::recv_in`] callers should
+/// use): larger than any VRRP packet.
+pub const RECV_BUF: usize = 8192;
+
+/// How many times (1 ms apart) a send that found the socket's send buffer full is retried.
+const SEND_RETRIES: u32 = 100;
 
 /// The step of [`VrrpSocket::open`] that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,8 +228,10 @@ impl VrrpSocket {
                     .map_err(|e| opt("IPV6_RECVPKTINFO")(io::Error::from(e)))?;
             }
         }
-        let fd = sys::register_async(socket, Interest::READABLE | Interest::WRITABLE)
-            .map_err(err(OpenStep::Register))?;
+        // Readable only: sends go straight to the socket (see `send_to`), so the reactor is
+        // not woken by the writable edge that every send would otherwise produce.
+        let fd =
+            sys::register_async(socket, Interest::READABLE).map_err(err(OpenStep::Register))?;
         Ok(Self {
             fd,
             family,
@@ -352,12 +357,19 @@ impl VrrpSocket {
                 ),
             ));
         }
-        let sent = self
-            .fd
-            .async_io(Interest::WRITABLE, |s| {
-                send_with_source(s, payload, src, dst, self.ifindex)
-            })
-            .await?;
+        // The socket is non-blocking and not registered for writability: a send that finds
+        // the send buffer full (hundreds of adverts in flight) is retried after 1 ms, for at
+        // most `SEND_RETRIES` ms, instead of waiting for the writable edge.
+        let mut retries = 0;
+        let sent = loop {
+            match send_with_source(self.fd.get_ref(), payload, src, dst, self.ifindex) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && retries < SEND_RETRIES => {
+                    retries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                other => break other?,
+            }
+        };
         if sent == payload.len() {
             Ok(())
         } else {
@@ -378,19 +390,31 @@ impl VrrpSocket {
     /// # Errors
     /// The system error of the receive.
     pub async fn recv(&self) -> io::Result<OwnedReceived> {
-        let mut buf = vec![0u8; RECV_BUF];
+        self.recv_in(&mut vec![0u8; RECV_BUF]).await
+    }
+
+    /// [`recv`](Self::recv), reading into `buf` (a reader reuses one buffer instead of
+    /// allocating one per datagram; only the payload is copied out). A datagram longer than
+    /// `buf` is dropped as truncated on IPv6, cut short on IPv4 (and then judged invalid by
+    /// [`vrrp_core`]), so `buf` should hold the largest packet expected: 8 KiB does.
+    ///
+    /// Cancel-safe, as [`recv`](Self::recv).
+    ///
+    /// # Errors
+    /// The system error of the receive.
+    pub async fn recv_in(&self, buf: &mut [u8]) -> io::Result<OwnedReceived> {
         loop {
             let got = match self.family {
                 Family::Ipv4 => {
                     let len = self
                         .fd
-                        .async_io(Interest::READABLE, |mut s| s.read(&mut buf))
+                        .async_io(Interest::READABLE, |mut s| s.read(buf))
                         .await?;
                     parse_v4(buf.get(..len).unwrap_or_default())
                 }
                 Family::Ipv6 => {
                     self.fd
-                        .async_io(Interest::READABLE, |s| recv_v6(s, &mut buf))
+                        .async_io(Interest::READABLE, |s| recv_v6(s, buf))
                         .await?
                 }
             };
@@ -468,20 +492,22 @@ fn send_with_source(
     ifindex: u32,
 ) -> io::Result<usize> {
     let iov = [IoSlice::new(payload)];
-    let fd = socket.as_raw_fd();
-    let sent = match (src, dst) {
+    // The control message is built in a buffer on the stack: nothing is allocated per advert
+    // (nix's `sendmsg` allocates its control buffer on every call).
+    let mut control = Control::new();
+    let (to, control) = match (src, dst) {
         (IpAddr::V4(src), IpAddr::V4(dst)) => {
-            let info = libc::in_pktinfo {
-                ipi_ifindex: libc::c_int::try_from(ifindex)
-                    .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
-                ipi_spec_dst: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(src.octets()),
-                },
-                ipi_addr: libc::in_addr { s_addr: 0 },
-            };
-            let to = SockaddrIn::from(SocketAddrV4::new(dst, 0));
-            let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
-            sendmsg(fd, &iov, &cmsg, MsgFlags::empty(), Some(&to))
+            // struct in_pktinfo: ipi_ifindex, ipi_spec_dst (the source), ipi_addr (unused).
+            let index = libc::c_int::try_from(ifindex)
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            let mut info = [0u8; 12];
+            info[..4].copy_from_slice(&index.to_ne_bytes());
+            info[4..8].copy_from_slice(&src.octets());
+            let len = control.push(libc::IPPROTO_IP, libc::IP_PKTINFO, &info);
+            (
+                SockAddr::from(SocketAddrV4::new(dst, 0)),
+                control.bytes(len),
+            )
         }
         (IpAddr::V6(src), IpAddr::V6(dst)) => {
             let scope = if dst.is_unicast_link_local() || dst.is_multicast() {
@@ -489,15 +515,15 @@ fn send_with_source(
             } else {
                 0
             };
-            let info = libc::in6_pktinfo {
-                ipi6_addr: libc::in6_addr {
-                    s6_addr: src.octets(),
-                },
-                ipi6_ifindex: ifindex,
-            };
-            let to = SockaddrIn6::from(SocketAddrV6::new(dst, 0, 0, scope));
-            let cmsg = [ControlMessage::Ipv6PacketInfo(&info)];
-            sendmsg(fd, &iov, &cmsg, MsgFlags::empty(), Some(&to))
+            // struct in6_pktinfo: ipi6_addr (the source), ipi6_ifindex.
+            let mut info = [0u8; 20];
+            info[..16].copy_from_slice(&src.octets());
+            info[16..].copy_from_slice(&ifindex.to_ne_bytes());
+            let len = control.push(libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info);
+            (
+                SockAddr::from(SocketAddrV6::new(dst, 0, 0, scope)),
+                control.bytes(len),
+            )
         }
         _ => {
             return Err(io::Error::new(
@@ -506,7 +532,47 @@ fn send_with_source(
             ));
         }
     };
-    sent.map_err(io::Error::from)
+    let msg = MsgHdr::new()
+        .with_addr(&to)
+        .with_buffers(&iov)
+        .with_control(control);
+    socket.sendmsg(&msg, 0)
+}
+
+/// A control-message buffer on the stack, aligned for `struct cmsghdr`, large enough for one
+/// `IP_PKTINFO` or `IPV6_PKTINFO` message.
+#[repr(C, align(8))]
+struct Control([u8; 64]);
+
+/// `CMSG_ALIGN`: control data is aligned to the size of a `long` (a `usize` on Linux).
+const fn cmsg_align(len: usize) -> usize {
+    let word = size_of::<usize>();
+    (len + word - 1) & !(word - 1)
+}
+
+impl Control {
+    const fn new() -> Self {
+        Self([0; 64])
+    }
+
+    /// Writes one control message (`struct cmsghdr` then `data`) at the start of the buffer
+    /// and returns the length to send (`CMSG_SPACE(data.len())`).
+    fn push(&mut self, level: libc::c_int, kind: libc::c_int, data: &[u8]) -> usize {
+        // struct cmsghdr { size_t cmsg_len; int cmsg_level; int cmsg_type; }, then the data
+        // at CMSG_ALIGN(sizeof(struct cmsghdr)).
+        let word = size_of::<usize>();
+        let header = cmsg_align(size_of::<libc::cmsghdr>());
+        let buf = &mut self.0;
+        buf[..word].copy_from_slice(&(header + data.len()).to_ne_bytes());
+        buf[word..word + 4].copy_from_slice(&level.to_ne_bytes());
+        buf[word + 4..word + 8].copy_from_slice(&kind.to_ne_bytes());
+        buf[header..header + data.len()].copy_from_slice(data);
+        header + cmsg_align(data.len())
+    }
+
+    fn bytes(&self, len: usize) -> &[u8] {
+        &self.0[..len]
+    }
 }
 
 /// The index of the interface `name` in the calling thread's network namespace

@@ -4,6 +4,7 @@
 //!
 //! - [`register_async`]: tokio's `AsyncFd::register_with_interest` is `unsafe` (the caller
 //!   vouches that the descriptor stays the same while registered);
+//! - [`register_timer`]: the same for the `timerfd` of [`DeadlineTimer`](crate::timer::DeadlineTimer);
 //! - [`set_multicast_if_v4_index`]: `IP_MULTICAST_IF` by interface index (`ip_mreqn`);
 //!   socket2 sets it only by address and nix not at all;
 //! - [`packet_address`]: a `sockaddr_ll` for sending on an `AF_PACKET` socket; neither crate
@@ -28,6 +29,20 @@ pub(crate) fn register_async(
     // and `as_raw_fd` always returns that same descriptor. This crate never replaces the
     // socket through `AsyncFd::get_mut`.
     unsafe { tokio::io::unix::AsyncFd::register_with_interest(socket, interest) }
+        .map_err(|e| e.into_parts().1)
+}
+
+/// Registers a `timerfd` with the current tokio reactor for readiness `interest`. Panics
+/// outside a tokio runtime (as tokio does).
+pub(crate) fn register_timer(
+    timer: crate::timer::Fd,
+    interest: tokio::io::Interest,
+) -> io::Result<tokio::io::unix::AsyncFd<crate::timer::Fd>> {
+    // SAFETY: `timer::Fd` wraps a `nix` `TimerFd`, which owns its descriptor: it stays open
+    // until the `TimerFd` is dropped, which happens only when the `AsyncFd` is dropped or
+    // `into_inner` is called, and `as_raw_fd` always returns that same descriptor. The timer
+    // module never replaces the `TimerFd` through `AsyncFd::get_mut`.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(timer, interest) }
         .map_err(|e| e.into_parts().1)
 }
 

@@ -464,6 +464,11 @@ of the legacy chart in use, then vipd's. Rendered as YAML; use it as
 {{- range (concat $jKeys $lKeys) }}{{ $legacy = append $legacy (printf "%s -> %s" . (get $map . | default "?")) }}{{ end }}
 {{- $out := dict "profile" $profile "kind" $kind "static" $static "replicas" $replicas "namespace" $namespace -}}
 {{- $_ := set $out "config" (dict "api" (dict "listen" (printf "%s:%d" (include "vipd.apiHost" $v) (int $v.metrics.port))) "instances" $instances) -}}
+{{- $su := $v.scriptUser | default dict -}}
+{{- if not (kindIs "invalid" $su.user) }}
+{{- $_ := set $out.config "script_user" (dict "user" (int64 $su.user) "group" (int64 (ternary $su.user $su.group (kindIs "invalid" $su.group)))) -}}
+{{- end }}
+{{- $_ := set $out "scriptUser" (not (kindIs "invalid" $su.user)) -}}
 {{- $_ := set $out "auth" (dict "enabled" $auth "password" $password "secretName" $secretName "secretKey" $secretKey "createSecret" (and $auth (not $static) (not $ra.existingSecret))) -}}
 {{- $_ := set $out "needsApi" $needsApi -}}
 {{- $_ := set $out "priorityClassName" $priorityClass -}}
@@ -676,7 +681,14 @@ containers:
     resources:
       {{- toYaml . | nindent 6 }}
     {{- end }}
-    {{- with $v.securityContext }}
+    {{- $sc := deepCopy ($v.securityContext | default dict) }}
+    {{- if and $s.scriptUser $sc.capabilities }}
+    {{- /* Switching to the script user, and killing its hooks at their timeout. */}}
+    {{- $add := $sc.capabilities.add | default list }}
+    {{- range list "SETUID" "SETGID" "KILL" }}{{ if not (has . $add) }}{{ $add = append $add . }}{{ end }}{{ end }}
+    {{- $_ := set $sc.capabilities "add" $add }}
+    {{- end }}
+    {{- with $sc }}
     securityContext:
       {{- toYaml . | nindent 6 }}
     {{- end }}

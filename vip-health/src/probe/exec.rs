@@ -84,6 +84,9 @@ pub(crate) async fn probe(
             command.env_remove(name);
         }
     }
+    if let Some(run_as) = check.run_as {
+        run_as.apply(&mut command);
+    }
     command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -92,7 +95,13 @@ pub(crate) async fn probe(
         .process_group(0);
     let mut child = command.spawn().map_err(|e| ProbeError::Spawn {
         program: program.clone(),
-        message: e.to_string(),
+        message: match check.run_as {
+            Some(run_as) if e.kind() == std::io::ErrorKind::PermissionDenied => format!(
+                "{e} (running it as {run_as} needs CAP_SETUID and CAP_SETGID, and the program \
+                 must be executable by that user)"
+            ),
+            _ => e.to_string(),
+        },
     })?;
     let mut killer = GroupKiller {
         pgid: child

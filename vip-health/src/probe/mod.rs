@@ -144,6 +144,12 @@ pub enum ProbeError {
         /// Value, weight and result, e.g. `value 3 is non-zero (action fault)`.
         explanation: String,
     },
+    /// A probe of the embedder's ([`Probe`](crate::Probe)) reported a failure.
+    #[error("{message}")]
+    Custom {
+        /// What the probe said.
+        message: String,
+    },
     /// Another I/O error.
     #[error("{what}: {message}")]
     Io {
@@ -231,6 +237,17 @@ pub(crate) async fn run(
             CheckKind::Interface(i) => interface::probe(i).await,
             CheckKind::KubeApi(k) => kube::probe_api(k, deadline, timeout).await,
             CheckKind::NodeReady(n) => kube::probe_node(n, deadline, timeout).await,
+            CheckKind::Custom(c) => {
+                match tokio::time::timeout_at(deadline, c.probe().probe()).await {
+                    Ok(Ok(detail)) => Ok(ProbeOk::detail(detail)),
+                    Ok(Err(message)) => Err(ProbeError::Custom { message }),
+                    Err(_) => Err(ProbeError::Timeout {
+                        timeout,
+                        stage: "waiting for the probe of",
+                        target: config.name.clone(),
+                    }),
+                }
+            }
         }
     };
     // Each probe bounds its own stages by the deadline; this is the backstop for the rest

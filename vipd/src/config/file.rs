@@ -19,9 +19,54 @@ pub struct Config {
     /// `enable_script_security`, on by default here); `false` accepts the risk.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub script_security: bool,
+    /// The user and group hooks and exec checks run as, with no capabilities, unless one sets
+    /// its own `run_as` (keepalived's `script_user`). Unset: vipd's own user (root), with a
+    /// warning at start when there is a hook or an exec check. See
+    /// [`vip_health::RunAsSpec`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_user: Option<vip_health::RunAsSpec>,
     /// The virtual router instances.
     #[serde(default)]
     pub instances: Vec<InstanceSpec>,
+    /// Groups of instances that change state together (keepalived's `vrrp_sync_group`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sync_groups: Vec<SyncGroupSpec>,
+}
+
+/// A sync group as written: keepalived's `vrrp_sync_group`. Its instances change state
+/// together: one in Fault puts all in Fault, they become Master together, and one going
+/// Backup takes the others with it (the rules are in [`vrrp_core::Router`]'s sync groups).
+///
+/// | keepalived | here |
+/// |---|---|
+/// | `vrrp_sync_group NAME` | `name` |
+/// | `group { VI_1 VI_2 }` | `instances: [VI_1, VI_2]` (instance `name`s) |
+/// | `notify_master` / `notify_backup` / `notify_fault` / `notify_stop` / `notify` | `notify: {master, backup, fault, stop, command}` |
+/// | `track_interface` / `track_script` / `track_file` | `checks` (`interface`, `exec`, `file` checks) |
+/// | `sync_group_tracking_weight` | `tracking_weight: true` |
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncGroupSpec {
+    /// The group's name, for logs, status, metrics and its hooks; unique among the groups.
+    pub name: String,
+    /// The member instances, by their `name` (an instance without one is named
+    /// `<interface>-<vrid>-<ipv4|ipv6>`); an instance belongs to one group at most.
+    pub instances: Vec<String>,
+    /// Commands run when the group's state changes. The generic `command` gets keepalived's
+    /// group arguments: `GROUP <name> <MASTER|BACKUP|FAULT|STOP>`.
+    #[serde(default, skip_serializing_if = "NotifySpec::is_empty")]
+    pub notify: NotifySpec,
+    /// Checks tracked by every member (keepalived's group-level `track_*`). Their names must
+    /// differ from the members' own checks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<vip_health::CheckSpec>,
+    /// keepalived's `sync_group_tracking_weight`: keep the weights of the members' checks.
+    /// By default, as in keepalived, a weighted check of a member (or of the group) counts
+    /// as weight 0 instead: down puts the group in Fault, since a weight could let the
+    /// members' priorities, and so their elections, disagree. (A `file` check keeps the
+    /// weight it reads.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tracking_weight: bool,
 }
 
 impl Default for Config {
@@ -29,7 +74,9 @@ impl Default for Config {
         Self {
             api: ApiSpec::default(),
             script_security: true,
+            script_user: None,
             instances: Vec::new(),
+            sync_groups: Vec::new(),
         }
     }
 }
@@ -120,6 +167,16 @@ pub struct InstanceSpec {
     /// The interface the VIPs are added to, if not `interface`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vip_interface: Option<String>,
+    /// keepalived's `use_vmac`: the VIPs go on a macvlan of `interface` with the virtual
+    /// router MAC (00:00:5e:00:01:VRID, or 00:00:5e:00:02:VRID for IPv6), which vipd creates
+    /// and removes. `true` names it keepalived's way, `vrrp.<vrid>`; a string names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_vmac: Option<UseVmac>,
+    /// keepalived's `vmac_xmit_base`: adverts leave from `interface` (with its MAC) rather
+    /// than from the virtual MAC interface (with the virtual router MAC, which keeps the
+    /// switches' forwarding tables pointing at the Master). Only with `use_vmac`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vmac_xmit_base: bool,
     /// Virtual Router Identifier, 1 to 255.
     pub vrid: u32,
     /// VRRP version, 2 or 3.
@@ -178,6 +235,16 @@ pub struct InstanceSpec {
     /// `node_ready`, or a `builtin` of the seed charts).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<vip_health::CheckSpec>,
+}
+
+/// `use_vmac`: `true` (named `vrrp.<vrid>`), `false` (none), or the interface's name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum UseVmac {
+    /// On with keepalived's name `vrrp.<vrid>`, or off.
+    Enabled(bool),
+    /// On, with this interface name.
+    Named(String),
 }
 
 /// keepalived's `garp_master_*` and `garp_lower_prio_*` settings.
@@ -304,6 +371,8 @@ impl InstanceSpec {
             name: None,
             interface,
             vip_interface: None,
+            use_vmac: None,
+            vmac_xmit_base: false,
             vrid,
             version: default_version(),
             priority: default_priority(),

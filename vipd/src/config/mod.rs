@@ -4,10 +4,14 @@
 //! ```yaml
 //! api:
 //!   listen: 127.0.0.1:9370       # /metrics, /healthz, /readyz, /status; or off
+//! script_security: true          # refuse hooks and exec checks others could replace
+//! script_user: {user: nobody}    # hooks and exec checks as this user, no capabilities
 //! instances:
 //!   - name: VI_CONTROL_PLANE
 //!     interface: eth0            # where VRRP speaks
 //!     vip_interface: eth0        # where the VIPs go (default: interface)
+//!     use_vmac: false            # true: VIPs on macvlan vrrp.<vrid> with MAC 00:00:5e:00:01:<vrid>; or a name
+//!     vmac_xmit_base: false      # keepalived's vmac_xmit_base
 //!     vrid: 51
 //!     version: 3                 # 2 or 3
 //!     priority: 100              # 1 to 255; 255 owns the addresses
@@ -20,6 +24,12 @@
 //!       kubernetes: { pods: { selector: app.kubernetes.io/name=vipd } }
 //!     garp: { master_delay: 5s, master_repeat: 5, master_refresh: 0s, master_refresh_repeat: 1 }
 //!     vip_lifetime: 5s           # kernel lifetime of each VIP, renewed while Master; or forever
+//! sync_groups:                   # keepalived's vrrp_sync_group: members change state together
+//!   - name: G1
+//!     instances: [VI_CONTROL_PLANE, VI_BACK]
+//!     notify: { master: [/usr/local/bin/g1-master] }  # command gets GROUP <name> <state>
+//!     checks: []                 # tracked by every member (group-level track_*)
+//!     tracking_weight: false     # keepalived's sync_group_tracking_weight
 //! ```
 //!
 //! Validation reports every problem at once, each naming its field (`instances[0].vips[1]`)
@@ -30,6 +40,7 @@ mod file;
 mod overrides;
 mod plan;
 mod scripts;
+mod sync_groups;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -39,10 +50,12 @@ pub use discovery::{
 };
 pub use file::{
     ApiSpec, Config, DEFAULT_API_LISTEN, GarpSpec, InstanceSpec, MAX_DEPTH, MAX_FILE_BYTES, Secret,
+    SyncGroupSpec, UseVmac,
 };
 pub use overrides::Overrides;
-pub use plan::{InstancePlan, Plan, Vip};
-pub use scripts::insecure_programs;
+pub(crate) use plan::track_of;
+pub use plan::{InstancePlan, Plan, SyncGroupPlan, Vip, VmacPlan};
+pub use scripts::{cannot_switch_user, effective_caps, insecure_programs, run_as_vipd};
 pub use validate::MAX_INSTANCES;
 
 pub use vip_health::FieldError;

@@ -41,6 +41,35 @@ pub struct InstancePlan {
     /// Where more unicast peers come from at run time (the engine is then unicast even
     /// with no peer: `engine.unicast`).
     pub(crate) discovery: Option<super::Discovery>,
+    pub(crate) vmac: Option<VmacPlan>,
+}
+
+/// The virtual MAC interface of an instance (keepalived's `use_vmac`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmacPlan {
+    pub(crate) name: String,
+    pub(crate) mac: [u8; 6],
+    pub(crate) xmit_base: bool,
+}
+
+impl VmacPlan {
+    /// The macvlan's name (the VIPs' interface).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its MAC: the virtual router MAC of RFC 5798 section 7.3.
+    #[must_use]
+    pub const fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    /// keepalived's `vmac_xmit_base`.
+    #[must_use]
+    pub const fn xmit_base(&self) -> bool {
+        self.xmit_base
+    }
 }
 
 impl InstancePlan {
@@ -98,10 +127,72 @@ impl InstancePlan {
         self.discovery.as_ref()
     }
 
+    /// The virtual MAC interface, with `use_vmac`; its name is then
+    /// [`vip_interface`](Self::vip_interface).
+    #[must_use]
+    pub const fn vmac(&self) -> Option<&VmacPlan> {
+        self.vmac.as_ref()
+    }
+
     /// The health checks, each a tracked object of the engine with the same name.
     #[must_use]
     pub fn checks(&self) -> &[vip_health::CheckConfig] {
         &self.checks
+    }
+
+    /// Gives the hooks and exec checks that name no user of their own `user` (the
+    /// configuration's `script_user`).
+    pub(crate) fn default_run_as(&mut self, user: vip_health::RunAs) {
+        self.notify.run_as.get_or_insert(user.to_spec());
+        for check in &mut self.checks {
+            if let vip_health::CheckKind::Exec(exec) = &mut check.kind {
+                exec.run_as.get_or_insert(user);
+            }
+        }
+    }
+}
+
+impl InstancePlan {
+    /// Adds `check` (an embedder's) and the tracked object it feeds.
+    pub(crate) fn push_check(&mut self, check: vip_health::CheckConfig) {
+        self.engine.tracks.push(track_of(&check));
+        self.checks.push(check);
+    }
+}
+
+/// The tracked object a check feeds: its name, its weight, its initial state.
+pub(crate) fn track_of(check: &vip_health::CheckConfig) -> vrrp_core::Track {
+    let mut track = vrrp_core::Track::new(check.name.clone(), check.track_weight());
+    track.initially_up = check.initially_up();
+    track
+}
+
+/// A validated sync group: its members exist and are in no other group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncGroupPlan {
+    pub(crate) name: String,
+    /// The members' names, as in [`InstancePlan::name`].
+    pub(crate) members: Vec<String>,
+    pub(crate) notify: NotifySpec,
+}
+
+impl SyncGroupPlan {
+    /// Its name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The members' instance names.
+    #[must_use]
+    pub fn members(&self) -> &[String] {
+        &self.members
+    }
+
+    /// The group's notify hooks.
+    #[must_use]
+    pub const fn notify(&self) -> &NotifySpec {
+        &self.notify
     }
 }
 
@@ -109,6 +200,7 @@ impl InstancePlan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub(crate) instances: Vec<InstancePlan>,
+    pub(crate) sync_groups: Vec<SyncGroupPlan>,
     pub(crate) api: Option<SocketAddr>,
     pub(crate) script_security: bool,
 }
@@ -118,6 +210,13 @@ impl Plan {
     #[must_use]
     pub fn instances(&self) -> &[InstancePlan] {
         &self.instances
+    }
+
+    /// The sync groups, in file order. Group-level checks are already among their members'
+    /// [`checks`](InstancePlan::checks).
+    #[must_use]
+    pub fn sync_groups(&self) -> &[SyncGroupPlan] {
+        &self.sync_groups
     }
 
     /// Where the HTTP API listens; `None` when it is off.

@@ -5,11 +5,13 @@ use std::net::IpAddr;
 
 use vrrp_core::{
     AnnounceSchedule, Centis, ChecksumMode, Family, InstanceConfig, Interval, Password, Priority,
-    Track, Version, Vrid,
+    Version, Vrid,
 };
 
 use super::{Config, ConfigFileError, FieldError, InstancePlan, InstanceSpec, Plan, Vip};
 use crate::duration::VipLifetime;
+use crate::notify::NotifySpec;
+use vip_health::{RunAs, RunAsSpec};
 
 /// The most instances one vipd runs.
 pub const MAX_INSTANCES: usize = 1024;
@@ -39,9 +41,20 @@ impl Config {
             ));
             return Err(ConfigFileError::Invalid(errors));
         }
+        let script_user = self.script_user.as_ref().and_then(|spec| {
+            resolve_run_as(
+                spec,
+                "script_user",
+                &mut Errors {
+                    prefix: String::new(),
+                    list: &mut errors,
+                },
+            )
+        });
         let mut instances = Vec::new();
         let mut keys: BTreeMap<(String, u8, Family), usize> = BTreeMap::new();
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
+        let mut vmacs: BTreeMap<String, usize> = BTreeMap::new();
         // Every VIP with the instance and list position that first claimed it.
         let mut claimed: BTreeMap<IpAddr, (usize, usize)> = BTreeMap::new();
         for (i, spec) in self.instances.iter().enumerate() {
@@ -49,9 +62,12 @@ impl Config {
                 prefix: format!("instances[{i}]"),
                 list: &mut errors,
             };
-            let Some(plan) = spec.plan(&mut e) else {
+            let Some(mut plan) = spec.plan(&mut e) else {
                 continue;
             };
+            if let Some(user) = script_user {
+                plan.default_run_as(user);
+            }
             let key = (
                 plan.interface.clone(),
                 plan.engine.vrid.get(),
@@ -96,6 +112,18 @@ impl Config {
                     ),
                 );
             }
+            if let Some(vmac) = &plan.vmac
+                && let Some(first) = vmacs.insert(vmac.name.clone(), i)
+            {
+                e.push(
+                    "use_vmac",
+                    format!(
+                        "virtual MAC interface {:?} is also instances[{first}]'s: name one of \
+                         them, e.g. use_vmac: vrrp.{}.2",
+                        vmac.name, plan.engine.vrid
+                    ),
+                );
+            }
             instances.push(plan);
         }
         let api = match self.api.listen.trim() {
@@ -114,9 +142,13 @@ impl Config {
                 }
             },
         };
+        let all_valid = instances.len() == self.instances.len();
+        let sync_groups =
+            super::sync_groups::validate(&self.sync_groups, &mut instances, all_valid, &mut errors);
         if errors.is_empty() {
             Ok(Plan {
                 instances,
+                sync_groups,
                 api,
                 script_security: self.script_security,
             })
@@ -126,22 +158,65 @@ impl Config {
     }
 }
 
+/// The ids of `spec`, or `None` with the problem recorded under `field`.
+fn resolve_run_as(spec: &RunAsSpec, field: &str, e: &mut Errors<'_>) -> Option<RunAs> {
+    spec.resolve()
+        .map_err(|err| e.push(&format!("{field}.{}", err.field), err.message))
+        .ok()
+}
+
 /// Collects errors under a field prefix.
-struct Errors<'a> {
-    prefix: String,
-    list: &'a mut Vec<FieldError>,
+pub(super) struct Errors<'a> {
+    pub(super) prefix: String,
+    pub(super) list: &'a mut Vec<FieldError>,
 }
 
 impl Errors<'_> {
-    fn push(&mut self, field: &str, message: impl Into<String>) {
-        self.list.push(FieldError::new(
-            format!("{}.{field}", self.prefix),
-            message.into(),
-        ));
+    pub(super) fn push(&mut self, field: &str, message: impl Into<String>) {
+        let field = if self.prefix.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{}.{field}", self.prefix)
+        };
+        self.list.push(FieldError::new(field, message.into()));
     }
 
-    fn count(&self) -> usize {
+    pub(super) fn count(&self) -> usize {
         self.list.len()
+    }
+}
+
+/// The notify hooks' rules, for an instance's or a sync group's `notify`.
+pub(super) fn check_notify(e: &mut Errors<'_>, notify: &crate::notify::NotifySpec) {
+    if notify.timeout.0 == 0 {
+        e.push("notify.timeout", "must be more than 0, e.g. 10s");
+    }
+    for (field, argv) in notify.hooks() {
+        if argv.first().is_some_and(|p| p.trim().is_empty()) {
+            e.push(
+                &format!("notify.{field}"),
+                "the program (first element) is empty: give a path, e.g. [/usr/local/bin/hook]",
+            );
+        }
+    }
+}
+
+/// The health checks `specs` of the instance or sync group `e` is about, validated; each
+/// problem is pushed to `e` (under `checks[i]`) and an empty list returned.
+pub(super) fn checks_of(
+    e: &mut Errors<'_>,
+    specs: &[vip_health::CheckSpec],
+) -> Vec<vip_health::CheckConfig> {
+    match vip_health::validate_checks(
+        specs,
+        &format!("{}.checks", e.prefix),
+        &vip_health::process_env,
+    ) {
+        Ok(checks) => checks,
+        Err(errors) => {
+            e.list.extend(errors);
+            Vec::new()
+        }
     }
 }
 
@@ -319,34 +394,13 @@ impl InstanceSpec {
             ),
             _ => {}
         }
-        if self.notify.timeout.0 == 0 {
-            e.push("notify.timeout", "must be more than 0, e.g. 10s");
-        }
-        for (field, argv) in [
-            ("notify.command", &self.notify.command),
-            ("notify.master", &self.notify.master),
-            ("notify.backup", &self.notify.backup),
-            ("notify.fault", &self.notify.fault),
-            ("notify.stop", &self.notify.stop),
-        ] {
-            if argv.first().is_some_and(|p| p.trim().is_empty()) {
-                e.push(
-                    field,
-                    "the program (first element) is empty: give a path, e.g. [/usr/local/bin/hook]",
-                );
-            }
-        }
-        let checks = match vip_health::validate_checks(
-            &self.checks,
-            &format!("{}.checks", e.prefix),
-            &vip_health::process_env,
-        ) {
-            Ok(checks) => checks,
-            Err(errors) => {
-                e.list.extend(errors);
-                Vec::new()
-            }
-        };
+        check_notify(e, &self.notify);
+        let notify_run_as = self
+            .notify
+            .run_as
+            .as_ref()
+            .and_then(|spec| resolve_run_as(spec, "notify.run_as", e));
+        let checks = checks_of(e, &self.checks);
         let discovery = self.unicast_peers_from.as_ref().and_then(|source| {
             match source.validate(&e.prefix, &vip_health::process_env) {
                 Ok(d) => Some(d),
@@ -376,14 +430,7 @@ impl InstanceSpec {
         engine.unicast_min_hop_limit = hop_limit.unwrap_or(255);
         engine.announce = announce.unwrap_or_default();
         engine.strict_address_list = self.strict_address_list;
-        engine.tracks = checks
-            .iter()
-            .map(|c| {
-                let mut track = Track::new(c.name.clone(), c.track_weight());
-                track.initially_up = c.initially_up();
-                track
-            })
-            .collect();
+        engine.tracks = checks.iter().map(super::plan::track_of).collect();
         engine.checksum_mode = if self.v3_checksum_as_v2 {
             ChecksumMode::V3AsV2
         } else {
@@ -402,6 +449,10 @@ impl InstanceSpec {
         }
         let vips: Vec<Vip> = parsed.into_iter().map(|(_, v)| v).collect();
         let family = engine.family();
+        let vmac = self.vmac(e, engine.vrid, family);
+        if e.count() > before {
+            return None;
+        }
         Some(InstancePlan {
             name: self.name.clone().unwrap_or_else(|| {
                 let family = if family == Family::Ipv6 {
@@ -412,16 +463,60 @@ impl InstanceSpec {
                 format!("{}-{}-{family}", self.interface, engine.vrid)
             }),
             interface: self.interface.clone(),
-            vip_interface: self
-                .vip_interface
-                .clone()
-                .unwrap_or_else(|| self.interface.clone()),
+            vip_interface: vmac.as_ref().map_or_else(
+                || {
+                    self.vip_interface
+                        .clone()
+                        .unwrap_or_else(|| self.interface.clone())
+                },
+                |v| v.name.clone(),
+            ),
+            vmac,
             vips,
             vip_lifetime: self.vip_lifetime,
             engine,
-            notify: self.notify.clone(),
+            notify: NotifySpec {
+                run_as: notify_run_as.map(RunAs::to_spec),
+                ..self.notify.clone()
+            },
             checks,
             discovery,
+        })
+    }
+
+    /// The virtual MAC interface of `use_vmac`, with its rules: a valid name, and no
+    /// `vip_interface` (the VIPs go on the virtual MAC interface).
+    fn vmac(&self, e: &mut Errors<'_>, vrid: Vrid, family: Family) -> Option<super::VmacPlan> {
+        let name = match &self.use_vmac {
+            None | Some(super::UseVmac::Enabled(false)) => {
+                if self.vmac_xmit_base {
+                    e.push(
+                        "vmac_xmit_base",
+                        "has no effect without use_vmac: set use_vmac: true, or remove it",
+                    );
+                }
+                return None;
+            }
+            Some(super::UseVmac::Enabled(true)) => vrrp_net::netlink::default_vmac_name(vrid),
+            Some(super::UseVmac::Named(name)) => name.clone(),
+        };
+        check_ifname(e, "use_vmac", &name);
+        if name == self.interface {
+            e.push(
+                "use_vmac",
+                format!("{name:?} is the VRRP interface: name the virtual MAC interface differently, e.g. vrrp.{vrid}"),
+            );
+        }
+        if self.vip_interface.is_some() {
+            e.push(
+                "vip_interface",
+                "with use_vmac the VIPs go on the virtual MAC interface: remove vip_interface",
+            );
+        }
+        Some(super::VmacPlan {
+            name,
+            mac: vrrp_net::netlink::vmac_address(family, vrid),
+            xmit_base: self.vmac_xmit_base,
         })
     }
 

@@ -50,6 +50,16 @@ impl Managed {
         }
     }
 
+    /// The interface adverts leave from: the virtual MAC interface with `use_vmac` (unless
+    /// `vmac_xmit_base`), so that they carry the virtual router MAC and switches learn where
+    /// it is; the VRRP interface otherwise.
+    pub(super) fn send_index(&self) -> u32 {
+        match self.plan.vmac() {
+            Some(vmac) if !vmac.xmit_base() => self.vip_index,
+            _ => self.vrrp_index,
+        }
+    }
+
     /// The prefix length of VIP `addr`, as configured.
     pub(super) fn prefix_len(&self, addr: IpAddr) -> Option<u8> {
         self.plan.vip(addr).map(|v| v.prefix_len)
@@ -107,7 +117,8 @@ impl Executor {
         }
     }
 
-    /// Performs `actions` in order and returns whether a state changed.
+    /// Performs `actions` in order, leaving the vector empty (its allocation is reused), and
+    /// returns whether a state changed.
     ///
     /// The VIP additions that come before any removal are done first, in one batch per
     /// interface (one address dump instead of one per VIP): when many instances become Master
@@ -116,7 +127,7 @@ impl Executor {
     /// for it, in order.
     pub(super) async fn perform(
         &self,
-        actions: Vec<(InstanceKey, Action)>,
+        actions: &mut Vec<(InstanceKey, Action)>,
         instances: &mut Instances,
         router: &Router,
     ) -> bool {
@@ -127,7 +138,7 @@ impl Executor {
         let first = additions(&actions[..hoisted], instances);
         self.add_vips(first, instances, false).await;
         let mut changed = false;
-        for (i, (key, action)) in actions.into_iter().enumerate() {
+        for (i, (key, action)) in actions.drain(..).enumerate() {
             if !instances.contains_key(&key) {
                 continue;
             }
@@ -143,7 +154,7 @@ impl Executor {
                     let Some(m) = instances.get(&key) else {
                         continue;
                     };
-                    if let Some(socket) = self.sockets.get(&(m.vrrp_index, Family::of(&tx.dst)))
+                    if let Some(socket) = self.sockets.get(&(m.send_index(), Family::of(&tx.dst)))
                         && let Err(e) = socket.send(&tx).await
                     {
                         debug!(instance = %m.plan.name, dst = %tx.dst, error = %e, "sending the advert failed");
@@ -353,7 +364,7 @@ mod tests {
         }
         assert_eq!(keys[1].vrid, Vrid::new(2).expect("VRID 2"));
         let vip = |n: u8| IpAddr::from([10, 200, 9, n]);
-        let actions = vec![
+        let mut actions = vec![
             (keys[0], Action::AddVip(vip(1))),
             (keys[0], Action::RemoveVip(vip(1))),
             (keys[1], Action::AddVip(vip(2))),
@@ -361,7 +372,7 @@ mod tests {
         ];
         let executor = Executor::new(netlink);
         executor
-            .perform(actions, &mut instances, &Router::new())
+            .perform(&mut actions, &mut instances, &Router::new())
             .await;
         let per = |f: &dyn Fn(&Managed) -> u64| -> [u64; 3] {
             let mut out = [0; 3];

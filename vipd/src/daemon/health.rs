@@ -72,6 +72,11 @@ impl Health {
         self.running = Some((monitor, wanted));
     }
 
+    /// The generation of the current monitor: events tagged with another are stale.
+    pub(super) const fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Stops the checks and waits for them.
     pub(super) async fn stop(&mut self) {
         if let Some((monitor, _)) = self.running.take() {

@@ -10,6 +10,9 @@
 //! Where things live:
 //!
 //! - this module: the embedding API ([`Daemon::builder`], [`DaemonHandle`], [`Control`]);
+//! - `control`: the embedder's inputs on a [`Control`] (tracked objects, priority, VIPs,
+//!   instances) and [`ControlError`];
+//! - `events`: the typed event stream ([`DaemonEvent`], [`EventReceiver`]);
 //! - `runner`: the event loop, start-up, reload and stop;
 //! - `executor`: carrying out the engine's actions (VIPs, adverts, announcements, hooks);
 //! - `discovery`: unicast peers discovered from the Kubernetes API, applied in place;
@@ -27,16 +30,24 @@
 //! # }
 //! ```
 
+mod control;
 #[cfg_attr(not(feature = "kubernetes"), path = "discovery_off.rs")]
 mod discovery;
+mod events;
 mod executor;
 mod health;
 mod runner;
 mod snapshot;
+mod sync_groups;
+mod vmac;
 
-use tokio::sync::{mpsc, oneshot, watch};
+pub use control::ControlError;
+pub use events::{DaemonEvent, EVENT_BUFFER, EventReceiver, EventsError, PeerLoss};
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use vrrp_core::{Reason, State};
+use vip_health::CheckConfig;
+use vrrp_core::{Reason, State, Track};
 use vrrp_net::netlink::{AddressMark, NetlinkError};
 
 use crate::config::Plan;
@@ -135,6 +146,27 @@ pub enum DaemonError {
         #[source]
         source: vrrp_core::AddError,
     },
+    /// A tracked object or check was registered for an instance the plan does not have.
+    #[error(
+        "no instance named {instance:?} in the configuration: register {what:?} on one of its instances"
+    )]
+    UnknownInstance {
+        /// The instance named.
+        instance: String,
+        /// What was registered.
+        what: String,
+    },
+    /// A check registered by the embedder has a field out of range.
+    #[error("instance {instance:?}, check {check:?}: {source}")]
+    Check {
+        /// The instance.
+        instance: String,
+        /// The check.
+        check: String,
+        /// The field and the fix.
+        #[source]
+        source: vip_health::TimingError,
+    },
     /// The event loop task panicked or was cancelled.
     #[error("the daemon task ended abnormally: {0}")]
     Task(String),
@@ -167,6 +199,8 @@ impl Daemon {
                 stop: StopMode::Handover,
                 mark: None,
             },
+            tracks: Vec::new(),
+            checks: Vec::new(),
         }
     }
 }
@@ -176,6 +210,10 @@ impl Daemon {
 pub struct DaemonBuilder {
     plan: Plan,
     options: Options,
+    /// The embedder's tracked objects, by instance name.
+    tracks: Vec<(String, Track)>,
+    /// The embedder's checks, by instance name.
+    checks: Vec<(String, CheckConfig)>,
 }
 
 /// How the daemon runs, beside its configuration.
@@ -205,20 +243,76 @@ impl DaemonBuilder {
         self
     }
 
+    /// Registers a tracked object of the embedder on instance `instance`, which the
+    /// embedder then sets with [`Control::set_track`] or [`Control::set_track_weight`]
+    /// ([`Track::effect`] says what its weight does). Checked by [`start`](Self::start).
+    #[must_use]
+    pub fn track(mut self, instance: &str, track: Track) -> Self {
+        self.tracks.push((instance.to_owned(), track));
+        self
+    }
+
+    /// Registers a check of the embedder ([`CheckConfig::custom`] around its
+    /// [`Probe`](vip_health::Probe), or a built-in one) on instance `instance`: it runs
+    /// with the configured checks, by the same rules, and feeds the tracked object of its
+    /// name. Checked by [`start`](Self::start).
+    #[must_use]
+    pub fn check(mut self, instance: &str, check: CheckConfig) -> Self {
+        self.checks.push((instance.to_owned(), check));
+        self
+    }
+
     /// Resolves the interfaces, removes the leftovers of an earlier run, opens the sockets
     /// and starts the event loop (within a tokio runtime, in the network namespace of the
     /// interfaces, with CAP_NET_ADMIN and CAP_NET_RAW).
     ///
     /// # Errors
-    /// [`DaemonError`] if anything the configuration names is missing or cannot be opened;
-    /// then no VIP has been touched but vipd's own leftovers.
+    /// [`DaemonError`] if anything the configuration names is missing or cannot be opened,
+    /// or a tracked object or check is registered for an unknown instance
+    /// ([`DaemonError::UnknownInstance`]) or breaks a rule ([`DaemonError::Check`],
+    /// [`DaemonError::Engine`]: a name used twice, a weight out of range); then
+    /// no VIP has been touched but vipd's own leftovers.
     pub async fn start(self) -> Result<DaemonHandle, DaemonError> {
+        let mut plan = self.plan;
+        for (instance, track) in self.tracks {
+            let Some(p) = plan.instances.iter_mut().find(|p| p.name == instance) else {
+                return Err(DaemonError::UnknownInstance {
+                    instance,
+                    what: track.name,
+                });
+            };
+            p.engine.tracks.push(track);
+        }
+        for (instance, check) in self.checks {
+            let Some(p) = plan.instances.iter_mut().find(|p| p.name == instance) else {
+                return Err(DaemonError::UnknownInstance {
+                    instance,
+                    what: check.name,
+                });
+            };
+            check.check_timing().map_err(|source| DaemonError::Check {
+                instance: instance.clone(),
+                check: check.name.clone(),
+                source,
+            })?;
+            p.push_check(check);
+        }
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (states_tx, states_rx) = watch::channel(Vec::new());
-        let task = runner::start(self.plan, self.options, command_rx, states_tx).await?;
+        let (events_tx, _) = broadcast::channel(EVENT_BUFFER);
+        let events = events_tx.downgrade();
+        let task = runner::start(
+            plan,
+            self.options,
+            command_rx,
+            states_tx,
+            runner::Events::new(events_tx),
+        )
+        .await?;
         Ok(DaemonHandle {
             control: Control {
                 commands: command_tx,
+                events,
             },
             states: states_rx,
             task,
@@ -232,6 +326,7 @@ enum Command {
     Stop(StopMode),
     Reload(Box<Plan>),
     Snapshot(oneshot::Sender<Snapshot>),
+    Input(control::Input, oneshot::Sender<Result<(), ControlError>>),
 }
 
 /// Stops, reloads or inspects a running daemon; cloneable, so a signal handler or the HTTP
@@ -239,6 +334,9 @@ enum Command {
 #[derive(Debug, Clone)]
 pub struct Control {
     commands: mpsc::UnboundedSender<Command>,
+    /// The event stream's sender, held by the event loop alone so that subscribers see it
+    /// close when the daemon stops.
+    events: broadcast::WeakSender<DaemonEvent>,
 }
 
 impl Control {
@@ -257,6 +355,18 @@ impl Control {
     /// VIPs, changed ones are updated, removed ones release their VIPs, added ones start.
     pub fn reload(&self, plan: Plan) {
         let _ = self.commands.send(Command::Reload(Box::new(plan)));
+    }
+
+    /// A new subscription to the daemon's events, from now on; closed at once if the daemon
+    /// has stopped.
+    #[must_use]
+    pub fn events(&self) -> EventReceiver {
+        let rx = match self.events.upgrade() {
+            Some(tx) => tx.subscribe(),
+            // A channel whose sender is gone: the receiver reports Closed.
+            None => broadcast::channel(1).1,
+        };
+        EventReceiver { rx }
     }
 
     /// The daemon's state, taken by its event loop between two inputs; `None` once it has
@@ -281,6 +391,12 @@ impl DaemonHandle {
     #[must_use]
     pub const fn control(&self) -> &Control {
         &self.control
+    }
+
+    /// A new subscription to the daemon's events ([`Control::events`]).
+    #[must_use]
+    pub fn events(&self) -> EventReceiver {
+        self.control.events()
     }
 
     /// A receiver of every instance's state, updated on each state change.

@@ -10,22 +10,27 @@ use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
-use vrrp_core::{InstanceKey, Router, State};
+use vrrp_core::{Action, InstanceKey, Router, State};
 use vrrp_net::announce::Announcer;
 use vrrp_net::netlink::{AddressMark, NetEvents, Netlink, VIPD_ADDRESS_PROTOCOL};
-use vrrp_net::socket::{OwnedReceived, VrrpSocket};
+use vrrp_net::socket::{OwnedReceived, RECV_BUF, VrrpSocket};
+use vrrp_net::timer::DeadlineTimer;
 
 use super::discovery::{Discovery, PeerUpdate};
 use super::executor::{Executor, Instances, Managed, VipBatches};
 use super::health::{Health, Tagged};
 use super::snapshot;
+use super::sync_groups::SyncGroups;
 use super::{Command, DaemonError, InstanceState, StopMode};
 use crate::config::{InstancePlan, Plan};
 use crate::duration::VipLifetime;
 
+mod embed;
 mod events;
 mod peers;
 mod reload;
+
+pub(super) use embed::Events;
 
 /// An instance whose interfaces were found.
 #[derive(Debug)]
@@ -59,6 +64,17 @@ struct Runner {
     stopping: bool,
     /// When the daemon started, for the uptime.
     started: Instant,
+    /// The engine's next deadline, at nanosecond resolution.
+    timer: DeadlineTimer,
+    /// The engine's pending actions, drained into this reused buffer (no allocation per
+    /// advert).
+    actions: Vec<(InstanceKey, Action)>,
+    /// When the VIP lifetimes are next renewed; `None` while no Master holds a VIP with a
+    /// finite lifetime (a Backup never wakes for it).
+    renew_at: Option<Instant>,
+    /// The embedder's event stream.
+    events: Events,
+    sync_groups: SyncGroups,
 }
 
 /// The address mark to use: the one asked for, or `IFA_PROTO` when the kernel keeps it
@@ -88,6 +104,7 @@ pub(super) async fn start(
     options: super::Options,
     commands: mpsc::UnboundedReceiver<Command>,
     states: watch::Sender<Vec<InstanceState>>,
+    embedder: Events,
 ) -> Result<JoinHandle<()>, DaemonError> {
     let mark = address_mark(options.mark).await?;
     let stop = options.stop;
@@ -96,6 +113,7 @@ pub(super) async fn start(
     let (input_tx, input_rx) = mpsc::channel::<Input>(1024);
     let (health, health_rx) = Health::new();
     let (discovery, peers_rx) = Discovery::new();
+    let timer = DeadlineTimer::new().map_err(|e| DaemonError::Task(format!("timerfd: {e}")))?;
     let mut runner = Runner {
         router: Router::new(),
         instances: Instances::new(),
@@ -109,7 +127,14 @@ pub(super) async fn start(
         stop,
         stopping: false,
         started: Instant::now(),
+        timer,
+        actions: Vec::new(),
+        renew_at: None,
+        events: embedder,
+        sync_groups: SyncGroups::default(),
     };
+    // Virtual MAC interfaces a crashed run of this configuration left (with its VIPs on them).
+    super::vmac::remove_leftovers(&runner.executor.netlink, &plan).await?;
     // Resolve everything first, so that a bad name changes nothing.
     let mut resolved = Vec::new();
     for plan in plan.instances() {
@@ -138,6 +163,12 @@ pub(super) async fn start(
         runner.install(r).await?;
     }
     runner.update_memberships();
+    runner.sync_groups.configure(
+        Instant::now(),
+        plan.sync_groups(),
+        &mut runner.router,
+        &runner.instances,
+    );
     runner.router.handle_startup(Instant::now());
     runner.health.restart(&runner.instances);
     runner.publish();
@@ -150,8 +181,9 @@ pub(super) async fn start(
 
 fn spawn_reader(ifindex: u32, socket: Arc<VrrpSocket>, tx: mpsc::Sender<Input>) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut buf = vec![0u8; RECV_BUF];
         loop {
-            match socket.recv().await {
+            match socket.recv_in(&mut buf).await {
                 Ok(packet) => {
                     if tx.send(Input(ifindex, packet)).await.is_err() {
                         return;
@@ -179,12 +211,15 @@ impl Runner {
             .link_by_name(&plan.interface)
             .await
             .map_err(|_| unknown(&plan.interface))?;
-        let vip = self
-            .executor
-            .netlink
-            .link_by_name(&plan.vip_interface)
-            .await
-            .map_err(|_| unknown(&plan.vip_interface))?;
+        let vip = match super::vmac::vip_link(&self.executor.netlink, plan, &vrrp).await? {
+            Some(vmac) => vmac,
+            None => self
+                .executor
+                .netlink
+                .link_by_name(&plan.vip_interface)
+                .await
+                .map_err(|_| unknown(&plan.vip_interface))?,
+        };
         let mac = vip.mac.ok_or_else(|| DaemonError::NoMac {
             instance: plan.name.clone(),
             interface: plan.vip_interface.clone(),
@@ -252,6 +287,11 @@ impl Runner {
             self.readers.push(reader);
             slot.insert(socket);
         }
+        if let Some(socket) = super::vmac::open_socket(&mut self.executor, &plan, &vip)? {
+            // What arrives on the virtual MAC interface is the VRRP interface's.
+            let reader = spawn_reader(vrrp.index, socket, self.inputs.clone());
+            self.readers.push(reader);
+        }
         if let Entry::Vacant(slot) = self.executor.announcers.entry(vip.index) {
             let announcer =
                 Announcer::new(vip.index, mac).map_err(|source| DaemonError::Socket {
@@ -301,6 +341,9 @@ impl Runner {
         }
         self.health.stop().await;
         self.discovery.stop();
+        for m in self.instances.values() {
+            super::vmac::release(&mut self.executor, m).await;
+        }
         let longest = self
             .instances
             .values()
@@ -319,7 +362,9 @@ impl Runner {
     fn update_memberships(&self) {
         for ((index, family), socket) in &self.executor.sockets {
             let wanted = self.instances.iter().any(|(key, m)| {
-                key.interface == *index && key.family == *family && !m.plan.engine.is_unicast()
+                (key.interface == *index || m.send_index() == *index)
+                    && key.family == *family
+                    && !m.plan.engine.is_unicast()
             });
             if socket.is_multicast() != wanted {
                 match socket.set_multicast(wanted) {
@@ -353,19 +398,54 @@ impl Runner {
 
     /// Performs every pending action of the engine, in order.
     async fn perform_actions(&mut self) {
-        let mut actions = Vec::new();
         while let Some(next) = self.router.poll_action() {
-            actions.push(next);
+            self.actions.push(next);
         }
-        if actions.is_empty() {
-            return;
+        let group_events: Vec<_> = std::iter::from_fn(|| self.router.poll_group_event()).collect();
+        if !self.actions.is_empty() {
+            let events = self.events.of_actions(&self.actions, &self.instances);
+            if self
+                .executor
+                .perform(&mut self.actions, &mut self.instances, &self.router)
+                .await
+            {
+                self.publish();
+                self.schedule_renewal(false);
+            }
+            self.events.send_all(events);
         }
-        if self
-            .executor
-            .perform(actions, &mut self.instances, &self.router)
-            .await
-        {
-            self.publish();
+        if !group_events.is_empty() {
+            self.sync_groups
+                .report(group_events, &self.executor, &self.router, &self.instances);
+        }
+    }
+
+    /// Starts the renewal schedule when a Master holds VIPs with a finite lifetime, and stops
+    /// it when none does; `restart` starts the period afresh (after a reload).
+    fn schedule_renewal(&mut self, restart: bool) {
+        let renewing = self.instances.iter().any(|(key, m)| {
+            matches!(m.plan.vip_lifetime, VipLifetime::After(_))
+                && self
+                    .router
+                    .instance(key)
+                    .is_some_and(|i| i.state() == State::Master)
+        });
+        self.renew_at = match (renewing, self.renew_at) {
+            (false, _) => None,
+            (true, Some(at)) if !restart => Some(at),
+            (true, _) => Some(Instant::now() + self.renew_period()),
+        };
+    }
+
+    /// What is due at `now` on the timer: the engine's timeout first (an advert due leaves
+    /// first), then the VIP renewal.
+    async fn timer_fired(&mut self, now: Instant, engine: Option<Instant>) {
+        if engine.is_some_and(|at| now >= at) {
+            self.router.handle_timeout(now);
+        }
+        if self.renew_at.is_some_and(|at| now >= at) {
+            self.renew_at = Some(now + self.renew_period());
+            self.renew_vips().await;
         }
     }
 
@@ -377,36 +457,56 @@ impl Runner {
         mut health: mpsc::UnboundedReceiver<Tagged>,
         mut peers: mpsc::UnboundedReceiver<PeerUpdate>,
     ) {
-        let mut renew = tokio::time::interval(self.renew_period());
-        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.perform_actions().await;
+            self.observe_peers(Instant::now());
             if self.stopping && self.all_stopped() {
                 info!("stopped: every VIP released");
                 self.finish().await;
                 return;
             }
-            let deadline = self.router.poll_timeout();
-            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(
+            // The engine's deadline or the renewal, whichever comes first, on the timerfd (a
+            // system call only when it changed); tokio's 1 ms timer only if arming failed.
+            let engine = self.router.poll_timeout();
+            let deadline = match (engine, self.renew_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let precise = match self.timer.arm(deadline) {
+                Ok(()) => true,
+                Err(e) => {
+                    error!(error = %e, "arming the timer failed; using the 1 ms timer");
+                    false
+                }
+            };
+            let coarse = tokio::time::sleep_until(tokio::time::Instant::from_std(
                 deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
             ));
+            // In order, the timer first: an advert due is sent before anything else is read.
             tokio::select! {
+                biased;
+                fired = self.timer.fired(), if precise && deadline.is_some() => {
+                    if let Err(e) = fired {
+                        error!(error = %e, "waiting for the timer failed");
+                    }
+                    self.timer_fired(Instant::now(), engine).await;
+                }
+                () = coarse, if !precise && deadline.is_some() => {
+                    self.timer_fired(Instant::now(), engine).await;
+                }
                 Some(Input(ifindex, packet)) = inputs.recv() => {
                     if let Err(e) = self.router.handle_packet(Instant::now(), ifindex, &packet.as_received()) {
                         debug!(ifindex, src = %packet.src, error = %e, "advert dropped");
                     }
                 }
-                () = sleep, if deadline.is_some() => self.router.handle_timeout(Instant::now()),
                 Some(command) = commands.recv() => match command {
                     Command::Stop(mode) => self.stop(mode),
                     Command::Reload(plan) if !self.stopping => {
                         self.reload(*plan).await;
-                        if renew.period() != self.renew_period() {
-                            renew = tokio::time::interval(self.renew_period());
-                            renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                        }
+                        self.schedule_renewal(true);
                     }
                     Command::Reload(_) => warn!("reload ignored: stopping"),
+                    Command::Input(input, reply) => self.input(input, reply).await,
                     Command::Snapshot(reply) => {
                         let _ = reply.send(snapshot::take(&snapshot::Sources {
                             router: &self.router,
@@ -425,8 +525,10 @@ impl Runner {
                         std::future::pending::<()>().await;
                     }
                 },
-                _ = renew.tick() => self.renew_vips().await,
                 Some(tagged) = health.recv() => {
+                    if tagged.0 == self.health.generation() {
+                        self.events.check(&tagged.1, &self.instances);
+                    }
                     self.health.event(Instant::now(), &tagged, &mut self.router, &self.instances);
                 }
                 Some(update) = peers.recv(), if !self.stopping => self.peers_changed(update).await,

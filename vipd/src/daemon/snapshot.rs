@@ -43,6 +43,19 @@ pub(super) fn take(s: &Sources<'_>) -> Snapshot {
         ready: !s.stopping,
         unmatched: s.router.stats().counters().map(counter).collect(),
         instances,
+        sync_groups: s
+            .router
+            .sync_groups()
+            .map(|(group, state)| status::SyncGroupReport {
+                name: group.name.clone(),
+                state,
+                members: group
+                    .members
+                    .iter()
+                    .filter_map(|key| s.instances.get(key).map(|m| m.plan.name.clone()))
+                    .collect(),
+            })
+            .collect(),
     }
 }
 

@@ -114,6 +114,25 @@ impl Lab {
         }
     }
 
+    /// A second segment: bridge `br1` in the switch namespace and, on every node, interface
+    /// `eth1` with 10.200.1.N/24 (N = 1, 2, ...), for tests that move VRRP to another link.
+    pub fn add_second_segment(&self) {
+        self.switch.ip(&["link", "add", "br1", "type", "bridge"]);
+        self.switch.ip(&["link", "set", "br1", "up"]);
+        for (i, node) in self.nodes.iter().enumerate() {
+            let port = format!("q{}", i + 1);
+            common::veth(&node.ns, "eth1", &self.switch, &port);
+            self.switch.ip(&["link", "set", &port, "master", "br1"]);
+            node.ns.ip(&[
+                "addr",
+                "add",
+                &format!("10.200.1.{}/24", i + 1),
+                "dev",
+                "eth1",
+            ]);
+        }
+    }
+
     /// Connects `ns` (interface eth0 with `mac` and `cidr`) to the bridge through port `port`.
     fn attach(switch: &Netns, ns: &Netns, port: &str, mac: &str, cidr: &str) {
         common::veth(ns, "eth0", switch, port);
@@ -122,6 +141,35 @@ impl Lab {
         ns.ip(&["link", "set", "eth0", "address", mac]);
         ns.ip(&["addr", "add", cidr, "dev", "eth0"]);
         ns.ip(&["link", "set", "eth0", "up"]);
+    }
+
+    /// A second segment: bridge `bridge` in the switch namespace, and on every node an
+    /// interface `ifname` on it, with MAC 02:00:00:00:<segment>:<n> and address
+    /// `<prefix>.<n>/24` (node n = 1, 2, ...). `segment` tells the MACs apart from eth0's.
+    pub fn add_segment(&self, bridge: &str, ifname: &str, segment: u8, prefix: &str) {
+        self.switch.ip(&["link", "add", bridge, "type", "bridge"]);
+        self.switch.ip(&["link", "set", bridge, "up"]);
+        for (i, node) in self.nodes.iter().enumerate() {
+            let n = i + 1;
+            let port = format!("{bridge}p{n}");
+            common::veth(&node.ns, ifname, &self.switch, &port);
+            self.switch.ip(&["link", "set", &port, "master", bridge]);
+            let mac = format!("02:00:00:00:{segment:02x}:{n:02x}");
+            node.ns.ip(&["link", "set", ifname, "down"]);
+            node.ns.ip(&["link", "set", ifname, "address", &mac]);
+            node.ns
+                .ip(&["addr", "add", &format!("{prefix}.{n}/24"), "dev", ifname]);
+            node.ns.ip(&["link", "set", ifname, "up"]);
+        }
+    }
+
+    /// Whether node `i`'s interface `ifname` holds the address `vip` (false if there is no
+    /// such interface).
+    pub fn holds_on(&self, i: usize, ifname: &str, vip: &str) -> bool {
+        let out = self.nodes[i]
+            .ns
+            .try_ip(&["-o", "addr", "show", "dev", ifname]);
+        String::from_utf8_lossy(&out.stdout).contains(&format!(" {vip}/"))
     }
 
     /// Starts vipd on node `i` with its configuration file.
@@ -153,6 +201,19 @@ impl Lab {
             .spawn()
             .unwrap();
         node.child = Some(child);
+    }
+
+    /// Starts `program args...` in the observer's namespace, stdout and stderr piped.
+    pub fn spawn_observer(&self, program: &str, args: &[&str]) -> ObserverProcess {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.observer.name, program])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        ObserverProcess(Some(child))
     }
 
     /// Replaces node `i`'s configuration file (takes effect at its next start).
@@ -249,8 +310,7 @@ impl Lab {
 
     /// Whether node `i`'s interface holds the address `vip` (IPv4 or IPv6).
     pub fn holds(&self, i: usize, vip: &str) -> bool {
-        let out = self.nodes[i].ns.ip(&["-o", "addr", "show", "dev", "eth0"]);
-        String::from_utf8_lossy(&out.stdout).contains(&format!(" {vip}/"))
+        self.holds_on(i, "eth0", vip)
     }
 
     /// The nodes whose interface holds the VIP.
@@ -333,6 +393,31 @@ print(n)
     }
 }
 
+/// A program started in the observer's namespace with its output piped
+/// ([`Lab::spawn_observer`]); killed, by its PID, when dropped still running.
+pub struct ObserverProcess(Option<Child>);
+
+impl ObserverProcess {
+    /// The process.
+    pub fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("running")
+    }
+
+    /// Waits for it to exit and returns what it printed.
+    pub fn wait_output(mut self) -> std::process::Output {
+        self.0.take().expect("running").wait_with_output().unwrap()
+    }
+}
+
+impl Drop for ObserverProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         for node in &mut self.nodes {
@@ -388,4 +473,132 @@ pub fn inject(
             payloads.len()
         })
     })
+}
+
+/// The PID in a pid file.
+pub fn read_pid(file: &std::path::Path) -> Option<u32> {
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+/// Whether process `pid`'s command line contains `conf` (so it is one this test started).
+pub fn cmdline_names(pid: u32, conf: &std::path::Path) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| String::from_utf8_lossy(&c).contains(conf.to_string_lossy().as_ref()))
+}
+
+/// keepalived in the foreground, logging to the console, reading `conf`, with its pid files in
+/// `dir` and `extra` arguments (e.g. `-i ID`).
+pub fn keepalived_argv(
+    dir: &std::path::Path,
+    conf: &std::path::Path,
+    extra: &[&str],
+) -> Vec<String> {
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let mut argv = vec![
+        "keepalived".to_owned(),
+        "-n".into(),
+        "-l".into(),
+        "-D".into(),
+        "-f".into(),
+        conf.to_string_lossy().into_owned(),
+        "-p".into(),
+        path("keepalived.pid"),
+        "-r".into(),
+        path("vrrp.pid"),
+        "-c".into(),
+        path("checkers.pid"),
+    ];
+    argv.extend(extra.iter().map(|s| (*s).to_owned()));
+    argv
+}
+
+/// Panics with a clear message unless keepalived can be run.
+pub fn require_keepalived() {
+    let out = Command::new("keepalived").arg("--version").output();
+    let version = match out {
+        Ok(out) => format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => panic!(
+            "the interop tests need keepalived 2.2.x on PATH (apt-get install -y keepalived): {e}"
+        ),
+    };
+    assert!(
+        version.contains("Keepalived v2."),
+        "the interop tests need keepalived 2.x, found: {version}"
+    );
+}
+
+/// One keepalived node's files: its configuration and pid files in a directory of its own, so
+/// that its processes (the parent and the forked VRRP child) are found by their command line.
+/// Run it with [`Lab::spawn`] and [`Keepalived::argv`]; create it before the [`Lab`], so that
+/// the lab (which kills the parent) drops first and this guard then kills, by PID, any of its
+/// processes that outlived the parent, and removes the directory.
+pub struct Keepalived {
+    /// The directory.
+    pub dir: PathBuf,
+    /// The configuration file.
+    pub conf: PathBuf,
+}
+
+impl Keepalived {
+    /// A keepalived node configured by `conf`, in a directory named after `tag`.
+    pub fn new(tag: &str, conf: &str) -> Self {
+        require_keepalived();
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("vipd-keepalived-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keepalived.conf");
+        std::fs::write(&path, conf).unwrap();
+        Self { dir, conf: path }
+    }
+
+    /// keepalived in the foreground, logging to the console, with this node's files and
+    /// `extra` arguments (e.g. `-i ID`).
+    pub fn argv(&self, extra: &[&str]) -> Vec<String> {
+        keepalived_argv(&self.dir, &self.conf, extra)
+    }
+
+    /// The PIDs of this node's keepalived processes still running.
+    pub fn pids(&self) -> Vec<u32> {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| *pid != std::process::id() && cmdline_names(*pid, &self.conf))
+            .collect()
+    }
+
+    /// Waits until none of this node's processes runs (the forked VRRP child follows its
+    /// parent); false if some still run after `within`.
+    pub fn wait_gone(&self, within: Duration) -> bool {
+        let start = Instant::now();
+        while !self.pids().is_empty() {
+            if start.elapsed() > within {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        if !self.wait_gone(Duration::from_secs(3)) {
+            for pid in self.pids() {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -186,8 +186,17 @@ impl ProbeReport {
     /// For each request, whether a reply arrived before the next request left (the last
     /// one: before the prober stopped).
     pub fn answered(&self) -> Vec<bool> {
+        self.answered_by(None)
+    }
+
+    /// [`answered`](Self::answered), counting only the replies from `mac` when given.
+    pub fn answered_by(&self, mac: Option<&str>) -> Vec<bool> {
         let mut answered = vec![false; self.sent.len()];
-        for (t, _) in &self.replies {
+        for (t, _) in self
+            .replies
+            .iter()
+            .filter(|(_, m)| mac.is_none_or(|x| x == m))
+        {
             // The latest request sent at or before the reply.
             let k = self.sent.partition_point(|s| s <= t);
             if let Some(slot) = k.checked_sub(1).and_then(|k| answered.get_mut(k)) {

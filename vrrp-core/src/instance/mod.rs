@@ -11,7 +11,9 @@
 //! - `transitions`: startup, shutdown, handover, and entering or leaving each state;
 //! - `tracking`: the commands, the effective priority and eligibility (Fault);
 //! - `reconfigure`: [`Instance::reconfigure`] (a reload in place) and
-//!   [`Instance::reannounce`].
+//!   [`Instance::reannounce`];
+//! - `sync`: what a [`Router`](crate::Router)'s sync group may do to a member (hold it in
+//!   Backup, force it to Master, Backup or Fault).
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -27,6 +29,7 @@ pub use reconfigure::ReconfigureError;
 
 mod receive;
 mod reconfigure;
+mod sync;
 mod timers;
 mod tracking;
 mod transitions;
@@ -59,7 +62,8 @@ pub struct UnknownTrack {
 ///
 /// The methods are of four kinds (the sans-IO contract of the crate docs):
 ///
-/// - inputs: [`handle_startup`](Self::handle_startup),
+/// - inputs: [`handle_startup`](Self::handle_startup) (or
+///   [`handle_startup_master`](Self::handle_startup_master) for a restart),
 ///   [`handle_packet`](Self::handle_packet), [`handle_timeout`](Self::handle_timeout),
 ///   [`handle_shutdown`](Self::handle_shutdown) or [`handle_handover`](Self::handle_handover);
 /// - commands: [`set_primary_address`](Self::set_primary_address),
@@ -80,6 +84,8 @@ pub struct Instance {
     family: Family,
     /// The advert this instance sends, with the priority set per send.
     template: Advertisement,
+    /// The adverts last emitted from `template`, reused while it is unchanged.
+    sent: transitions::SentCache,
     /// Virtual addresses, sorted, for the address list check.
     sorted_vips: Vec<IpAddr>,
     state: State,
@@ -111,6 +117,8 @@ pub struct Instance {
     last_reason: Option<Reason>,
     actions: VecDeque<Action>,
     stats: Stats,
+    /// What the instance's sync group imposes on it, if it has one.
+    sync: sync::SyncGate,
 }
 
 impl Instance {
@@ -137,6 +145,7 @@ impl Instance {
         Ok(Self {
             family,
             template,
+            sent: transitions::SentCache::default(),
             sorted_vips,
             state: State::Initialize,
             started: false,
@@ -159,6 +168,7 @@ impl Instance {
             last_reason: None,
             actions: VecDeque::new(),
             stats: Stats::default(),
+            sync: sync::SyncGate::default(),
             config,
         })
     }

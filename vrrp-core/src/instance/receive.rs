@@ -131,6 +131,17 @@ impl Instance {
         if theirs.len() != self.sorted_vips.len() {
             return false;
         }
+        // Sorted on the stack when short (every advert of a steady Master is checked here):
+        // no allocation for up to 16 addresses.
+        const ON_STACK: usize = 16;
+        let mut buf = [IpAddr::from([0u8; 4]); ON_STACK];
+        if let Some(sorted) = buf.get_mut(..theirs.len()) {
+            for (slot, addr) in sorted.iter_mut().zip(theirs.iter()) {
+                *slot = addr;
+            }
+            sorted.sort_unstable();
+            return *sorted == *self.sorted_vips;
+        }
         let mut sorted: Vec<IpAddr> = theirs.iter().collect();
         sorted.sort_unstable();
         sorted == self.sorted_vips

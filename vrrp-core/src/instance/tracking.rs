@@ -40,9 +40,17 @@ impl Instance {
             })
     }
 
-    /// Why the instance is not eligible to run, if it is not.
+    /// Why the instance is not eligible to run, if it is not: its own reason first, then
+    /// [`Reason::SyncGroup`] while another member of its sync group is in Fault.
     #[must_use]
     pub fn fault(&self) -> Option<Reason> {
+        self.own_fault()
+            .or_else(|| self.sync.fault.then_some(Reason::SyncGroup))
+    }
+
+    /// Why the instance itself is not eligible to run, whatever its sync group says.
+    #[must_use]
+    pub fn own_fault(&self) -> Option<Reason> {
         if !self.link_up {
             Some(Reason::LinkDown)
         } else if self.primary.is_none() {

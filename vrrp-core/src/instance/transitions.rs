@@ -1,23 +1,106 @@
 //! State transitions: startup, shutdown and handover, entering and leaving Master, Backup and
 //! Fault, and the actions each transition emits, in the documented order.
 
+use std::net::IpAddr;
 use std::time::Instant;
+
+use bytes::Bytes;
 
 use super::Instance;
 use crate::event::{Action, Reason, State, Transmit};
 use crate::types::{Centis, Priority};
-use crate::wire::Endpoints;
+use crate::wire::{Advertisement, ChecksumMode, Endpoints};
+
+/// The adverts last emitted (one per destination), with what they were emitted from: a
+/// Master's steady adverts are identical, so they are emitted once and then shared (cloning
+/// a [`Bytes`] counts a reference; nothing is allocated per advert).
+#[derive(Debug, Default)]
+pub(super) struct SentCache {
+    /// The template (priority included), source and checksum mode of `payloads`.
+    from: Option<(Advertisement, IpAddr, ChecksumMode)>,
+    /// One payload per destination, at most [`SentCache::MAX`].
+    payloads: Vec<(IpAddr, Bytes)>,
+}
+
+impl SentCache {
+    /// More destinations than this (unicast peers) are emitted per advert, uncached.
+    const MAX: usize = 16;
+
+    fn get(&self, template: &Advertisement, at: Endpoints, mode: ChecksumMode) -> Option<Bytes> {
+        let (t, src, m) = self.from.as_ref()?;
+        if *src != at.src || *m != mode || t != template {
+            return None;
+        }
+        self.payloads
+            .iter()
+            .find(|(dst, _)| *dst == at.dst)
+            .map(|(_, payload)| payload.clone())
+    }
+
+    fn put(
+        &mut self,
+        template: &Advertisement,
+        at: Endpoints,
+        mode: ChecksumMode,
+        payload: &Bytes,
+    ) {
+        let same = self
+            .from
+            .as_ref()
+            .is_some_and(|(t, src, m)| *src == at.src && *m == mode && t == template);
+        if !same {
+            self.from = Some((template.clone(), at.src, mode));
+            self.payloads.clear();
+        }
+        if self.payloads.len() < Self::MAX {
+            self.payloads.push((at.dst, payload.clone()));
+        }
+    }
+}
 
 impl Instance {
     /// The Startup event (RFC 5798 section 6.4.1): the owner becomes Master at once, any other
     /// router Backup; an ineligible one goes to Fault. No-op if already started.
     pub fn handle_startup(&mut self, now: Instant) {
+        self.start(now, false);
+    }
+
+    /// Startup in place of an instance of this node that was Master for the same addresses a
+    /// moment ago (a restart on reload, make-before-break): an eligible instance becomes
+    /// Master at once ([`Reason::Restart`]): it adds its addresses (which the node still
+    /// holds) and advertises, where [`handle_startup`](Self::handle_startup) would wait
+    /// Master_Down_Interval as Backup while nobody answers for the addresses. It does not
+    /// announce them (no first burst, no `garp_master_delay` burst; the refresh stays
+    /// scheduled): the neighbours already reach this node. A caller that moved them to
+    /// another interface (another MAC) asks for the announcements with
+    /// [`reannounce`](Self::reannounce). An ineligible instance goes to Fault as with
+    /// `handle_startup`. No-op if already started.
+    ///
+    /// This departs from RFC 5798 section 6.4.1 on purpose: the node held the role. If
+    /// another router is Master too (it had claimed the addresses meanwhile), the first
+    /// advert either of them hears settles it by section 6.4.3: the lower priority (or, at
+    /// equal priority, the lower address) steps down.
+    pub fn handle_startup_master(&mut self, now: Instant) {
+        self.start(now, true);
+    }
+
+    /// [`handle_startup`](Self::handle_startup), or with `restart`
+    /// [`handle_startup_master`](Self::handle_startup_master).
+    fn start(&mut self, now: Instant, restart: bool) {
         if self.started {
             return;
         }
         self.started = true;
         match self.fault() {
             Some(reason) => self.enter_fault(now, reason),
+            None if restart => {
+                self.become_master(now, Reason::Restart);
+                // The node answered for the addresses a moment ago: nothing moved, nothing to
+                // announce (and a node that claimed them meanwhile is not out-announced while
+                // the adverts settle who keeps them). The refresh schedule stays.
+                self.actions.retain(|a| !matches!(a, Action::Announce(_)));
+                self.announce_second = None;
+            }
             None => self.enter_running(now, Reason::Startup),
         }
     }
@@ -68,6 +151,7 @@ impl Instance {
     /// [`reevaluate`](Self::reevaluate); a Master that stays Master also advertises now if
     /// `advertise` (a new interval or address list to tell the backups of).
     pub(super) fn reevaluate_advertising(&mut self, now: Instant, advertise: bool) {
+        self.sync.note_command(now);
         if !self.started {
             return;
         }
@@ -113,7 +197,8 @@ impl Instance {
         // A master whose tracked object failed can still send: resign with priority 0 so a
         // backup takes over after Skew_Time rather than Master_Down_Interval. With the link
         // down or no primary address there is nothing to send from.
-        let resign = reason == Reason::TrackFailed;
+        // The same holds for a member its sync group sends to Fault.
+        let resign = matches!(reason, Reason::TrackFailed | Reason::SyncGroup);
         self.leave_state(now, State::Fault, reason, resign);
     }
 
@@ -144,6 +229,9 @@ impl Instance {
 
     /// RFC 5798 section 6.4.1 (owner) and 6.4.2 (Master_Down_Timer fired).
     pub(super) fn become_master(&mut self, now: Instant, reason: Reason) {
+        if self.sync_holds_back(now) {
+            return;
+        }
         self.set_state(now, State::Master, reason);
         self.stats.master_transitions += 1;
         self.stats.master_reasons.record(reason);
@@ -170,6 +258,7 @@ impl Instance {
     pub(super) fn set_state(&mut self, now: Instant, to: State, reason: Reason) {
         let from = self.state;
         self.state = to;
+        self.sync.wants_master = false;
         self.since = Some(now);
         self.last_reason = Some(reason);
         self.actions
@@ -200,13 +289,23 @@ impl Instance {
         } else {
             &self.config.unicast_peers[..]
         };
+        let mode = self.config.checksum_mode;
         for dst in dsts {
+            let at = Endpoints { src, dst: *dst };
+            let cached = self.sent.get(&self.template, at, mode);
             // The template was checked by `validate` and the endpoints are of its family, so
             // emitting cannot fail; a failure would only skip the advert.
-            if let Ok(payload) = self
-                .template
-                .to_bytes(Endpoints { src, dst: *dst }, self.config.checksum_mode)
-            {
+            let emitted = cached.map_or_else(
+                || {
+                    let payload = self.template.to_bytes(at, mode);
+                    if let Ok(p) = &payload {
+                        self.sent.put(&self.template, at, mode, p);
+                    }
+                    payload
+                },
+                Ok,
+            );
+            if let Ok(payload) = emitted {
                 self.stats.sent_advertisements += 1;
                 if priority == 0 {
                     self.stats.sent_pri_zero_packets += 1;

@@ -7,7 +7,9 @@
 //!   addresses, with the ownership checks;
 //! - `mark`: [`AddressMark`], how the caller's addresses are recognised, and
 //!   [`Netlink::probe_protocol_mark`];
-//! - `events`: [`NetEvent`] and the [`NetEvents`] stream.
+//! - `events`: [`NetEvent`] and the [`NetEvents`] stream;
+//! - `vmac`: virtual MAC interfaces (keepalived's `use_vmac`), [`vmac_address`],
+//!   [`Netlink::create_vmac`] and their ownership mark [`VMAC_ALIAS`].
 //!
 //! ```no_run
 //! use futures::StreamExt;
@@ -67,6 +69,7 @@ mod addresses;
 mod events;
 mod links;
 mod mark;
+mod vmac;
 
 use std::io;
 use std::net::IpAddr;
@@ -82,6 +85,7 @@ pub use addresses::{
 pub use events::{NetEvent, NetEvents};
 pub use links::LinkInfo;
 pub use mark::{AddressMark, LIFETIME_MARK_MAX, VIPD_ADDRESS_PROTOCOL};
+pub use vmac::{VMAC_ALIAS, default_vmac_name, vmac_address};
 
 // Errno values the module gives a meaning to (Linux, all architectures).
 const ENOENT: i32 = 2;
@@ -183,6 +187,24 @@ pub enum NetlinkError {
         permanent: bool,
         /// The mark that was required.
         mark: AddressMark,
+    },
+    /// An interface of the name asked for exists without the [`VMAC_ALIAS`] mark (configured
+    /// by hand or by another program), so it is left alone.
+    #[error(
+        "interface {name:?} exists and was not created by vipd (no {VMAC_ALIAS:?} alias): not touching it; pick another name"
+    )]
+    LinkNotOurs {
+        /// Its name.
+        name: String,
+    },
+    /// A kernel setting could not be written.
+    #[error("cannot write {path}: {source}")]
+    Sysctl {
+        /// The file under /proc/sys.
+        path: String,
+        /// Why.
+        #[source]
+        source: io::Error,
     },
     /// The kernel refused a request.
     #[error("{op} {target}: {} (errno {errno})", io::Error::from_raw_os_error(*errno))]

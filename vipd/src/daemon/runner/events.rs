@@ -46,8 +46,12 @@ impl Runner {
             {
                 self.refresh_primaries(now, Some(index)).await;
             }
-            NetEvent::AddressRemoved { index, addr, .. } if !self.stopping => {
-                self.vip_vanished(now, index, addr).await;
+            NetEvent::AddressRemoved {
+                index,
+                addr,
+                prefix_len,
+            } if !self.stopping => {
+                self.vip_vanished(now, index, addr, prefix_len).await;
             }
             NetEvent::Overrun => {
                 warn!("netlink events were lost; re-reading addresses");
@@ -59,12 +63,13 @@ impl Runner {
 
     /// A VIP this node holds disappeared without vipd removing it (by hand, by another
     /// program, or expired after failed renewals): a Master adds it back at once and announces
-    /// it, since the LAN may have learnt another MAC meanwhile.
-    async fn vip_vanished(&mut self, now: Instant, index: u32, addr: IpAddr) {
+    /// it, since the LAN may have learnt another MAC meanwhile. The same address with another
+    /// prefix length (the old one, removed after a restart that changed the prefix) is not it.
+    async fn vip_vanished(&mut self, now: Instant, index: u32, addr: IpAddr, prefix_len: u8) {
         let Some((key, m)) = self
             .instances
             .iter_mut()
-            .find(|(_, m)| m.vip_index == index && m.held.contains_key(&addr))
+            .find(|(_, m)| m.vip_index == index && m.held.get(&addr) == Some(&prefix_len))
         else {
             return;
         };

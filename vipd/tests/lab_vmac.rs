@@ -1,0 +1,237 @@
+//! Virtual MAC (`use_vmac`) on real interfaces: the VIP lives on a macvlan `vrrp.51` with the
+//! RFC 5798 MAC 00:00:5e:00:01:33 on whichever node is Master, so a client's neighbour entry
+//! for the VIP never changes across a failover; the client's ping loss across it is measured.
+//! vipd creates the interface, removes it when it stops, removes what a crash left at its next
+//! start, and refuses to touch an interface of that name it did not create.
+//!
+//! Run: `cargo test -p vipd --release --test lab_vmac -- --nocapture` (root) for the figures.
+
+mod lab;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+use lab::{Lab, VIP};
+
+const VMAC: &str = "vrrp.51";
+const VIRTUAL_MAC: &str = "00:00:5e:00:01:33";
+const SETTLE: Duration = Duration::from_secs(10);
+/// Interval of the client's pings.
+const PING_EVERY_MS: u64 = 10;
+
+fn config(priority: u8) -> String {
+    format!(
+        "instances:\n  - name: VI_VMAC\n    interface: eth0\n    vrid: 51\n    priority: {priority}\n\
+         \x20   advert_interval: 100ms\n    use_vmac: true\n    vips: [{VIP}/24]\n"
+    )
+}
+
+/// The client's (observer's) neighbour entry for the VIP: its MAC, if it has one.
+fn client_neighbour(lab: &Lab) -> Option<String> {
+    let out = lab.observer.ip(&["neigh", "show", VIP, "dev", "eth0"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut words = text.split_whitespace();
+    words.find(|w| *w == "lladdr")?;
+    words.next().map(str::to_owned)
+}
+
+/// Node `i`'s virtual MAC interface: (its MAC, its alias), if it exists.
+fn vmac_link(lab: &Lab, i: usize) -> Option<(String, String)> {
+    let out = lab.nodes[i].ns.try_ip(&["-o", "link", "show", "dev", VMAC]);
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // One line, fields separated by backslashes: "... \    link/ether MAC brd ... \    alias TEXT".
+    let field = |key: &str| {
+        text.split('\\')
+            .map(str::trim)
+            .find_map(|f| f.strip_prefix(key))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mac = field("link/ether ")
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    Some((mac, field("alias ")))
+}
+
+/// A ping from the client to the VIP, every [`PING_EVERY_MS`] ms for `seconds`; killed (by
+/// PID) if the test ends first.
+struct Ping(lab::ObserverProcess);
+
+impl Ping {
+    fn start(lab: &Lab, seconds: u32) -> Self {
+        let interval = format!("0.{PING_EVERY_MS:03}");
+        let seconds = seconds.to_string();
+        Self(lab.spawn_observer("ping", &["-n", "-q", "-i", &interval, "-w", &seconds, VIP]))
+    }
+
+    /// (sent, received) from ping's summary.
+    fn finish(self) -> (u64, u64) {
+        let out = self.0.wait_output();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = text
+            .lines()
+            .find(|l| l.contains("packets transmitted"))
+            .unwrap_or_else(|| panic!("no ping summary: {text}"));
+        let numbers: Vec<u64> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        (numbers[0], numbers[1])
+    }
+}
+
+#[test]
+fn the_clients_neighbour_entry_never_changes_across_a_failover() {
+    let mut lab = Lab::new(&[150, 100], |_, p| config(p));
+    lab.start(0);
+    lab.start(1);
+    lab.wait_until(
+        SETTLE,
+        "node1 holds the VIP on its virtual MAC interface",
+        |l| l.holds_on(0, VMAC, VIP) && !l.holds_on(1, VMAC, VIP),
+    );
+    // Both nodes have the interface, with the virtual router MAC and vipd's mark; only the
+    // Master has the VIP on it, and not on its base interface.
+    for i in 0..2 {
+        let (mac, alias) = vmac_link(&lab, i).expect("the virtual MAC interface exists");
+        assert_eq!(mac, VIRTUAL_MAC, "node{}", i + 1);
+        assert_eq!(alias, "vipd virtual MAC", "node{}", i + 1);
+        assert!(!lab.holds_vip(i), "node{}: the VIP is not on eth0", i + 1);
+    }
+    let ok = lab
+        .observer
+        .exec("ping", &["-n", "-c", "1", "-W", "1", VIP]);
+    assert!(ok.status.success(), "the client reaches the VIP");
+    assert_eq!(client_neighbour(&lab).as_deref(), Some(VIRTUAL_MAC));
+
+    // node1's link fails while the client pings; node2 takes over.
+    let ping = Ping::start(&lab, 5);
+    std::thread::sleep(Duration::from_millis(1000));
+    lab.port(0, false);
+    let seen = std::cell::RefCell::new(BTreeSet::new());
+    let took_over = lab.wait_until(SETTLE, "node2 holds the VIP", |l| {
+        if let Some(mac) = client_neighbour(l) {
+            seen.borrow_mut().insert(mac);
+        }
+        l.holds_on(1, VMAC, VIP)
+    });
+    let mut seen = seen.into_inner();
+    // The client's entry all along the failover and after it.
+    for _ in 0..100 {
+        if let Some(mac) = client_neighbour(&lab) {
+            seen.insert(mac);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (sent, received) = ping.finish();
+    let lost = sent - received;
+    // ping paces itself (it waits for each reply up to its interval): the real interval.
+    let every_ms = 5000 / sent.max(1);
+    println!(
+        "vmac lab (advert_interval 100ms): node2 held the VIP {} ms after node1's link failed; \
+         the client sent {sent} pings in 5 s (one every ~{every_ms} ms, asked {PING_EVERY_MS} ms) \
+         and lost {lost} (~{} ms); its neighbour entry for {VIP}: {seen:?}",
+        took_over.as_millis(),
+        lost * every_ms,
+    );
+    assert_eq!(
+        seen,
+        BTreeSet::from([VIRTUAL_MAC.to_owned()]),
+        "the client's neighbour entry changed\n{}",
+        lab.logs()
+    );
+    assert!(
+        received > 0 && lost < sent / 2,
+        "{sent} sent, {received} received"
+    );
+    let ok = lab
+        .observer
+        .exec("ping", &["-n", "-c", "1", "-W", "1", VIP]);
+    assert!(ok.status.success(), "the client reaches the VIP on node2");
+
+    // node1 returns and preempts: the entry still does not change.
+    lab.port(0, true);
+    lab.wait_until(SETTLE, "node1 takes the VIP back", |l| {
+        l.holds_on(0, VMAC, VIP) && !l.holds_on(1, VMAC, VIP)
+    });
+    let back = std::time::Instant::now();
+    let reached = (0..30).any(|_| {
+        lab.observer
+            .exec("ping", &["-n", "-c", "1", "-W", "1", VIP])
+            .status
+            .success()
+    });
+    let diag = |l: &Lab| {
+        let run = |ns: &lab::Netns, args: &[&str]| {
+            String::from_utf8_lossy(&ns.try_ip(args).stdout).into_owned()
+        };
+        format!(
+            "fdb:\n{}\nclient neigh:\n{}\nnode1 addr:\n{}\nnode1 route:\n{}\nnode1 neigh:\n{}\n{}",
+            String::from_utf8_lossy(
+                &Command::new("bridge")
+                    .args(["-n", &l.switch.name, "fdb", "show", "br", "br0"])
+                    .output()
+                    .unwrap()
+                    .stdout
+            ),
+            run(&l.observer, &["neigh"]),
+            run(&l.nodes[0].ns, &["-o", "addr"]),
+            run(&l.nodes[0].ns, &["route"]),
+            run(&l.nodes[0].ns, &["neigh"]),
+            l.logs()
+        )
+    };
+    assert!(
+        reached,
+        "the client reaches the VIP on node1 again\n{}",
+        diag(&lab)
+    );
+    println!(
+        "  after node1 preempted, the client reached the VIP within {} ms",
+        back.elapsed().as_millis()
+    );
+    assert_eq!(client_neighbour(&lab).as_deref(), Some(VIRTUAL_MAC));
+
+    // A crash leaves node2's interface behind; its next start removes and recreates it.
+    lab.signal(1, "KILL");
+    lab.wait_exit(1, SETTLE);
+    assert!(vmac_link(&lab, 1).is_some(), "a crash leaves the interface");
+    lab.start(1);
+    lab.wait_until(SETTLE, "node2 removes its leftover", |l| {
+        l.log(1)
+            .contains("removed a virtual MAC interface left over by an earlier run")
+    });
+    lab.wait_until(SETTLE, "node2 recreates it", |l| vmac_link(l, 1).is_some());
+
+    // A clean stop removes it.
+    lab.signal(0, "TERM");
+    lab.wait_exit(0, SETTLE);
+    assert!(vmac_link(&lab, 0).is_none(), "{}", lab.log(0));
+    lab.wait_until(SETTLE, "node2 takes over from the stopped node1", |l| {
+        l.holds_on(1, VMAC, VIP)
+    });
+}
+
+#[test]
+fn an_interface_of_that_name_not_created_by_vipd_is_refused() {
+    let mut lab = Lab::new(&[100], |_, p| config(p));
+    lab.nodes[0].ns.ip(&[
+        "link", "add", VMAC, "link", "eth0", "type", "macvlan", "mode", "private",
+    ]);
+    lab.start(0);
+    let code = lab.wait_exit(0, SETTLE);
+    assert_ne!(code, Some(0));
+    let log = lab.log(0);
+    assert!(
+        log.contains("\"vrrp.51\" exists and was not created by vipd"),
+        "{log}"
+    );
+    // Left alone.
+    assert!(vmac_link(&lab, 0).is_some());
+}
