@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher;
 use tokio::sync::mpsc;
@@ -24,7 +23,7 @@ use crate::config::{Discovery as Source, InstancePlan, PeerObjects};
 
 mod peers;
 
-use peers::{PeerObject, PeerSet};
+use peers::{Node, PeerObject, PeerSet, Pod};
 
 /// How long connecting to the API may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

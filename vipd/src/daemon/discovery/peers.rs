@@ -4,9 +4,100 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use std::borrow::Cow;
+
+use kube::api::ObjectMeta;
 use kube::runtime::watcher::Event;
+use serde::Deserialize;
 use vrrp_core::Family;
+
+/// A Pod, with only the fields that name its peer addresses: the rest of the object is
+/// skipped while it is read, and k8s-openapi's full `Pod` (with its whole spec and every
+/// container) is not compiled in, which keeps the binary and its resident code smaller.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct Pod {
+    #[serde(default)]
+    pub(crate) metadata: ObjectMeta,
+    pub(crate) status: Option<PodStatus>,
+}
+
+/// The part of a Pod's status that discovery reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PodStatus {
+    pub(crate) phase: Option<String>,
+    #[serde(rename = "podIP")]
+    pub(crate) pod_ip: Option<String>,
+    #[serde(rename = "podIPs")]
+    pub(crate) pod_ips: Option<Vec<PodIp>>,
+}
+
+/// One entry of `status.podIPs`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct PodIp {
+    #[serde(default)]
+    pub(crate) ip: String,
+}
+
+/// A Node, with only its metadata and addresses (see [`Pod`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct Node {
+    #[serde(default)]
+    pub(crate) metadata: ObjectMeta,
+    pub(crate) status: Option<NodeStatus>,
+}
+
+/// The part of a Node's status that discovery reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct NodeStatus {
+    pub(crate) addresses: Option<Vec<NodeAddress>>,
+}
+
+/// One entry of `status.addresses`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct NodeAddress {
+    #[serde(rename = "type", default)]
+    pub(crate) type_: String,
+    #[serde(default)]
+    pub(crate) address: String,
+}
+
+/// The core/v1 resource of `$kind` (plural `$plural`) in scope `$scope`.
+macro_rules! core_v1_resource {
+    ($ty:ty, $kind:literal, $plural:literal, $scope:ty) => {
+        impl kube::Resource for $ty {
+            type DynamicType = ();
+            type Scope = $scope;
+
+            fn kind((): &()) -> Cow<'_, str> {
+                Cow::Borrowed($kind)
+            }
+
+            fn group((): &()) -> Cow<'_, str> {
+                Cow::Borrowed("")
+            }
+
+            fn version((): &()) -> Cow<'_, str> {
+                Cow::Borrowed("v1")
+            }
+
+            fn plural((): &()) -> Cow<'_, str> {
+                Cow::Borrowed($plural)
+            }
+
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
+core_v1_resource!(Pod, "Pod", "pods", kube::core::NamespaceResourceScope);
+core_v1_resource!(Node, "Node", "nodes", kube::core::ClusterResourceScope);
 
 /// A Kubernetes object that names peer addresses.
 pub(crate) trait PeerObject {
