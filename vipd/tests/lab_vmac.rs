@@ -59,6 +59,17 @@ fn vmac_link(lab: &Lab, i: usize) -> Option<(String, String)> {
     Some((mac, field("alias ")))
 }
 
+/// The base interface settings a virtual MAC changes, of `eth0` in `ns`.
+fn base_settings(ns: &lab::Netns) -> Vec<String> {
+    ["arp_ignore", "arp_filter", "arp_announce"]
+        .iter()
+        .map(|key| {
+            let out = ns.exec("cat", &[&format!("/proc/sys/net/ipv4/conf/eth0/{key}")]);
+            format!("{key}={}", String::from_utf8_lossy(&out.stdout).trim())
+        })
+        .collect()
+}
+
 /// A ping from the client to the VIP, every [`PING_EVERY_MS`] ms for `seconds`; killed (by
 /// PID) if the test ends first.
 struct Ping(lab::ObserverProcess);
@@ -101,7 +112,11 @@ fn the_clients_neighbour_entry_never_changes_across_a_failover() {
     for i in 0..2 {
         let (mac, alias) = vmac_link(&lab, i).expect("the virtual MAC interface exists");
         assert_eq!(mac, VIRTUAL_MAC, "node{}", i + 1);
-        assert_eq!(alias, "vipd virtual MAC", "node{}", i + 1);
+        assert!(
+            alias.starts_with("vipd virtual MAC; base eth0: arp_ignore="),
+            "node{}: {alias}",
+            i + 1
+        );
         assert!(!lab.holds_vip(i), "node{}: the VIP is not on eth0", i + 1);
     }
     let ok = lab
@@ -198,6 +213,16 @@ fn the_clients_neighbour_entry_never_changes_across_a_failover() {
     );
     assert_eq!(client_neighbour(&lab).as_deref(), Some(VIRTUAL_MAC));
 
+    // The base interfaces' settings while a virtual MAC is on them; a namespace's start
+    // values are the client's (every namespace of the lab is made alike).
+    let before = base_settings(&lab.observer);
+    let with_vmac = vec!["arp_ignore=1", "arp_filter=1", "arp_announce=2"];
+    assert_ne!(
+        before, with_vmac,
+        "the start values already are the virtual MAC's"
+    );
+    assert_eq!(base_settings(&lab.nodes[0].ns), with_vmac);
+
     // A crash leaves node2's interface behind; its next start removes and recreates it.
     lab.signal(1, "KILL");
     lab.wait_exit(1, SETTLE);
@@ -213,9 +238,23 @@ fn the_clients_neighbour_entry_never_changes_across_a_failover() {
     lab.signal(0, "TERM");
     lab.wait_exit(0, SETTLE);
     assert!(vmac_link(&lab, 0).is_none(), "{}", lab.log(0));
+    assert_eq!(
+        base_settings(&lab.nodes[0].ns),
+        before,
+        "node1's eth0 has its settings back"
+    );
     lab.wait_until(SETTLE, "node2 takes over from the stopped node1", |l| {
         l.holds_on(1, VMAC, VIP)
     });
+    // node2's saved settings outlived its crash, in the interface's alias.
+    lab.signal(1, "TERM");
+    lab.wait_exit(1, SETTLE);
+    assert!(vmac_link(&lab, 1).is_none(), "{}", lab.log(1));
+    assert_eq!(
+        base_settings(&lab.nodes[1].ns),
+        before,
+        "node2's eth0 has its settings back after a crash and a restart"
+    );
 }
 
 #[test]
