@@ -2,7 +2,9 @@
 //! RFC 5798 MAC 00:00:5e:00:01:33 on whichever node is Master, so a client's neighbour entry
 //! for the VIP never changes across a failover; the client's ping loss across it is measured.
 //! vipd creates the interface, removes it when it stops, removes what a crash left at its next
-//! start, and refuses to touch an interface of that name it did not create.
+//! start, and refuses to touch an interface of that name it did not create; the base
+//! interface gets its settings back. The same holds for IPv6 (MAC 00:00:5e:00:02:33), where the
+//! interface carries the base interface's link-local address, the adverts' source.
 //!
 //! Run: `cargo test -p vipd --release --test lab_vmac -- --nocapture` (root) for the figures.
 
@@ -12,7 +14,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use lab::{Lab, VIP};
+use lab::{Lab, VIP, VIP6};
 
 const VMAC: &str = "vrrp.51";
 const VIRTUAL_MAC: &str = "00:00:5e:00:01:33";
@@ -273,4 +275,72 @@ fn an_interface_of_that_name_not_created_by_vipd_is_refused() {
     );
     // Left alone.
     assert!(vmac_link(&lab, 0).is_some());
+}
+
+/// The IPv6 virtual router MAC of VRID 51.
+const VIRTUAL_MAC6: &str = "00:00:5e:00:02:33";
+
+/// The client's neighbour entry for the IPv6 VIP: its MAC, if it has one.
+fn client_neighbour6(lab: &Lab) -> Option<String> {
+    let out = lab
+        .observer
+        .ip(&["-6", "neigh", "show", VIP6, "dev", "eth0"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut words = text.split_whitespace();
+    words.find(|w| *w == "lladdr")?;
+    words.next().map(str::to_owned)
+}
+
+#[test]
+fn an_ipv6_virtual_mac_keeps_the_clients_neighbour_entry_across_a_failover() {
+    let config6 = |priority: u8| {
+        format!(
+            "instances:\n  - name: VI_VMAC6\n    interface: eth0\n    vrid: 51\n    \
+             priority: {priority}\n    version: 3\n    advert_interval: 100ms\n    \
+             use_vmac: true\n    vips: [{VIP6}/64]\n"
+        )
+    };
+    let mut lab = Lab::new(&[150, 100], |_, p| config6(p));
+    lab.start(0);
+    lab.start(1);
+    lab.wait_until(SETTLE, "node1 holds the IPv6 VIP on its virtual MAC", |l| {
+        l.holds_on(0, VMAC, VIP6) && !l.holds_on(1, VMAC, VIP6)
+    });
+    for i in 0..2 {
+        let (mac, _) = vmac_link(&lab, i).expect("the virtual MAC interface exists");
+        assert_eq!(mac, VIRTUAL_MAC6, "node{}", i + 1);
+    }
+    let ping6 = |l: &Lab| {
+        (0..20).any(|_| {
+            l.observer
+                .exec("ping", &["-6", "-n", "-c", "1", "-W", "1", VIP6])
+                .status
+                .success()
+        })
+    };
+    assert!(ping6(&lab), "the client reaches the VIP\n{}", lab.logs());
+    assert_eq!(client_neighbour6(&lab).as_deref(), Some(VIRTUAL_MAC6));
+
+    let before = lab.log(1).matches("to=MASTER").count();
+    lab.port(0, false);
+    lab.wait_until(SETTLE, "node2 holds the IPv6 VIP", |l| {
+        l.holds_on(1, VMAC, VIP6)
+    });
+    assert!(
+        ping6(&lab),
+        "the client reaches the VIP on node2\n{}",
+        lab.logs()
+    );
+    assert_eq!(
+        client_neighbour6(&lab).as_deref(),
+        Some(VIRTUAL_MAC6),
+        "the client's entry changed"
+    );
+    let to_master = lab.log(1).matches("to=MASTER").count() - before;
+    assert_eq!(to_master, 1, "node2 became Master once\n{}", lab.logs());
+    assert!(
+        !lab.logs().contains("sending the advert failed"),
+        "{}",
+        lab.logs()
+    );
 }

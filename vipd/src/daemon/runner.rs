@@ -305,6 +305,7 @@ impl Runner {
             .netlink
             .primary_address(vrrp.index, family)
             .await?;
+        super::vmac::carry_primary(&self.executor.netlink, &plan, vip.index, primary).await;
         if let Some(instance) = self.router.instance_mut(&key) {
             instance.set_link_up(now, vrrp.up && vip.up);
             instance.set_primary_address(now, primary);

@@ -17,7 +17,11 @@
 //! answers ARP only for its own addresses), `accept_local=1` (it hears the other routers'
 //! adverts sent with a MAC it also has) and `rp_filter=0` (it receives with no address), and
 //! disables IPv6 on an IPv4 one (so that it sends no IPv6 autoconfiguration frame from the
-//! virtual MAC while this router is not Master); on the base interface, `arp_ignore=1` and
+//! virtual MAC while this router is not Master). An IPv6 one generates no link-local address
+//! of its own (`addr_gen_mode=1`: every router's would be the same, made from the shared MAC,
+//! and fail duplicate address detection); instead it is given the base interface's
+//! ([`Netlink::add_vmac_link_local`]), the source address of the instance's adverts, as
+//! keepalived does. On the base interface, `arp_ignore=1` and
 //! `arp_filter=1`, so that the base interface no longer answers ARP for the VIPs with its own
 //! MAC. It also sets `arp_announce=2` on the base interface, which keepalived does not: a
 //! reply from a VIP to a client on the same subnet leaves through the base interface (its
@@ -210,6 +214,23 @@ impl Netlink {
         self.link_by_index(link.index).await
     }
 
+    /// Gives the virtual MAC interface `index` the link-local address `addr` (its base
+    /// interface's), without duplicate address detection: adverts leave the virtual MAC
+    /// interface with the base interface's link-local address as source, which must be an
+    /// address of the interface they leave from. Idempotent; the address goes with the
+    /// interface.
+    ///
+    /// # Errors
+    /// A kernel refusal or transport failure.
+    pub async fn add_vmac_link_local(
+        &self,
+        index: u32,
+        addr: std::net::Ipv6Addr,
+    ) -> Result<(), NetlinkError> {
+        self.add_address(index, addr.into(), 64, None, super::Lifetime::Forever, true)
+            .await
+    }
+
     /// Removes the virtual MAC interface with index `index`, and with it every address on
     /// it; when it was the last one on its base interface, gives the base interface its
     /// settings from before (module docs). An interface without the [`VMAC_ALIAS`] mark is
@@ -297,8 +318,9 @@ fn sysctls(vmac: &str, base: &str, family: Family) -> Result<(), NetlinkError> {
         (format!("ipv4/conf/{base}/arp_filter"), "1"),
         (format!("ipv4/conf/{base}/arp_announce"), "2"),
     ];
-    if family == Family::Ipv4 {
-        settings.push((format!("ipv6/conf/{vmac}/disable_ipv6"), "1"));
+    match family {
+        Family::Ipv4 => settings.push((format!("ipv6/conf/{vmac}/disable_ipv6"), "1")),
+        Family::Ipv6 => settings.push((format!("ipv6/conf/{vmac}/addr_gen_mode"), "1")),
     }
     for (key, value) in settings {
         let path = format!("/proc/sys/net/{key}");

@@ -119,6 +119,11 @@ impl Runner {
                         info!(ifindex, primary = ?primary, "primary address changed");
                         logged = true;
                     }
+                    if let Some(m) = self.instances.get(&key) {
+                        let netlink = &self.executor.netlink;
+                        super::super::vmac::carry_primary(netlink, &m.plan, m.vip_index, primary)
+                            .await;
+                    }
                     instance.set_primary_address(now, primary);
                 }
             }
