@@ -15,7 +15,7 @@ use super::unsupported::{
     VIP_OPTION_UNSUPPORTED, reason,
 };
 use super::{Finding, Loc, Severity};
-use crate::config::{Config, GarpSpec, InstanceSpec, Secret};
+use crate::config::{Config, GarpSpec, InstanceSpec, Secret, SyncGroupSpec, UseVmac};
 use crate::duration::ConfigDuration;
 
 /// keepalived's defaults where they are not vipd's, or that the file may set globally.
@@ -75,6 +75,21 @@ pub(crate) struct Mapped {
     pub(crate) script_security_in_file: bool,
     /// The instances.
     pub(crate) instances: Vec<MappedInstance>,
+    /// The sync groups.
+    pub(crate) sync_groups: Vec<MappedGroup>,
+}
+
+/// One imported sync group with where its parts came from.
+#[derive(Debug, Clone)]
+pub(crate) struct MappedGroup {
+    /// The group.
+    pub(crate) spec: SyncGroupSpec,
+    /// Its `vrrp_sync_group` line.
+    pub(crate) loc: Loc,
+    /// For some fields (by their YAML name), the directive they came from.
+    pub(crate) sources: BTreeMap<&'static str, String>,
+    /// For each check, the directives it came from.
+    pub(crate) check_sources: Vec<String>,
 }
 
 impl Mapped {
@@ -82,6 +97,7 @@ impl Mapped {
     pub(crate) fn config(&self) -> Config {
         Config {
             instances: self.instances.iter().map(|i| i.spec.clone()).collect(),
+            sync_groups: self.sync_groups.iter().map(|g| g.spec.clone()).collect(),
             ..Config::default()
         }
     }
@@ -228,6 +244,7 @@ pub(crate) fn map(tree: &[Node], findings: &mut Vec<Finding>) -> Mapped {
             _ => {}
         }
     }
+    let mut groups = Vec::new();
     for node in tree {
         match node.key.as_str() {
             "global_defs" | "vrrp_script" | "vrrp_track_file" => {}
@@ -236,12 +253,20 @@ pub(crate) fn map(tree: &[Node], findings: &mut Vec<Finding>) -> Mapped {
                     out.instances.push(inst);
                 }
             }
+            // After the instances: a group names instances defined anywhere in the file.
+            "vrrp_sync_group" => groups.push(node),
             _ => cx.unsupported(
                 node,
                 TOP_UNSUPPORTED,
                 "not a keepalived section vipd import knows: check its spelling (keepalived \
                  reports unknown keywords too)",
             ),
+        }
+    }
+    unique_vmac_names(&mut cx, &mut out.instances);
+    for node in groups {
+        if let Some(group) = sync_group(&mut cx, node, &out, &mut scripts, &mut files) {
+            out.sync_groups.push(group);
         }
     }
     for (name, def) in &scripts {
@@ -264,10 +289,13 @@ pub(crate) fn map(tree: &[Node], findings: &mut Vec<Finding>) -> Mapped {
             );
         }
     }
-    let has_programs = out
-        .instances
-        .iter()
-        .any(|i| !i.spec.notify.is_empty() || i.spec.checks.iter().any(|c| c.exec.is_some()));
+    let has_programs =
+        out.instances
+            .iter()
+            .any(|i| !i.spec.notify.is_empty() || i.spec.checks.iter().any(|c| c.exec.is_some()))
+            || out.sync_groups.iter().any(|g| {
+                !g.spec.notify.is_empty() || g.spec.checks.iter().any(|c| c.exec.is_some())
+            });
     if has_programs && !out.script_security_in_file {
         let loc = out
             .instances
@@ -285,6 +313,198 @@ pub(crate) fn map(tree: &[Node], findings: &mut Vec<Finding>) -> Mapped {
         );
     }
     out
+}
+
+/// Two instances cannot share a virtual MAC interface: the second one gets a name of its own.
+fn unique_vmac_names(cx: &mut Ctx<'_>, instances: &mut [MappedInstance]) {
+    let mut taken: Vec<String> = Vec::new();
+    for inst in instances {
+        let spec = &mut inst.spec;
+        let name = match &spec.use_vmac {
+            Some(UseVmac::Named(name)) => name.clone(),
+            Some(UseVmac::Enabled(true)) => format!("vrrp.{}", spec.vrid),
+            _ => continue,
+        };
+        if !taken.contains(&name) {
+            taken.push(name);
+            continue;
+        }
+        let mut k = 2;
+        let renamed = loop {
+            // An interface name has at most 15 bytes.
+            let suffix = format!(".{k}");
+            let stem: String = name.chars().take(15 - suffix.len()).collect();
+            let candidate = format!("{stem}{suffix}");
+            if !taken.contains(&candidate) {
+                break candidate;
+            }
+            k += 1;
+        };
+        cx.push_at(
+            &inst.loc,
+            "use_vmac",
+            Severity::Unsupported,
+            format!(
+                "virtual MAC interface {name} is also an earlier instance's: one interface \
+                 cannot serve two instances; imported as {renamed}"
+            ),
+        );
+        spec.use_vmac = Some(UseVmac::Named(renamed.clone()));
+        taken.push(renamed);
+    }
+}
+
+/// A `vrrp_sync_group`: its members among the imported instances (each in one group at
+/// most, as keepalived has it), its hooks and its tracking.
+fn sync_group(
+    cx: &mut Ctx<'_>,
+    node: &Node,
+    out: &Mapped,
+    scripts: &mut BTreeMap<String, ScriptDef>,
+    files: &mut BTreeMap<String, TrackFileDef>,
+) -> Option<MappedGroup> {
+    let name = cx.arg(node, 0)?.to_owned();
+    let mut d = Draft::default();
+    let mut members: Vec<String> = Vec::new();
+    let mut tracking_weight = false;
+    for n in node.children() {
+        match n.key.as_str() {
+            "group" => {
+                for m in n.children() {
+                    group_member(cx, m, &name, out, &mut members);
+                }
+            }
+            "track_interface" | "track_script" | "track_file" => {
+                tracking(cx, n, scripts, files, &mut d.checks);
+            }
+            "notify" => notify(cx, n, &mut d, |s| &mut s.command),
+            "notify_master" => notify(cx, n, &mut d, |s| &mut s.master),
+            "notify_backup" => notify(cx, n, &mut d, |s| &mut s.backup),
+            "notify_fault" => notify(cx, n, &mut d, |s| &mut s.fault),
+            "notify_stop" => notify(cx, n, &mut d, |s| &mut s.stop),
+            "sync_group_tracking_weight" => {
+                tracking_weight = true;
+                d.sources.insert("tracking_weight", source(n));
+            }
+            "global_tracking" => {
+                tracking_weight = true;
+                d.sources.insert("tracking_weight", source(n));
+                cx.push(
+                    n,
+                    Severity::Note,
+                    "keepalived reads the deprecated global_tracking as \
+                     sync_group_tracking_weight: imported as tracking_weight: true",
+                );
+            }
+            key if n.args.is_empty()
+                && n.block.is_none()
+                && out
+                    .instances
+                    .iter()
+                    .any(|i| i.spec.name.as_deref() == Some(key)) =>
+            {
+                cx.push(
+                    n,
+                    Severity::Unsupported,
+                    format!(
+                        "instance {key} named outside a `group {{ }}` block (the old form): \
+                         keepalived 2.2.7 reads it as an unknown keyword, and the import does \
+                         not make it a member either; list the members in `group {{ }}`"
+                    ),
+                );
+            }
+            _ => cx.unsupported(
+                n,
+                INSTANCE_UNSUPPORTED,
+                "not a vrrp_sync_group setting vipd import knows",
+            ),
+        }
+    }
+    if members.is_empty() {
+        cx.push(
+            node,
+            Severity::Unsupported,
+            format!("sync group {name} has no imported member: not imported"),
+        );
+        return None;
+    }
+    if members.len() == 1 {
+        cx.push(
+            node,
+            Severity::Warning,
+            format!(
+                "sync group {name} has one member: keepalived warns that this is probably not \
+                 what you want; imported as it is"
+            ),
+        );
+    }
+    // The group's checks are every member's too: a name a member's own check has is renamed.
+    for (c, s) in &mut d.checks {
+        let wanted = c.name.clone().unwrap_or_default();
+        let clash = out
+            .instances
+            .iter()
+            .filter(|i| i.spec.name.as_ref().is_some_and(|n| members.contains(n)))
+            .any(|i| i.spec.checks.iter().any(|m| m.name == c.name));
+        if clash {
+            let renamed = format!("{name}-{wanted}");
+            s.push_str(&format!(
+                "; renamed {renamed:?}: a member tracks {wanted:?} itself"
+            ));
+            c.name = Some(renamed);
+        }
+    }
+    let mut spec = SyncGroupSpec {
+        name,
+        instances: members,
+        notify: d.notify,
+        checks: Vec::new(),
+        tracking_weight,
+    };
+    let mut check_sources = Vec::new();
+    for (c, s) in d.checks {
+        spec.checks.push(c);
+        check_sources.push(s);
+    }
+    Some(MappedGroup {
+        spec,
+        loc: node.loc.clone(),
+        sources: d.sources,
+        check_sources,
+    })
+}
+
+/// One name of a sync group's `group` block: an imported instance not yet in a group.
+fn group_member(cx: &mut Ctx<'_>, m: &Node, group: &str, out: &Mapped, members: &mut Vec<String>) {
+    let name = &m.key;
+    let imported = out
+        .instances
+        .iter()
+        .any(|i| i.spec.name.as_deref() == Some(name.as_str()));
+    let other = out
+        .sync_groups
+        .iter()
+        .find(|g| g.spec.instances.contains(name));
+    let problem = if !imported {
+        Some(format!(
+            "{name} is not an imported vrrp_instance (undefined, or not imported: see its \
+             findings): left out of sync group {group}"
+        ))
+    } else if let Some(g) = other {
+        Some(format!(
+            "{name} is already in sync group {}: an instance is in one group at most \
+             (keepalived ignores it here too)",
+            g.spec.name
+        ))
+    } else if members.contains(name) {
+        Some(format!("{name} is listed twice in sync group {group}"))
+    } else {
+        None
+    };
+    match problem {
+        Some(text) => cx.push(m, Severity::Unsupported, text),
+        None => members.push(name.clone()),
+    }
 }
 
 fn global_defs(cx: &mut Ctx<'_>, node: &Node, g: &mut Globals, out: &mut Mapped) {
@@ -559,6 +779,10 @@ struct Draft {
     checks: Vec<(CheckSpec, String)>,
     sources: BTreeMap<&'static str, String>,
     notify: crate::notify::NotifySpec,
+    /// `use_vmac [NAME]` and its line.
+    use_vmac: Option<(UseVmac, Node)>,
+    /// The `vmac_xmit_base` line.
+    vmac_xmit_base: Option<Node>,
 }
 
 fn source(n: &Node) -> String {
@@ -650,29 +874,16 @@ fn instance(
                     vip(cx, v, &mut d);
                 }
             }
-            "track_interface" => {
-                for t in n.children() {
-                    let w = entry_weight(cx, t, None);
-                    let mut c = CheckSpec::default();
-                    c.name = Some(check_name(cx, t, &format!("link-{}", t.key)));
-                    let mut iface = InterfaceSpec::default();
-                    iface.name = Some(t.key.clone());
-                    c.interface = Some(iface);
-                    c.weight = w;
-                    d.checks
-                        .push((c, format!("track_interface {} at {}", t.key, t.loc)));
-                }
+            "track_interface" | "track_script" | "track_file" => {
+                tracking(cx, n, scripts, files, &mut d.checks);
             }
-            "track_script" => {
-                for t in n.children() {
-                    track_script(cx, t, scripts, &mut d);
-                }
+            "use_vmac" => {
+                let vmac = n.arg(0).map_or(UseVmac::Enabled(true), |name| {
+                    UseVmac::Named(name.to_owned())
+                });
+                d.use_vmac = Some((vmac, n.clone()));
             }
-            "track_file" => {
-                for t in n.children() {
-                    track_file(cx, t, files, &mut d);
-                }
-            }
+            "vmac_xmit_base" => d.vmac_xmit_base = Some(n.clone()),
             "notify" => notify(cx, n, &mut d, |s| &mut s.command),
             "notify_master" => notify(cx, n, &mut d, |s| &mut s.master),
             "notify_backup" => notify(cx, n, &mut d, |s| &mut s.backup),
@@ -911,11 +1122,38 @@ fn check_name(cx: &mut Ctx<'_>, n: &Node, wanted: &str) -> String {
     name
 }
 
+/// The checks of a `track_interface`, `track_script` or `track_file` block, of an instance or
+/// of a sync group.
+fn tracking(
+    cx: &mut Ctx<'_>,
+    n: &Node,
+    scripts: &mut BTreeMap<String, ScriptDef>,
+    files: &mut BTreeMap<String, TrackFileDef>,
+    checks: &mut Vec<(CheckSpec, String)>,
+) {
+    for t in n.children() {
+        match n.key.as_str() {
+            "track_script" => track_script(cx, t, scripts, checks),
+            "track_file" => track_file(cx, t, files, checks),
+            _ => {
+                let w = entry_weight(cx, t, None);
+                let mut c = CheckSpec::default();
+                c.name = Some(check_name(cx, t, &format!("link-{}", t.key)));
+                let mut iface = InterfaceSpec::default();
+                iface.name = Some(t.key.clone());
+                c.interface = Some(iface);
+                c.weight = w;
+                checks.push((c, format!("track_interface {} at {}", t.key, t.loc)));
+            }
+        }
+    }
+}
+
 fn track_script(
     cx: &mut Ctx<'_>,
     t: &Node,
     scripts: &mut BTreeMap<String, ScriptDef>,
-    d: &mut Draft,
+    checks: &mut Vec<(CheckSpec, String)>,
 ) {
     let Some(def) = lookup(cx, t, scripts, "vrrp_script") else {
         return;
@@ -976,7 +1214,7 @@ fn track_script(
     if def.init_fail {
         c.initial = Some(InitialState::Down);
     }
-    d.checks.push((
+    checks.push((
         c,
         format!("vrrp_script {} at {}, {}", t.key, def.loc, source_of_use(t)),
     ));
@@ -1046,7 +1284,7 @@ fn track_file(
     cx: &mut Ctx<'_>,
     t: &Node,
     files: &mut BTreeMap<String, TrackFileDef>,
-    d: &mut Draft,
+    checks: &mut Vec<(CheckSpec, String)>,
 ) {
     let Some(def) = lookup(cx, t, files, "vrrp_track_file") else {
         return;
@@ -1063,7 +1301,7 @@ fn track_file(
     c.file = Some(file);
     // keepalived's default weight for a tracked file is 1, vipd's too.
     c.weight = w.filter(|w| *w != 1);
-    d.checks.push((
+    checks.push((
         c,
         format!(
             "vrrp_track_file {} at {}, {}",
@@ -1136,10 +1374,20 @@ fn finish(
         );
         return None;
     }
-    // VIP interfaces: vipd has one per instance.
+    // VIP interfaces: vipd has one per instance. With use_vmac it is the virtual MAC
+    // interface, where keepalived moves the VIPs of the instance's own interface.
+    let vmac_name = d.use_vmac.as_ref().map(|(v, _)| match v {
+        UseVmac::Named(name) => name.clone(),
+        UseVmac::Enabled(_) => format!("vrrp.{vrid}"),
+    });
     let first_dev = d.vips.iter().find_map(|(_, dev, _)| dev.clone());
-    let vip_interface = first_dev.filter(|dv| *dv != interface);
-    let target = vip_interface.clone().unwrap_or_else(|| interface.clone());
+    let vip_interface = first_dev
+        .filter(|dv| *dv != interface)
+        .filter(|_| vmac_name.is_none());
+    let target = vmac_name
+        .clone()
+        .or_else(|| vip_interface.clone())
+        .unwrap_or_else(|| interface.clone());
     let mut vips: Vec<String> = Vec::new();
     for (addr, dev, v) in &d.vips {
         let ip = addr.split('/').next().unwrap_or_default();
@@ -1156,7 +1404,18 @@ fn finish(
             continue;
         }
         let on = dev.clone().unwrap_or_else(|| interface.clone());
-        if on != target {
+        if vmac_name.is_some() && on != interface {
+            cx.push_at(
+                &v.loc,
+                "virtual_ipaddress",
+                Severity::Unsupported,
+                format!(
+                    "{addr} is on {on}, not on {interface}: with use_vmac vipd puts every VIP \
+                     of the instance on the virtual MAC interface (no per-VIP interface); \
+                     imported on {target}"
+                ),
+            );
+        } else if vmac_name.is_none() && on != target {
             cx.push_at(
                 &v.loc,
                 "virtual_ipaddress",
@@ -1269,6 +1528,22 @@ fn finish(
             .unwrap_or(defaults.lower_prio_repeat),
     };
     spec.v3_checksum_as_v2 = sources.contains_key("v3_checksum_as_v2");
+    if let Some((vmac, n)) = d.use_vmac {
+        spec.use_vmac = Some(vmac);
+        sources.insert("use_vmac", source(&n));
+    }
+    if let Some(n) = d.vmac_xmit_base {
+        if spec.use_vmac.is_some() {
+            spec.vmac_xmit_base = true;
+            sources.insert("vmac_xmit_base", source(&n));
+        } else {
+            cx.push(
+                &n,
+                Severity::Note,
+                "vmac_xmit_base without use_vmac: keepalived ignores it, and so does the import",
+            );
+        }
+    }
     spec.notify = d.notify;
     let mut check_sources = Vec::new();
     for (c, s) in d.checks {

@@ -6,11 +6,6 @@
 /// default reason.
 pub(super) const TOP_UNSUPPORTED: &[(&str, &str)] = &[
     (
-        "vrrp_sync_group",
-        "sync groups are not in vipd yet: the group's instances are imported alone and change \
-         state independently",
-    ),
-    (
         "net_namespace",
         "vipd has no network-namespace setting: run vipd inside the namespace (ip netns exec \
          NAME vipd run ...)",
@@ -147,14 +142,14 @@ pub(super) const GLOBAL_UNSUPPORTED: &[(&str, &str)] = &[
     ),
 ];
 
+/// Also the reasons for a `vrrp_sync_group`'s settings (`track_process`, `track_bfd`,
+/// `smtp_alert`, `notify_priority_changes`), which are the instances' too.
 pub(super) const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
     (
-        "use_vmac",
-        "virtual MAC (macvlan) is not in vipd yet: the VIPs go on the interface itself, \
-         announced by gratuitous ARP / unsolicited NA",
+        "use_vmac_addr",
+        "vipd gives the virtual MAC interface the virtual router MAC always (use_vmac), never \
+         the base interface's",
     ),
-    ("vmac_xmit_base", "virtual MAC is not in vipd yet"),
-    ("use_vmac_addr", "virtual MAC is not in vipd yet"),
     ("use_ipvlan", "ipvlan interfaces are not in vipd"),
     (
         "dont_track_primary",
@@ -211,7 +206,10 @@ pub(super) const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
         "garp_extra_if",
         "vipd announces the VIPs only on their interface",
     ),
-    ("vmac_garp_intvl", "virtual MAC is not in vipd yet"),
+    (
+        "vmac_garp_intvl",
+        "vipd has no separate refresh period for virtual MAC interfaces: use garp_master_refresh",
+    ),
     (
         "notify_deleted",
         "vipd has no hook for a deleted instance (notify.stop runs at shutdown)",
