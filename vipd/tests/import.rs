@@ -317,7 +317,6 @@ fn every_directive_vipd_cannot_express_is_listed_with_its_line() {
         (16, "vrrp_sync_group"),
         (17, "VI_A"),
         (26, "vrrp_track_process"),
-        (39, "dont_track_primary"),
         (43, "auth_type"),
         (49, "virtual_ipaddress_excluded"),
         (52, "virtual_routes"),
@@ -339,6 +338,8 @@ fn every_directive_vipd_cannot_express_is_listed_with_its_line() {
     let a = &imported.config.instances[0];
     assert_eq!(a.use_vmac, Some(vipd::config::UseVmac::Enabled(true)));
     assert!(a.vmac_xmit_base);
+    assert!(a.dont_track_primary);
+    assert!(a.lower_prio_no_advert);
 }
 
 fn vipd(args: &[&str]) -> std::process::Output {

@@ -119,6 +119,13 @@ pub struct InstanceConfig {
     /// is still processed, which keeps two routers whose lists differ from both becoming
     /// Master. (keepalived drops such adverts in both versions.)
     pub strict_address_list: bool,
+    /// keepalived's `lower_prio_no_advert`: a Master that hears an advert of lower priority
+    /// (or of its own priority from a lower address) does not answer it with an advert of its
+    /// own, as RFC 5798 section 6.4.3 says ("Discard the ADVERTISEMENT"); it still
+    /// re-announces its addresses (`garp_lower_prio_repeat`). Off by default, like
+    /// keepalived, which answers at once so that the other router steps down without waiting
+    /// for the next interval. A priority-0 advert is always answered (RFC 5798).
+    pub lower_prio_no_advert: bool,
 }
 
 impl InstanceConfig {
@@ -141,6 +148,7 @@ impl InstanceConfig {
             announce: AnnounceSchedule::default(),
             tracks: Vec::new(),
             strict_address_list: false,
+            lower_prio_no_advert: false,
         }
     }
 

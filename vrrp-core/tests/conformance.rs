@@ -939,6 +939,38 @@ fn rfc5798_6_4_3_master_discards_lower_priority_and_answers() {
     );
 }
 
+/// 6.4.3 to the letter with keepalived's `lower_prio_no_advert`: a lower-priority advert is
+/// discarded without an answer and the Adver_Timer keeps its deadline; the addresses are
+/// still re-announced. A priority-0 advert is still answered.
+#[test]
+fn lower_prio_no_advert_discards_without_answering() {
+    let clock = Clock::new();
+    let mut c = config(150);
+    c.lower_prio_no_advert = true;
+    let mut vr = master(c, &clock);
+    let before = clock.cs(vr.poll_timeout().unwrap());
+    Peer::v3(HIGHER_PEER, 100)
+        .deliver(&mut vr, clock.at(420))
+        .unwrap();
+    assert_eq!(vr.state(), State::Master);
+    assert_eq!(drain(&mut vr), times(5, "announce 10.200.0.100"));
+    assert_eq!(vr.stats().rcvd_lower_priority, 1);
+    assert_eq!(
+        clock.cs(vr.poll_timeout().unwrap()),
+        before,
+        "Adver_Timer not reset"
+    );
+    Peer::v3(HIGHER_PEER, 0)
+        .deliver(&mut vr, clock.at(430))
+        .unwrap();
+    let answer = drain(&mut vr);
+    assert_eq!(
+        answer.first().map(String::as_str),
+        Some("send p150 -> 224.0.0.18")
+    );
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 530);
+}
+
 /// 6.4.3: a priority-0 advert makes the master send an advert and reset the Adver_Timer.
 #[test]
 fn rfc5798_6_4_3_master_answers_priority_zero() {

@@ -223,6 +223,19 @@ pub struct InstanceSpec {
     /// Drop VRRPv3 adverts whose address list differs (VRRPv2 always does).
     #[serde(default)]
     pub strict_address_list: bool,
+    /// keepalived's `lower_prio_no_advert`: as Master, do not answer an advert of lower
+    /// priority with an advert at once (RFC 5798 section 6.4.3 discards it); the VIPs are
+    /// still re-announced (`garp.lower_prio_repeat`). By default vipd answers, like
+    /// keepalived, so that a router that believed it was Master steps down at once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lower_prio_no_advert: bool,
+    /// keepalived's `dont_track_primary`: the link state of `interface` (and of its virtual
+    /// MAC interface, which follows it) does not put the instance in Fault. A separate
+    /// `vip_interface` is still tracked. For links that flap while the VRRP peers still hear
+    /// each other another way, e.g. a bond member; a down link then leaves a Master holding
+    /// its VIPs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dont_track_primary: bool,
     /// Commands run on each state change.
     #[serde(default, skip_serializing_if = "NotifySpec::is_empty")]
     pub notify: NotifySpec,
@@ -384,6 +397,8 @@ impl InstanceSpec {
             vip_lifetime: default_lifetime(),
             v3_checksum_as_v2: false,
             strict_address_list: false,
+            lower_prio_no_advert: false,
+            dont_track_primary: false,
             notify: NotifySpec::default(),
             checks: Vec::new(),
         }

@@ -39,6 +39,7 @@ pub struct InstancePlan {
     pub(crate) notify: NotifySpec,
     pub(crate) checks: Vec<vip_health::CheckConfig>,
     pub(crate) vmac: Option<VmacPlan>,
+    pub(crate) dont_track_primary: bool,
 }
 
 /// The virtual MAC interface of an instance (keepalived's `use_vmac`).
@@ -116,6 +117,26 @@ impl InstancePlan {
     #[must_use]
     pub const fn notify(&self) -> &NotifySpec {
         &self.notify
+    }
+
+    /// Whether the instance can run with these link states of its `interface` and its VIP
+    /// interface: both up, or with `dont_track_primary` the VIP interface alone when it is a
+    /// separate one (a virtual MAC interface follows `interface` and is not tracked either).
+    #[must_use]
+    pub fn link_usable(&self, interface_up: bool, vip_interface_up: bool) -> bool {
+        if !self.dont_track_primary {
+            interface_up && vip_interface_up
+        } else if self.vmac.is_some() || self.vip_interface == self.interface {
+            true
+        } else {
+            vip_interface_up
+        }
+    }
+
+    /// keepalived's `dont_track_primary`.
+    #[must_use]
+    pub const fn dont_track_primary(&self) -> bool {
+        self.dont_track_primary
     }
 
     /// The virtual MAC interface, with `use_vmac`; its name is then

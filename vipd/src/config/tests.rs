@@ -340,3 +340,54 @@ fn a_vip_lifetime_must_survive_missed_renewals() {
         assert_eq!(with(fine), Vec::<String>::new(), "{fine}");
     }
 }
+
+/// The plan of a one-instance file on eth0 (VRID 51, 10.0.0.1/24) with `extra` fields.
+fn one_instance(extra: &str) -> InstancePlan {
+    Config::from_yaml(&format!(
+        "instances: [{{interface: eth0, vrid: 51, vips: [10.0.0.1/24]{extra}}}]"
+    ))
+    .unwrap()
+    .validate()
+    .unwrap()
+    .instances()[0]
+        .clone()
+}
+
+#[test]
+fn lower_prio_no_advert_reaches_the_engine_and_is_off_by_default() {
+    assert!(!one_instance("").engine.lower_prio_no_advert);
+    assert!(
+        one_instance(", lower_prio_no_advert: true")
+            .engine
+            .lower_prio_no_advert
+    );
+    let wrong = errors(
+        "instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24], lower_prio_no_advert: 1}]",
+    );
+    assert!(
+        wrong.iter().any(|e| e.contains("lower_prio_no_advert")),
+        "{wrong:?}"
+    );
+}
+
+/// keepalived's `dont_track_primary`: the instance's interface (and its virtual MAC interface)
+/// no longer decides whether it can run; a separate VIP interface still does.
+#[test]
+fn dont_track_primary_ignores_the_interface_link_only() {
+    let plan = one_instance;
+    let tracked = plan("");
+    assert!(tracked.link_usable(true, true));
+    assert!(!tracked.link_usable(false, false));
+    assert!(!tracked.link_usable(true, false));
+    let same = plan(", dont_track_primary: true");
+    assert!(same.dont_track_primary());
+    assert!(
+        same.link_usable(false, false),
+        "VIPs on the interface itself"
+    );
+    let separate = plan(", dont_track_primary: true, vip_interface: eth1");
+    assert!(separate.link_usable(false, true));
+    assert!(!separate.link_usable(true, false), "eth1 is still tracked");
+    let vmac = plan(", dont_track_primary: true, use_vmac: true");
+    assert!(vmac.link_usable(false, false), "the macvlan follows eth0");
+}

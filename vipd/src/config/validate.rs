@@ -420,6 +420,7 @@ impl InstanceSpec {
         engine.unicast_min_hop_limit = hop_limit.unwrap_or(255);
         engine.announce = announce.unwrap_or_default();
         engine.strict_address_list = self.strict_address_list;
+        engine.lower_prio_no_advert = self.lower_prio_no_advert;
         engine.tracks = checks.iter().map(super::plan::track_of).collect();
         engine.checksum_mode = if self.v3_checksum_as_v2 {
             ChecksumMode::V3AsV2
@@ -462,6 +463,7 @@ impl InstanceSpec {
                 |v| v.name.clone(),
             ),
             vmac,
+            dont_track_primary: self.dont_track_primary,
             vips,
             vip_lifetime: self.vip_lifetime,
             engine,

@@ -306,7 +306,7 @@ impl Runner {
             .primary_address(vrrp.index, family)
             .await?;
         if let Some(instance) = self.router.instance_mut(&key) {
-            instance.set_link_up(now, vrrp.up && vip.up);
+            instance.set_link_up(now, plan.link_usable(vrrp.up, vip.up));
             instance.set_primary_address(now, primary);
         }
         info!(

@@ -28,6 +28,8 @@ struct Globals {
     garp_master_refresh_repeat: Option<u32>,
     garp_lower_prio_delay: Option<ConfigDuration>,
     garp_lower_prio_repeat: Option<u32>,
+    /// `vrrp_lower_prio_no_advert` and its line.
+    lower_prio_no_advert: Option<(bool, String)>,
 }
 
 /// A `vrrp_script` as defined.
@@ -542,6 +544,9 @@ fn global_defs(cx: &mut Ctx<'_>, node: &Node, g: &mut Globals, out: &mut Mapped)
             "vrrp_garp_master_refresh_repeat" => g.garp_master_refresh_repeat = cx.count(n),
             "vrrp_garp_lower_prio_delay" => g.garp_lower_prio_delay = cx.seconds(n, 0),
             "vrrp_garp_lower_prio_repeat" => g.garp_lower_prio_repeat = cx.count(n),
+            "vrrp_lower_prio_no_advert" => {
+                g.lower_prio_no_advert = flag(cx, n).map(|on| (on, source(n)));
+            }
             "vrrp_garp_interval" | "vrrp_gna_interval"
                 if n.arg(0).and_then(parse_seconds) == Some(ConfigDuration(0)) =>
             {
@@ -562,6 +567,25 @@ fn global_defs(cx: &mut Ctx<'_>, node: &Node, g: &mut Globals, out: &mut Mapped)
                 GLOBAL_UNSUPPORTED,
                 "a global setting with no vipd equivalent",
             ),
+        }
+    }
+}
+
+/// A keepalived switch with an optional `<BOOL>` (`on|off|true|false|yes|no`): on without one.
+fn flag(cx: &mut Ctx<'_>, n: &Node) -> Option<bool> {
+    match n.arg(0) {
+        None | Some("on" | "true" | "yes") => Some(true),
+        Some("off" | "false" | "no") => Some(false),
+        Some(other) => {
+            cx.push(
+                n,
+                Severity::Unsupported,
+                format!(
+                    "{other:?} is not a keepalived boolean (on, off, true, false, yes, no): \
+                     the setting is left out"
+                ),
+            );
+            None
         }
     }
 }
@@ -783,6 +807,8 @@ struct Draft {
     use_vmac: Option<(UseVmac, Node)>,
     /// The `vmac_xmit_base` line.
     vmac_xmit_base: Option<Node>,
+    /// `lower_prio_no_advert` and its line.
+    lower_prio_no_advert: Option<(bool, String)>,
 }
 
 fn source(n: &Node) -> String {
@@ -884,6 +910,12 @@ fn instance(
                 d.use_vmac = Some((vmac, n.clone()));
             }
             "vmac_xmit_base" => d.vmac_xmit_base = Some(n.clone()),
+            "lower_prio_no_advert" => {
+                d.lower_prio_no_advert = flag(cx, n).map(|on| (on, source(n)));
+            }
+            "dont_track_primary" => {
+                d.sources.insert("dont_track_primary", source(n));
+            }
             "notify" => notify(cx, n, &mut d, |s| &mut s.command),
             "notify_master" => notify(cx, n, &mut d, |s| &mut s.master),
             "notify_backup" => notify(cx, n, &mut d, |s| &mut s.backup),
@@ -1528,6 +1560,15 @@ fn finish(
             .unwrap_or(defaults.lower_prio_repeat),
     };
     spec.v3_checksum_as_v2 = sources.contains_key("v3_checksum_as_v2");
+    spec.dont_track_primary = sources.contains_key("dont_track_primary");
+    // The instance's own setting, else the global default.
+    if let Some((on, from)) = d
+        .lower_prio_no_advert
+        .or_else(|| g.lower_prio_no_advert.clone())
+    {
+        spec.lower_prio_no_advert = on;
+        sources.insert("lower_prio_no_advert", from);
+    }
     if let Some((vmac, n)) = d.use_vmac {
         spec.use_vmac = Some(vmac);
         sources.insert("use_vmac", source(&n));

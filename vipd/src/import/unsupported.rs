@@ -133,10 +133,6 @@ pub(super) const GLOBAL_UNSUPPORTED: &[(&str, &str)] = &[
         "vipd uses the standard VRRP group ff02::12",
     ),
     (
-        "vrrp_lower_prio_no_advert",
-        "lower_prio_no_advert is not in vipd yet: vipd answers a lower-priority advert at once",
-    ),
-    (
         "vrrp_higher_prio_send_advert",
         "higher_prio_send_advert is not in vipd yet",
     ),
@@ -151,10 +147,6 @@ pub(super) const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
          the base interface's",
     ),
     ("use_ipvlan", "ipvlan interfaces are not in vipd"),
-    (
-        "dont_track_primary",
-        "not in vipd yet: vipd puts an instance in Fault while its interface is down",
-    ),
     (
         "virtual_ipaddress_excluded",
         "addresses added but not advertised are not in vipd yet: list them as VIPs (they are \
@@ -196,10 +188,6 @@ pub(super) const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
     (
         "no_accept",
         "vipd always accepts traffic to its VIPs (keepalived's accept mode)",
-    ),
-    (
-        "lower_prio_no_advert",
-        "not in vipd yet: vipd answers a lower-priority advert at once",
     ),
     ("higher_prio_send_advert", "not in vipd yet"),
     (

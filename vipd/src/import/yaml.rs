@@ -212,6 +212,14 @@ fn instance(out: &mut String, inst: &MappedInstance) {
     if s.vip_lifetime != VipLifetime::After(crate::duration::ConfigDuration::from_secs(5)) {
         field(out, i, "vip_lifetime", &s.vip_lifetime.to_string(), None);
     }
+    for (key, on) in [
+        ("lower_prio_no_advert", s.lower_prio_no_advert),
+        ("dont_track_primary", s.dont_track_primary),
+    ] {
+        if on {
+            field(out, i, key, "true", src(key));
+        }
+    }
     if s.v3_checksum_as_v2 {
         field(
             out,

@@ -109,8 +109,8 @@ impl Instance {
     /// - **unicast_peers, unicast_source**: the destinations, the source and the receive
     ///   filter change at once (the next advert goes to the new peers; the current master's
     ///   adverts are dropped if it is no longer a peer).
-    /// - **password, checksum_mode, unicast_min_hop_limit, strict_address_list**: apply to
-    ///   the next advert sent or received.
+    /// - **password, checksum_mode, unicast_min_hop_limit, strict_address_list,
+    ///   lower_prio_no_advert**: apply to the next advert sent or received.
     /// - **announce**: applies to the next bursts; a pending second burst is dropped if its
     ///   delay became 0, and a Master re-arms its refresh at the new period from now (or
     ///   stops it).
