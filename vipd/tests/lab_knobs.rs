@@ -18,20 +18,32 @@ const SETTLE: Duration = Duration::from_secs(10);
 /// The control node's VIP (VRID 52).
 const VIP_CONTROL: &str = "10.200.0.101";
 
-/// Node 1: VRID 51 with `knob`; node 2: VRID 52 without it. Each is alone in its VRID, so
-/// both become Master.
-fn knob_and_control(knob: &'static str) -> Lab {
-    let mut lab = Lab::new(&[200, 200], |i, _| {
-        let (vrid, vip, extra) = if i == 0 {
-            (51, VIP, format!("    {knob}: true\n"))
+/// Node 1: VRID 51 with `node1` (YAML lines of the instance), VIPs `vips1`; node 2: VRID 52
+/// with `node2`, VIPs `vips2`. Each is alone in its VRID, so both become Master once started.
+fn lab_of(node1: &str, node2: &str, vips1: &str, vips2: &str) -> Lab {
+    let (node1, node2) = (node1.to_owned(), node2.to_owned());
+    let (vips1, vips2) = (vips1.to_owned(), vips2.to_owned());
+    Lab::new(&[200, 200], move |i, _| {
+        let (vrid, vips, extra) = if i == 0 {
+            (51, vips1.as_str(), node1.as_str())
         } else {
-            (52, VIP_CONTROL, String::new())
+            (52, vips2.as_str(), node2.as_str())
         };
         format!(
             "instances:\n  - name: VI_{vrid}\n    interface: eth0\n    vrid: {vrid}\n    \
-             priority: 200\n    advert_interval: 1s\n    vips: [{vip}/24]\n{extra}"
+             priority: 200\n    advert_interval: 1s\n    vips: [{vips}]\n{extra}"
         )
-    });
+    })
+}
+
+/// [`lab_of`] with `knob: true` on node 1 and one VIP each, both started and Master.
+fn knob_and_control(knob: &str) -> Lab {
+    let mut lab = lab_of(
+        &format!("    {knob}: true\n"),
+        "",
+        &format!("{VIP}/24"),
+        &format!("{VIP_CONTROL}/24"),
+    );
     lab.start(0);
     lab.start(1);
     lab.wait_until(SETTLE, "both nodes are Master of their VRID", |l| {
@@ -78,6 +90,20 @@ fn dont_track_primary_keeps_a_master_whose_link_goes_down() {
     );
 }
 
+/// Starts [`CAPTURE`] of `kind` in the observer's namespace for `seconds` and waits until it
+/// prints that its capture socket is open.
+fn capture(lab: &Lab, seconds: &str, kind: &str) -> lab::ObserverProcess {
+    use std::io::BufRead;
+    let mut capture = lab.spawn_observer("python3", &["-u", "-c", CAPTURE, seconds, kind]);
+    let stdout = capture.child().stdout.as_mut().expect("piped");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    capture
+}
+
 /// A lower-priority (50) advert from the observer for `vrid`.
 fn lower_advert(vrid: u8, vip: &str) -> Vec<u8> {
     let adv = Advertisement {
@@ -97,12 +123,14 @@ fn lower_advert(vrid: u8, vip: &str) -> Vec<u8> {
         .to_vec()
 }
 
-/// Counts the VRRP frames each node sends during `seconds`, by source address.
+/// Prints each frame the observer sees for `argv[1]` seconds, one line each: the time (ms) and
+/// the sender: for `argv[2]` `vrrp` a VRRP advert's source address, for `arp` a gratuitous
+/// ARP's source MAC.
 const CAPTURE: &str = r#"
 import socket, sys, time
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+kind = sys.argv[2]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806 if kind == "arp" else 0x0800))
 s.settimeout(0.1)
-counts = {}
 end = time.time() + float(sys.argv[1])
 print("ready", flush=True)
 while time.time() < end:
@@ -110,26 +138,29 @@ while time.time() < end:
         f = s.recv(2048)
     except socket.timeout:
         continue
-    if len(f) > 33 and f[23] == 112:
-        src = ".".join(str(b) for b in f[26:30])
-        counts[src] = counts.get(src, 0) + 1
-for src, n in sorted(counts.items()):
-    print(src, n)
+    now = "%.3f" % (time.time() * 1000)
+    if kind == "vrrp" and len(f) > 33 and f[23] == 112:
+        print(now, ".".join(str(b) for b in f[26:30]), flush=True)
+    # A gratuitous ARP: sender and target address the same.
+    elif kind == "arp" and len(f) >= 42 and f[28:32] == f[38:42]:
+        print(now, f[6:12].hex(":"), flush=True)
 "#;
+
+/// The times (ms) of the frames from `sender` in [`CAPTURE`]'s output.
+fn frames_from(capture: &str, sender: &str) -> Vec<f64> {
+    capture
+        .lines()
+        .filter_map(|l| {
+            let (t, from) = l.split_once(' ')?;
+            (from.trim() == sender).then(|| t.parse().ok()).flatten()
+        })
+        .collect()
+}
 
 #[test]
 fn lower_prio_no_advert_leaves_lower_priority_adverts_unanswered() {
     let lab = knob_and_control("lower_prio_no_advert");
-    let mut capture = lab.spawn_observer("python3", &["-u", "-c", CAPTURE, "4"]);
-    {
-        use std::io::BufRead;
-        let stdout = capture.child().stdout.as_mut().expect("piped");
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready");
-    }
+    let capture = capture(&lab, "4", "vrrp");
     // 20 lower-priority adverts per VRID, 100 ms apart, within the 4 s capture.
     let mut payloads = Vec::new();
     for _ in 0..20 {
@@ -140,12 +171,7 @@ fn lower_prio_no_advert_leaves_lower_priority_adverts_unanswered() {
     assert_eq!(sent.join().unwrap(), 40);
     let out = capture.wait_output();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let count = |src: &str| -> u32 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{src} ")))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(0)
-    };
+    let count = |src: &str| frames_from(&text, src).len();
     let (knob, control) = (count(&lab.nodes[0].addr), count(&lab.nodes[1].addr));
     eprintln!(
         "adverts in 4 s while 20 lower-priority adverts arrived per VRID: \
@@ -154,6 +180,55 @@ fn lower_prio_no_advert_leaves_lower_priority_adverts_unanswered() {
     // At 1 s adverts, 4 s hold 4 or 5 periodic ones; the control adds an answer per advert.
     assert!((3..=6).contains(&knob), "{text}\n{}", lab.logs());
     assert!(control >= knob + 10, "{text}\n{}", lab.logs());
-    // Both are still Master, and both counted the lower-priority adverts.
+    // Both are still Master.
     assert!(lab.holds(0, VIP) && lab.holds(1, VIP_CONTROL));
+}
+
+/// The gaps (ms) between consecutive frames from `sender` in [`CAPTURE`]'s output.
+fn gaps(capture: &str, sender: &str) -> Vec<f64> {
+    frames_from(capture, sender)
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .collect()
+}
+
+/// `vrrp_garp_interval` (`garp.interval`): node 1's burst on becoming Master (3 rounds of 2
+/// VIPs) leaves at least 50 ms apart on the wire; the control's burst leaves at once.
+#[test]
+fn garp_interval_spaces_the_burst_on_the_wire() {
+    const PACING_MS: f64 = 50.0;
+    let mut lab = lab_of(
+        "    garp: {master_delay: 0s, master_repeat: 3, interval: 50ms}\n",
+        "    garp: {master_delay: 0s, master_repeat: 3}\n",
+        &format!("{VIP}/24, 10.200.0.102/24"),
+        &format!("{VIP_CONTROL}/24, 10.200.0.103/24"),
+    );
+    let capture = capture(&lab, "9", "arp");
+    lab.start(0);
+    lab.start(1);
+    lab.wait_until(SETTLE, "both nodes are Master of their VRID", |l| {
+        l.holds(0, VIP) && l.holds(1, VIP_CONTROL)
+    });
+    let out = capture.wait_output();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let paced = gaps(&text, &lab.nodes[0].mac);
+    let unpaced = gaps(&text, &lab.nodes[1].mac);
+    eprintln!("gaps (ms) with garp.interval 50ms: {paced:.1?}; control: {unpaced:.1?}");
+    assert_eq!(
+        paced.len(),
+        5,
+        "six GARPs from node1\n{text}\n{}",
+        lab.logs()
+    );
+    assert_eq!(
+        unpaced.len(),
+        5,
+        "six GARPs from node2\n{text}\n{}",
+        lab.logs()
+    );
+    // The capture's clock adds at most a millisecond or so of jitter either way.
+    let min = paced.iter().copied().fold(f64::MAX, f64::min);
+    assert!(min >= PACING_MS - 2.0, "{paced:?}");
+    let control_max = unpaced.iter().copied().fold(0.0, f64::max);
+    assert!(control_max < PACING_MS - 2.0, "{unpaced:?}");
 }

@@ -86,6 +86,11 @@ const fn is_true(b: &bool) -> bool {
     *b
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+const fn is_zero(d: &ConfigDuration) -> bool {
+    d.0 == 0
+}
+
 /// Where vipd serves `/metrics`, `/healthz`, `/readyz` and `/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -280,6 +285,15 @@ pub struct GarpSpec {
     /// Delay of a second such burst; 0 for none (keepalived's `garp_lower_prio_delay`).
     #[serde(default = "default_garp_delay")]
     pub lower_prio_delay: ConfigDuration,
+    /// keepalived's `vrrp_garp_interval`: the least time between two gratuitous ARPs on the
+    /// VIP interface, so that a burst of many addresses does not flood switches that
+    /// rate-limit ARP; 0 (the default) sends a burst at once. At most 1s; instances that
+    /// share a VIP interface must agree.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub interval: ConfigDuration,
+    /// keepalived's `vrrp_gna_interval`: the same for unsolicited neighbour advertisements.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub na_interval: ConfigDuration,
 }
 
 impl Default for GarpSpec {
@@ -291,6 +305,8 @@ impl Default for GarpSpec {
             master_refresh_repeat: default_garp_refresh_repeat(),
             lower_prio_repeat: default_garp_repeat(),
             lower_prio_delay: default_garp_delay(),
+            interval: ConfigDuration(0),
+            na_interval: ConfigDuration(0),
         }
     }
 }

@@ -40,6 +40,8 @@ pub struct InstancePlan {
     pub(crate) checks: Vec<vip_health::CheckConfig>,
     pub(crate) vmac: Option<VmacPlan>,
     pub(crate) dont_track_primary: bool,
+    /// `garp.interval` and `garp.na_interval`.
+    pub(crate) announce_pacing: (std::time::Duration, std::time::Duration),
 }
 
 /// The virtual MAC interface of an instance (keepalived's `use_vmac`).
@@ -131,6 +133,13 @@ impl InstancePlan {
         } else {
             vip_interface_up
         }
+    }
+
+    /// The least time between two gratuitous ARPs, and between two unsolicited NAs, on the
+    /// VIP interface (keepalived's `vrrp_garp_interval`, `vrrp_gna_interval`); zero: none.
+    #[must_use]
+    pub const fn announce_pacing(&self) -> (std::time::Duration, std::time::Duration) {
+        self.announce_pacing
     }
 
     /// keepalived's `dont_track_primary`.

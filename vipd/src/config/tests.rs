@@ -391,3 +391,36 @@ fn dont_track_primary_ignores_the_interface_link_only() {
     let vmac = plan(", dont_track_primary: true, use_vmac: true");
     assert!(vmac.link_usable(false, false), "the macvlan follows eth0");
 }
+
+/// keepalived's `vrrp_garp_interval` / `vrrp_gna_interval`: off by default, at most 1 s, and
+/// one pacing per VIP interface.
+#[test]
+fn announcement_pacing_is_bounded_and_one_per_interface() {
+    use std::time::Duration;
+    assert_eq!(
+        one_instance("").announce_pacing(),
+        (Duration::ZERO, Duration::ZERO)
+    );
+    assert_eq!(
+        one_instance(", garp: {interval: 10ms, na_interval: 5ms}").announce_pacing(),
+        (Duration::from_millis(10), Duration::from_millis(5))
+    );
+    let long = errors(
+        "instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24], garp: {interval: 2s}}]",
+    );
+    assert!(
+        long.iter()
+            .any(|e| e.contains("instances[0].garp.interval") && e.contains("more than 1s")),
+        "{long:?}"
+    );
+    let clash = errors(
+        "instances:\n  - {interface: eth0, vrid: 51, vips: [10.0.0.1/24], garp: {interval: 10ms}}\n  \
+         - {interface: eth0, vrid: 52, vips: [10.0.0.2/24]}\n",
+    );
+    assert!(
+        clash
+            .iter()
+            .any(|e| e.contains("instances[1].garp.interval") && e.contains("instances[0]")),
+        "{clash:?}"
+    );
+}

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use vrrp_core::{
     AnnounceSchedule, Centis, ChecksumMode, Family, InstanceConfig, Interval, Password, Priority,
@@ -9,7 +10,7 @@ use vrrp_core::{
 };
 
 use super::{Config, ConfigFileError, FieldError, InstancePlan, InstanceSpec, Plan, Vip};
-use crate::duration::VipLifetime;
+use crate::duration::{ConfigDuration, VipLifetime};
 use crate::notify::NotifySpec;
 use vip_health::{RunAs, RunAsSpec};
 
@@ -55,6 +56,8 @@ impl Config {
         let mut keys: BTreeMap<(String, u8, Family), usize> = BTreeMap::new();
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
         let mut vmacs: BTreeMap<String, usize> = BTreeMap::new();
+        // Each VIP interface's announcement pacing, with the first instance that set it.
+        let mut pacing: BTreeMap<String, (usize, (Duration, Duration))> = BTreeMap::new();
         // Every VIP with the instance and list position that first claimed it.
         let mut claimed: BTreeMap<IpAddr, (usize, usize)> = BTreeMap::new();
         for (i, spec) in self.instances.iter().enumerate() {
@@ -121,6 +124,20 @@ impl Config {
                         "virtual MAC interface {:?} is also instances[{first}]'s: name one of \
                          them, e.g. use_vmac: vrrp.{}.2",
                         vmac.name, plan.engine.vrid
+                    ),
+                );
+            }
+            let (first, paced) = *pacing
+                .entry(plan.vip_interface.clone())
+                .or_insert((i, plan.announce_pacing));
+            if paced != plan.announce_pacing {
+                e.push(
+                    "garp.interval",
+                    format!(
+                        "instances[{first}] announces on {} too, with other garp.interval / \
+                         garp.na_interval: announcements on one interface are paced one way; \
+                         give both instances the same values",
+                        plan.vip_interface
                     ),
                 );
             }
@@ -464,6 +481,10 @@ impl InstanceSpec {
             ),
             vmac,
             dont_track_primary: self.dont_track_primary,
+            announce_pacing: (
+                self.garp.interval.to_duration(),
+                self.garp.na_interval.to_duration(),
+            ),
             vips,
             vip_lifetime: self.vip_lifetime,
             engine,
@@ -540,6 +561,21 @@ impl InstanceSpec {
         let refresh_repeat = u8::try_from(g.master_refresh_repeat).ok();
         let lower_repeat = u8::try_from(g.lower_prio_repeat).ok();
         let lower_delay = g.lower_prio_delay.to_centis().map(Centis);
+        for (field, pacing) in [
+            ("garp.interval", g.interval),
+            ("garp.na_interval", g.na_interval),
+        ] {
+            if pacing > ConfigDuration::from_secs(1) {
+                e.push(
+                    field,
+                    format!(
+                        "{pacing} is more than 1s: it spaces the announcements of one burst \
+                         (keepalived's vrrp_garp_interval / vrrp_gna_interval are usually a \
+                         few ms); write e.g. 10ms"
+                    ),
+                );
+            }
+        }
         for (field, ok, what) in [
             (
                 "garp.master_delay",

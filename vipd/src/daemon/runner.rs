@@ -289,7 +289,8 @@ impl Runner {
                     interface: vip.name.clone(),
                     source,
                 })?;
-            slot.insert(Arc::new(announcer));
+            let (garp, na) = plan.announce_pacing();
+            slot.insert(super::pacing::Paced::new(announcer, garp, na));
         }
         self.links.insert(vrrp.index, vrrp.up);
         self.links.insert(vip.index, vip.up);

@@ -30,6 +30,9 @@ struct Globals {
     garp_lower_prio_repeat: Option<u32>,
     /// `vrrp_lower_prio_no_advert` and its line.
     lower_prio_no_advert: Option<(bool, String)>,
+    /// `vrrp_garp_interval`, `vrrp_gna_interval`, with their lines.
+    garp_interval: Option<(ConfigDuration, String)>,
+    gna_interval: Option<(ConfigDuration, String)>,
 }
 
 /// A `vrrp_script` as defined.
@@ -557,6 +560,8 @@ fn global_defs(cx: &mut Ctx<'_>, node: &Node, g: &mut Globals, out: &mut Mapped)
                      burst at once too",
                 );
             }
+            "vrrp_garp_interval" => g.garp_interval = pacing(cx, n).map(|d| (d, source(n))),
+            "vrrp_gna_interval" => g.gna_interval = pacing(cx, n).map(|d| (d, source(n))),
             "vrrp_check_unicast_src" => cx.push(
                 n,
                 Severity::Note,
@@ -567,6 +572,26 @@ fn global_defs(cx: &mut Ctx<'_>, node: &Node, g: &mut Globals, out: &mut Mapped)
                 GLOBAL_UNSUPPORTED,
                 "a global setting with no vipd equivalent",
             ),
+        }
+    }
+}
+
+/// A `vrrp_garp_interval` / `vrrp_gna_interval`: whole milliseconds up to 1 s, as vipd
+/// takes them.
+fn pacing(cx: &mut Ctx<'_>, n: &Node) -> Option<ConfigDuration> {
+    let text = n.arg(0).unwrap_or_default();
+    match parse_seconds(text) {
+        Some(d) if d <= ConfigDuration::from_secs(1) => Some(d),
+        _ => {
+            cx.push(
+                n,
+                Severity::Unsupported,
+                format!(
+                    "{text:?}: vipd paces announcements by whole milliseconds up to 1 s \
+                     (garp.interval / garp.na_interval); left out"
+                ),
+            );
+            None
         }
     }
 }
@@ -1558,7 +1583,20 @@ fn finish(
             .or(g.garp_lower_prio_repeat)
             .or(master_repeat)
             .unwrap_or(defaults.lower_prio_repeat),
+        interval: g.garp_interval.as_ref().map_or(defaults.interval, |p| p.0),
+        na_interval: g
+            .gna_interval
+            .as_ref()
+            .map_or(defaults.na_interval, |p| p.0),
     };
+    for (key, pacing) in [
+        ("garp.interval", &g.garp_interval),
+        ("garp.na_interval", &g.gna_interval),
+    ] {
+        if let Some((_, from)) = pacing {
+            sources.insert(key, from.clone());
+        }
+    }
     spec.v3_checksum_as_v2 = sources.contains_key("v3_checksum_as_v2");
     spec.dont_track_primary = sources.contains_key("dont_track_primary");
     // The instance's own setting, else the global default.

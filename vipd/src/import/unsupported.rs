@@ -71,15 +71,6 @@ pub(super) const GLOBAL_UNSUPPORTED: &[(&str, &str)] = &[
     ("smtp_alert_vrrp", "vipd sends no mail"),
     ("email_faults", "vipd sends no mail"),
     (
-        "vrrp_garp_interval",
-        "pacing between gratuitous ARPs is not in vipd yet: vipd sends each burst at once",
-    ),
-    (
-        "vrrp_gna_interval",
-        "pacing between unsolicited neighbour advertisements is not in vipd yet: vipd sends \
-         each burst at once",
-    ),
-    (
         "vrrp_skip_check_adv_addr",
         "vipd checks the address list of VRRPv2 adverts always and of VRRPv3 adverts only with \
          strict_address_list: no per-master skip",

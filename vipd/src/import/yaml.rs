@@ -208,6 +208,12 @@ fn instance(out: &mut String, inst: &MappedInstance) {
             &g.lower_prio_repeat.to_string(),
             None,
         );
+        for (key, pacing) in [("interval", g.interval), ("na_interval", g.na_interval)] {
+            if pacing.0 != 0 {
+                let full = format!("garp.{key}");
+                field(out, j, key, &pacing.to_string(), src(&full));
+            }
+        }
     }
     if s.vip_lifetime != VipLifetime::After(crate::duration::ConfigDuration::from_secs(5)) {
         field(out, i, "vip_lifetime", &s.vip_lifetime.to_string(), None);
