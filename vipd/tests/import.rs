@@ -318,7 +318,6 @@ fn every_directive_vipd_cannot_express_is_listed_with_its_line() {
         (17, "VI_A"),
         (26, "vrrp_track_process"),
         (43, "auth_type"),
-        (49, "virtual_ipaddress_excluded"),
         (52, "virtual_routes"),
         (55, "track_process"),
         (59, "chk_missing"),
@@ -340,6 +339,7 @@ fn every_directive_vipd_cannot_express_is_listed_with_its_line() {
     assert!(a.vmac_xmit_base);
     assert!(a.dont_track_primary);
     assert!(a.lower_prio_no_advert);
+    assert_eq!(a.vips_excluded, ["192.168.120.2/24"]);
 }
 
 fn vipd(args: &[&str]) -> std::process::Output {

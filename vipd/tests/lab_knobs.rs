@@ -2,7 +2,8 @@
 //! the same segment: `dont_track_primary` (a Master whose own link goes down keeps its VIP;
 //! the control goes to Fault and drops its own) and `lower_prio_no_advert` (a Master does not
 //! answer lower-priority adverts with adverts of its own; the control answers each one),
-//! counted on the wire by a capture in the observer's namespace.
+//! counted on the wire by a capture in the observer's namespace; announcement pacing
+//! (`garp.interval`) measured on the wire; `vips_excluded` held but not advertised.
 //!
 //! Run: `cargo test -p vipd --release --test lab_knobs -- --nocapture` (root) for the figures.
 
@@ -124,8 +125,8 @@ fn lower_advert(vrid: u8, vip: &str) -> Vec<u8> {
 }
 
 /// Prints each frame the observer sees for `argv[1]` seconds, one line each: the time (ms) and
-/// the sender: for `argv[2]` `vrrp` a VRRP advert's source address, for `arp` a gratuitous
-/// ARP's source MAC.
+/// the sender: for `argv[2]` `vrrp` a VRRP advert's source address (then the addresses it
+/// carries, comma-separated), for `arp` a gratuitous ARP's source MAC.
 const CAPTURE: &str = r#"
 import socket, sys, time
 kind = sys.argv[2]
@@ -140,19 +141,24 @@ while time.time() < end:
         continue
     now = "%.3f" % (time.time() * 1000)
     if kind == "vrrp" and len(f) > 33 and f[23] == 112:
-        print(now, ".".join(str(b) for b in f[26:30]), flush=True)
+        # The advert's IPv4 address list: count at byte 3 of the VRRP header, the addresses
+        # after its 8 bytes.
+        v = 14 + (f[14] & 15) * 4
+        addrs = [".".join(str(b) for b in f[v + 8 + 4 * i:v + 12 + 4 * i]) for i in range(f[v + 3])]
+        print(now, ".".join(str(b) for b in f[26:30]), ",".join(addrs), flush=True)
     # A gratuitous ARP: sender and target address the same.
     elif kind == "arp" and len(f) >= 42 and f[28:32] == f[38:42]:
         print(now, f[6:12].hex(":"), flush=True)
 "#;
 
-/// The times (ms) of the frames from `sender` in [`CAPTURE`]'s output.
-fn frames_from(capture: &str, sender: &str) -> Vec<f64> {
+/// The frames from `sender` in [`CAPTURE`]'s output: (time in ms, what follows the sender).
+fn frames_from<'c>(capture: &'c str, sender: &str) -> Vec<(f64, &'c str)> {
     capture
         .lines()
         .filter_map(|l| {
-            let (t, from) = l.split_once(' ')?;
-            (from.trim() == sender).then(|| t.parse().ok()).flatten()
+            let mut words = l.split_whitespace();
+            let t = words.next()?.parse().ok()?;
+            (words.next()? == sender).then(|| (t, words.next().unwrap_or_default()))
         })
         .collect()
 }
@@ -188,7 +194,7 @@ fn lower_prio_no_advert_leaves_lower_priority_adverts_unanswered() {
 fn gaps(capture: &str, sender: &str) -> Vec<f64> {
     frames_from(capture, sender)
         .windows(2)
-        .map(|w| w[1] - w[0])
+        .map(|w| w[1].0 - w[0].0)
         .collect()
 }
 
@@ -231,4 +237,36 @@ fn garp_interval_spaces_the_burst_on_the_wire() {
     assert!(min >= PACING_MS - 2.0, "{paced:?}");
     let control_max = unpaced.iter().copied().fold(0.0, f64::max);
     assert!(control_max < PACING_MS - 2.0, "{unpaced:?}");
+}
+
+/// `virtual_ipaddress_excluded` (`vips_excluded`): the Master holds an IPv4 and an IPv6
+/// excluded address on its interface beside its VIP, and its adverts carry only the VIP.
+#[test]
+fn excluded_addresses_are_held_but_not_advertised() {
+    const EXCLUDED: &str = "10.200.0.110";
+    const EXCLUDED6: &str = "fd00:200::110";
+    let mut lab = lab_of(
+        &format!("    vips_excluded: [{EXCLUDED}/24, {EXCLUDED6}/64]\n"),
+        "",
+        &format!("{VIP}/24"),
+        &format!("{VIP_CONTROL}/24"),
+    );
+    lab.start(0);
+    lab.start(1);
+    lab.wait_until(
+        SETTLE,
+        "node1 holds its VIP and both excluded addresses",
+        |l| l.holds(0, VIP) && l.holds(0, EXCLUDED) && l.holds(0, EXCLUDED6),
+    );
+    let capture = capture(&lab, "3", "vrrp");
+    let out = capture.wait_output();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let adverts = frames_from(&text, &lab.nodes[0].addr);
+    eprintln!("node1's adverts in 3 s carry: {adverts:?}");
+    assert!(adverts.len() >= 2, "{text}\n{}", lab.logs());
+    assert!(adverts.iter().all(|(_, addrs)| *addrs == VIP), "{text}");
+    // Stopped, node 1 removes the excluded addresses with its VIP.
+    lab.signal(0, "TERM");
+    assert_eq!(lab.wait_exit(0, Duration::from_secs(10)), Some(0));
+    assert!(!lab.holds(0, VIP) && !lab.holds(0, EXCLUDED) && !lab.holds(0, EXCLUDED6));
 }

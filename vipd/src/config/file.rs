@@ -205,6 +205,11 @@ pub struct InstanceSpec {
     /// The virtual addresses, in CIDR form.
     #[serde(default)]
     pub vips: Vec<String>,
+    /// keepalived's `virtual_ipaddress_excluded`: addresses (CIDR, either family) the Master
+    /// holds on the VIP interface with the VIPs, but that its adverts do not carry (peers do
+    /// not compare them; keepalived's use: IPv6 addresses beside an IPv4 instance).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vips_excluded: Vec<String>,
     /// Unicast peers; empty for multicast.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unicast_peers: Vec<String>,
@@ -406,6 +411,7 @@ impl InstanceSpec {
             preempt_delay: ConfigDuration(0),
             password: None,
             vips,
+            vips_excluded: Vec::new(),
             unicast_peers: Vec::new(),
             unicast_src_ip: None,
             unicast_min_hop_limit: default_hop_limit(),

@@ -31,8 +31,9 @@ pub struct InstancePlan {
     pub(crate) name: String,
     pub(crate) interface: String,
     pub(crate) vip_interface: String,
-    /// The VIPs with their prefix lengths; the engine's `virtual_addresses` are their
-    /// addresses, in the same order.
+    /// The VIPs with their prefix lengths, then the excluded addresses (`vips_excluded`):
+    /// the engine's `virtual_addresses` and `excluded_addresses` are their addresses, in the
+    /// same order.
     pub(crate) vips: Vec<Vip>,
     pub(crate) vip_lifetime: VipLifetime,
     pub(crate) engine: InstanceConfig,
@@ -91,7 +92,8 @@ impl InstancePlan {
         &self.vip_interface
     }
 
-    /// The VIPs with their prefix lengths, in configuration order.
+    /// The addresses held as Master with their prefix lengths, in configuration order: the
+    /// VIPs, then the excluded addresses (not advertised).
     #[must_use]
     pub fn vips(&self) -> &[Vip] {
         &self.vips

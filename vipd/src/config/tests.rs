@@ -424,3 +424,37 @@ fn announcement_pacing_is_bounded_and_one_per_interface() {
         "{clash:?}"
     );
 }
+
+/// keepalived's `virtual_ipaddress_excluded`: held (in the plan's addresses, after the VIPs)
+/// but not advertised (not in the engine's virtual addresses); errors name `vips_excluded`.
+#[test]
+fn excluded_addresses_are_held_not_advertised_and_checked() {
+    let plan = one_instance(", vips_excluded: [10.0.0.9/24, fd00::9/64]");
+    let addrs: Vec<String> = plan.vips().iter().map(ToString::to_string).collect();
+    assert_eq!(addrs, ["10.0.0.1/24", "10.0.0.9/24", "fd00::9/64"]);
+    assert_eq!(
+        plan.engine.virtual_addresses,
+        ["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(plan.engine.excluded_addresses.len(), 2);
+    let wrong = errors(
+        "instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24], \
+         vips_excluded: [10.0.0.9/24, bogus, 10.0.0.1/24]}]",
+    );
+    assert!(
+        wrong
+            .iter()
+            .any(|e| e.starts_with("instances[0].vips_excluded[1]")),
+        "{wrong:?}"
+    );
+    let twice = errors(
+        "instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24], \
+         vips_excluded: [10.0.0.9/24, 10.0.0.1/24]}]",
+    );
+    assert!(
+        twice
+            .iter()
+            .any(|e| e.starts_with("instances[0].vips_excluded[1]") && e.contains("once")),
+        "{twice:?}"
+    );
+}

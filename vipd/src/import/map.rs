@@ -816,6 +816,8 @@ struct Draft {
     /// The password and the `auth_pass` line.
     password: Option<(String, Node)>,
     vips: Vec<(String, Option<String>, Node)>,
+    /// `virtual_ipaddress_excluded`, as `vips`.
+    excluded: Vec<(String, Option<String>, Node)>,
     /// Each peer with its line.
     peers: Vec<(String, Node)>,
     src: Option<String>,
@@ -924,6 +926,13 @@ fn instance(
                 for v in n.children() {
                     vip(cx, v, &mut d);
                 }
+            }
+            "virtual_ipaddress_excluded" => {
+                let mut listed = Draft::default();
+                for v in n.children() {
+                    vip(cx, v, &mut listed);
+                }
+                d.excluded.append(&mut listed.vips);
             }
             "track_interface" | "track_script" | "track_file" => {
                 tracking(cx, n, scripts, files, &mut d.checks);
@@ -1486,8 +1495,38 @@ fn finish(
         }
         vips.push(addr.clone());
     }
+    let mut excluded: Vec<String> = Vec::new();
+    for (addr, dev, v) in &d.excluded {
+        let ip = addr.split('/').next().unwrap_or_default();
+        let same = |x: &String| x.split('/').next() == Some(ip);
+        if vips.iter().any(same) || excluded.iter().any(same) {
+            cx.push_at(
+                &v.loc,
+                "virtual_ipaddress_excluded",
+                Severity::Warning,
+                format!("{ip} is already listed: keepalived keeps one, and so does vipd"),
+            );
+            continue;
+        }
+        if let Some(on) = dev
+            .as_ref()
+            .filter(|on| **on != interface && **on != target)
+        {
+            cx.push_at(
+                &v.loc,
+                "virtual_ipaddress_excluded",
+                Severity::Unsupported,
+                format!(
+                    "{addr} is on {on}: per-VIP interfaces are not in vipd yet (the instance's \
+                     addresses go on {target}); imported on {target}"
+                ),
+            );
+        }
+        excluded.push(addr.clone());
+    }
     let mut sources = d.sources;
     let mut spec = InstanceSpec::new(interface, vrid, vips);
+    spec.vips_excluded = excluded;
     spec.name = Some(name);
     spec.vip_interface = vip_interface;
     let ipv6 = spec

@@ -139,11 +139,6 @@ pub(super) const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
     ),
     ("use_ipvlan", "ipvlan interfaces are not in vipd"),
     (
-        "virtual_ipaddress_excluded",
-        "addresses added but not advertised are not in vipd yet: list them as VIPs (they are \
-         then advertised) or add them with a notify hook",
-    ),
-    (
         "virtual_routes",
         "vipd adds no routes with the VIPs: add them with a notify hook",
     ),

@@ -158,6 +158,9 @@ fn instance(out: &mut String, inst: &MappedInstance) {
         field(out, i, "password", &q(&p.0), src("password"));
     }
     field(out, i, "vips", &list(&s.vips), None);
+    if !s.vips_excluded.is_empty() {
+        field(out, i, "vips_excluded", &list(&s.vips_excluded), None);
+    }
     if !s.unicast_peers.is_empty() {
         field(out, i, "unicast_peers", &list(&s.unicast_peers), None);
     }
