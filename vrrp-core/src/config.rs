@@ -324,15 +324,6 @@ pub enum ConfigError {
         /// The repeated address.
         address: IpAddr,
     },
-    /// An excluded address that is also a virtual address or an earlier excluded one.
-    /// Field: `excluded_addresses[index]`.
-    #[error("{address} is already a virtual or excluded address: list it once")]
-    DuplicateExcluded {
-        /// Its position in `excluded_addresses`.
-        index: usize,
-        /// The repeated address.
-        address: IpAddr,
-    },
     /// A unicast peer of the other family. Field: `unicast_peers[index]`.
     #[error(
         "{peer} is not of the instance's family ({family}): list peers of the virtual addresses' family"
@@ -410,6 +401,15 @@ pub enum ConfigError {
         index: usize,
         /// The name.
         name: String,
+    },
+    /// An excluded address that is also a virtual address or an earlier excluded one.
+    /// Field: `excluded_addresses[index]`.
+    #[error("{address} is already a virtual or excluded address: list it once")]
+    DuplicateExcluded {
+        /// Its position in `excluded_addresses`.
+        index: usize,
+        /// The repeated address.
+        address: IpAddr,
     },
 }
 

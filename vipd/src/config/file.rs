@@ -293,7 +293,8 @@ pub struct GarpSpec {
     /// keepalived's `vrrp_garp_interval`: the least time between two gratuitous ARPs on the
     /// VIP interface, so that a burst of many addresses does not flood switches that
     /// rate-limit ARP; 0 (the default) sends a burst at once. At most 1s; instances that
-    /// share a VIP interface must agree.
+    /// share a VIP interface must agree. Set when vipd starts using the interface: a reload
+    /// that changes it for an interface already in use takes effect at the next start.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub interval: ConfigDuration,
     /// keepalived's `vrrp_gna_interval`: the same for unsolicited neighbour advertisements.
