@@ -15,6 +15,7 @@
 //! - `events`: the typed event stream ([`DaemonEvent`], [`EventReceiver`]);
 //! - `runner`: the event loop, start-up, reload and stop;
 //! - `executor`: carrying out the engine's actions (VIPs, adverts, announcements, hooks);
+//! - `pacing`: gratuitous ARPs / NAs spaced out (`garp.interval`, `garp.na_interval`);
 //! - `health`: the health checks, keyed by instance, feeding the engine's tracked objects;
 //! - `snapshot`: what `/status` and `/metrics` report, taken between two inputs.
 //!
@@ -33,6 +34,7 @@ mod control;
 mod events;
 mod executor;
 mod health;
+mod pacing;
 mod runner;
 mod snapshot;
 mod sync_groups;

@@ -31,8 +31,10 @@ impl Runner {
                     let Some(m) = self.instances.get(&key) else {
                         continue;
                     };
-                    let usable = self.links.get(&m.vrrp_index).copied().unwrap_or(false)
-                        && self.links.get(&m.vip_index).copied().unwrap_or(false);
+                    let usable = m.plan.link_usable(
+                        self.links.get(&m.vrrp_index).copied().unwrap_or(false),
+                        self.links.get(&m.vip_index).copied().unwrap_or(false),
+                    );
                     if let Some(instance) = self.router.instance_mut(&key) {
                         instance.set_link_up(now, usable);
                     }
