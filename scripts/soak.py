@@ -6,6 +6,7 @@ Run as root from anywhere (python3 stdlib only; needs iproute2 and nftables):
     sudo python3 scripts/soak.py                      # 10 minutes
     sudo python3 scripts/soak.py --duration 60        # what CI runs (scripts/test.sh)
     sudo python3 scripts/soak.py --seed 42 --faults kill,partition --keep-logs
+    sudo python3 scripts/soak.py --keepalived 3        # node3 runs keepalived: a mixed cluster
 
 The lab is benches/vs_keepalived.py's, imported from it: a bridge in a switch namespace,
 nodes 10.200.0.1-3/24 (priorities 150/100/50, MACs 02:00:00:00:00:01-03), an observer
@@ -13,6 +14,15 @@ nodes 10.200.0.1-3/24 (priorities 150/100/50, MACs 02:00:00:00:00:01-03), an obs
 runs `vipd run` (VRRPv3, VRID 51, 0.1 s adverts, preempt, JSON logs). Namespaces are named
 vs<pid>-*; on any exit (error, Ctrl-C, SIGTERM) every process this run started is killed by
 its PID and every namespace it made is deleted.
+
+With --keepalived N, node N runs keepalived 2.2.7 instead of vipd, with the same instance
+(VRRPv3, VRID 51, its priority, 0.1 s adverts, preemption, the VIP on eth0): the cluster of a
+rolling migration, where vipd and keepalived elect each other under the same faults. Its
+state comes from keepalived's "Entering ... STATE" log lines; its health check is a
+`vrrp_script` (`test -e` of the same file, 1 s interval, no weight: the instance goes Fault,
+like vipd's `action: fault`); a kill stops keepalived's parent and SIGKILLs its VRRP child and
+the parent (keepalived, unlike vipd, gives its VIP no lifetime, so the VIP stays on the node
+until keepalived starts again and removes it).
 
 Faults, drawn from a random.Random seeded by --seed (printed; the same seed gives the same
 kinds, durations and choices, where "the master" is whoever holds the VIP at the time, but
@@ -54,7 +64,11 @@ Exit status: 0 when the zero-goals hold, 1 when not, 2 when the lab could not ru
    that misses three adverts in a row rightly takes over (RFC 5798 6.4.2) until the next
    advert it hears: there an episode fails only when it lasts over 1 s (ten adverts).
  - Stale VIPs after settle: none tolerated.
-No-VIP time and growth are reported, not judged.
+ - No VIP while an eligible node lived, beyond the grace (Master_Down_Interval and one sample
+   after each fault event): a gap of one 50 ms sample is tolerated (the sampler reads the
+   nodes one after another, so a handover where the old master removes the VIP an instant
+   before the new one adds it can be caught mid-way); two or more consecutive samples fail.
+Growth is reported, not judged.
 """
 
 import argparse
@@ -117,6 +131,40 @@ def vipd_conf(node, check):
     return "\n".join(lines) + "\n"
 
 
+def keepalived_conf(node, probe, check):
+    lines = [
+        "global_defs {",
+        "    router_id node%d" % node,
+        "    script_user root",
+        "}",
+    ]
+    if check:
+        lines += [
+            "vrrp_script flap {",
+            '    script "/usr/bin/test -e %s"' % probe,
+            "    interval 1",
+            "    fall 1",
+            "    rise 1",
+            "}",
+        ]
+    lines += [
+        "vrrp_instance VI_%d {" % VRID,
+        "    state BACKUP",
+        "    interface eth0",
+        "    virtual_router_id %d" % VRID,
+        "    version 3",
+        "    priority %d" % PRIO[node],
+        "    advert_int %g" % (ADVERT_CS / 100),
+        "    virtual_ipaddress {",
+        "        %s/24 dev eth0" % VIP,
+        "    }",
+    ]
+    if check:
+        lines += ["    track_script {", "        flap", "    }"]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
 def health_checks(vipd, tmp):
     """The `checks` entry to use (a template with {path}), or None with why not."""
     shapes = [
@@ -142,8 +190,9 @@ def health_checks(vipd, tmp):
 
 
 class Incarnation:
-    def __init__(self, node, proc, logfile):
+    def __init__(self, node, proc, logfile, impl):
         self.node, self.p, self.pid, self.log = node, proc, proc.pid, logfile
+        self.impl = impl
         self.start = now()
         self.end = None
         self.state = "INIT"  # from the log
@@ -167,6 +216,11 @@ class Incarnation:
         lines = data.split(b"\n")
         self.partial = lines.pop()
         for line in lines:
+            if self.impl == "keepalived":
+                m = re.search(rb"Entering (\w+) STATE", line)
+                if m:
+                    self.state = m.group(1).decode()
+                continue
             if b"state changed" not in line:
                 continue
             try:
@@ -191,13 +245,18 @@ class Incarnation:
 
 
 class Daemon:
-    def __init__(self, node, vipd, tmp, check):
-        self.node, self.vipd, self.tmp = node, vipd, tmp
-        self.conf = os.path.join(tmp, "n%d.yaml" % node)
+    def __init__(self, node, vipd, tmp, check, impl="vipd"):
+        self.node, self.vipd, self.tmp, self.impl = node, vipd, tmp, impl
         self.probe = os.path.join(tmp, "n%d.healthy" % node)
         open(self.probe, "w").close()
+        if impl == "keepalived":
+            self.conf = os.path.join(tmp, "n%d.keepalived.conf" % node)
+            text = keepalived_conf(node, self.probe, check)
+        else:
+            self.conf = os.path.join(tmp, "n%d.yaml" % node)
+            text = vipd_conf(node, check.replace("{path}", self.probe) if check else None)
         with open(self.conf, "w") as f:
-            f.write(vipd_conf(node, check.replace("{path}", self.probe) if check else None))
+            f.write(text)
         self.incarnations = []
 
     @property
@@ -210,9 +269,14 @@ class Daemon:
     def start(self):
         k = len(self.incarnations) + 1
         logfile = os.path.join(self.tmp, "n%d.%d.log" % (self.node, k))
-        p = lab.spawn(["ip", "netns", "exec", lab.ns("n%d" % self.node), self.vipd, "run",
-                       "-c", self.conf, "--log-format", "json"], logfile)
-        self.incarnations.append(Incarnation(self.node, p, logfile))
+        if self.impl == "keepalived":
+            pids = os.path.join(self.tmp, "n%d.%d" % (self.node, k))
+            argv = ["keepalived", "-n", "-l", "-P", "-f", self.conf,
+                    "-p", pids + ".pid", "-r", pids + ".vrrp.pid"]
+        else:
+            argv = [self.vipd, "run", "-c", self.conf, "--log-format", "json"]
+        p = lab.spawn(["ip", "netns", "exec", lab.ns("n%d" % self.node)] + argv, logfile)
+        self.incarnations.append(Incarnation(self.node, p, logfile, self.impl))
 
     def signal(self, sig, wait):
         """Sends `sig` to the current incarnation; waits up to `wait` s for it to exit."""
@@ -220,6 +284,14 @@ class Daemon:
         if inc is None or not inc.alive():
             return None
         t0 = now()
+        if sig == signal.SIGKILL and self.impl == "keepalived":
+            # The parent would restart its VRRP child: stop it, then kill both.
+            lab.kill_tree(inc.p)
+            inc.how = "SIGKILL of keepalived and its VRRP child"
+            inc.end = now()
+            if inc.p in lab.STARTED:
+                lab.STARTED.remove(inc.p)
+            return now() - t0
         os.kill(inc.pid, sig)
         try:
             inc.p.wait(wait)
@@ -497,6 +569,7 @@ def analyse(samples, events, settle, settle_checks):
         steps = sorted(b["t"] - a["t"] for a, b in zip(samples, samples[1:]))
         r["sampling"] = (len(samples), steps[len(steps) // 2], steps[-1])
     r["stale"] = [c for c in settle_checks if c["problem"]]
+    r["bad_gaps"] = [g for g in r["gaps"] if g["end"] > g["start"]]
     return r
 
 
@@ -531,8 +604,9 @@ def fmt_s(x):
 
 def report(args, r, faults_run, daemons, settle_checks, duration, notes, t0):
     print()
-    print("vipd soak: %.0f s, seed %d, 3 nodes, %d ms adverts, %d faults" % (
-        duration, args.seed, ADVERT_CS * 10, len(faults_run)))
+    mixed = " (node%d: keepalived)" % args.keepalived if args.keepalived else ""
+    print("vipd soak: %.0f s, seed %d, 3 nodes%s, %d ms adverts, %d faults" % (
+        duration, args.seed, mixed, ADVERT_CS * 10, len(faults_run)))
     kinds = {}
     for kind, node, _m in faults_run:
         kinds.setdefault(kind, []).append(node)
@@ -552,6 +626,8 @@ def report(args, r, faults_run, daemons, settle_checks, duration, notes, t0):
         ("no VIP while an eligible node lived, beyond %.2f s grace" % GRACE,
          fmt_s(r["no_vip"])),
         ("  the same without the grace", fmt_s(r["no_vip_raw"])),
+        ("  gaps beyond the grace / failing (two samples or more)", "%d / %d" % (
+            len(r["gaps"]), len(r["bad_gaps"]))),
         ("no ARP answer in a 50 ms window, beyond the grace", fmt_s(r["no_arp"])),
         ("settle checks / with stale or missing VIPs", "%d / %d" % (
             len(settle_checks), len(r["stale"]))),
@@ -576,6 +652,9 @@ def report(args, r, faults_run, daemons, settle_checks, duration, notes, t0):
     if len(r["episodes"]) > 20:
         print("(%d more tolerated episodes not listed)" % (len(r["episodes"]) - 20 - sum(
             1 for e in r["episodes"][20:] if id(e) in bad)))
+    for g in r["bad_gaps"]:
+        print("FAIL no VIP while an eligible node lived: %.2f s at +%.1f s" % (
+            g["end"] - g["start"] + SAMPLE, g["start"] - t0))
     for c in r["stale"]:
         print("FAIL after %s of node%d, settled at +%.1f s: %s" % (
             c["kind"], c["node"], c["t"] - t0, c["problem"]))
@@ -601,7 +680,8 @@ def report(args, r, faults_run, daemons, settle_checks, duration, notes, t0):
         print("%-10s %6d %10d %22s %22s" % (kind, k["n"], k["m"], "%.2f s (master %.2f s)" % (
             k["gap"], k["gap_m"]), fmt_s(k["two"])))
     print()
-    print("memory and file descriptors per vipd process (from 2 s after start to the end)")
+    print("memory and file descriptors per daemon process (from 2 s after start to the end;")
+    print("* keepalived: its parent process only)")
     print("%-6s %-4s %8s %9s %11s %8s %9s %9s  %s" % (
         "node", "inc", "pid", "life", "RSS kB", "dRSS", "fds", "dfds", "ended"))
     for n, d in sorted(daemons.items()):
@@ -618,7 +698,8 @@ def report(args, r, faults_run, daemons, settle_checks, duration, notes, t0):
                 rss = drss = fds = dfds = "-"
             long_lived = inc.end is None and k == 1
             print("%-6s %-4s %8d %8.0fs %11s %8s %9s %9s  %s" % (
-                "node%d" % n, k, inc.pid, end - inc.start, rss, drss, fds, dfds,
+                "node%d" % n + ("*" if d.impl == "keepalived" else ""), k, inc.pid,
+                end - inc.start, rss, drss, fds, dfds,
                 inc.how or ("running (long-lived)" if long_lived else "running")))
 
 
@@ -635,6 +716,8 @@ def main():
                     help="seconds after a heal before the VIPs are checked (default 2)")
     ap.add_argument("--no-build", action="store_true", help="use target/release/vipd as is")
     ap.add_argument("--keep-logs", action="store_true", help="keep the vipd logs")
+    ap.add_argument("--keepalived", type=int, default=None, metavar="N",
+                    help="node N (%s) runs keepalived instead of vipd" % "/".join(map(str, NODES)))
     args = ap.parse_args()
     if args.seed is None:
         args.seed = int.from_bytes(os.urandom(4), "little")
@@ -642,6 +725,9 @@ def main():
     for k in kinds:
         if k not in FAULTS:
             ap.error("unknown fault %r" % k)
+    if args.keepalived is not None and args.keepalived not in NODES:
+        ap.error("--keepalived: node %d does not exist (nodes: %s)"
+                 % (args.keepalived, ", ".join(map(str, NODES))))
     if os.geteuid() != 0:
         sys.exit("needs root (network namespaces)")
     print("soak: seed %d, %.0f s, faults %s" % (args.seed, args.duration, ",".join(kinds)),
@@ -651,9 +737,10 @@ def main():
         log("cargo build --release --locked -p vipd")
         subprocess.run(["cargo", "build", "--release", "-q", "--locked", "-p", "vipd"], cwd=ROOT,
                        check=True)
-    for tool in ("ip", "bridge", "nft"):
+    tools = ("ip", "bridge", "nft") + (("keepalived",) if args.keepalived else ())
+    for tool in tools:
         if subprocess.run(["which", tool], stdout=subprocess.DEVNULL).returncode != 0:
-            sys.exit("missing %s (apt-get install iproute2 nftables)" % tool)
+            sys.exit("missing %s (apt-get install iproute2 nftables keepalived)" % tool)
 
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, lab.on_signal)
@@ -679,7 +766,13 @@ def main():
         if how != "state":
             notes.append("partitions take the bridge port down (the node loses its carrier): "
                          "this bridge refuses a manual port state")
-        daemons = {n: Daemon(n, vipd, tmp, check) for n in NODES}
+        daemons = {n: Daemon(n, vipd, tmp, check,
+                             "keepalived" if n == args.keepalived else "vipd") for n in NODES}
+        if args.keepalived:
+            v = subprocess.run(["keepalived", "--version"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True).stdout.strip()
+            print("node%d runs %s" % (args.keepalived, (v.splitlines() or ["keepalived"])[0]),
+                  flush=True)
         faults = Faults(daemons, how)
         for d in daemons.values():
             d.start()
@@ -722,7 +815,7 @@ def main():
         duration = now() - t0
         r = analyse(sampler.samples, faults.events, args.settle, settle_checks)
         report(args, r, faults_run, daemons, settle_checks, duration, notes, t0)
-        code = 1 if (r["bad_episodes"] or r["stale"]) else 0
+        code = 1 if (r["bad_episodes"] or r["stale"] or r["bad_gaps"]) else 0
         print("\nresult: %s (seed %d)" % ("PASS" if code == 0 else "FAIL", args.seed))
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -66,4 +66,7 @@ step "fuzz: every target for ${FUZZ_SECONDS:-60} s on stable, fails on a crash (
 step "soak: three vipd nodes under random faults for 60 s, root (scripts/soak.py)"
 python3 scripts/soak.py --duration 60
 
+step "mixed soak: two vipd nodes and keepalived 2.2.7 under random faults for 60 s (scripts/soak.py --keepalived 3)"
+python3 scripts/soak.py --duration 60 --keepalived 3
+
 printf '\nall checks passed\n'

@@ -29,15 +29,19 @@
 //!   second however many clients ask, and the JSON and OpenMetrics texts of a snapshot are
 //!   rendered once and shared. A loop that does not answer within [`LOOP_DEADLINE`] is
 //!   remembered for the same 100 ms, so waiting requests do not each wait 2 s again.
-//! - **At most [`MAX_CONNECTIONS`] (64) connections.** A connection past the cap is
-//!   accepted, then: if one of the open connections has been waiting for its request's
-//!   headers (or idle between requests) for at least [`EVICT_AFTER`] (250 ms), the oldest
-//!   such one is closed to make room ("evicted"); if none has, the new one is closed at once
-//!   ("refused"). Slow clients therefore lose their slot to prompt ones: a kubelet probe
-//!   sends its request at once and gets through a slow-header flood instead of waiting
-//!   behind it (which would fail the liveness probe and restart vipd). Both are counted.
-//!   Refusing rather than leaving connections in the listen backlog keeps a flood out of
-//!   the kernel's queue too, and tells a client at once.
+//! - **At most [`MAX_CONNECTIONS`] (64) connections.** While a slot is free, a new
+//!   connection takes it. Past the cap, a new connection is put on probation (at most
+//!   [`MAX_PROBATION`] at once; past that it is closed at once, "refused"): it has
+//!   [`PROBATION`] (200 ms) to send its whole request head, which is peeked at, not read. A
+//!   prompt client (a kubelet probe, a scrape, `vipd status`: each sends its request in one
+//!   write) passes and takes the slot of the connection that has waited longest for its
+//!   request's headers or sat idle longest between requests ("evicted"), whatever its age;
+//!   one that does not is closed ("refused"). So slow clients lose their slot to prompt
+//!   ones, never the other way round, however the slow ones time their reconnects: a
+//!   liveness probe gets through a slow-header flood instead of waiting behind it (which
+//!   would fail the probe and restart vipd). Both outcomes are counted. Closing rather than
+//!   leaving connections in the listen backlog keeps a flood out of the kernel's queue too,
+//!   and tells a client at once.
 //! - **Small buffers.** hyper's read and write buffers are capped at [`BUFFER_SIZE`] (8 KiB,
 //!   the least hyper allows): a request's headers must fit in it.
 //! - **Deadlines.** The request headers must arrive within [`HEADER_DEADLINE`] (2 s, from
@@ -62,7 +66,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -90,9 +94,16 @@ pub const LOOP_DEADLINE: Duration = Duration::from_secs(2);
 /// The most connections the API keeps open at once.
 pub const MAX_CONNECTIONS: usize = 64;
 
-/// At the cap, a connection that has waited this long for its request's headers (or sat
-/// idle between requests) may be closed to make room for a new one.
-pub const EVICT_AFTER: Duration = Duration::from_millis(250);
+/// How long a connection that arrives while every slot is taken has to send its whole
+/// request head to earn a slot.
+pub const PROBATION: Duration = Duration::from_millis(200);
+
+/// The most connections on probation at once.
+pub const MAX_PROBATION: usize = 16;
+
+/// The longest request head a connection on probation may send (a probe's or a scrape's is
+/// a few hundred bytes).
+const PROBATION_HEAD: usize = 2048;
 
 /// The request headers must have arrived within this long.
 pub const HEADER_DEADLINE: Duration = Duration::from_secs(2);
@@ -210,12 +221,46 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, stopped: oneshot::Rec
                 continue;
             }
         };
-        let Some(slot) = shared.admit() else {
-            debug!(%peer, "API connection refused: all slots busy");
-            drop(stream);
-            continue;
-        };
-        tokio::spawn(connection(Arc::clone(&shared), slot, stream, peer));
+        match shared.gate.admit() {
+            Admission::Slot(slot) => {
+                tokio::spawn(connection(Arc::clone(&shared), slot, stream, peer));
+            }
+            Admission::Probation => {
+                tokio::spawn(probation(Arc::clone(&shared), stream, peer));
+            }
+            Admission::Refused => debug!(%peer, "API connection refused: all slots busy"),
+        }
+    }
+}
+
+/// A connection that arrived at the cap: served if its request head arrives within
+/// [`PROBATION`] and a waiting connection can make room, else closed.
+async fn probation(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let prompt = matches!(
+        tokio::time::timeout(PROBATION, request_head_arrived(&stream)).await,
+        Ok(Ok(true))
+    );
+    match shared.gate.end_probation(prompt) {
+        Some(slot) => connection(shared, slot, stream, peer).await,
+        None => debug!(%peer, prompt, "API connection refused after its probation"),
+    }
+}
+
+/// Whether a whole HTTP request head (up to [`PROBATION_HEAD`] bytes) has arrived, looking
+/// at the socket's buffer without taking anything from it; `false` at end of stream or if
+/// the head is longer.
+async fn request_head_arrived(stream: &TcpStream) -> io::Result<bool> {
+    let mut buf = vec![0; PROBATION_HEAD];
+    loop {
+        let seen = stream.peek(&mut buf).await?;
+        if seen == 0 || seen == buf.len() {
+            return Ok(false);
+        }
+        if buf[..seen].windows(4).any(|w| w == b"\r\n\r\n") {
+            return Ok(true);
+        }
+        // A peek returns at once while any byte is buffered: wait for more to come.
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -232,7 +277,7 @@ async fn connection(shared: Arc<Shared>, slot: Slot, stream: TcpStream, peer: So
         service_fn(move |req| {
             let shared = Arc::clone(&shared);
             async move {
-                let _busy = shared.busy(id);
+                let _busy = shared.gate.busy(id);
                 Ok::<_, Infallible>(answer(&req, &shared).await)
             }
         })
@@ -270,7 +315,16 @@ struct Shared {
     /// The last snapshot and when it was taken; the lock is held while one is taken, so
     /// concurrent requests wait for that one instead of asking again.
     snapshot: tokio::sync::Mutex<Option<(Instant, Taken)>>,
+    gate: Gate,
+}
+
+/// Who gets a connection slot: the open connections, those on probation, and the counts of
+/// connections refused and evicted.
+#[derive(Debug, Default)]
+struct Gate {
     slots: Mutex<Slots>,
+    /// Connections on probation.
+    probation: AtomicUsize,
     refused: AtomicU64,
     evicted: AtomicU64,
 }
@@ -282,6 +336,23 @@ struct Slots {
     open: HashMap<u64, Open>,
 }
 
+impl Slots {
+    /// Opens a slot for a new connection, waiting for its first request.
+    fn insert(&mut self) -> Slot {
+        let id = self.next;
+        self.next += 1;
+        let (evict, evicted) = oneshot::channel();
+        self.open.insert(
+            id,
+            Open {
+                waiting_since: Some(Instant::now()),
+                evict,
+            },
+        );
+        Slot { id, evicted }
+    }
+}
+
 /// One open connection.
 #[derive(Debug)]
 struct Open {
@@ -290,6 +361,16 @@ struct Open {
     waiting_since: Option<Instant>,
     /// Closes it.
     evict: oneshot::Sender<()>,
+}
+
+/// What becomes of a new connection.
+enum Admission {
+    /// A free slot: serve it.
+    Slot(Slot),
+    /// Every slot is taken: it must show it is prompt ([`PROBATION`]).
+    Probation,
+    /// Every slot is taken and too many are on probation: close it.
+    Refused,
 }
 
 /// An admitted connection's id and its eviction signal.
@@ -306,21 +387,82 @@ struct Release {
 
 impl Drop for Release {
     fn drop(&mut self) {
-        self.shared.slots().open.remove(&self.id);
+        self.shared.gate.slots().open.remove(&self.id);
     }
 }
 
 /// Marks a connection busy while a request is answered, waiting again afterwards.
 struct Busy<'a> {
-    shared: &'a Shared,
+    gate: &'a Gate,
     id: u64,
 }
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        if let Some(open) = self.shared.slots().open.get_mut(&self.id) {
+        if let Some(open) = self.gate.slots().open.get_mut(&self.id) {
             open.waiting_since = Some(Instant::now());
         }
+    }
+}
+
+impl Gate {
+    fn slots(&self) -> MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A free slot for a new connection, else probation while there is room for it.
+    fn admit(&self) -> Admission {
+        let mut slots = self.slots();
+        if slots.open.len() < MAX_CONNECTIONS {
+            return Admission::Slot(slots.insert());
+        }
+        drop(slots);
+        let on_probation = self
+            .probation
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < MAX_PROBATION).then_some(n + 1)
+            });
+        if on_probation.is_ok() {
+            Admission::Probation
+        } else {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            Admission::Refused
+        }
+    }
+
+    /// Ends a probation: a prompt connection gets a free slot or the slot of the
+    /// connection that has waited longest for a request (evicted); `None` (counted as
+    /// refused) if it was not prompt or every connection is being answered.
+    fn end_probation(&self, prompt: bool) -> Option<Slot> {
+        self.probation.fetch_sub(1, Ordering::Relaxed);
+        let mut slots = self.slots();
+        if prompt && slots.open.len() >= MAX_CONNECTIONS {
+            let victim = slots
+                .open
+                .iter()
+                .filter_map(|(&id, open)| open.waiting_since.map(|since| (since, id)))
+                .min();
+            if let Some((_, id)) = victim {
+                if let Some(open) = slots.open.remove(&id) {
+                    let _ = open.evict.send(());
+                }
+                self.evicted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if prompt && slots.open.len() < MAX_CONNECTIONS {
+            Some(slots.insert())
+        } else {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+
+    /// Marks connection `id` busy until the guard drops.
+    fn busy(&self, id: u64) -> Busy<'_> {
+        if let Some(open) = self.slots().open.get_mut(&id) {
+            open.waiting_since = None;
+        }
+        Busy { gate: self, id }
     }
 }
 
@@ -350,56 +492,8 @@ impl Shared {
         Self {
             control,
             snapshot: tokio::sync::Mutex::new(None),
-            slots: Mutex::new(Slots::default()),
-            refused: AtomicU64::new(0),
-            evicted: AtomicU64::new(0),
+            gate: Gate::default(),
         }
-    }
-
-    fn slots(&self) -> MutexGuard<'_, Slots> {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// A slot for a new connection, made by evicting the longest-waiting connection if all
-    /// are taken; `None` (counted as refused) if none has waited [`EVICT_AFTER`].
-    fn admit(&self) -> Option<Slot> {
-        let mut slots = self.slots();
-        if slots.open.len() >= MAX_CONNECTIONS {
-            let now = Instant::now();
-            let victim = slots
-                .open
-                .iter()
-                .filter_map(|(&id, open)| open.waiting_since.map(|since| (since, id)))
-                .filter(|&(since, _)| now.saturating_duration_since(since) >= EVICT_AFTER)
-                .min();
-            let Some((_, id)) = victim else {
-                self.refused.fetch_add(1, Ordering::Relaxed);
-                return None;
-            };
-            if let Some(open) = slots.open.remove(&id) {
-                let _ = open.evict.send(());
-            }
-            self.evicted.fetch_add(1, Ordering::Relaxed);
-        }
-        let id = slots.next;
-        slots.next += 1;
-        let (evict, evicted) = oneshot::channel();
-        slots.open.insert(
-            id,
-            Open {
-                waiting_since: Some(Instant::now()),
-                evict,
-            },
-        );
-        Some(Slot { id, evicted })
-    }
-
-    /// Marks connection `id` busy until the guard drops.
-    fn busy(&self, id: u64) -> Busy<'_> {
-        if let Some(open) = self.slots().open.get_mut(&id) {
-            open.waiting_since = None;
-        }
-        Busy { shared: self, id }
     }
 
     /// The event loop's state: the one taken in the last [`SNAPSHOT_TTL`], or a new one.
@@ -432,16 +526,16 @@ impl Shared {
             }
             text
         });
-        let open = self.slots().open.len();
-        let refused = self.refused.load(Ordering::Relaxed);
-        let evicted = self.evicted.load(Ordering::Relaxed);
+        let open = self.gate.slots().open.len();
+        let refused = self.gate.refused.load(Ordering::Relaxed);
+        let evicted = self.gate.evicted.load(Ordering::Relaxed);
         format!(
             "{daemon}\
              # TYPE vipd_api_connections gauge\n\
              # HELP vipd_api_connections Connections open to the API.\n\
              vipd_api_connections {open}\n\
              # TYPE vipd_api_connections_refused counter\n\
-             # HELP vipd_api_connections_refused Connections closed at once: every slot busy.\n\
+             # HELP vipd_api_connections_refused Connections closed unserved: every slot busy and no prompt request.\n\
              vipd_api_connections_refused_total {refused}\n\
              # TYPE vipd_api_connections_evicted counter\n\
              # HELP vipd_api_connections_evicted Slow or idle connections closed to make room.\n\
@@ -660,4 +754,82 @@ pub async fn fetch_status(addr: SocketAddr) -> Result<crate::status::Snapshot, S
         return Err(format!("{addr}: {status_line}: {}", body.trim()));
     }
     serde_json::from_str(body).map_err(|e| format!("{addr}: not a vipd status: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A gate whose every slot holds a connection waiting for its first request.
+    fn full_gate() -> (Gate, Vec<Slot>) {
+        let gate = Gate::default();
+        let slots = (0..MAX_CONNECTIONS)
+            .map(|_| match gate.admit() {
+                Admission::Slot(slot) => slot,
+                _ => panic!("a free slot was not given"),
+            })
+            .collect();
+        (gate, slots)
+    }
+
+    fn counts(gate: &Gate) -> (usize, u64, u64) {
+        (
+            gate.slots().open.len(),
+            gate.refused.load(Ordering::Relaxed),
+            gate.evicted.load(Ordering::Relaxed),
+        )
+    }
+
+    #[test]
+    fn a_prompt_client_takes_the_slot_of_the_longest_waiting_however_recent() {
+        let (gate, mut slots) = full_gate();
+        // The first connection answers a request and waits again: now it is the newest.
+        drop(gate.busy(slots[0].id));
+        assert!(matches!(gate.admit(), Admission::Probation));
+        let slot = gate.end_probation(true).expect("a prompt client is served");
+        assert!(
+            slots[1].evicted.try_recv().is_ok(),
+            "the longest-waiting one goes"
+        );
+        assert!(slots[0].evicted.try_recv().is_err());
+        assert!(slots[2..].iter_mut().all(|s| s.evicted.try_recv().is_err()));
+        assert!(gate.slots().open.contains_key(&slot.id));
+        assert_eq!(counts(&gate), (MAX_CONNECTIONS, 0, 1));
+    }
+
+    #[test]
+    fn a_slow_client_at_the_cap_is_refused_and_evicts_nobody() {
+        let (gate, mut slots) = full_gate();
+        assert!(matches!(gate.admit(), Admission::Probation));
+        assert!(gate.end_probation(false).is_none());
+        assert!(slots.iter_mut().all(|s| s.evicted.try_recv().is_err()));
+        assert_eq!(counts(&gate), (MAX_CONNECTIONS, 1, 0));
+    }
+
+    #[test]
+    fn connections_being_answered_are_never_evicted() {
+        let (gate, slots) = full_gate();
+        let busy: Vec<_> = slots.iter().map(|s| gate.busy(s.id)).collect();
+        assert!(matches!(gate.admit(), Admission::Probation));
+        assert!(gate.end_probation(true).is_none());
+        assert_eq!(counts(&gate), (MAX_CONNECTIONS, 1, 0));
+        drop(busy);
+    }
+
+    #[test]
+    fn probation_is_bounded_and_a_freed_slot_needs_none() {
+        let (gate, slots) = full_gate();
+        for _ in 0..MAX_PROBATION {
+            assert!(matches!(gate.admit(), Admission::Probation));
+        }
+        assert!(matches!(gate.admit(), Admission::Refused));
+        assert_eq!(counts(&gate), (MAX_CONNECTIONS, 1, 0));
+        for _ in 0..MAX_PROBATION {
+            assert!(gate.end_probation(false).is_none());
+        }
+        assert!(matches!(gate.admit(), Admission::Probation));
+        assert!(gate.end_probation(false).is_none());
+        gate.slots().open.remove(&slots[3].id);
+        assert!(matches!(gate.admit(), Admission::Slot(_)));
+    }
 }

@@ -312,13 +312,12 @@ fn every_directive_vipd_cannot_express_is_listed_with_its_line() {
         (7, "net_namespace"),
         (9, "notification_email"),
         (13, "script_user"),
+        // The legacy form without `group { }`: its names are not settings, and it has no
+        // member.
         (16, "vrrp_sync_group"),
-        (20, "vrrp_sync_group"),
+        (17, "VI_A"),
         (26, "vrrp_track_process"),
-        (37, "use_vmac"),
-        (39, "dont_track_primary"),
         (43, "auth_type"),
-        (49, "virtual_ipaddress_excluded"),
         (52, "virtual_routes"),
         (55, "track_process"),
         (59, "chk_missing"),
@@ -327,9 +326,20 @@ fn every_directive_vipd_cannot_express_is_listed_with_its_line() {
     ] {
         assert!(listed.contains(&want), "{want:?} not in {listed:?}");
     }
-    // What can be expressed is still there.
+    // What can be expressed is still there: the instances, the sync group of the `group`
+    // block, the virtual MAC.
     assert_eq!(imported.config.instances.len(), 2);
     assert!(imported.invalid.is_none());
+    let groups = &imported.config.sync_groups;
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(groups[0].name, "VG_1");
+    assert_eq!(groups[0].instances, ["VI_A", "VI_B"]);
+    let a = &imported.config.instances[0];
+    assert_eq!(a.use_vmac, Some(vipd::config::UseVmac::Enabled(true)));
+    assert!(a.vmac_xmit_base);
+    assert!(a.dont_track_primary);
+    assert!(a.lower_prio_no_advert);
+    assert_eq!(a.vips_excluded, ["192.168.120.2/24"]);
 }
 
 fn vipd(args: &[&str]) -> std::process::Output {
@@ -383,7 +393,7 @@ fn the_command_writes_what_check_config_accepts() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("c16-not-expressible.conf:37: unsupported: use_vmac"),
+        stderr.contains("c16-not-expressible.conf:52: unsupported: virtual_routes"),
         "{stderr}"
     );
     assert!(stderr.contains("--allow-partial"), "{stderr}");

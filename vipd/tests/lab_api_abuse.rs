@@ -26,8 +26,9 @@ const PORT: &str = "9370";
 const INTERVAL_MS: f64 = 100.0;
 /// The peak RSS allowed, in kB (10 MiB).
 const RSS_LIMIT_KB: u64 = 10 * 1024;
-/// `vipd::api::MAX_CONNECTIONS`, plus the listener and a few in the middle of being closed.
-const FD_SLACK: usize = 64 + 8;
+/// `vipd::api::MAX_CONNECTIONS` and `vipd::api::MAX_PROBATION`, plus the listener and a few
+/// in the middle of being closed.
+const FD_SLACK: usize = 64 + 16 + 8;
 
 /// Captures node1's adverts (IP protocol 112 from `argv[2]`) for `argv[1]` seconds: a raw IP
 /// socket joined to 224.0.0.18, kernel receive timestamps (`SO_TIMESTAMPNS`).

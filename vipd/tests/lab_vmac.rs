@@ -2,7 +2,9 @@
 //! RFC 5798 MAC 00:00:5e:00:01:33 on whichever node is Master, so a client's neighbour entry
 //! for the VIP never changes across a failover; the client's ping loss across it is measured.
 //! vipd creates the interface, removes it when it stops, removes what a crash left at its next
-//! start, and refuses to touch an interface of that name it did not create.
+//! start, and refuses to touch an interface of that name it did not create; the base
+//! interface gets its settings back. The same holds for IPv6 (MAC 00:00:5e:00:02:33), where the
+//! interface carries the base interface's link-local address, the adverts' source.
 //!
 //! Run: `cargo test -p vipd --release --test lab_vmac -- --nocapture` (root) for the figures.
 
@@ -12,7 +14,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use lab::{Lab, VIP};
+use lab::{Lab, VIP, VIP6};
 
 const VMAC: &str = "vrrp.51";
 const VIRTUAL_MAC: &str = "00:00:5e:00:01:33";
@@ -59,6 +61,17 @@ fn vmac_link(lab: &Lab, i: usize) -> Option<(String, String)> {
     Some((mac, field("alias ")))
 }
 
+/// The base interface settings a virtual MAC changes, of `eth0` in `ns`.
+fn base_settings(ns: &lab::Netns) -> Vec<String> {
+    ["arp_ignore", "arp_filter", "arp_announce"]
+        .iter()
+        .map(|key| {
+            let out = ns.exec("cat", &[&format!("/proc/sys/net/ipv4/conf/eth0/{key}")]);
+            format!("{key}={}", String::from_utf8_lossy(&out.stdout).trim())
+        })
+        .collect()
+}
+
 /// A ping from the client to the VIP, every [`PING_EVERY_MS`] ms for `seconds`; killed (by
 /// PID) if the test ends first.
 struct Ping(lab::ObserverProcess);
@@ -101,7 +114,11 @@ fn the_clients_neighbour_entry_never_changes_across_a_failover() {
     for i in 0..2 {
         let (mac, alias) = vmac_link(&lab, i).expect("the virtual MAC interface exists");
         assert_eq!(mac, VIRTUAL_MAC, "node{}", i + 1);
-        assert_eq!(alias, "vipd virtual MAC", "node{}", i + 1);
+        assert!(
+            alias.starts_with("vipd virtual MAC; base eth0: arp_ignore="),
+            "node{}: {alias}",
+            i + 1
+        );
         assert!(!lab.holds_vip(i), "node{}: the VIP is not on eth0", i + 1);
     }
     let ok = lab
@@ -198,6 +215,16 @@ fn the_clients_neighbour_entry_never_changes_across_a_failover() {
     );
     assert_eq!(client_neighbour(&lab).as_deref(), Some(VIRTUAL_MAC));
 
+    // The base interfaces' settings while a virtual MAC is on them; a namespace's start
+    // values are the client's (every namespace of the lab is made alike).
+    let before = base_settings(&lab.observer);
+    let with_vmac = vec!["arp_ignore=1", "arp_filter=1", "arp_announce=2"];
+    assert_ne!(
+        before, with_vmac,
+        "the start values already are the virtual MAC's"
+    );
+    assert_eq!(base_settings(&lab.nodes[0].ns), with_vmac);
+
     // A crash leaves node2's interface behind; its next start removes and recreates it.
     lab.signal(1, "KILL");
     lab.wait_exit(1, SETTLE);
@@ -213,9 +240,23 @@ fn the_clients_neighbour_entry_never_changes_across_a_failover() {
     lab.signal(0, "TERM");
     lab.wait_exit(0, SETTLE);
     assert!(vmac_link(&lab, 0).is_none(), "{}", lab.log(0));
+    assert_eq!(
+        base_settings(&lab.nodes[0].ns),
+        before,
+        "node1's eth0 has its settings back"
+    );
     lab.wait_until(SETTLE, "node2 takes over from the stopped node1", |l| {
         l.holds_on(1, VMAC, VIP)
     });
+    // node2's saved settings outlived its crash, in the interface's alias.
+    lab.signal(1, "TERM");
+    lab.wait_exit(1, SETTLE);
+    assert!(vmac_link(&lab, 1).is_none(), "{}", lab.log(1));
+    assert_eq!(
+        base_settings(&lab.nodes[1].ns),
+        before,
+        "node2's eth0 has its settings back after a crash and a restart"
+    );
 }
 
 #[test]
@@ -234,4 +275,72 @@ fn an_interface_of_that_name_not_created_by_vipd_is_refused() {
     );
     // Left alone.
     assert!(vmac_link(&lab, 0).is_some());
+}
+
+/// The IPv6 virtual router MAC of VRID 51.
+const VIRTUAL_MAC6: &str = "00:00:5e:00:02:33";
+
+/// The client's neighbour entry for the IPv6 VIP: its MAC, if it has one.
+fn client_neighbour6(lab: &Lab) -> Option<String> {
+    let out = lab
+        .observer
+        .ip(&["-6", "neigh", "show", VIP6, "dev", "eth0"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut words = text.split_whitespace();
+    words.find(|w| *w == "lladdr")?;
+    words.next().map(str::to_owned)
+}
+
+#[test]
+fn an_ipv6_virtual_mac_keeps_the_clients_neighbour_entry_across_a_failover() {
+    let config6 = |priority: u8| {
+        format!(
+            "instances:\n  - name: VI_VMAC6\n    interface: eth0\n    vrid: 51\n    \
+             priority: {priority}\n    version: 3\n    advert_interval: 100ms\n    \
+             use_vmac: true\n    vips: [{VIP6}/64]\n"
+        )
+    };
+    let mut lab = Lab::new(&[150, 100], |_, p| config6(p));
+    lab.start(0);
+    lab.start(1);
+    lab.wait_until(SETTLE, "node1 holds the IPv6 VIP on its virtual MAC", |l| {
+        l.holds_on(0, VMAC, VIP6) && !l.holds_on(1, VMAC, VIP6)
+    });
+    for i in 0..2 {
+        let (mac, _) = vmac_link(&lab, i).expect("the virtual MAC interface exists");
+        assert_eq!(mac, VIRTUAL_MAC6, "node{}", i + 1);
+    }
+    let ping6 = |l: &Lab| {
+        (0..20).any(|_| {
+            l.observer
+                .exec("ping", &["-6", "-n", "-c", "1", "-W", "1", VIP6])
+                .status
+                .success()
+        })
+    };
+    assert!(ping6(&lab), "the client reaches the VIP\n{}", lab.logs());
+    assert_eq!(client_neighbour6(&lab).as_deref(), Some(VIRTUAL_MAC6));
+
+    let before = lab.log(1).matches("to=MASTER").count();
+    lab.port(0, false);
+    lab.wait_until(SETTLE, "node2 holds the IPv6 VIP", |l| {
+        l.holds_on(1, VMAC, VIP6)
+    });
+    assert!(
+        ping6(&lab),
+        "the client reaches the VIP on node2\n{}",
+        lab.logs()
+    );
+    assert_eq!(
+        client_neighbour6(&lab).as_deref(),
+        Some(VIRTUAL_MAC6),
+        "the client's entry changed"
+    );
+    let to_master = lab.log(1).matches("to=MASTER").count() - before;
+    assert_eq!(to_master, 1, "node2 became Master once\n{}", lab.logs());
+    assert!(
+        !lab.logs().contains("sending the advert failed"),
+        "{}",
+        lab.logs()
+    );
 }

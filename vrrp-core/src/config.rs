@@ -125,6 +125,18 @@ pub struct InstanceConfig {
     /// is still processed, which keeps two routers whose lists differ from both becoming
     /// Master. (keepalived drops such adverts in both versions.)
     pub strict_address_list: bool,
+    /// keepalived's `lower_prio_no_advert`: a Master that hears an advert of lower priority
+    /// (or of its own priority from a lower address) does not answer it with an advert of its
+    /// own, as RFC 5798 section 6.4.3 says ("Discard the ADVERTISEMENT"); it still
+    /// re-announces its addresses (`garp_lower_prio_repeat`). Off by default, like
+    /// keepalived, which answers at once so that the other router steps down without waiting
+    /// for the next interval. A priority-0 advert is always answered (RFC 5798).
+    pub lower_prio_no_advert: bool,
+    /// keepalived's `virtual_ipaddress_excluded`: addresses a Master holds (added, announced
+    /// and removed with the virtual addresses) that its adverts do not carry, so that peers do
+    /// not compare them. Either family (keepalived's use: IPv6 addresses beside an IPv4
+    /// instance's); none may repeat a virtual address or each other.
+    pub excluded_addresses: Vec<IpAddr>,
 }
 
 impl InstanceConfig {
@@ -148,6 +160,8 @@ impl InstanceConfig {
             announce: AnnounceSchedule::default(),
             tracks: Vec::new(),
             strict_address_list: false,
+            lower_prio_no_advert: false,
+            excluded_addresses: Vec::new(),
         }
     }
 
@@ -155,6 +169,13 @@ impl InstanceConfig {
     #[must_use]
     pub fn is_unicast(&self) -> bool {
         self.unicast || !self.unicast_peers.is_empty()
+    }
+
+    /// Every address a Master holds: the virtual addresses, then the excluded ones.
+    pub(crate) fn held_addresses(&self) -> impl Iterator<Item = &IpAddr> {
+        self.virtual_addresses
+            .iter()
+            .chain(&self.excluded_addresses)
     }
 
     /// The family, given by the first virtual address (IPv4 if there is none).
@@ -205,6 +226,14 @@ impl InstanceConfig {
                 });
             } else if !seen.insert(addr) {
                 out.push(ConfigError::DuplicateAddress {
+                    index,
+                    address: *addr,
+                });
+            }
+        }
+        for (index, addr) in self.excluded_addresses.iter().enumerate() {
+            if !seen.insert(addr) {
+                out.push(ConfigError::DuplicateExcluded {
                     index,
                     address: *addr,
                 });
@@ -386,6 +415,15 @@ pub enum ConfigError {
         /// The name.
         name: String,
     },
+    /// An excluded address that is also a virtual address or an earlier excluded one.
+    /// Field: `excluded_addresses[index]`.
+    #[error("{address} is already a virtual or excluded address: list it once")]
+    DuplicateExcluded {
+        /// Its position in `excluded_addresses`.
+        index: usize,
+        /// The repeated address.
+        address: IpAddr,
+    },
 }
 
 impl ConfigError {
@@ -403,6 +441,7 @@ impl ConfigError {
             Self::MixedFamilies { index, .. } | Self::DuplicateAddress { index, .. } => {
                 format!("virtual_addresses[{index}]")
             }
+            Self::DuplicateExcluded { index, .. } => format!("excluded_addresses[{index}]"),
             Self::PeerFamily { index, .. } => format!("unicast_peers[{index}]"),
             Self::UnicastSourceFamily { .. } | Self::UnicastSourceNotUnicast { .. } => {
                 "unicast_source".to_owned()

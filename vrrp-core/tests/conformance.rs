@@ -939,6 +939,95 @@ fn rfc5798_6_4_3_master_discards_lower_priority_and_answers() {
     );
 }
 
+/// 6.4.3 to the letter with keepalived's `lower_prio_no_advert`: a lower-priority advert is
+/// discarded without an answer and the Adver_Timer keeps its deadline; the addresses are
+/// still re-announced. A priority-0 advert is still answered.
+#[test]
+fn lower_prio_no_advert_discards_without_answering() {
+    let clock = Clock::new();
+    let mut c = config(150);
+    c.lower_prio_no_advert = true;
+    let mut vr = master(c, &clock);
+    let before = clock.cs(vr.poll_timeout().unwrap());
+    Peer::v3(HIGHER_PEER, 100)
+        .deliver(&mut vr, clock.at(420))
+        .unwrap();
+    assert_eq!(vr.state(), State::Master);
+    assert_eq!(drain(&mut vr), times(5, "announce 10.200.0.100"));
+    assert_eq!(vr.stats().rcvd_lower_priority, 1);
+    assert_eq!(
+        clock.cs(vr.poll_timeout().unwrap()),
+        before,
+        "Adver_Timer not reset"
+    );
+    Peer::v3(HIGHER_PEER, 0)
+        .deliver(&mut vr, clock.at(430))
+        .unwrap();
+    let answer = drain(&mut vr);
+    assert_eq!(
+        answer.first().map(String::as_str),
+        Some("send p150 -> 224.0.0.18")
+    );
+    assert_eq!(clock.cs(vr.poll_timeout().unwrap()), 530);
+}
+
+/// keepalived's `virtual_ipaddress_excluded`: a Master adds, announces and removes the
+/// excluded addresses (here an IPv6 one beside an IPv4 instance) with its virtual addresses,
+/// but its adverts carry only the virtual addresses; a reload that drops one removes it.
+#[test]
+fn excluded_addresses_are_held_but_not_advertised() {
+    let clock = Clock::new();
+    let v6: IpAddr = "fd00:200::100".parse().unwrap();
+    let mut c = config(150);
+    c.excluded_addresses = vec![v6];
+    c.announce.repeat = 1;
+    c.announce.delay = Centis::ZERO;
+    let mut vr = started(c.clone(), &clock);
+    let down = vr.poll_timeout().unwrap();
+    vr.handle_timeout(down);
+    let actions = drain_raw(&mut vr);
+    let rendered: Vec<String> = actions.iter().map(render).collect();
+    assert_eq!(
+        rendered,
+        strs(&[
+            "state INIT->BACKUP (startup)",
+            "state BACKUP->MASTER (master down timer expired)",
+            "add 10.200.0.100",
+            "add fd00:200::100",
+            "send p150 -> 224.0.0.18",
+            "announce 10.200.0.100",
+            "announce fd00:200::100",
+        ])
+    );
+    let tx = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::SendAdvertisement(tx) => Some(tx),
+            _ => None,
+        })
+        .unwrap();
+    let at = Endpoints {
+        src: tx.src,
+        dst: tx.dst,
+    };
+    let adv = Advertisement::parse(&tx.payload, at, ChecksumMode::PseudoHeader).unwrap();
+    assert_eq!(
+        adv.addresses,
+        Addresses::V4(vec![Ipv4Addr::new(10, 200, 0, 100)])
+    );
+    // A reload without it: removed, and nothing else changes.
+    let mut fewer = c.clone();
+    fewer.excluded_addresses.clear();
+    vr.reconfigure(clock.at(10), fewer).unwrap();
+    assert_eq!(drain(&mut vr), strs(&["remove fd00:200::100"]));
+    // Repeating a virtual address is refused, naming the field.
+    let mut twice = c;
+    twice.excluded_addresses = vec![VIP];
+    let problems = twice.problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].field(), "excluded_addresses[0]");
+}
+
 /// 6.4.3: a priority-0 advert makes the master send an advert and reset the Adver_Timer.
 #[test]
 fn rfc5798_6_4_3_master_answers_priority_zero() {

@@ -86,6 +86,11 @@ const fn is_true(b: &bool) -> bool {
     *b
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+const fn is_zero(d: &ConfigDuration) -> bool {
+    d.0 == 0
+}
+
 /// Where vipd serves `/metrics`, `/healthz`, `/readyz` and `/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -200,6 +205,11 @@ pub struct InstanceSpec {
     /// The virtual addresses, in CIDR form.
     #[serde(default)]
     pub vips: Vec<String>,
+    /// keepalived's `virtual_ipaddress_excluded`: addresses (CIDR, either family) the Master
+    /// holds on the VIP interface with the VIPs, but that its adverts do not carry (peers do
+    /// not compare them; keepalived's use: IPv6 addresses beside an IPv4 instance).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vips_excluded: Vec<String>,
     /// Unicast peers; empty for multicast.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unicast_peers: Vec<String>,
@@ -227,6 +237,19 @@ pub struct InstanceSpec {
     /// Drop VRRPv3 adverts whose address list differs (VRRPv2 always does).
     #[serde(default)]
     pub strict_address_list: bool,
+    /// keepalived's `lower_prio_no_advert`: as Master, do not answer an advert of lower
+    /// priority with an advert at once (RFC 5798 section 6.4.3 discards it); the VIPs are
+    /// still re-announced (`garp.lower_prio_repeat`). By default vipd answers, like
+    /// keepalived, so that a router that believed it was Master steps down at once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lower_prio_no_advert: bool,
+    /// keepalived's `dont_track_primary`: the link state of `interface` (and of its virtual
+    /// MAC interface, which follows it) does not put the instance in Fault. A separate
+    /// `vip_interface` is still tracked. For links that flap while the VRRP peers still hear
+    /// each other another way, e.g. a bond member; a down link then leaves a Master holding
+    /// its VIPs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dont_track_primary: bool,
     /// Commands run on each state change.
     #[serde(default, skip_serializing_if = "NotifySpec::is_empty")]
     pub notify: NotifySpec,
@@ -271,6 +294,16 @@ pub struct GarpSpec {
     /// Delay of a second such burst; 0 for none (keepalived's `garp_lower_prio_delay`).
     #[serde(default = "default_garp_delay")]
     pub lower_prio_delay: ConfigDuration,
+    /// keepalived's `vrrp_garp_interval`: the least time between two gratuitous ARPs on the
+    /// VIP interface, so that a burst of many addresses does not flood switches that
+    /// rate-limit ARP; 0 (the default) sends a burst at once. At most 1s; instances that
+    /// share a VIP interface must agree. Set when vipd starts using the interface: a reload
+    /// that changes it for an interface already in use takes effect at the next start.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub interval: ConfigDuration,
+    /// keepalived's `vrrp_gna_interval`: the same for unsolicited neighbour advertisements.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub na_interval: ConfigDuration,
 }
 
 impl Default for GarpSpec {
@@ -282,6 +315,8 @@ impl Default for GarpSpec {
             master_refresh_repeat: default_garp_refresh_repeat(),
             lower_prio_repeat: default_garp_repeat(),
             lower_prio_delay: default_garp_delay(),
+            interval: ConfigDuration(0),
+            na_interval: ConfigDuration(0),
         }
     }
 }
@@ -381,6 +416,7 @@ impl InstanceSpec {
             preempt_delay: ConfigDuration(0),
             password: None,
             vips,
+            vips_excluded: Vec::new(),
             unicast_peers: Vec::new(),
             unicast_peers_from: None,
             unicast_src_ip: None,
@@ -389,6 +425,8 @@ impl InstanceSpec {
             vip_lifetime: default_lifetime(),
             v3_checksum_as_v2: false,
             strict_address_list: false,
+            lower_prio_no_advert: false,
+            dont_track_primary: false,
             notify: NotifySpec::default(),
             checks: Vec::new(),
         }

@@ -19,10 +19,14 @@
 //!     preempt: true              # false is keepalived's nopreempt
 //!     preempt_delay: 0s
 //!     vips: [192.168.1.100/24]   # CIDR form, one family per instance
+//!     vips_excluded: []          # held as Master, not advertised (keepalived's virtual_ipaddress_excluded)
 //!     unicast_peers: []          # empty: multicast (unless unicast_peers_from is set)
 //!     unicast_peers_from:        # peers discovered live, see `PeerSourceSpec`
 //!       kubernetes: { pods: { selector: app.kubernetes.io/name=vipd } }
 //!     garp: { master_delay: 5s, master_repeat: 5, master_refresh: 0s, master_refresh_repeat: 1 }
+//!     # garp.interval / garp.na_interval: 0s (keepalived's vrrp_garp_interval / vrrp_gna_interval)
+//!     lower_prio_no_advert: false # true: do not answer a lower-priority advert with an advert
+//!     dont_track_primary: false  # true: the link of `interface` does not put the instance in Fault
 //!     vip_lifetime: 5s           # kernel lifetime of each VIP, renewed while Master; or forever
 //! sync_groups:                   # keepalived's vrrp_sync_group: members change state together
 //!   - name: G1

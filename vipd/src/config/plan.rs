@@ -31,8 +31,9 @@ pub struct InstancePlan {
     pub(crate) name: String,
     pub(crate) interface: String,
     pub(crate) vip_interface: String,
-    /// The VIPs with their prefix lengths; the engine's `virtual_addresses` are their
-    /// addresses, in the same order.
+    /// The VIPs with their prefix lengths, then the excluded addresses (`vips_excluded`):
+    /// the engine's `virtual_addresses` and `excluded_addresses` are their addresses, in the
+    /// same order.
     pub(crate) vips: Vec<Vip>,
     pub(crate) vip_lifetime: VipLifetime,
     pub(crate) engine: InstanceConfig,
@@ -42,6 +43,9 @@ pub struct InstancePlan {
     /// with no peer: `engine.unicast`).
     pub(crate) discovery: Option<super::Discovery>,
     pub(crate) vmac: Option<VmacPlan>,
+    pub(crate) dont_track_primary: bool,
+    /// `garp.interval` and `garp.na_interval`.
+    pub(crate) announce_pacing: (std::time::Duration, std::time::Duration),
 }
 
 /// The virtual MAC interface of an instance (keepalived's `use_vmac`).
@@ -91,7 +95,8 @@ impl InstancePlan {
         &self.vip_interface
     }
 
-    /// The VIPs with their prefix lengths, in configuration order.
+    /// The addresses held as Master with their prefix lengths, in configuration order: the
+    /// VIPs, then the excluded addresses (not advertised).
     #[must_use]
     pub fn vips(&self) -> &[Vip] {
         &self.vips
@@ -125,6 +130,33 @@ impl InstancePlan {
     #[must_use]
     pub const fn discovery(&self) -> Option<&super::Discovery> {
         self.discovery.as_ref()
+    }
+
+    /// Whether the instance can run with these link states of its `interface` and its VIP
+    /// interface: both up, or with `dont_track_primary` the VIP interface alone when it is a
+    /// separate one (a virtual MAC interface follows `interface` and is not tracked either).
+    #[must_use]
+    pub fn link_usable(&self, interface_up: bool, vip_interface_up: bool) -> bool {
+        if !self.dont_track_primary {
+            interface_up && vip_interface_up
+        } else if self.vmac.is_some() || self.vip_interface == self.interface {
+            true
+        } else {
+            vip_interface_up
+        }
+    }
+
+    /// The least time between two gratuitous ARPs, and between two unsolicited NAs, on the
+    /// VIP interface (keepalived's `vrrp_garp_interval`, `vrrp_gna_interval`); zero: none.
+    #[must_use]
+    pub const fn announce_pacing(&self) -> (std::time::Duration, std::time::Duration) {
+        self.announce_pacing
+    }
+
+    /// keepalived's `dont_track_primary`.
+    #[must_use]
+    pub const fn dont_track_primary(&self) -> bool {
+        self.dont_track_primary
     }
 
     /// The virtual MAC interface, with `use_vmac`; its name is then

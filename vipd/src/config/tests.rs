@@ -340,3 +340,121 @@ fn a_vip_lifetime_must_survive_missed_renewals() {
         assert_eq!(with(fine), Vec::<String>::new(), "{fine}");
     }
 }
+
+/// The plan of a one-instance file on eth0 (VRID 51, 10.0.0.1/24) with `extra` fields.
+fn one_instance(extra: &str) -> InstancePlan {
+    Config::from_yaml(&format!(
+        "instances: [{{interface: eth0, vrid: 51, vips: [10.0.0.1/24]{extra}}}]"
+    ))
+    .unwrap()
+    .validate()
+    .unwrap()
+    .instances()[0]
+        .clone()
+}
+
+#[test]
+fn lower_prio_no_advert_reaches_the_engine_and_is_off_by_default() {
+    assert!(!one_instance("").engine.lower_prio_no_advert);
+    assert!(
+        one_instance(", lower_prio_no_advert: true")
+            .engine
+            .lower_prio_no_advert
+    );
+    let wrong = errors(
+        "instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24], lower_prio_no_advert: 1}]",
+    );
+    assert!(
+        wrong.iter().any(|e| e.contains("lower_prio_no_advert")),
+        "{wrong:?}"
+    );
+}
+
+/// keepalived's `dont_track_primary`: the instance's interface (and its virtual MAC interface)
+/// no longer decides whether it can run; a separate VIP interface still does.
+#[test]
+fn dont_track_primary_ignores_the_interface_link_only() {
+    let plan = one_instance;
+    let tracked = plan("");
+    assert!(tracked.link_usable(true, true));
+    assert!(!tracked.link_usable(false, false));
+    assert!(!tracked.link_usable(true, false));
+    let same = plan(", dont_track_primary: true");
+    assert!(same.dont_track_primary());
+    assert!(
+        same.link_usable(false, false),
+        "VIPs on the interface itself"
+    );
+    let separate = plan(", dont_track_primary: true, vip_interface: eth1");
+    assert!(separate.link_usable(false, true));
+    assert!(!separate.link_usable(true, false), "eth1 is still tracked");
+    let vmac = plan(", dont_track_primary: true, use_vmac: true");
+    assert!(vmac.link_usable(false, false), "the macvlan follows eth0");
+}
+
+/// keepalived's `vrrp_garp_interval` / `vrrp_gna_interval`: off by default, at most 1 s, and
+/// one pacing per VIP interface.
+#[test]
+fn announcement_pacing_is_bounded_and_one_per_interface() {
+    use std::time::Duration;
+    assert_eq!(
+        one_instance("").announce_pacing(),
+        (Duration::ZERO, Duration::ZERO)
+    );
+    assert_eq!(
+        one_instance(", garp: {interval: 10ms, na_interval: 5ms}").announce_pacing(),
+        (Duration::from_millis(10), Duration::from_millis(5))
+    );
+    let long = errors(
+        "instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24], garp: {interval: 2s}}]",
+    );
+    assert!(
+        long.iter()
+            .any(|e| e.contains("instances[0].garp.interval") && e.contains("more than 1s")),
+        "{long:?}"
+    );
+    let clash = errors(
+        "instances:\n  - {interface: eth0, vrid: 51, vips: [10.0.0.1/24], garp: {interval: 10ms}}\n  \
+         - {interface: eth0, vrid: 52, vips: [10.0.0.2/24]}\n",
+    );
+    assert!(
+        clash
+            .iter()
+            .any(|e| e.contains("instances[1].garp.interval") && e.contains("instances[0]")),
+        "{clash:?}"
+    );
+}
+
+/// keepalived's `virtual_ipaddress_excluded`: held (in the plan's addresses, after the VIPs)
+/// but not advertised (not in the engine's virtual addresses); errors name `vips_excluded`.
+#[test]
+fn excluded_addresses_are_held_not_advertised_and_checked() {
+    let plan = one_instance(", vips_excluded: [10.0.0.9/24, fd00::9/64]");
+    let addrs: Vec<String> = plan.vips().iter().map(ToString::to_string).collect();
+    assert_eq!(addrs, ["10.0.0.1/24", "10.0.0.9/24", "fd00::9/64"]);
+    assert_eq!(
+        plan.engine.virtual_addresses,
+        ["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(plan.engine.excluded_addresses.len(), 2);
+    let wrong = errors(
+        "instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24], \
+         vips_excluded: [10.0.0.9/24, bogus, 10.0.0.1/24]}]",
+    );
+    assert!(
+        wrong
+            .iter()
+            .any(|e| e.starts_with("instances[0].vips_excluded[1]")),
+        "{wrong:?}"
+    );
+    let twice = errors(
+        "instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24], \
+         vips_excluded: [10.0.0.9/24, 10.0.0.1/24]}]",
+    );
+    assert!(
+        twice
+            .iter()
+            .any(|e| e.starts_with("instances[0].vips_excluded[1]") && e.contains("once")),
+        "{twice:?}"
+    );
+}

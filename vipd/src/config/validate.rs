@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use vrrp_core::{
     AnnounceSchedule, Centis, ChecksumMode, Family, InstanceConfig, Interval, Password, Priority,
@@ -9,7 +10,7 @@ use vrrp_core::{
 };
 
 use super::{Config, ConfigFileError, FieldError, InstancePlan, InstanceSpec, Plan, Vip};
-use crate::duration::VipLifetime;
+use crate::duration::{ConfigDuration, VipLifetime};
 use crate::notify::NotifySpec;
 use vip_health::{RunAs, RunAsSpec};
 
@@ -55,8 +56,10 @@ impl Config {
         let mut keys: BTreeMap<(String, u8, Family), usize> = BTreeMap::new();
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
         let mut vmacs: BTreeMap<String, usize> = BTreeMap::new();
-        // Every VIP with the instance and list position that first claimed it.
-        let mut claimed: BTreeMap<IpAddr, (usize, usize)> = BTreeMap::new();
+        // Each VIP interface's announcement pacing, with the first instance that set it.
+        let mut pacing: BTreeMap<String, (usize, (Duration, Duration))> = BTreeMap::new();
+        // Every VIP (or excluded address) with the instance and field that first claimed it.
+        let mut claimed: BTreeMap<IpAddr, (usize, String)> = BTreeMap::new();
         for (i, spec) in self.instances.iter().enumerate() {
             let mut e = Errors {
                 prefix: format!("instances[{i}]"),
@@ -87,18 +90,24 @@ impl Config {
             }
             // One address, one owner: an instance leaving Master removes its VIPs, which would
             // take the address from under another instance holding it.
+            let advertised = plan.engine.virtual_addresses.len();
             for (j, vip) in plan.vips.iter().enumerate() {
-                if let Some((first, k)) = claimed.get(&vip.addr).copied() {
+                let field = if j < advertised {
+                    format!("vips[{j}]")
+                } else {
+                    format!("vips_excluded[{}]", j - advertised)
+                };
+                if let Some((first, theirs)) = claimed.get(&vip.addr) {
                     e.push(
-                        &format!("vips[{j}]"),
+                        &field,
                         format!(
-                            "{} is also a VIP of instances[{first}] (vips[{k}]): a VIP belongs \
+                            "{} is also a VIP of instances[{first}] ({theirs}): a VIP belongs \
                              to one instance; remove it here or there",
                             vip.addr
                         ),
                     );
                 } else {
-                    claimed.insert(vip.addr, (i, j));
+                    claimed.insert(vip.addr, (i, field));
                 }
             }
             // Default names derive from the key, whose clash is reported above.
@@ -121,6 +130,20 @@ impl Config {
                         "virtual MAC interface {:?} is also instances[{first}]'s: name one of \
                          them, e.g. use_vmac: vrrp.{}.2",
                         vmac.name, plan.engine.vrid
+                    ),
+                );
+            }
+            let (first, paced) = *pacing
+                .entry(plan.vip_interface.clone())
+                .or_insert((i, plan.announce_pacing));
+            if paced != plan.announce_pacing {
+                e.push(
+                    "garp.interval",
+                    format!(
+                        "instances[{first}] announces on {} too, with other garp.interval / \
+                         garp.na_interval: announcements on one interface are paced one way; \
+                         give both instances the same values",
+                        plan.vip_interface
                     ),
                 );
             }
@@ -343,6 +366,25 @@ impl InstanceSpec {
                 Err(msg) => e.push(&format!("vips[{j}]"), msg),
             }
         }
+        // The same for the addresses held but not advertised, of either family.
+        let mut excluded: Vec<(usize, Vip)> = Vec::new();
+        if self.vips_excluded.len() > usize::from(u8::MAX) {
+            e.push(
+                "vips_excluded",
+                format!(
+                    "{} addresses; an instance holds at most 255 beside its VIPs: split them \
+                     over several instances",
+                    self.vips_excluded.len()
+                ),
+            );
+        } else {
+            for (j, text) in self.vips_excluded.iter().enumerate() {
+                match parse_cidr(text) {
+                    Ok(vip) => excluded.push((j, vip)),
+                    Err(msg) => e.push(&format!("vips_excluded[{j}]"), msg),
+                }
+            }
+        }
         let mut peers: Vec<(usize, IpAddr)> = Vec::new();
         for (j, text) in self.unicast_peers.iter().enumerate() {
             match text.trim().parse::<IpAddr>() {
@@ -430,6 +472,8 @@ impl InstanceSpec {
         engine.unicast_min_hop_limit = hop_limit.unwrap_or(255);
         engine.announce = announce.unwrap_or_default();
         engine.strict_address_list = self.strict_address_list;
+        engine.lower_prio_no_advert = self.lower_prio_no_advert;
+        engine.excluded_addresses = excluded.iter().map(|(_, v)| v.addr).collect();
         engine.tracks = checks.iter().map(super::plan::track_of).collect();
         engine.checksum_mode = if self.v3_checksum_as_v2 {
             ChecksumMode::V3AsV2
@@ -441,13 +485,14 @@ impl InstanceSpec {
             if matches!(problem, vrrp_core::ConfigError::NoVirtualAddresses) {
                 continue;
             }
-            let field = file_field(&problem, &parsed, &peers);
+            let field = file_field(&problem, &parsed, &excluded, &peers);
             e.push(&field, problem.to_string());
         }
         if e.count() > before {
             return None;
         }
-        let vips: Vec<Vip> = parsed.into_iter().map(|(_, v)| v).collect();
+        // The VIPs, then the excluded addresses (the daemon holds both).
+        let vips: Vec<Vip> = parsed.into_iter().chain(excluded).map(|(_, v)| v).collect();
         let family = engine.family();
         let vmac = self.vmac(e, engine.vrid, family);
         if e.count() > before {
@@ -472,6 +517,11 @@ impl InstanceSpec {
                 |v| v.name.clone(),
             ),
             vmac,
+            dont_track_primary: self.dont_track_primary,
+            announce_pacing: (
+                self.garp.interval.to_duration(),
+                self.garp.na_interval.to_duration(),
+            ),
             vips,
             vip_lifetime: self.vip_lifetime,
             engine,
@@ -549,6 +599,21 @@ impl InstanceSpec {
         let refresh_repeat = u8::try_from(g.master_refresh_repeat).ok();
         let lower_repeat = u8::try_from(g.lower_prio_repeat).ok();
         let lower_delay = g.lower_prio_delay.to_centis().map(Centis);
+        for (field, pacing) in [
+            ("garp.interval", g.interval),
+            ("garp.na_interval", g.na_interval),
+        ] {
+            if pacing > ConfigDuration::from_secs(1) {
+                e.push(
+                    field,
+                    format!(
+                        "{pacing} is more than 1s: it spaces the announcements of one burst \
+                         (keepalived's vrrp_garp_interval / vrrp_gna_interval are usually a \
+                         few ms); write e.g. 10ms"
+                    ),
+                );
+            }
+        }
         for (field, ok, what) in [
             (
                 "garp.master_delay",
@@ -593,6 +658,7 @@ impl InstanceSpec {
 fn file_field(
     problem: &vrrp_core::ConfigError,
     vips: &[(usize, Vip)],
+    excluded: &[(usize, Vip)],
     peers: &[(usize, IpAddr)],
 ) -> String {
     let field = problem.field();
@@ -604,6 +670,13 @@ fn file_field(
         Some(("virtual_addresses", rest)) => {
             let i = rest.trim_end_matches(']').parse::<usize>().ok();
             entry("vips", i.and_then(|i| vips.get(i)).map(|(j, _)| *j))
+        }
+        Some(("excluded_addresses", rest)) => {
+            let i = rest.trim_end_matches(']').parse::<usize>().ok();
+            entry(
+                "vips_excluded",
+                i.and_then(|i| excluded.get(i)).map(|(j, _)| *j),
+            )
         }
         Some(("unicast_peers", rest)) => {
             let i = rest.trim_end_matches(']').parse::<usize>().ok();

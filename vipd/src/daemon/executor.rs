@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use tracing::{debug, error, info, warn};
 use vrrp_core::{Action, Family, InstanceKey, Reason, Router, State};
-use vrrp_net::announce::Announcer;
 use vrrp_net::netlink::{Lifetime as NetLifetime, Netlink};
 use vrrp_net::socket::VrrpSocket;
 
+use super::pacing::Paced;
 use crate::config::InstancePlan;
 use crate::duration::VipLifetime;
 use crate::notify::{Notification, Notifier, Outcome};
@@ -78,7 +78,7 @@ pub(super) struct Executor {
     /// One raw socket per (VRRP interface, family).
     pub(super) sockets: BTreeMap<(u32, Family), Arc<VrrpSocket>>,
     /// One announcer per VIP interface.
-    pub(super) announcers: BTreeMap<u32, Arc<Announcer>>,
+    pub(super) announcers: BTreeMap<u32, Paced>,
     pub(super) notifier: Option<Notifier>,
 }
 

@@ -16,6 +16,7 @@
 //! - `runner`: the event loop, start-up, reload and stop;
 //! - `executor`: carrying out the engine's actions (VIPs, adverts, announcements, hooks);
 //! - `discovery`: unicast peers discovered from the Kubernetes API, applied in place;
+//! - `pacing`: gratuitous ARPs / NAs spaced out (`garp.interval`, `garp.na_interval`);
 //! - `health`: the health checks, keyed by instance, feeding the engine's tracked objects;
 //! - `snapshot`: what `/status` and `/metrics` report, taken between two inputs.
 //!
@@ -36,6 +37,7 @@ mod discovery;
 mod events;
 mod executor;
 mod health;
+mod pacing;
 mod runner;
 mod snapshot;
 mod sync_groups;

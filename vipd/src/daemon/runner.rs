@@ -298,7 +298,8 @@ impl Runner {
                     interface: vip.name.clone(),
                     source,
                 })?;
-            slot.insert(Arc::new(announcer));
+            let (garp, na) = plan.announce_pacing();
+            slot.insert(super::pacing::Paced::new(announcer, garp, na));
         }
         self.links.insert(vrrp.index, vrrp.up);
         self.links.insert(vip.index, vip.up);
@@ -314,8 +315,9 @@ impl Runner {
             .netlink
             .primary_address(vrrp.index, family)
             .await?;
+        super::vmac::carry_primary(&self.executor.netlink, &plan, vip.index, primary).await;
         if let Some(instance) = self.router.instance_mut(&key) {
-            instance.set_link_up(now, vrrp.up && vip.up);
+            instance.set_link_up(now, plan.link_usable(vrrp.up, vip.up));
             instance.set_primary_address(now, primary);
         }
         info!(

@@ -82,6 +82,27 @@ pub(super) fn open_socket(
     Ok(Some(socket))
 }
 
+/// Puts the instance's primary address `primary` (the VRRP interface's link-local address,
+/// the adverts' source) on its IPv6 virtual MAC interface `vip_index` when it sends from it:
+/// an IPv6 packet must leave from an interface that has its source address. Nothing to do
+/// for IPv4, without `use_vmac`, or with `vmac_xmit_base`.
+pub(super) async fn carry_primary(
+    netlink: &Netlink,
+    plan: &InstancePlan,
+    vip_index: u32,
+    primary: Option<std::net::IpAddr>,
+) {
+    if plan.vmac().is_none_or(crate::config::VmacPlan::xmit_base) {
+        return;
+    }
+    let Some(std::net::IpAddr::V6(primary)) = primary else {
+        return;
+    };
+    if let Err(e) = netlink.add_vmac_link_local(vip_index, primary).await {
+        warn!(instance = %plan.name(), address = %primary, error = %e, "giving the virtual MAC interface the link-local address failed");
+    }
+}
+
 /// Removes the virtual MAC interface of `m`, if it has one (after its VIPs are released), and
 /// its sending socket.
 pub(super) async fn release(executor: &mut Executor, m: &Managed) {

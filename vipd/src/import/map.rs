@@ -15,7 +15,7 @@ use super::unsupported::{
     VIP_OPTION_UNSUPPORTED, reason,
 };
 use super::{Finding, Loc, Severity};
-use crate::config::{Config, GarpSpec, InstanceSpec, Secret};
+use crate::config::{Config, GarpSpec, InstanceSpec, Secret, SyncGroupSpec, UseVmac};
 use crate::duration::ConfigDuration;
 
 /// keepalived's defaults where they are not vipd's, or that the file may set globally.
@@ -28,6 +28,11 @@ struct Globals {
     garp_master_refresh_repeat: Option<u32>,
     garp_lower_prio_delay: Option<ConfigDuration>,
     garp_lower_prio_repeat: Option<u32>,
+    /// `vrrp_lower_prio_no_advert` and its line.
+    lower_prio_no_advert: Option<(bool, String)>,
+    /// `vrrp_garp_interval`, `vrrp_gna_interval`, with their lines.
+    garp_interval: Option<(ConfigDuration, String)>,
+    gna_interval: Option<(ConfigDuration, String)>,
 }
 
 /// A `vrrp_script` as defined.
@@ -75,6 +80,21 @@ pub(crate) struct Mapped {
     pub(crate) script_security_in_file: bool,
     /// The instances.
     pub(crate) instances: Vec<MappedInstance>,
+    /// The sync groups.
+    pub(crate) sync_groups: Vec<MappedGroup>,
+}
+
+/// One imported sync group with where its parts came from.
+#[derive(Debug, Clone)]
+pub(crate) struct MappedGroup {
+    /// The group.
+    pub(crate) spec: SyncGroupSpec,
+    /// Its `vrrp_sync_group` line.
+    pub(crate) loc: Loc,
+    /// For some fields (by their YAML name), the directive they came from.
+    pub(crate) sources: BTreeMap<&'static str, String>,
+    /// For each check, the directives it came from.
+    pub(crate) check_sources: Vec<String>,
 }
 
 impl Mapped {
@@ -82,6 +102,7 @@ impl Mapped {
     pub(crate) fn config(&self) -> Config {
         Config {
             instances: self.instances.iter().map(|i| i.spec.clone()).collect(),
+            sync_groups: self.sync_groups.iter().map(|g| g.spec.clone()).collect(),
             ..Config::default()
         }
     }
@@ -228,6 +249,7 @@ pub(crate) fn map(tree: &[Node], findings: &mut Vec<Finding>) -> Mapped {
             _ => {}
         }
     }
+    let mut groups = Vec::new();
     for node in tree {
         match node.key.as_str() {
             "global_defs" | "vrrp_script" | "vrrp_track_file" => {}
@@ -236,12 +258,20 @@ pub(crate) fn map(tree: &[Node], findings: &mut Vec<Finding>) -> Mapped {
                     out.instances.push(inst);
                 }
             }
+            // After the instances: a group names instances defined anywhere in the file.
+            "vrrp_sync_group" => groups.push(node),
             _ => cx.unsupported(
                 node,
                 TOP_UNSUPPORTED,
                 "not a keepalived section vipd import knows: check its spelling (keepalived \
                  reports unknown keywords too)",
             ),
+        }
+    }
+    unique_vmac_names(&mut cx, &mut out.instances);
+    for node in groups {
+        if let Some(group) = sync_group(&mut cx, node, &out, &mut scripts, &mut files) {
+            out.sync_groups.push(group);
         }
     }
     for (name, def) in &scripts {
@@ -264,10 +294,13 @@ pub(crate) fn map(tree: &[Node], findings: &mut Vec<Finding>) -> Mapped {
             );
         }
     }
-    let has_programs = out
-        .instances
-        .iter()
-        .any(|i| !i.spec.notify.is_empty() || i.spec.checks.iter().any(|c| c.exec.is_some()));
+    let has_programs =
+        out.instances
+            .iter()
+            .any(|i| !i.spec.notify.is_empty() || i.spec.checks.iter().any(|c| c.exec.is_some()))
+            || out.sync_groups.iter().any(|g| {
+                !g.spec.notify.is_empty() || g.spec.checks.iter().any(|c| c.exec.is_some())
+            });
     if has_programs && !out.script_security_in_file {
         let loc = out
             .instances
@@ -285,6 +318,198 @@ pub(crate) fn map(tree: &[Node], findings: &mut Vec<Finding>) -> Mapped {
         );
     }
     out
+}
+
+/// Two instances cannot share a virtual MAC interface: the second one gets a name of its own.
+fn unique_vmac_names(cx: &mut Ctx<'_>, instances: &mut [MappedInstance]) {
+    let mut taken: Vec<String> = Vec::new();
+    for inst in instances {
+        let spec = &mut inst.spec;
+        let name = match &spec.use_vmac {
+            Some(UseVmac::Named(name)) => name.clone(),
+            Some(UseVmac::Enabled(true)) => format!("vrrp.{}", spec.vrid),
+            _ => continue,
+        };
+        if !taken.contains(&name) {
+            taken.push(name);
+            continue;
+        }
+        let mut k = 2;
+        let renamed = loop {
+            // An interface name has at most 15 bytes.
+            let suffix = format!(".{k}");
+            let stem: String = name.chars().take(15 - suffix.len()).collect();
+            let candidate = format!("{stem}{suffix}");
+            if !taken.contains(&candidate) {
+                break candidate;
+            }
+            k += 1;
+        };
+        cx.push_at(
+            &inst.loc,
+            "use_vmac",
+            Severity::Unsupported,
+            format!(
+                "virtual MAC interface {name} is also an earlier instance's: one interface \
+                 cannot serve two instances; imported as {renamed}"
+            ),
+        );
+        spec.use_vmac = Some(UseVmac::Named(renamed.clone()));
+        taken.push(renamed);
+    }
+}
+
+/// A `vrrp_sync_group`: its members among the imported instances (each in one group at
+/// most, as keepalived has it), its hooks and its tracking.
+fn sync_group(
+    cx: &mut Ctx<'_>,
+    node: &Node,
+    out: &Mapped,
+    scripts: &mut BTreeMap<String, ScriptDef>,
+    files: &mut BTreeMap<String, TrackFileDef>,
+) -> Option<MappedGroup> {
+    let name = cx.arg(node, 0)?.to_owned();
+    let mut d = Draft::default();
+    let mut members: Vec<String> = Vec::new();
+    let mut tracking_weight = false;
+    for n in node.children() {
+        match n.key.as_str() {
+            "group" => {
+                for m in n.children() {
+                    group_member(cx, m, &name, out, &mut members);
+                }
+            }
+            "track_interface" | "track_script" | "track_file" => {
+                tracking(cx, n, scripts, files, &mut d.checks);
+            }
+            "notify" => notify(cx, n, &mut d, |s| &mut s.command),
+            "notify_master" => notify(cx, n, &mut d, |s| &mut s.master),
+            "notify_backup" => notify(cx, n, &mut d, |s| &mut s.backup),
+            "notify_fault" => notify(cx, n, &mut d, |s| &mut s.fault),
+            "notify_stop" => notify(cx, n, &mut d, |s| &mut s.stop),
+            "sync_group_tracking_weight" => {
+                tracking_weight = true;
+                d.sources.insert("tracking_weight", source(n));
+            }
+            "global_tracking" => {
+                tracking_weight = true;
+                d.sources.insert("tracking_weight", source(n));
+                cx.push(
+                    n,
+                    Severity::Note,
+                    "keepalived reads the deprecated global_tracking as \
+                     sync_group_tracking_weight: imported as tracking_weight: true",
+                );
+            }
+            key if n.args.is_empty()
+                && n.block.is_none()
+                && out
+                    .instances
+                    .iter()
+                    .any(|i| i.spec.name.as_deref() == Some(key)) =>
+            {
+                cx.push(
+                    n,
+                    Severity::Unsupported,
+                    format!(
+                        "instance {key} named outside a `group {{ }}` block (the old form): \
+                         keepalived 2.2.7 reads it as an unknown keyword, and the import does \
+                         not make it a member either; list the members in `group {{ }}`"
+                    ),
+                );
+            }
+            _ => cx.unsupported(
+                n,
+                INSTANCE_UNSUPPORTED,
+                "not a vrrp_sync_group setting vipd import knows",
+            ),
+        }
+    }
+    if members.is_empty() {
+        cx.push(
+            node,
+            Severity::Unsupported,
+            format!("sync group {name} has no imported member: not imported"),
+        );
+        return None;
+    }
+    if members.len() == 1 {
+        cx.push(
+            node,
+            Severity::Warning,
+            format!(
+                "sync group {name} has one member: keepalived warns that this is probably not \
+                 what you want; imported as it is"
+            ),
+        );
+    }
+    // The group's checks are every member's too: a name a member's own check has is renamed.
+    for (c, s) in &mut d.checks {
+        let wanted = c.name.clone().unwrap_or_default();
+        let clash = out
+            .instances
+            .iter()
+            .filter(|i| i.spec.name.as_ref().is_some_and(|n| members.contains(n)))
+            .any(|i| i.spec.checks.iter().any(|m| m.name == c.name));
+        if clash {
+            let renamed = format!("{name}-{wanted}");
+            s.push_str(&format!(
+                "; renamed {renamed:?}: a member tracks {wanted:?} itself"
+            ));
+            c.name = Some(renamed);
+        }
+    }
+    let mut spec = SyncGroupSpec {
+        name,
+        instances: members,
+        notify: d.notify,
+        checks: Vec::new(),
+        tracking_weight,
+    };
+    let mut check_sources = Vec::new();
+    for (c, s) in d.checks {
+        spec.checks.push(c);
+        check_sources.push(s);
+    }
+    Some(MappedGroup {
+        spec,
+        loc: node.loc.clone(),
+        sources: d.sources,
+        check_sources,
+    })
+}
+
+/// One name of a sync group's `group` block: an imported instance not yet in a group.
+fn group_member(cx: &mut Ctx<'_>, m: &Node, group: &str, out: &Mapped, members: &mut Vec<String>) {
+    let name = &m.key;
+    let imported = out
+        .instances
+        .iter()
+        .any(|i| i.spec.name.as_deref() == Some(name.as_str()));
+    let other = out
+        .sync_groups
+        .iter()
+        .find(|g| g.spec.instances.contains(name));
+    let problem = if !imported {
+        Some(format!(
+            "{name} is not an imported vrrp_instance (undefined, or not imported: see its \
+             findings): left out of sync group {group}"
+        ))
+    } else if let Some(g) = other {
+        Some(format!(
+            "{name} is already in sync group {}: an instance is in one group at most \
+             (keepalived ignores it here too)",
+            g.spec.name
+        ))
+    } else if members.contains(name) {
+        Some(format!("{name} is listed twice in sync group {group}"))
+    } else {
+        None
+    };
+    match problem {
+        Some(text) => cx.push(m, Severity::Unsupported, text),
+        None => members.push(name.clone()),
+    }
 }
 
 fn global_defs(cx: &mut Ctx<'_>, node: &Node, g: &mut Globals, out: &mut Mapped) {
@@ -322,6 +547,9 @@ fn global_defs(cx: &mut Ctx<'_>, node: &Node, g: &mut Globals, out: &mut Mapped)
             "vrrp_garp_master_refresh_repeat" => g.garp_master_refresh_repeat = cx.count(n),
             "vrrp_garp_lower_prio_delay" => g.garp_lower_prio_delay = cx.seconds(n, 0),
             "vrrp_garp_lower_prio_repeat" => g.garp_lower_prio_repeat = cx.count(n),
+            "vrrp_lower_prio_no_advert" => {
+                g.lower_prio_no_advert = flag(cx, n).map(|on| (on, source(n)));
+            }
             "vrrp_garp_interval" | "vrrp_gna_interval"
                 if n.arg(0).and_then(parse_seconds) == Some(ConfigDuration(0)) =>
             {
@@ -332,6 +560,8 @@ fn global_defs(cx: &mut Ctx<'_>, node: &Node, g: &mut Globals, out: &mut Mapped)
                      burst at once too",
                 );
             }
+            "vrrp_garp_interval" => g.garp_interval = pacing(cx, n).map(|d| (d, source(n))),
+            "vrrp_gna_interval" => g.gna_interval = pacing(cx, n).map(|d| (d, source(n))),
             "vrrp_check_unicast_src" => cx.push(
                 n,
                 Severity::Note,
@@ -342,6 +572,45 @@ fn global_defs(cx: &mut Ctx<'_>, node: &Node, g: &mut Globals, out: &mut Mapped)
                 GLOBAL_UNSUPPORTED,
                 "a global setting with no vipd equivalent",
             ),
+        }
+    }
+}
+
+/// A `vrrp_garp_interval` / `vrrp_gna_interval`: whole milliseconds up to 1 s, as vipd
+/// takes them.
+fn pacing(cx: &mut Ctx<'_>, n: &Node) -> Option<ConfigDuration> {
+    let text = n.arg(0).unwrap_or_default();
+    match parse_seconds(text) {
+        Some(d) if d <= ConfigDuration::from_secs(1) => Some(d),
+        _ => {
+            cx.push(
+                n,
+                Severity::Unsupported,
+                format!(
+                    "{text:?}: vipd paces announcements by whole milliseconds up to 1 s \
+                     (garp.interval / garp.na_interval); left out"
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// A keepalived switch with an optional `<BOOL>` (`on|off|true|false|yes|no`): on without one.
+fn flag(cx: &mut Ctx<'_>, n: &Node) -> Option<bool> {
+    match n.arg(0) {
+        None | Some("on" | "true" | "yes") => Some(true),
+        Some("off" | "false" | "no") => Some(false),
+        Some(other) => {
+            cx.push(
+                n,
+                Severity::Unsupported,
+                format!(
+                    "{other:?} is not a keepalived boolean (on, off, true, false, yes, no): \
+                     the setting is left out"
+                ),
+            );
+            None
         }
     }
 }
@@ -547,6 +816,8 @@ struct Draft {
     /// The password and the `auth_pass` line.
     password: Option<(String, Node)>,
     vips: Vec<(String, Option<String>, Node)>,
+    /// `virtual_ipaddress_excluded`, as `vips`.
+    excluded: Vec<(String, Option<String>, Node)>,
     /// Each peer with its line.
     peers: Vec<(String, Node)>,
     src: Option<String>,
@@ -559,6 +830,12 @@ struct Draft {
     checks: Vec<(CheckSpec, String)>,
     sources: BTreeMap<&'static str, String>,
     notify: crate::notify::NotifySpec,
+    /// `use_vmac [NAME]` and its line.
+    use_vmac: Option<(UseVmac, Node)>,
+    /// The `vmac_xmit_base` line.
+    vmac_xmit_base: Option<Node>,
+    /// `lower_prio_no_advert` and its line.
+    lower_prio_no_advert: Option<(bool, String)>,
 }
 
 fn source(n: &Node) -> String {
@@ -650,28 +927,28 @@ fn instance(
                     vip(cx, v, &mut d);
                 }
             }
-            "track_interface" => {
-                for t in n.children() {
-                    let w = entry_weight(cx, t, None);
-                    let mut c = CheckSpec::default();
-                    c.name = Some(check_name(cx, t, &format!("link-{}", t.key)));
-                    let mut iface = InterfaceSpec::default();
-                    iface.name = Some(t.key.clone());
-                    c.interface = Some(iface);
-                    c.weight = w;
-                    d.checks
-                        .push((c, format!("track_interface {} at {}", t.key, t.loc)));
+            "virtual_ipaddress_excluded" => {
+                let mut listed = Draft::default();
+                for v in n.children() {
+                    vip(cx, v, &mut listed);
                 }
+                d.excluded.append(&mut listed.vips);
             }
-            "track_script" => {
-                for t in n.children() {
-                    track_script(cx, t, scripts, &mut d);
-                }
+            "track_interface" | "track_script" | "track_file" => {
+                tracking(cx, n, scripts, files, &mut d.checks);
             }
-            "track_file" => {
-                for t in n.children() {
-                    track_file(cx, t, files, &mut d);
-                }
+            "use_vmac" => {
+                let vmac = n.arg(0).map_or(UseVmac::Enabled(true), |name| {
+                    UseVmac::Named(name.to_owned())
+                });
+                d.use_vmac = Some((vmac, n.clone()));
+            }
+            "vmac_xmit_base" => d.vmac_xmit_base = Some(n.clone()),
+            "lower_prio_no_advert" => {
+                d.lower_prio_no_advert = flag(cx, n).map(|on| (on, source(n)));
+            }
+            "dont_track_primary" => {
+                d.sources.insert("dont_track_primary", source(n));
             }
             "notify" => notify(cx, n, &mut d, |s| &mut s.command),
             "notify_master" => notify(cx, n, &mut d, |s| &mut s.master),
@@ -911,11 +1188,38 @@ fn check_name(cx: &mut Ctx<'_>, n: &Node, wanted: &str) -> String {
     name
 }
 
+/// The checks of a `track_interface`, `track_script` or `track_file` block, of an instance or
+/// of a sync group.
+fn tracking(
+    cx: &mut Ctx<'_>,
+    n: &Node,
+    scripts: &mut BTreeMap<String, ScriptDef>,
+    files: &mut BTreeMap<String, TrackFileDef>,
+    checks: &mut Vec<(CheckSpec, String)>,
+) {
+    for t in n.children() {
+        match n.key.as_str() {
+            "track_script" => track_script(cx, t, scripts, checks),
+            "track_file" => track_file(cx, t, files, checks),
+            _ => {
+                let w = entry_weight(cx, t, None);
+                let mut c = CheckSpec::default();
+                c.name = Some(check_name(cx, t, &format!("link-{}", t.key)));
+                let mut iface = InterfaceSpec::default();
+                iface.name = Some(t.key.clone());
+                c.interface = Some(iface);
+                c.weight = w;
+                checks.push((c, format!("track_interface {} at {}", t.key, t.loc)));
+            }
+        }
+    }
+}
+
 fn track_script(
     cx: &mut Ctx<'_>,
     t: &Node,
     scripts: &mut BTreeMap<String, ScriptDef>,
-    d: &mut Draft,
+    checks: &mut Vec<(CheckSpec, String)>,
 ) {
     let Some(def) = lookup(cx, t, scripts, "vrrp_script") else {
         return;
@@ -976,7 +1280,7 @@ fn track_script(
     if def.init_fail {
         c.initial = Some(InitialState::Down);
     }
-    d.checks.push((
+    checks.push((
         c,
         format!("vrrp_script {} at {}, {}", t.key, def.loc, source_of_use(t)),
     ));
@@ -1046,7 +1350,7 @@ fn track_file(
     cx: &mut Ctx<'_>,
     t: &Node,
     files: &mut BTreeMap<String, TrackFileDef>,
-    d: &mut Draft,
+    checks: &mut Vec<(CheckSpec, String)>,
 ) {
     let Some(def) = lookup(cx, t, files, "vrrp_track_file") else {
         return;
@@ -1063,7 +1367,7 @@ fn track_file(
     c.file = Some(file);
     // keepalived's default weight for a tracked file is 1, vipd's too.
     c.weight = w.filter(|w| *w != 1);
-    d.checks.push((
+    checks.push((
         c,
         format!(
             "vrrp_track_file {} at {}, {}",
@@ -1136,10 +1440,20 @@ fn finish(
         );
         return None;
     }
-    // VIP interfaces: vipd has one per instance.
+    // VIP interfaces: vipd has one per instance. With use_vmac it is the virtual MAC
+    // interface, where keepalived moves the VIPs of the instance's own interface.
+    let vmac_name = d.use_vmac.as_ref().map(|(v, _)| match v {
+        UseVmac::Named(name) => name.clone(),
+        UseVmac::Enabled(_) => format!("vrrp.{vrid}"),
+    });
     let first_dev = d.vips.iter().find_map(|(_, dev, _)| dev.clone());
-    let vip_interface = first_dev.filter(|dv| *dv != interface);
-    let target = vip_interface.clone().unwrap_or_else(|| interface.clone());
+    let vip_interface = first_dev
+        .filter(|dv| *dv != interface)
+        .filter(|_| vmac_name.is_none());
+    let target = vmac_name
+        .clone()
+        .or_else(|| vip_interface.clone())
+        .unwrap_or_else(|| interface.clone());
     let mut vips: Vec<String> = Vec::new();
     for (addr, dev, v) in &d.vips {
         let ip = addr.split('/').next().unwrap_or_default();
@@ -1156,7 +1470,18 @@ fn finish(
             continue;
         }
         let on = dev.clone().unwrap_or_else(|| interface.clone());
-        if on != target {
+        if vmac_name.is_some() && on != interface {
+            cx.push_at(
+                &v.loc,
+                "virtual_ipaddress",
+                Severity::Unsupported,
+                format!(
+                    "{addr} is on {on}, not on {interface}: with use_vmac vipd puts every VIP \
+                     of the instance on the virtual MAC interface (no per-VIP interface); \
+                     imported on {target}"
+                ),
+            );
+        } else if vmac_name.is_none() && on != target {
             cx.push_at(
                 &v.loc,
                 "virtual_ipaddress",
@@ -1170,8 +1495,38 @@ fn finish(
         }
         vips.push(addr.clone());
     }
+    let mut excluded: Vec<String> = Vec::new();
+    for (addr, dev, v) in &d.excluded {
+        let ip = addr.split('/').next().unwrap_or_default();
+        let same = |x: &String| x.split('/').next() == Some(ip);
+        if vips.iter().any(same) || excluded.iter().any(same) {
+            cx.push_at(
+                &v.loc,
+                "virtual_ipaddress_excluded",
+                Severity::Warning,
+                format!("{ip} is already listed: keepalived keeps one, and so does vipd"),
+            );
+            continue;
+        }
+        if let Some(on) = dev
+            .as_ref()
+            .filter(|on| **on != interface && **on != target)
+        {
+            cx.push_at(
+                &v.loc,
+                "virtual_ipaddress_excluded",
+                Severity::Unsupported,
+                format!(
+                    "{addr} is on {on}: per-VIP interfaces are not in vipd yet (the instance's \
+                     addresses go on {target}); imported on {target}"
+                ),
+            );
+        }
+        excluded.push(addr.clone());
+    }
     let mut sources = d.sources;
     let mut spec = InstanceSpec::new(interface, vrid, vips);
+    spec.vips_excluded = excluded;
     spec.name = Some(name);
     spec.vip_interface = vip_interface;
     let ipv6 = spec
@@ -1267,8 +1622,46 @@ fn finish(
             .or(g.garp_lower_prio_repeat)
             .or(master_repeat)
             .unwrap_or(defaults.lower_prio_repeat),
+        interval: g.garp_interval.as_ref().map_or(defaults.interval, |p| p.0),
+        na_interval: g
+            .gna_interval
+            .as_ref()
+            .map_or(defaults.na_interval, |p| p.0),
     };
+    for (key, pacing) in [
+        ("garp.interval", &g.garp_interval),
+        ("garp.na_interval", &g.gna_interval),
+    ] {
+        if let Some((_, from)) = pacing {
+            sources.insert(key, from.clone());
+        }
+    }
     spec.v3_checksum_as_v2 = sources.contains_key("v3_checksum_as_v2");
+    spec.dont_track_primary = sources.contains_key("dont_track_primary");
+    // The instance's own setting, else the global default.
+    if let Some((on, from)) = d
+        .lower_prio_no_advert
+        .or_else(|| g.lower_prio_no_advert.clone())
+    {
+        spec.lower_prio_no_advert = on;
+        sources.insert("lower_prio_no_advert", from);
+    }
+    if let Some((vmac, n)) = d.use_vmac {
+        spec.use_vmac = Some(vmac);
+        sources.insert("use_vmac", source(&n));
+    }
+    if let Some(n) = d.vmac_xmit_base {
+        if spec.use_vmac.is_some() {
+            spec.vmac_xmit_base = true;
+            sources.insert("vmac_xmit_base", source(&n));
+        } else {
+            cx.push(
+                &n,
+                Severity::Note,
+                "vmac_xmit_base without use_vmac: keepalived ignores it, and so does the import",
+            );
+        }
+    }
     spec.notify = d.notify;
     let mut check_sources = Vec::new();
     for (c, s) in d.checks {

@@ -6,11 +6,6 @@
 /// default reason.
 pub(super) const TOP_UNSUPPORTED: &[(&str, &str)] = &[
     (
-        "vrrp_sync_group",
-        "sync groups are not in vipd yet: the group's instances are imported alone and change \
-         state independently",
-    ),
-    (
         "net_namespace",
         "vipd has no network-namespace setting: run vipd inside the namespace (ip netns exec \
          NAME vipd run ...)",
@@ -76,15 +71,6 @@ pub(super) const GLOBAL_UNSUPPORTED: &[(&str, &str)] = &[
     ("smtp_alert_vrrp", "vipd sends no mail"),
     ("email_faults", "vipd sends no mail"),
     (
-        "vrrp_garp_interval",
-        "pacing between gratuitous ARPs is not in vipd yet: vipd sends each burst at once",
-    ),
-    (
-        "vrrp_gna_interval",
-        "pacing between unsolicited neighbour advertisements is not in vipd yet: vipd sends \
-         each burst at once",
-    ),
-    (
         "vrrp_skip_check_adv_addr",
         "vipd checks the address list of VRRPv2 adverts always and of VRRPv3 adverts only with \
          strict_address_list: no per-master skip",
@@ -138,33 +124,20 @@ pub(super) const GLOBAL_UNSUPPORTED: &[(&str, &str)] = &[
         "vipd uses the standard VRRP group ff02::12",
     ),
     (
-        "vrrp_lower_prio_no_advert",
-        "lower_prio_no_advert is not in vipd yet: vipd answers a lower-priority advert at once",
-    ),
-    (
         "vrrp_higher_prio_send_advert",
         "higher_prio_send_advert is not in vipd yet",
     ),
 ];
 
+/// Also the reasons for a `vrrp_sync_group`'s settings (`track_process`, `track_bfd`,
+/// `smtp_alert`, `notify_priority_changes`), which are the instances' too.
 pub(super) const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
     (
-        "use_vmac",
-        "virtual MAC (macvlan) is not in vipd yet: the VIPs go on the interface itself, \
-         announced by gratuitous ARP / unsolicited NA",
+        "use_vmac_addr",
+        "vipd gives the virtual MAC interface the virtual router MAC always (use_vmac), never \
+         the base interface's",
     ),
-    ("vmac_xmit_base", "virtual MAC is not in vipd yet"),
-    ("use_vmac_addr", "virtual MAC is not in vipd yet"),
     ("use_ipvlan", "ipvlan interfaces are not in vipd"),
-    (
-        "dont_track_primary",
-        "not in vipd yet: vipd puts an instance in Fault while its interface is down",
-    ),
-    (
-        "virtual_ipaddress_excluded",
-        "addresses added but not advertised are not in vipd yet: list them as VIPs (they are \
-         then advertised) or add them with a notify hook",
-    ),
     (
         "virtual_routes",
         "vipd adds no routes with the VIPs: add them with a notify hook",
@@ -202,16 +175,15 @@ pub(super) const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
         "no_accept",
         "vipd always accepts traffic to its VIPs (keepalived's accept mode)",
     ),
-    (
-        "lower_prio_no_advert",
-        "not in vipd yet: vipd answers a lower-priority advert at once",
-    ),
     ("higher_prio_send_advert", "not in vipd yet"),
     (
         "garp_extra_if",
         "vipd announces the VIPs only on their interface",
     ),
-    ("vmac_garp_intvl", "virtual MAC is not in vipd yet"),
+    (
+        "vmac_garp_intvl",
+        "vipd has no separate refresh period for virtual MAC interfaces: use garp_master_refresh",
+    ),
     (
         "notify_deleted",
         "vipd has no hook for a deleted instance (notify.stop runs at shutdown)",

@@ -4,14 +4,16 @@
 //! Strings are written as JSON strings (valid YAML double-quoted scalars), so no value can
 //! break the document; tests parse the text back and compare it with the configuration.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use vip_health::CheckSpec;
 
 use super::Finding;
-use super::map::{Mapped, MappedInstance};
-use crate::config::{GarpSpec, InstanceSpec};
+use super::map::{Mapped, MappedGroup, MappedInstance};
+use crate::config::{GarpSpec, InstanceSpec, SyncGroupSpec, UseVmac};
 use crate::duration::VipLifetime;
+use crate::notify::NotifySpec;
 
 fn q(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
@@ -78,7 +80,32 @@ pub(crate) fn write(
     for inst in &mapped.instances {
         instance(&mut out, inst);
     }
+    if !mapped.sync_groups.is_empty() {
+        let _ = writeln!(out, "sync_groups:");
+        for group in &mapped.sync_groups {
+            sync_group(&mut out, group);
+        }
+    }
     out
+}
+
+fn sync_group(out: &mut String, group: &MappedGroup) {
+    let s: &SyncGroupSpec = &group.spec;
+    let _ = writeln!(out, "  # vrrp_sync_group {} at {}", s.name, group.loc);
+    let _ = writeln!(out, "  - name: {}", q(&s.name));
+    let i = "    ";
+    field(out, i, "instances", &list(&s.instances), None);
+    if s.tracking_weight {
+        field(
+            out,
+            i,
+            "tracking_weight",
+            "true",
+            group.sources.get("tracking_weight"),
+        );
+    }
+    notify(out, &s.notify, &group.sources);
+    checks(out, &s.checks, &group.check_sources);
 }
 
 fn field(out: &mut String, indent: &str, key: &str, value: &str, source: Option<&String>) {
@@ -103,6 +130,16 @@ fn instance(out: &mut String, inst: &MappedInstance) {
     if let Some(v) = &s.vip_interface {
         field(out, i, "vip_interface", &q(v), None);
     }
+    match &s.use_vmac {
+        Some(UseVmac::Enabled(on)) => {
+            field(out, i, "use_vmac", &on.to_string(), src("use_vmac"));
+        }
+        Some(UseVmac::Named(name)) => field(out, i, "use_vmac", &q(name), src("use_vmac")),
+        None => {}
+    }
+    if s.vmac_xmit_base {
+        field(out, i, "vmac_xmit_base", "true", src("vmac_xmit_base"));
+    }
     field(out, i, "vrid", &s.vrid.to_string(), None);
     field(out, i, "version", &s.version.to_string(), None);
     field(out, i, "priority", &s.priority.to_string(), None);
@@ -121,6 +158,9 @@ fn instance(out: &mut String, inst: &MappedInstance) {
         field(out, i, "password", &q(&p.0), src("password"));
     }
     field(out, i, "vips", &list(&s.vips), None);
+    if !s.vips_excluded.is_empty() {
+        field(out, i, "vips_excluded", &list(&s.vips_excluded), None);
+    }
     if !s.unicast_peers.is_empty() {
         field(out, i, "unicast_peers", &list(&s.unicast_peers), None);
     }
@@ -171,9 +211,23 @@ fn instance(out: &mut String, inst: &MappedInstance) {
             &g.lower_prio_repeat.to_string(),
             None,
         );
+        for (key, pacing) in [("interval", g.interval), ("na_interval", g.na_interval)] {
+            if pacing.0 != 0 {
+                let full = format!("garp.{key}");
+                field(out, j, key, &pacing.to_string(), src(&full));
+            }
+        }
     }
     if s.vip_lifetime != VipLifetime::After(crate::duration::ConfigDuration::from_secs(5)) {
         field(out, i, "vip_lifetime", &s.vip_lifetime.to_string(), None);
+    }
+    for (key, on) in [
+        ("lower_prio_no_advert", s.lower_prio_no_advert),
+        ("dont_track_primary", s.dont_track_primary),
+    ] {
+        if on {
+            field(out, i, key, "true", src(key));
+        }
     }
     if s.v3_checksum_as_v2 {
         field(
@@ -184,27 +238,39 @@ fn instance(out: &mut String, inst: &MappedInstance) {
             src("v3_checksum_as_v2"),
         );
     }
-    if !s.notify.is_empty() {
-        let _ = writeln!(out, "{i}notify:");
-        let j = "      ";
-        for (key, argv) in [
-            ("command", &s.notify.command),
-            ("master", &s.notify.master),
-            ("backup", &s.notify.backup),
-            ("fault", &s.notify.fault),
-            ("stop", &s.notify.stop),
-        ] {
-            if !argv.is_empty() {
-                let full = format!("notify.{key}");
-                field(out, j, key, &list(argv), inst.sources.get(full.as_str()));
-            }
+    notify(out, &s.notify, &inst.sources);
+    checks(out, &s.checks, &inst.check_sources);
+}
+
+/// The `notify` block of an instance or a group.
+fn notify(out: &mut String, spec: &NotifySpec, sources: &BTreeMap<&'static str, String>) {
+    if spec.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "    notify:");
+    let j = "      ";
+    for (key, argv) in [
+        ("command", &spec.command),
+        ("master", &spec.master),
+        ("backup", &spec.backup),
+        ("fault", &spec.fault),
+        ("stop", &spec.stop),
+    ] {
+        if !argv.is_empty() {
+            let full = format!("notify.{key}");
+            field(out, j, key, &list(argv), sources.get(full.as_str()));
         }
     }
-    if !s.checks.is_empty() {
-        let _ = writeln!(out, "{i}checks:");
-        for (c, source) in s.checks.iter().zip(&inst.check_sources) {
-            check(out, c, source);
-        }
+}
+
+/// The `checks` list of an instance or a group.
+fn checks(out: &mut String, checks: &[CheckSpec], sources: &[String]) {
+    if checks.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "    checks:");
+    for (c, source) in checks.iter().zip(sources) {
+        check(out, c, source);
     }
 }
 

@@ -243,8 +243,9 @@ impl Instance {
     /// RFC 5798 section 6.4.3, "If an ADVERTISEMENT is received" in Master.
     ///
     /// Actions, in order: for an advert that wins, `StateChanged` to Backup then `RemoveVip`s;
-    /// otherwise `SendAdvertisement` (our priority, Adver_Timer reset) then
-    /// `lower_prio_repeat` rounds of `Announce` of every address.
+    /// otherwise `SendAdvertisement` (our priority, Adver_Timer reset; not for a lower
+    /// priority with `lower_prio_no_advert`) then `lower_prio_repeat` rounds of `Announce` of
+    /// every address.
     pub(super) fn master_receive(&mut self, now: Instant, src: IpAddr, adv: &Advertisement) {
         let ours = self.effective_priority();
         // "If the Priority in the ADVERTISEMENT is greater than the local Priority, or the
@@ -265,8 +266,10 @@ impl Instance {
         // keepalived (unless `lower_prio_no_advert`), answer at once so that a lower-priority
         // router that believes it is Master, after a partition heals, steps down without
         // waiting for our next interval.
-        self.send_advert(ours);
-        self.adver_timer = Some(now + self.config.advert_interval.as_centis().to_duration());
+        if adv.priority == 0 || !self.config.lower_prio_no_advert {
+            self.send_advert(ours);
+            self.adver_timer = Some(now + self.config.advert_interval.as_centis().to_duration());
+        }
         if adv.priority != 0 {
             self.stats.rcvd_lower_priority += 1;
         }

@@ -101,16 +101,17 @@ impl Instance {
     ///   `IntervalMismatch` until the master is reloaded too (RFC 3768 section 7.1). A
     ///   running Master_Down_Timer keeps its deadline; the new Master_Down_Interval applies
     ///   from its next reset.
-    /// - **virtual_addresses**: a Master removes each address that left the list and adds
-    ///   and announces (`announce.repeat` times) each new one; if addresses were added and
+    /// - **virtual_addresses, excluded_addresses**: a Master removes each address that left
+    ///   the lists and adds and announces (`announce.repeat` times) each new one; if addresses
+    ///   were added and
     ///   `announce.delay` is not zero, a second burst of every address follows `delay` later
     ///   (keepalived's reload, `clear_diff_vrrp`). The next adverts carry the new list. In
     ///   other states only the list changes.
     /// - **unicast_peers, unicast_source**: the destinations, the source and the receive
     ///   filter change at once (the next advert goes to the new peers; the current master's
     ///   adverts are dropped if it is no longer a peer).
-    /// - **password, checksum_mode, unicast_min_hop_limit, strict_address_list**: apply to
-    ///   the next advert sent or received.
+    /// - **password, checksum_mode, unicast_min_hop_limit, strict_address_list,
+    ///   lower_prio_no_advert**: apply to the next advert sent or received.
     /// - **announce**: applies to the next bursts; a pending second burst is dropped if its
     ///   delay became 0, and a Master re-arms its refresh at the new period from now (or
     ///   stops it).
@@ -163,15 +164,13 @@ impl Instance {
 
         // What changes, measured against the running configuration.
         let left: Vec<IpAddr> = old
-            .virtual_addresses
-            .iter()
-            .filter(|a| !config.virtual_addresses.contains(a))
+            .held_addresses()
+            .filter(|a| !config.held_addresses().any(|b| b == *a))
             .copied()
             .collect();
         let added: Vec<IpAddr> = config
-            .virtual_addresses
-            .iter()
-            .filter(|a| !old.virtual_addresses.contains(a))
+            .held_addresses()
+            .filter(|a| !old.held_addresses().any(|b| b == *a))
             .copied()
             .collect();
         let interval_changed = config.advert_interval != old.advert_interval;
@@ -194,6 +193,10 @@ impl Instance {
         let new_vips = std::mem::replace(
             &mut config.virtual_addresses,
             self.config.virtual_addresses.clone(),
+        );
+        let new_excluded = std::mem::replace(
+            &mut config.excluded_addresses,
+            self.config.excluded_addresses.clone(),
         );
         self.template.interval = config.advert_interval;
         self.template.auth = config.password.map_or(Auth::None, Auth::Password);
@@ -228,10 +231,10 @@ impl Instance {
             // The new tracks make this Master ineligible: it leaves for Fault (or ends its
             // handover) as from any command, removing the addresses it holds.
             self.reevaluate(now);
-            self.set_addresses(new_vips, addresses);
+            self.set_addresses(new_vips, new_excluded, addresses);
             return Ok(());
         }
-        self.set_addresses(new_vips, addresses);
+        self.set_addresses(new_vips, new_excluded, addresses);
         if self.state != State::Master {
             self.reevaluate(now);
             return Ok(());
@@ -254,13 +257,15 @@ impl Instance {
         Ok(())
     }
 
-    /// The virtual addresses, in the configuration, the advert template and the sorted copy.
-    fn set_addresses(&mut self, vips: Vec<IpAddr>, addresses: Addresses) {
+    /// The virtual addresses, in the configuration, the advert template and the sorted copy,
+    /// and the excluded addresses.
+    fn set_addresses(&mut self, vips: Vec<IpAddr>, excluded: Vec<IpAddr>, addresses: Addresses) {
         let mut sorted = vips.clone();
         sorted.sort_unstable();
         self.sorted_vips = sorted;
         self.template.addresses = addresses;
         self.config.virtual_addresses = vips;
+        self.config.excluded_addresses = excluded;
     }
 
     /// Command: a Master requests `announce.repeat` announcements of every virtual address at

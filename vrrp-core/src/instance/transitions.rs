@@ -216,7 +216,7 @@ impl Instance {
             if resign {
                 self.send_advert(0);
             }
-            for addr in &self.config.virtual_addresses {
+            for addr in self.config.held_addresses() {
                 self.actions.push_back(Action::RemoveVip(*addr));
             }
         }
@@ -240,7 +240,7 @@ impl Instance {
         self.preempt_until = None;
         // As Master, the interval in force is our own (it bounds a handover).
         self.master_adver_interval = self.config.advert_interval;
-        for addr in &self.config.virtual_addresses {
+        for addr in self.config.held_addresses() {
             self.actions.push_back(Action::AddVip(*addr));
         }
         // "Send an ADVERTISEMENT; ... broadcast a gratuitous ARP request ...; Set the
@@ -267,7 +267,7 @@ impl Instance {
 
     pub(super) fn announce_burst(&mut self, repeat: u8) {
         for _ in 0..repeat {
-            for addr in &self.config.virtual_addresses {
+            for addr in self.config.held_addresses() {
                 self.actions.push_back(Action::Announce(*addr));
             }
         }

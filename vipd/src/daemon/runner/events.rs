@@ -31,8 +31,10 @@ impl Runner {
                     let Some(m) = self.instances.get(&key) else {
                         continue;
                     };
-                    let usable = self.links.get(&m.vrrp_index).copied().unwrap_or(false)
-                        && self.links.get(&m.vip_index).copied().unwrap_or(false);
+                    let usable = m.plan.link_usable(
+                        self.links.get(&m.vrrp_index).copied().unwrap_or(false),
+                        self.links.get(&m.vip_index).copied().unwrap_or(false),
+                    );
                     if let Some(instance) = self.router.instance_mut(&key) {
                         instance.set_link_up(now, usable);
                     }
@@ -118,6 +120,11 @@ impl Runner {
                     if !logged {
                         info!(ifindex, primary = ?primary, "primary address changed");
                         logged = true;
+                    }
+                    if let Some(m) = self.instances.get(&key) {
+                        let netlink = &self.executor.netlink;
+                        super::super::vmac::carry_primary(netlink, &m.plan, m.vip_index, primary)
+                            .await;
                     }
                     instance.set_primary_address(now, primary);
                 }
