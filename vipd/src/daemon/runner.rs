@@ -43,6 +43,35 @@ struct Resolved {
 #[derive(Debug)]
 struct Input(u32, OwnedReceived);
 
+/// Payload buffers the event loop hands back once an advert is handled, for the socket
+/// readers to receive the next ones into: no allocation per advert received.
+#[derive(Debug, Clone, Default)]
+struct Spares(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+impl Spares {
+    /// At most this many buffers are kept (a burst beyond it is freed).
+    const KEPT: usize = 32;
+
+    /// A buffer handed back, or a new empty one.
+    fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn give(&self, payload: Vec<u8>) {
+        let mut kept = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.len() < Self::KEPT {
+            kept.push(payload);
+        }
+    }
+}
+
 /// The event loop's state.
 struct Runner {
     router: Router,
@@ -55,6 +84,8 @@ struct Runner {
     inputs: mpsc::Sender<Input>,
     /// The socket reader tasks, stopped with the daemon.
     readers: Vec<JoinHandle<()>>,
+    /// Payload buffers going back to the readers.
+    spares: Spares,
     health: Health,
     stop: StopMode,
     stopping: bool,
@@ -128,6 +159,7 @@ pub(super) async fn start(
         states,
         inputs: input_tx,
         readers: Vec::new(),
+        spares: Spares::default(),
         health,
         stop,
         stopping: false,
@@ -182,11 +214,16 @@ pub(super) async fn start(
     }))
 }
 
-fn spawn_reader(ifindex: u32, socket: Arc<VrrpSocket>, tx: mpsc::Sender<Input>) -> JoinHandle<()> {
+fn spawn_reader(
+    ifindex: u32,
+    socket: Arc<VrrpSocket>,
+    tx: mpsc::Sender<Input>,
+    spares: Spares,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut buf = vec![0u8; RECV_BUF];
         loop {
-            match socket.recv_in(&mut buf).await {
+            match socket.recv_reusing(&mut buf, spares.take()).await {
                 Ok(packet) => {
                     if tx.send(Input(ifindex, packet)).await.is_err() {
                         return;
@@ -286,13 +323,18 @@ impl Runner {
                 }
             })?;
             let socket = Arc::new(socket);
-            let reader = spawn_reader(vrrp.index, Arc::clone(&socket), self.inputs.clone());
+            let reader = spawn_reader(
+                vrrp.index,
+                Arc::clone(&socket),
+                self.inputs.clone(),
+                self.spares.clone(),
+            );
             self.readers.push(reader);
             slot.insert(socket);
         }
         if let Some(socket) = super::vmac::open_socket(&mut self.executor, &plan, &vip)? {
             // What arrives on the virtual MAC interface is the VRRP interface's.
-            let reader = spawn_reader(vrrp.index, socket, self.inputs.clone());
+            let reader = spawn_reader(vrrp.index, socket, self.inputs.clone(), self.spares.clone());
             self.readers.push(reader);
         }
         if let Entry::Vacant(slot) = self.executor.announcers.entry(vip.index) {
@@ -522,6 +564,7 @@ impl Runner {
                     if let Err(e) = self.router.handle_packet(Instant::now(), ifindex, &packet.as_received()) {
                         debug!(ifindex, src = %packet.src, error = %e, "advert dropped");
                     }
+                    self.spares.give(packet.payload);
                 }
                 Some(command) = commands.recv() => match command {
                     Command::Stop(mode) => self.stop(mode),
