@@ -201,13 +201,23 @@ fn back_link_failure_moves_both_vips_and_they_come_back_together() {
     let hook_paths: Vec<String> = hooks.iter().map(|p| p.display().to_string()).collect();
     let mut lab = Lab::new(&[150, 100], |i, p| config(p, &hook_paths[i]));
     lab.add_segment("br1", "eth1", 1, "10.200.10");
-    lab.start(0);
-    lab.start(1);
     let both_on_node1 = [true, true, false, false];
     let both_on_node2 = [false, false, true, true];
+    // node1 first: started together, the two nodes' Master_Down_Intervals differ by only
+    // 20 ms (the skew of 150 against 100 at 0.1 s), less than two processes' start-up can
+    // differ on a busy machine, and node2 may be Master for an instant before it hears node1.
+    lab.start(0);
     lab.wait_until(SETTLE, "node1 holds both VIPs", |l| {
         sample(l) == both_on_node1
     });
+    lab.start(1);
+    lab.wait_until(SETTLE, "node2 starts as Backup", |l| {
+        l.log(1).contains("to=BACKUP")
+    });
+    // Past node2's Master_Down_Interval (0.36 s): it hears node1 and stays Backup.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(sample(&lab), both_on_node1, "{}", lab.logs());
+    assert!(!lab.log(1).contains("to=MASTER"), "{}", lab.log(1));
 
     // The Master's back link fails, inside its namespace.
     let (t0, wall0) = (Instant::now(), SystemTime::now());

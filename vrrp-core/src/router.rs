@@ -65,6 +65,9 @@ pub struct Router {
     /// The latest `now` of an input: commands reached through `instance_mut` carry none, so
     /// the groups use this or the time of the latest state change, whichever is later.
     sync_now: Option<Instant>,
+    /// The instances whose timer is due, collected by `handle_timeout` into this reused
+    /// list (no allocation per advert).
+    due: Vec<InstanceKey>,
 }
 
 impl Router {
@@ -223,13 +226,15 @@ impl Router {
     /// `sync_group` module).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.touch(now);
-        let due: Vec<InstanceKey> = self
-            .instances
-            .iter()
-            .filter(|(_, i)| i.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in due {
+        let mut due = std::mem::take(&mut self.due);
+        due.clear();
+        due.extend(
+            self.instances
+                .iter()
+                .filter(|(_, i)| i.poll_timeout().is_some_and(|t| t <= now))
+                .map(|(k, _)| *k),
+        );
+        for &key in &due {
             // Decided per member, just before its timer: a member whose timer fired earlier
             // in this loop may now want Master.
             let hold = self.groups.holds(&key, &self.instances);
@@ -239,6 +244,7 @@ impl Router {
                 self.dirty.push_back(key);
             }
         }
+        self.due = due;
     }
 
     /// A message received on `interface`: routed to the instance of its VRID and family.

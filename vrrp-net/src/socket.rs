@@ -403,6 +403,21 @@ impl VrrpSocket {
     /// # Errors
     /// The system error of the receive.
     pub async fn recv_in(&self, buf: &mut [u8]) -> io::Result<OwnedReceived> {
+        self.recv_reusing(buf, Vec::new()).await
+    }
+
+    /// [`recv_in`](Self::recv_in), copying the payload into `payload` (cleared first): a
+    /// reader that gets back the payloads it handed out receives without allocating.
+    ///
+    /// Cancel-safe, as [`recv`](Self::recv) (`payload` is dropped with the future).
+    ///
+    /// # Errors
+    /// The system error of the receive.
+    pub async fn recv_reusing(
+        &self,
+        buf: &mut [u8],
+        mut payload: Vec<u8>,
+    ) -> io::Result<OwnedReceived> {
         loop {
             let got = match self.family {
                 Family::Ipv4 => {
@@ -410,11 +425,11 @@ impl VrrpSocket {
                         .fd
                         .async_io(Interest::READABLE, |mut s| s.read(buf))
                         .await?;
-                    parse_v4(buf.get(..len).unwrap_or_default())
+                    parse_v4(buf.get(..len).unwrap_or_default(), &mut payload)
                 }
                 Family::Ipv6 => {
                     self.fd
-                        .async_io(Interest::READABLE, |s| recv_v6(s, buf))
+                        .async_io(Interest::READABLE, |s| recv_v6(s, buf, &mut payload))
                         .await?
                 }
             };
@@ -428,22 +443,34 @@ impl VrrpSocket {
     }
 }
 
-/// A datagram of a raw IPv4 socket as an [`OwnedReceived`], if it is a whole packet.
-fn parse_v4(datagram: &[u8]) -> Option<OwnedReceived> {
+/// `bytes` in `out`'s allocation, taken out of it.
+fn copied(out: &mut Vec<u8>, bytes: &[u8]) -> Vec<u8> {
+    out.clear();
+    out.extend_from_slice(bytes);
+    std::mem::take(out)
+}
+
+/// A datagram of a raw IPv4 socket as an [`OwnedReceived`] whose payload is copied into
+/// `payload`'s allocation, if it is a whole packet.
+fn parse_v4(datagram: &[u8], payload: &mut Vec<u8>) -> Option<OwnedReceived> {
     let rx = crate::ipv4::split(datagram).ok()?;
     Some(OwnedReceived {
         src: rx.src,
         dst: rx.dst,
         hop_limit: rx.hop_limit,
-        payload: rx.payload.to_vec(),
+        payload: copied(payload, rx.payload),
     })
 }
 
 /// Receives one datagram on a raw IPv6 socket with `IPV6_RECVPKTINFO` and
 /// `IPV6_RECVHOPLIMIT` on, reading the destination and hop limit from the control
-/// messages. `None` for a datagram that is truncated or lacks either. Non-blocking sockets
-/// return `WouldBlock` as usual.
-fn recv_v6(socket: &Socket, buf: &mut [u8]) -> io::Result<Option<OwnedReceived>> {
+/// messages, the payload copied into `payload`'s allocation. `None` for a datagram that is
+/// truncated or lacks either. Non-blocking sockets return `WouldBlock` as usual.
+fn recv_v6(
+    socket: &Socket,
+    buf: &mut [u8],
+    payload: &mut Vec<u8>,
+) -> io::Result<Option<OwnedReceived>> {
     let mut control = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
     let mut iov = [IoSliceMut::new(buf)];
     let (len, src, dst, hop_limit) = {
@@ -477,7 +504,7 @@ fn recv_v6(socket: &Socket, buf: &mut [u8]) -> io::Result<Option<OwnedReceived>>
         src: IpAddr::V6(src),
         dst: IpAddr::V6(dst),
         hop_limit,
-        payload: buf.get(..len).unwrap_or_default().to_vec(),
+        payload: copied(payload, buf.get(..len).unwrap_or_default()),
     }))
 }
 
@@ -646,11 +673,16 @@ mod tests {
 
     #[test]
     fn v4_datagrams_that_are_not_whole_packets_are_dropped() {
-        assert_eq!(parse_v4(&[0x45, 0xc0]), None);
+        assert_eq!(parse_v4(&[0x45, 0xc0], &mut Vec::new()), None);
         let mut pkt = vec![0x45, 0xc0, 0, 24, 0, 0, 0, 0, 255, 112, 0, 0];
         pkt.extend_from_slice(&[10, 200, 0, 1, 224, 0, 0, 18, 1, 2, 3, 4]);
-        let rx = parse_v4(&pkt).unwrap();
+        // The payload lands in the allocation handed in, whatever it held.
+        let mut spare = Vec::with_capacity(64);
+        spare.extend_from_slice(&[9; 10]);
+        let at = spare.as_ptr();
+        let rx = parse_v4(&pkt, &mut spare).unwrap();
         assert_eq!(rx.payload, [1, 2, 3, 4]);
+        assert_eq!(rx.payload.as_ptr(), at, "the spare allocation is reused");
         assert_eq!(rx.hop_limit, 255);
         assert_eq!(
             rx.as_received().src,

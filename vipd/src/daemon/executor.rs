@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use tracing::{debug, error, info, warn};
-use vrrp_core::{Action, Family, InstanceKey, Reason, Router, State};
+use vrrp_core::{Action, Family, InstanceKey, Reason, Router, State, Transmit};
 use vrrp_net::netlink::{Lifetime as NetLifetime, Netlink};
 use vrrp_net::socket::VrrpSocket;
 
@@ -120,11 +120,19 @@ impl Executor {
     /// Performs `actions` in order, leaving the vector empty (its allocation is reused), and
     /// returns whether a state changed.
     ///
-    /// The VIP additions that come before any removal are done first, in one batch per
-    /// interface (one address dump instead of one per VIP): when many instances become Master
-    /// at once, their adverts then leave within milliseconds instead of each waiting for the
-    /// netlink round trips of every instance before it. An addition after a removal waits
-    /// for it, in order.
+    /// Everything before the first VIP removal is reordered in two ways, both safe because
+    /// nothing there depends on another instance's removal:
+    /// - its adverts leave first. A new Master's first advert (RFC 5798 sections 6.4.1 and
+    ///   6.4.2: "Send an ADVERTISEMENT", then the gratuitous ARP) needs no VIP on the
+    ///   interface (its source is the primary address), so it no longer waits for the
+    ///   netlink round trips of the VIP additions: the Backups hear of the new Master that
+    ///   much sooner. The gratuitous ARPs (`Announce`) still come after the additions: they
+    ///   draw the LAN's traffic, which the address must be there to accept.
+    /// - its VIP additions are done next, in one batch per interface (one address dump
+    ///   instead of one per VIP): when many instances become Master at once, none waits for
+    ///   the round trips of every instance before it.
+    ///
+    /// An addition after a removal waits for it, in order, and so does an advert.
     pub(super) async fn perform(
         &self,
         actions: &mut Vec<(InstanceKey, Action)>,
@@ -135,36 +143,47 @@ impl Executor {
             .iter()
             .position(|(_, a)| matches!(a, Action::RemoveVip(_)))
             .unwrap_or(actions.len());
+        for (key, action) in &actions[..hoisted] {
+            if let Action::SendAdvertisement(tx) = action {
+                self.send_advert(*key, tx, instances).await;
+            }
+        }
         let first = additions(&actions[..hoisted], instances);
-        self.add_vips(first, instances, false).await;
+        if !first.is_empty() {
+            self.add_vips(first, instances, false).await;
+        }
         let mut changed = false;
         for (i, (key, action)) in actions.drain(..).enumerate() {
             if !instances.contains_key(&key) {
                 continue;
             }
             match action {
-                Action::AddVip(_) if i < hoisted => {}
+                Action::AddVip(_) | Action::SendAdvertisement(_) if i < hoisted => {}
                 Action::AddVip(addr) => self.add_vip(key, addr, instances).await,
                 Action::StateChanged { from, to, reason } => {
                     changed = true;
                     self.state_changed(key, from, to, reason, instances, router);
                 }
                 Action::RemoveVip(addr) => self.remove_vip(key, addr, instances).await,
-                Action::SendAdvertisement(tx) => {
-                    let Some(m) = instances.get(&key) else {
-                        continue;
-                    };
-                    if let Some(socket) = self.sockets.get(&(m.send_index(), Family::of(&tx.dst)))
-                        && let Err(e) = socket.send(&tx).await
-                    {
-                        debug!(instance = %m.plan.name, dst = %tx.dst, error = %e, "sending the advert failed");
-                    }
-                }
+                Action::SendAdvertisement(tx) => self.send_advert(key, &tx, instances).await,
                 Action::Announce(addr) => self.announce(key, addr, instances),
                 other => debug!(action = ?other, "action not handled"),
             }
         }
         changed
+    }
+
+    /// Sends advert `tx` of instance `key` on its socket (a failure is logged at debug level:
+    /// the next advert follows within one interval).
+    async fn send_advert(&self, key: InstanceKey, tx: &Transmit, instances: &Instances) {
+        let Some(m) = instances.get(&key) else {
+            return;
+        };
+        if let Some(socket) = self.sockets.get(&(m.send_index(), Family::of(&tx.dst)))
+            && let Err(e) = socket.send(tx).await
+        {
+            debug!(instance = %m.plan.name, dst = %tx.dst, error = %e, "sending the advert failed");
+        }
     }
 
     fn state_changed(

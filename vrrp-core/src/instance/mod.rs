@@ -88,6 +88,8 @@ pub struct Instance {
     sent: transitions::SentCache,
     /// Virtual addresses, sorted, for the address list check.
     sorted_vips: Vec<IpAddr>,
+    /// The address list of the last advert received, whose allocation the next one reuses.
+    rx_addresses: Addresses,
     state: State,
     started: bool,
     primary: Option<IpAddr>,
@@ -147,6 +149,7 @@ impl Instance {
             template,
             sent: transitions::SentCache::default(),
             sorted_vips,
+            rx_addresses: Addresses::V4(Vec::new()),
             state: State::Initialize,
             started: false,
             primary: None,

@@ -20,7 +20,12 @@ impl Instance {
     /// Why the message was dropped; it is counted in [`stats`](Self::stats) too. An error is
     /// informational: the instance is unaffected.
     pub fn handle_packet(&mut self, now: Instant, rx: &Received<'_>) -> Result<(), RxError> {
-        let (adv, same_addresses) = self.validate(rx).inspect_err(|e| self.count_error(e))?;
+        // The address list of the previous advert is parsed into again (no allocation per
+        // advert), and handed back below.
+        let reuse = std::mem::replace(&mut self.rx_addresses, Addresses::V4(Vec::new()));
+        let (adv, same_addresses) = self
+            .validate(rx, reuse)
+            .inspect_err(|e| self.count_error(e))?;
         if !same_addresses {
             self.stats.address_list_errors += 1;
         }
@@ -40,11 +45,17 @@ impl Instance {
             State::Master => self.master_receive(now, rx.src, &adv),
             State::Initialize | State::Fault => {}
         }
+        self.rx_addresses = adv.addresses;
         Ok(())
     }
 
-    /// The advert, and whether its address list matches ours.
-    pub(super) fn validate(&self, rx: &Received<'_>) -> Result<(Advertisement, bool), RxError> {
+    /// The advert (its addresses collected into `reuse`), and whether its address list
+    /// matches ours.
+    pub(super) fn validate(
+        &self,
+        rx: &Received<'_>,
+        reuse: Addresses,
+    ) -> Result<(Advertisement, bool), RxError> {
         // Our own advert, looped back: from the primary address or from `unicast_source`.
         if Some(rx.src) == self.primary || Some(rx.src) == self.config.unicast_source {
             return Err(RxError::OwnAdvert);
@@ -78,7 +89,7 @@ impl Instance {
         let both = [configured, other];
         let v3_ipv4 = self.config.version == Version::V3 && self.family == Family::Ipv4;
         let modes = if v3_ipv4 { &both[..] } else { &both[..1] };
-        let adv = Advertisement::parse_accepting(rx.payload, at, modes)?;
+        let adv = Advertisement::parse_reusing(rx.payload, at, modes, reuse)?;
         // RFC 5798 section 7.1: "MUST verify that the VRRP version is ..."
         if adv.version != self.config.version {
             return Err(RxError::VersionMismatch {

@@ -155,6 +155,18 @@ impl Advertisement {
         at: Endpoints,
         modes: &[ChecksumMode],
     ) -> Result<Self, WireError> {
+        Self::parse_reusing(message, at, modes, Addresses::V4(Vec::new()))
+    }
+
+    /// [`Self::parse_accepting`], collecting the addresses into `reuse` (cleared; its
+    /// allocation is kept when it is of the message's family): a receiver that hands back
+    /// the list of the previous advert parses without allocating.
+    pub(crate) fn parse_reusing(
+        message: &[u8],
+        at: Endpoints,
+        modes: &[ChecksumMode],
+        reuse: Addresses,
+    ) -> Result<Self, WireError> {
         let family = Family::of(&at.src);
         if Family::of(&at.dst) != family {
             return Err(WireError::MixedFamilies);
@@ -178,7 +190,7 @@ impl Advertisement {
             });
         }
         verify_checksum(message, version, at, modes)?;
-        let fields = parse::body(message, version, family)?;
+        let fields = parse::body(message, version, family, reuse)?;
         Ok(Self {
             version,
             vrid,
@@ -291,5 +303,69 @@ impl Advertisement {
         let mut buf = BytesMut::with_capacity(self.len());
         self.emit(at, mode, &mut buf)?;
         Ok(buf.freeze())
+    }
+}
+
+#[cfg(test)]
+mod reuse_tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::types::{Interval, Version, Vrid};
+
+    fn message(addresses: &[Ipv4Addr], at: Endpoints) -> BytesMut {
+        let adv = Advertisement {
+            version: Version::V3,
+            vrid: Vrid::new(51).expect("a VRID"),
+            priority: 100,
+            interval: Interval::from_centis(1).expect("an interval"),
+            auth: Auth::None,
+            addresses: Addresses::V4(addresses.to_vec()),
+        };
+        let mut buf = BytesMut::new();
+        adv.emit(at, ChecksumMode::PseudoHeader, &mut buf)
+            .expect("emitted");
+        buf
+    }
+
+    /// Parsing into a reused list gives the message's addresses whatever the list held
+    /// before (longer, shorter, or of the other family), and keeps its allocation when the
+    /// family matches.
+    #[test]
+    fn a_reused_address_list_holds_exactly_the_message_addresses() {
+        let at = Endpoints {
+            src: Ipv4Addr::new(10, 200, 0, 1).into(),
+            dst: Ipv4Addr::new(224, 0, 0, 18).into(),
+        };
+        let modes = [ChecksumMode::PseudoHeader];
+        let three = [
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            Ipv4Addr::new(10, 0, 0, 3),
+        ];
+        let one = [Ipv4Addr::new(10, 9, 9, 9)];
+
+        let other_family = Addresses::V6(vec![Ipv6Addr::LOCALHOST; 4]);
+        let adv = Advertisement::parse_reusing(&message(&three, at), at, &modes, other_family)
+            .expect("parsed");
+        assert_eq!(adv.addresses, Addresses::V4(three.to_vec()));
+
+        let Addresses::V4(ref list) = adv.addresses else {
+            unreachable!("checked above")
+        };
+        let kept = list.as_ptr();
+        let adv = Advertisement::parse_reusing(&message(&one, at), at, &modes, adv.addresses)
+            .expect("parsed");
+        assert_eq!(adv.addresses, Addresses::V4(one.to_vec()));
+        let Addresses::V4(ref list) = adv.addresses else {
+            unreachable!("checked above")
+        };
+        assert_eq!(list.as_ptr(), kept, "the allocation is reused");
+
+        let adv = Advertisement::parse_reusing(&message(&three, at), at, &modes, adv.addresses)
+            .expect("parsed");
+        assert_eq!(adv.addresses, Addresses::V4(three.to_vec()));
     }
 }

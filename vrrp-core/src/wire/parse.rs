@@ -6,7 +6,6 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use nom::IResult;
 use nom::Parser;
 use nom::bytes::complete::take;
-use nom::multi::count;
 use nom::number::complete::{be_u8, be_u16, be_u32, be_u128};
 
 use super::auth::{AUTH_TYPE_NONE, AUTH_TYPE_PASS};
@@ -29,8 +28,31 @@ fn v6(input: &[u8]) -> IResult<&[u8], Ipv6Addr> {
     be_u128.map(Ipv6Addr::from).parse(input)
 }
 
-/// Parses a message whose length matches its address count, of `version` and `family`.
-pub(super) fn body(message: &[u8], version: Version, family: Family) -> Result<Body, WireError> {
+/// `n` items of `item` into `out` (cleared first; no allocation when its capacity suffices).
+fn fill<'a, T>(
+    mut rest: &'a [u8],
+    n: usize,
+    item: fn(&'a [u8]) -> IResult<&'a [u8], T>,
+    mut out: Vec<T>,
+) -> IResult<&'a [u8], Vec<T>> {
+    out.clear();
+    out.reserve(n);
+    for _ in 0..n {
+        let (next, value) = item(rest)?;
+        out.push(value);
+        rest = next;
+    }
+    Ok((rest, out))
+}
+
+/// Parses a message whose length matches its address count, of `version` and `family`,
+/// into the address list `reuse` (whose allocation is kept when it is of `family`).
+pub(super) fn body(
+    message: &[u8],
+    version: Version,
+    family: Family,
+    reuse: Addresses,
+) -> Result<Body, WireError> {
     let (rest, (_vt, _vrid, priority, n, word, _checksum)) =
         (be_u8, be_u8, be_u8, be_u8, be_u16, be_u16)
             .parse(message)
@@ -46,8 +68,20 @@ pub(super) fn body(message: &[u8], version: Version, family: Family) -> Result<B
         actual: message.len(),
     };
     let (rest, addresses) = match family {
-        Family::Ipv4 => count(v4, n).parse(rest).map(|(r, v)| (r, Addresses::V4(v))),
-        Family::Ipv6 => count(v6, n).parse(rest).map(|(r, v)| (r, Addresses::V6(v))),
+        Family::Ipv4 => {
+            let out = match reuse {
+                Addresses::V4(v) => v,
+                Addresses::V6(_) => Vec::new(),
+            };
+            fill(rest, n, v4, out).map(|(r, v)| (r, Addresses::V4(v)))
+        }
+        Family::Ipv6 => {
+            let out = match reuse {
+                Addresses::V6(v) => v,
+                Addresses::V4(_) => Vec::new(),
+            };
+            fill(rest, n, v6, out).map(|(r, v)| (r, Addresses::V6(v)))
+        }
     }
     .map_err(length)?;
     let [hi, lo] = word.to_be_bytes();

@@ -53,21 +53,27 @@ impl Events {
         if self.tx.receiver_count() == 0 {
             return Vec::new();
         }
+        // Adverts and announcements make no event: a steady Master's drain (one advert)
+        // allocates nothing, not even the instance's name.
+        let name = |key: &InstanceKey| instances.get(key).map(|m| m.plan.name.clone());
         actions
             .iter()
-            .filter_map(|(key, action)| {
-                let instance = instances.get(key)?.plan.name.clone();
-                Some(match *action {
-                    Action::StateChanged { from, to, reason } => DaemonEvent::Transition {
-                        instance,
-                        from,
-                        to,
-                        reason,
-                    },
-                    Action::AddVip(vip) => DaemonEvent::VipAdded { instance, vip },
-                    Action::RemoveVip(vip) => DaemonEvent::VipRemoved { instance, vip },
-                    _ => return None,
-                })
+            .filter_map(|(key, action)| match *action {
+                Action::StateChanged { from, to, reason } => Some(DaemonEvent::Transition {
+                    instance: name(key)?,
+                    from,
+                    to,
+                    reason,
+                }),
+                Action::AddVip(vip) => Some(DaemonEvent::VipAdded {
+                    instance: name(key)?,
+                    vip,
+                }),
+                Action::RemoveVip(vip) => Some(DaemonEvent::VipRemoved {
+                    instance: name(key)?,
+                    vip,
+                }),
+                _ => None,
             })
             .collect()
     }
