@@ -20,6 +20,7 @@
 //! | `probe` | one probe per kind (http/tls, tcp, exec, file, interface, kube), [`ProbeError`] |
 //! | `status` | what is reported: [`HealthEvent`], [`CheckStatus`], [`CheckState`], [`ProbeResult`] |
 //! | `monitor` | [`HealthMonitor`]: one task per check, events and status snapshots |
+//! | [`kube_watch`] | list and watch of a Kubernetes collection on the `kube` probe's client ([`kube_watch::Watcher`]) |
 //!
 //! Every public item is re-exported here at the crate root.
 //!
@@ -190,8 +191,7 @@ pub mod duration;
 mod env;
 mod field_error;
 mod filter;
-#[cfg(feature = "kubernetes")]
-pub mod kube_client;
+pub mod kube_watch;
 mod monitor;
 mod probe;
 mod run_as;

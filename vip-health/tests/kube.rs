@@ -1,4 +1,4 @@
-//! `kube-api` and `node-ready` (on vipd's one Kubernetes client, kube-rs) against the local
+//! `kube-api` and `node-ready` (on the client that `kube_watch` shares) against the local
 //! HTTPS fake of the Kubernetes API of `common::kube`, which checks the bearer token.
 
 mod common;

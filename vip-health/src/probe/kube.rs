@@ -1,158 +1,71 @@
 //! In-cluster checks against the Kubernetes API: its health endpoint and a node's `Ready`
-//! condition. HTTPS through vipd's one Kubernetes client (kube-rs, [`crate::kube_client`]):
-//! the service-account token and CA, always verified, read anew for each probe.
+//! condition. HTTPS with the service-account token and CA, always verified.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use super::http::{Get, HTTP_BODY_LIMIT, Response, get};
+use super::tls::TlsOptions;
 use super::{ProbeError, ProbeOk};
 use crate::config::{KubeApiCheck, KubeEndpoint, NodeReadyCheck};
 
 /// Node objects carry image lists and can be large.
-#[cfg(feature = "kubernetes")]
 const NODE_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
-/// What came back.
-#[cfg(feature = "kubernetes")]
-struct Answer {
-    status: u16,
-    body: bytes::Bytes,
+/// `host:port` of `endpoint` (IPv6 in brackets).
+pub(crate) fn authority(endpoint: &KubeEndpoint) -> String {
+    if endpoint.host.contains(':') {
+        format!("[{}]:{}", endpoint.host, endpoint.port)
+    } else {
+        format!("{}:{}", endpoint.host, endpoint.port)
+    }
 }
 
-/// `GET path` with `accept`, through a client built for this probe (so the token and CA
-/// files are read now), bounded by `deadline`.
-#[cfg(feature = "kubernetes")]
+/// A GET of `path` from the API server of `endpoint` (`authority` is
+/// [`authority(endpoint)`](authority), `url` the full URL for messages): verified against
+/// its CA, with its bearer token; both files are read when the request is sent.
+pub(crate) fn request<'a>(
+    endpoint: &'a KubeEndpoint,
+    authority: &'a str,
+    path: &'a str,
+    url: &'a str,
+    accept: &'static str,
+    body_limit: usize,
+) -> Get<'a> {
+    Get {
+        https: true,
+        host: &endpoint.host,
+        port: endpoint.port,
+        authority,
+        path,
+        host_override: None,
+        tls: TlsOptions {
+            ca_file: Some(&endpoint.ca_file),
+            client_cert: None,
+            client_key: None,
+            insecure_skip_verify: false,
+        },
+        token_file: Some(&endpoint.token_file),
+        accept,
+        body_limit,
+        url,
+    }
+}
+
 async fn kube_get(
     endpoint: &KubeEndpoint,
     path: &str,
+    url: &str,
     accept: &'static str,
     body_limit: usize,
     deadline: Instant,
     timeout: Duration,
-) -> Result<Answer, ProbeError> {
-    use http_body_util::{BodyExt, Limited};
-
-    use crate::kube_client::{KubeClientError, base_url, client};
-
-    let server = base_url(endpoint).trim_start_matches("https://").to_owned();
-    let url = format!("{}{path}", base_url(endpoint));
-    let client = client(endpoint, timeout).map_err(|e| match e {
-        KubeClientError::Token { path, source } => ProbeError::Token {
-            path,
-            message: source.to_string(),
-        },
-        KubeClientError::Ca { .. } | KubeClientError::NoCertificate { .. } => {
-            ProbeError::TlsConfig(e.to_string())
-        }
-        other => ProbeError::Http {
-            url: url.clone(),
-            message: other.to_string(),
-        },
-    })?;
-    let request = hyper::http::Request::get(path)
-        .header(hyper::header::ACCEPT, accept)
-        .body(kube::client::Body::from(Vec::new()))
-        .map_err(|e| ProbeError::Http {
-            url: url.clone(),
-            message: e.to_string(),
-        })?;
-    let timed_out = |stage: &'static str| ProbeError::Timeout {
-        timeout,
-        stage,
-        target: url.clone(),
-    };
-    let response = tokio::time::timeout_at(deadline, client.send(request))
-        .await
-        .map_err(|_| timed_out("waiting for the response from"))?
-        .map_err(|e| failure(&e, endpoint, &server, &url))?;
-    let status = response.status().as_u16();
-    let body = tokio::time::timeout_at(
-        deadline,
-        Limited::new(response.into_body(), body_limit).collect(),
-    )
-    .await
-    .map_err(|_| timed_out("reading the body of"))?
-    .map_err(|e| ProbeError::Http {
-        url: url.clone(),
-        message: format!("reading the body: {e}"),
-    })?
-    .to_bytes();
-    Ok(Answer { status, body })
-}
-
-/// A failed request as a probe error: the TLS handshake, the connection, or the exchange.
-#[cfg(feature = "kubernetes")]
-fn failure(
-    e: &(dyn std::error::Error + 'static),
-    endpoint: &KubeEndpoint,
-    server: &str,
-    url: &str,
-) -> ProbeError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    let mut chain = Vec::new();
-    while let Some(s) = source {
-        if let Some(tls) = rustls_error(s) {
-            return tls_failure(tls, endpoint, server);
-        }
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionRefused
-                    | std::io::ErrorKind::HostUnreachable
-                    | std::io::ErrorKind::NetworkUnreachable
-                    | std::io::ErrorKind::AddrNotAvailable
-            )
-        {
-            return ProbeError::Connect {
-                address: server.to_owned(),
-                message: io.to_string(),
-            };
-        }
-        let text = s.to_string();
-        if !chain.iter().any(|c: &String| c.contains(&text)) {
-            chain.push(text);
-        }
-        source = s.source();
-    }
-    ProbeError::Http {
-        url: url.to_owned(),
-        message: chain.join(": "),
-    }
-}
-
-/// The TLS error that `e` is or wraps: an I/O error's `source` skips the error it wraps
-/// (and the connector wraps it in two), so look inside.
-#[cfg(feature = "kubernetes")]
-fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-        return Some(tls);
-    }
-    let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
-    rustls_error(inner as &(dyn std::error::Error + 'static))
-}
-
-#[cfg(feature = "kubernetes")]
-fn tls_failure(tls: &rustls::Error, endpoint: &KubeEndpoint, server: &str) -> ProbeError {
-    let opts = super::tls::TlsOptions {
-        ca_file: Some(&endpoint.ca_file),
-        client_cert: None,
-        client_key: None,
-        insecure_skip_verify: false,
-    };
-    ProbeError::Tls {
-        server: server.to_owned(),
-        message: super::tls::describe_tls_error(tls, &opts),
-    }
-}
-
-#[cfg(not(feature = "kubernetes"))]
-fn unavailable(endpoint: &KubeEndpoint) -> ProbeError {
-    ProbeError::Http {
-        url: format!("https://{}:{}", endpoint.host, endpoint.port),
-        message: "this build has no Kubernetes client (cargo feature `kubernetes`)".to_owned(),
-    }
+) -> Result<Response, ProbeError> {
+    let authority = authority(endpoint);
+    let req = request(endpoint, &authority, path, url, accept, body_limit);
+    get(&req, deadline, timeout).await
 }
 
 pub(crate) async fn probe_api(
@@ -160,35 +73,25 @@ pub(crate) async fn probe_api(
     deadline: Instant,
     timeout: Duration,
 ) -> Result<ProbeOk, ProbeError> {
-    #[cfg(not(feature = "kubernetes"))]
-    {
-        let _ = (deadline, timeout);
-        Err(unavailable(&check.endpoint))
-    }
-    #[cfg(feature = "kubernetes")]
-    {
-        let answer = kube_get(
-            &check.endpoint,
-            &check.path,
-            "*/*",
-            super::http::HTTP_BODY_LIMIT,
-            deadline,
-            timeout,
-        )
-        .await?;
-        if answer.status == 200 {
-            Ok(ProbeOk::detail("HTTP 200"))
-        } else {
-            Err(ProbeError::Status {
-                url: format!(
-                    "{}{}",
-                    crate::kube_client::base_url(&check.endpoint),
-                    check.path
-                ),
-                status: answer.status,
-                expected: "200".to_owned(),
-            })
-        }
+    let url = format!("https://{}{}", authority(&check.endpoint), check.path);
+    let response = kube_get(
+        &check.endpoint,
+        &check.path,
+        &url,
+        "*/*",
+        HTTP_BODY_LIMIT,
+        deadline,
+        timeout,
+    )
+    .await?;
+    if response.status == 200 {
+        Ok(ProbeOk::detail("HTTP 200"))
+    } else {
+        Err(ProbeError::Status {
+            url,
+            status: response.status,
+            expected: "200".to_owned(),
+        })
     }
 }
 
@@ -267,32 +170,26 @@ pub(crate) async fn probe_node(
     deadline: Instant,
     timeout: Duration,
 ) -> Result<ProbeOk, ProbeError> {
-    #[cfg(not(feature = "kubernetes"))]
-    {
-        let _ = (deadline, timeout);
-        Err(unavailable(&check.endpoint))
+    let path = format!("/api/v1/nodes/{}", check.node);
+    let url = format!("https://{}{path}", authority(&check.endpoint));
+    let response = kube_get(
+        &check.endpoint,
+        &path,
+        &url,
+        "application/json",
+        NODE_BODY_LIMIT,
+        deadline,
+        timeout,
+    )
+    .await?;
+    if response.status != 200 {
+        return Err(ProbeError::Status {
+            url,
+            status: response.status,
+            expected: "200".to_owned(),
+        });
     }
-    #[cfg(feature = "kubernetes")]
-    {
-        let path = format!("/api/v1/nodes/{}", check.node);
-        let answer = kube_get(
-            &check.endpoint,
-            &path,
-            "application/json",
-            NODE_BODY_LIMIT,
-            deadline,
-            timeout,
-        )
-        .await?;
-        if answer.status != 200 {
-            return Err(ProbeError::Status {
-                url: format!("{}{path}", crate::kube_client::base_url(&check.endpoint)),
-                status: answer.status,
-                expected: "200".to_owned(),
-            });
-        }
-        node_ready(&check.node, &answer.body)
-    }
+    node_ready(&check.node, &response.body)
 }
 
 #[cfg(test)]

@@ -2,12 +2,9 @@
 
 mod exec;
 mod file;
-mod http;
+pub(crate) mod http;
 mod interface;
-// Without the Kubernetes client, the parsing of Node objects stays (and its tests) but nothing
-// calls it.
-#[cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
-mod kube;
+pub(crate) mod kube;
 mod tcp;
 mod tls;
 

@@ -165,11 +165,6 @@ pub(crate) fn describe_handshake_error(err: &std::io::Error, opts: &TlsOptions<'
     else {
         return err.to_string();
     };
-    describe_tls_error(tls, opts)
-}
-
-/// A TLS error as a sentence that says what to fix.
-pub(crate) fn describe_tls_error(tls: &rustls::Error, opts: &TlsOptions<'_>) -> String {
     match tls {
         rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
             "the server's certificate is not signed by a trusted CA ({}): {tls}",

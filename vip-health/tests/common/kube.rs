@@ -41,6 +41,10 @@ struct State {
     watchers: Vec<Watcher>,
     /// Requests answered 503 (an API server that is up but failing).
     failing: bool,
+    /// The token accepted.
+    token: String,
+    /// Every watch ends at once, before any event.
+    close_watches: bool,
 }
 
 /// `labelSelector=a%3Db,c%3Dd` as equality terms.
@@ -98,7 +102,7 @@ impl State {
     }
 
     fn answer(&mut self, r: &Request) -> Reply {
-        if r.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
+        if r.header("authorization") != Some(&format!("Bearer {}", self.token)) {
             return Reply::json(
                 401,
                 r#"{"kind":"Status","code":401,"reason":"Unauthorized"}"#.into(),
@@ -128,6 +132,12 @@ impl State {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
                 let (tx, rx) = unbounded_channel();
+                if self.close_watches {
+                    return Reply::Stream {
+                        status: 200,
+                        chunks: rx,
+                    };
+                }
                 if from < self.compacted {
                     let _ = tx.send(gone(from));
                     return Reply::Stream {
@@ -156,11 +166,35 @@ impl State {
                 "PodList"
             };
             let items: Vec<&Value> = objects.values().filter(|o| matches(o, &sel)).collect();
+            // Pages of `limit` items; the continue token is `RV-OFFSET` (the list is a
+            // snapshot at RV: a token older than the compacted history is 410 Gone).
+            let (from_rv, offset) = match param("continue") {
+                Some(token) => {
+                    let (rv, offset) = token.split_once('-').unwrap();
+                    (rv.parse::<u64>().unwrap(), offset.parse::<usize>().unwrap())
+                }
+                None => (self.rv, 0),
+            };
+            if param("continue").is_some() && from_rv < self.compacted {
+                return Reply::json(
+                    410,
+                    r#"{"kind":"Status","code":410,"reason":"Expired","message":"The provided continue parameter is too old"}"#.into(),
+                );
+            }
+            let limit = param("limit")
+                .and_then(|l| l.parse::<usize>().ok())
+                .filter(|l| *l > 0)
+                .unwrap_or(usize::MAX);
+            let end = offset.saturating_add(limit).min(items.len());
+            let page = &items[offset.min(end)..end];
+            let mut metadata = json!({"resourceVersion": from_rv.to_string()});
+            if end < items.len() {
+                metadata["continue"] = json!(format!("{from_rv}-{end}"));
+            }
             return Reply::json(
                 200,
-                json!({"kind": kind, "apiVersion": "v1",
-                       "metadata": {"resourceVersion": self.rv.to_string()}, "items": items})
-                .to_string(),
+                json!({"kind": kind, "apiVersion": "v1", "metadata": metadata, "items": page})
+                    .to_string(),
             );
         }
         // A single object: `<collection>/<name>`.
@@ -221,7 +255,10 @@ impl FakeKube {
         let ip = addr.ip().to_string();
         let leaf = ca.server(&["kubernetes.default.svc", &ip]);
         let tls = server_tls(&leaf, None);
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            token: TOKEN.to_owned(),
+            ..State::default()
+        }));
         for collection in [NODES.to_owned(), pods("default")] {
             state.lock().unwrap().objects.entry(collection).or_default();
         }
@@ -350,11 +387,12 @@ impl FakeKube {
         self.state.lock().unwrap().watchers.clear();
     }
 
-    /// Forgets the history: every watch gets ERROR 410 Gone and ends, and a watch from an
-    /// older resource version gets 410 too, so the client must list again.
+    /// Forgets the history: every watch gets ERROR 410 Gone and ends, and a watch (or a list
+    /// continue token) from an older resource version than the current one gets 410 too, so
+    /// the client must list again.
     pub fn expire(&self) {
         let mut s = self.state.lock().unwrap();
-        s.compacted = s.rv + 1;
+        s.compacted = s.rv;
         s.history.clear();
         let rv = s.rv;
         for w in s.watchers.drain(..) {
@@ -380,5 +418,48 @@ impl FakeKube {
         let mut s = self.state.lock().unwrap();
         s.watchers.retain(|w| !w.tx.is_closed());
         s.watchers.len()
+    }
+
+    /// Cuts every watch stream without ending it (no last chunk), as a connection that
+    /// breaks.
+    pub fn cut_watches(&self) {
+        let mut s = self.state.lock().unwrap();
+        for w in s.watchers.drain(..) {
+            // An empty message: the server drops the connection mid-body.
+            let _ = w.tx.send(Vec::new());
+        }
+    }
+
+    /// Sends `bytes` as they are on every watch stream (a malformed or over-long line).
+    pub fn send_raw(&self, bytes: &[u8]) {
+        let s = self.state.lock().unwrap();
+        for w in &s.watchers {
+            let _ = w.tx.send(bytes.to_vec());
+        }
+    }
+
+    /// Accepts `token` from now on (a rotated service-account token), not the old one.
+    pub fn rotate_token(&self, token: &str) {
+        self.state.lock().unwrap().token = token.to_owned();
+    }
+
+    /// Deletes `name` from `collection` with no event (see [`FakeKube::put_silently`]).
+    pub fn delete_silently(&self, collection: &str, name: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.rv += 1;
+        if let Some(c) = s.objects.get_mut(collection) {
+            c.remove(name);
+        }
+    }
+
+    /// Ends every watch at once, before any event (`true`), or serves them again.
+    pub fn close_watches_at_once(&self, close: bool) {
+        self.state.lock().unwrap().close_watches = close;
+    }
+
+    /// Forgets every resource version, the current one too: every watch gets ERROR 410, even
+    /// from the list just given (a broken API server).
+    pub fn forget_every_version(&self) {
+        self.state.lock().unwrap().compacted = u64::MAX;
     }
 }

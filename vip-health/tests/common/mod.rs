@@ -198,7 +198,8 @@ pub enum Reply {
     /// Headers announcing `len` body bytes, then one byte every `every`.
     SlowBody { len: usize, every: Duration },
     /// A chunked body (`Transfer-Encoding: chunked`): one HTTP chunk per message received,
-    /// ended when the sender is dropped, as a Kubernetes watch streams its events.
+    /// ended when the sender is dropped, as a Kubernetes watch streams its events; an empty
+    /// message drops the connection without ending the body.
     Stream {
         status: u16,
         chunks: UnboundedReceiver<Vec<u8>>,
@@ -312,6 +313,10 @@ async fn serve_one<S: AsyncRead + AsyncWrite + Unpin>(
             }
             let _ = stream.flush().await;
             while let Some(chunk) = chunks.recv().await {
+                if chunk.is_empty() {
+                    // A broken connection: closed without the last chunk.
+                    return;
+                }
                 let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
                 framed.extend_from_slice(&chunk);
                 framed.extend_from_slice(b"\r\n");

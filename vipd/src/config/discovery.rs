@@ -240,13 +240,6 @@ impl PeerSourceSpec {
                 None
             }
         };
-        if !cfg!(feature = "kubernetes") {
-            errors.push(FieldError::new(
-                at,
-                "this vipd was built without the `kubernetes` feature: list the peers in \
-                 `unicast_peers` or use a build with it",
-            ));
-        }
         match endpoint {
             Some(endpoint) if errors.is_empty() => Ok(Discovery { objects, endpoint }),
             _ => Err(errors),

@@ -1,22 +1,23 @@
 //! Unicast peers discovered from the Kubernetes API: one watch per instance with
 //! `unicast_peers_from`, each sending its peer list to the event loop whenever it changes.
 //!
-//! The watch is kube-rs's watcher: a list, then a watch from its resource version, with
-//! bookmarks; on `410 Gone` it lists again, and on any other error it retries with backoff.
-//! The list being rebuilt, or the API being unreachable, never changes the peers the engine
-//! has: the last complete list is kept, and its age shown in the status.
+//! The watch is vip-health's [`Watcher`]: a list, then a watch from its resource version,
+//! with bookmarks; on `410 Gone` it lists again, and on any other error it retries with a
+//! backoff of 0.5 s doubling to 5 s. The list being rebuilt, or the API being unreachable,
+//! never changes the peers the engine has: the last complete list is kept, and its age shown
+//! in the status.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher;
+use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
+use vip_health::KubeEndpoint;
+use vip_health::kube_watch::{Collection, Event, WatchOptions, Watcher};
 use vrrp_core::Family;
 
 use crate::config::{Discovery as Source, InstancePlan, PeerObjects};
@@ -24,45 +25,6 @@ use crate::config::{Discovery as Source, InstancePlan, PeerObjects};
 mod peers;
 
 use peers::{Node, PeerObject, PeerSet, Pod};
-
-/// How long connecting to the API may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// While the API does not answer, how often it is asked whether it does again.
-const PROBE_EVERY: Duration = Duration::from_secs(3);
-
-/// The watcher's retry delays: 0.5 s doubling up to 5 s (kube-rs's default goes up to 30 s,
-/// too long for a peer list), back to 0.5 s after an answer.
-struct Retry {
-    next: Duration,
-}
-
-impl Retry {
-    const FIRST: Duration = Duration::from_millis(500);
-    const LONGEST: Duration = Duration::from_secs(5);
-}
-
-impl Default for Retry {
-    fn default() -> Self {
-        Self { next: Self::FIRST }
-    }
-}
-
-impl Iterator for Retry {
-    type Item = Duration;
-
-    fn next(&mut self) -> Option<Duration> {
-        let delay = self.next;
-        self.next = (self.next * 2).min(Self::LONGEST);
-        Some(delay)
-    }
-}
-
-impl kube::runtime::utils::Backoff for Retry {
-    fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-}
 
 /// A new peer list of an instance, from its watch number `generation`.
 #[derive(Debug)]
@@ -246,28 +208,21 @@ async fn run(
     tx: mpsc::UnboundedSender<PeerUpdate>,
     status: Arc<Mutex<WatchStatus>>,
 ) {
-    let client = match vip_health::kube_client::client(source.endpoint(), CONNECT_TIMEOUT) {
-        Ok(c) => c,
-        Err(e) => {
-            warn!(instance, error = %e, "peer discovery cannot start; the instance keeps its static peers");
-            set_status(&status, |s| s.error = Some(e.to_string()));
-            return;
-        }
-    };
     let out = Out {
         instance,
         generation,
         tx,
         status,
     };
+    let endpoint = source.endpoint().clone();
     match source.objects() {
         PeerObjects::Pods {
             namespace: ns,
             selector,
         } => match namespace(ns.as_ref()) {
             Ok(ns) => {
-                let api: kube::Api<Pod> = kube::Api::namespaced(client, &ns);
-                watch(api, selector, family, &out).await;
+                let collection = Collection::pods(&ns, selector);
+                watch::<Pod>(endpoint, collection, family, &out).await;
             }
             Err(e) => {
                 warn!(instance = out.instance, error = %e, "peer discovery cannot start");
@@ -275,8 +230,8 @@ async fn run(
             }
         },
         PeerObjects::Nodes { selector } => {
-            let api: kube::Api<Node> = kube::Api::all(client);
-            watch(api, selector, family, &out).await;
+            let collection = Collection::nodes(selector);
+            watch::<Node>(endpoint, collection, family, &out).await;
         }
     }
 }
@@ -289,43 +244,19 @@ struct Out {
     status: Arc<Mutex<WatchStatus>>,
 }
 
-async fn watch<K>(api: kube::Api<K>, selector: &str, family: Family, out: &Out)
+async fn watch<K>(endpoint: KubeEndpoint, collection: Collection, family: Family, out: &Out)
 where
-    K: kube::Resource + PeerObject + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    K: Send + 'static,
+    K: PeerObject + DeserializeOwned,
 {
-    let mut config = watcher::Config::default();
-    if !selector.is_empty() {
-        config = config.labels(selector);
-    }
-    let probe = api.clone();
-    let mut last_probe = Instant::now();
-    let mut events = std::pin::pin!(watcher(api, config).backoff(Retry::default()));
+    let mut watcher: Watcher<K> = Watcher::new(endpoint, collection, WatchOptions::default());
     let mut set = PeerSet::new(family);
-    // The list is current while the watch runs without error (bookmarks and an idle watch
-    // yield no event); its age counts from the last moment it was.
+    // The list is current while the watch runs without error (an idle watch yields no
+    // event); its age counts from the last moment it was.
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let item = tokio::select! {
-            item = events.next() => item,
+            item = watcher.next() => item,
             _ = tick.tick() => {
-                let failing = out.status.lock().map(|s| s.error.is_some()).unwrap_or(false);
-                // After an error, a watch that resumes without news yields no event: ask
-                // the API directly whether it answers again (every few seconds, while the
-                // error lasts).
-                if failing && last_probe.elapsed() >= PROBE_EVERY {
-                    last_probe = Instant::now();
-                    let answered = tokio::time::timeout(
-                        CONNECT_TIMEOUT,
-                        probe.list_metadata(&kube::api::ListParams::default().limit(1)),
-                    )
-                    .await
-                    .is_ok_and(|r| r.is_ok());
-                    if answered {
-                        info!(instance = out.instance, "the Kubernetes API answers again");
-                        set_status(&out.status, |s| s.error = None);
-                    }
-                }
                 set_status(&out.status, |s| {
                     if s.error.is_none() && s.synced {
                         s.confirmed = Some(Instant::now());
@@ -334,14 +265,11 @@ where
                 continue;
             }
         };
-        let Some(item) = item else {
-            return;
-        };
         match item {
             Ok(event) => {
                 let changed = set.apply(&event);
                 let synced = set.synced();
-                let first = synced && matches!(event, watcher::Event::InitDone);
+                let first = synced && matches!(event, Event::InitDone);
                 set_status(&out.status, |s| {
                     s.confirmed = Some(Instant::now());
                     s.synced = synced;
@@ -367,7 +295,7 @@ where
                 }
             }
             Err(e) => {
-                let message = chain(&e);
+                let message = e.to_string();
                 let new = out
                     .status
                     .lock()
@@ -380,22 +308,6 @@ where
             }
         }
     }
-}
-
-/// An error with its causes, `a: b: c` (kube-rs's own message alone says little: "client
-/// error (Connect)").
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let next = s.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// The fake Kubernetes API of vip-health's tests.
@@ -459,17 +371,6 @@ mod tests {
         let (mut d, rx) = Discovery::new();
         d.sync(plan.instances());
         (d, rx)
-    }
-
-    #[test]
-    fn retries_double_up_to_five_seconds_and_reset() {
-        use kube::runtime::utils::Backoff;
-
-        let mut r = super::Retry::default();
-        let first: Vec<u128> = r.by_ref().take(6).map(|d| d.as_millis()).collect();
-        assert_eq!(first, vec![500, 1000, 2000, 4000, 5000, 5000]);
-        r.reset();
-        assert_eq!(r.next(), Some(Duration::from_millis(500)));
     }
 
     #[tokio::test]

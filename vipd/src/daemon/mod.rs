@@ -32,7 +32,6 @@
 //! ```
 
 mod control;
-#[cfg_attr(not(feature = "kubernetes"), path = "discovery_off.rs")]
 mod discovery;
 mod events;
 mod executor;

@@ -4,16 +4,19 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use std::borrow::Cow;
-
-use kube::api::ObjectMeta;
-use kube::runtime::watcher::Event;
 use serde::Deserialize;
+use vip_health::kube_watch::Event;
 use vrrp_core::Family;
 
-/// A Pod, with only the fields that name its peer addresses: the rest of the object is
-/// skipped while it is read, and k8s-openapi's full `Pod` (with its whole spec and every
-/// container) is not compiled in, which keeps the binary and its resident code smaller.
+/// The metadata that discovery reads: an object's identity.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct ObjectMeta {
+    pub(crate) name: Option<String>,
+    pub(crate) namespace: Option<String>,
+}
+
+/// A Pod, with only the fields that name its peer addresses: the rest of the object (its
+/// whole spec, every container) is skipped while it is read.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct Pod {
     #[serde(default)]
@@ -61,43 +64,6 @@ pub(crate) struct NodeAddress {
     #[serde(default)]
     pub(crate) address: String,
 }
-
-/// The core/v1 resource of `$kind` (plural `$plural`) in scope `$scope`.
-macro_rules! core_v1_resource {
-    ($ty:ty, $kind:literal, $plural:literal, $scope:ty) => {
-        impl kube::Resource for $ty {
-            type DynamicType = ();
-            type Scope = $scope;
-
-            fn kind((): &()) -> Cow<'_, str> {
-                Cow::Borrowed($kind)
-            }
-
-            fn group((): &()) -> Cow<'_, str> {
-                Cow::Borrowed("")
-            }
-
-            fn version((): &()) -> Cow<'_, str> {
-                Cow::Borrowed("v1")
-            }
-
-            fn plural((): &()) -> Cow<'_, str> {
-                Cow::Borrowed($plural)
-            }
-
-            fn meta(&self) -> &ObjectMeta {
-                &self.metadata
-            }
-
-            fn meta_mut(&mut self) -> &mut ObjectMeta {
-                &mut self.metadata
-            }
-        }
-    };
-}
-
-core_v1_resource!(Pod, "Pod", "pods", kube::core::NamespaceResourceScope);
-core_v1_resource!(Node, "Node", "nodes", kube::core::ClusterResourceScope);
 
 /// A Kubernetes object that names peer addresses.
 pub(crate) trait PeerObject {
@@ -231,6 +197,7 @@ impl PeerSet {
             Event::Delete(obj) => {
                 self.objects.remove(&obj.id());
             }
+            Event::Live => {}
         }
         self.peers() != before
     }
@@ -284,9 +251,11 @@ mod tests {
 
     #[test]
     fn a_terminating_pod_stays_a_peer_until_deleted_and_an_ended_one_is_none() {
-        let mut p = pod("a", r#""status":{"phase":"Running","podIP":"10.0.0.1"}"#);
-        p.metadata.deletion_timestamp =
-            Some(serde_json::from_str(r#""2026-01-01T00:00:00Z""#).unwrap());
+        let p: Pod = serde_json::from_str(
+            r#"{"metadata":{"name":"a","namespace":"vip","deletionTimestamp":"2026-01-01T00:00:00Z"},
+                "status":{"phase":"Running","podIP":"10.0.0.1"}}"#,
+        )
+        .unwrap();
         let mut set = PeerSet::new(Family::Ipv4);
         assert!(set.apply(&Event::Apply(p.clone())));
         assert_eq!(
