@@ -9,7 +9,7 @@
 //!   has one; the list's `metadata.resourceVersion` is kept. A continue token that expired
 //!   (HTTP 410) starts the list again.
 //! * **Watch**: `GET PATH?watch=true&resourceVersion=RV&allowWatchBookmarks=true&
-//!   timeoutSeconds=T&labelSelector=S` (T is 290 s plus up to 30 s of jitter, so replicas do
+//!   timeoutSeconds=T&labelSelector=S` (T is 290 s plus up to 10 % of jitter, so replicas do
 //!   not all reconnect together). The chunked body is read as it comes, one JSON
 //!   `WatchEvent` per line: `ADDED` and `MODIFIED` give [`Event::Apply`], `DELETED`
 //!   [`Event::Delete`], `BOOKMARK` only moves the resource version on ([`Event::Live`]). Only
@@ -195,8 +195,11 @@ pub struct WatchOptions {
     /// How long connecting, the TLS handshake and the answer's headers may take; default
     /// 10 s. A list page's body gets three times as long.
     pub request_timeout: Duration,
-    /// `timeoutSeconds` of a watch, before jitter; default 290 s.
+    /// `timeoutSeconds` of a watch, before a jitter of up to 10 %; default 290 s.
     pub watch_timeout: Duration,
+    /// How much longer than its `timeoutSeconds` a watch that sends nothing is kept before it
+    /// counts as broken (a connection that died unseen); default 30 s.
+    pub stall_grace: Duration,
 }
 
 impl Default for WatchOptions {
@@ -207,12 +210,10 @@ impl Default for WatchOptions {
             line_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(10),
             watch_timeout: Duration::from_secs(290),
+            stall_grace: Duration::from_secs(30),
         }
     }
 }
-
-/// How much later than `timeoutSeconds` a silent watch is given up.
-const STALL_GRACE: Duration = Duration::from_secs(30);
 
 /// A watch that ends before any line within this counts as an error.
 const TOO_SOON: Duration = Duration::from_secs(1);
@@ -531,7 +532,8 @@ impl<T: DeserializeOwned> Watcher<T> {
     /// Opens a watch from the last resource version.
     async fn watch(&mut self) -> Next {
         let rv = self.resource_version.clone().unwrap_or_default();
-        let seconds = self.options.watch_timeout.as_secs() + jitter();
+        let base = self.options.watch_timeout.as_secs();
+        let seconds = base + jitter(base / 10);
         let query = self.query(&format!(
             "watch=true&resourceVersion={}&allowWatchBookmarks=true&timeoutSeconds={seconds}",
             encode(&rv)
@@ -550,7 +552,7 @@ impl<T: DeserializeOwned> Watcher<T> {
                     opened,
                     partial: BytesMut::new(),
                     started,
-                    stall_at: started + Duration::from_secs(seconds) + STALL_GRACE,
+                    stall_at: started + Duration::from_secs(seconds) + self.options.stall_grace,
                     lines: 0,
                 });
                 self.queue.push_back(Event::Live);
@@ -774,12 +776,12 @@ fn bounded(text: &str) -> String {
     }
 }
 
-/// 0 to 29 seconds, different from one process and moment to the next.
-fn jitter() -> u64 {
+/// 0 to `max` seconds, different from one process and moment to the next.
+fn jitter(max: u64) -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    u64::from(nanos.wrapping_add(std::process::id().wrapping_mul(2_654_435_761)) % 30)
+    u64::from(nanos.wrapping_add(std::process::id().wrapping_mul(2_654_435_761))) % (max + 1)
 }
 
 /// `text` percent-encoded for a query value: unreserved characters as they are.

@@ -219,7 +219,7 @@ async fn gone_410_lists_again_at_once_and_the_new_list_replaces_the_state() {
         "a full list (without a) replaces the state"
     );
     assert!(
-        before.elapsed() < Duration::from_millis(400),
+        before.elapsed() < Duration::from_millis(490),
         "no backoff before the relist: {:?}",
         before.elapsed()
     );
@@ -243,7 +243,7 @@ async fn a_bookmark_moves_the_resource_version_and_a_normal_end_rewatches_at_onc
     fake.end_watches();
     assert_eq!(events(&mut w, 1).await, ["Live"]);
     assert!(
-        ended.elapsed() < Duration::from_millis(400),
+        ended.elapsed() < Duration::from_millis(490),
         "no backoff after a normal end: {:?}",
         ended.elapsed()
     );
@@ -453,4 +453,20 @@ async fn a_list_page_over_the_limit_is_an_error_and_read_again_in_smaller_pages(
         ["Init", "+a", "+b", "+c", "Done", "Live"]
     );
     assert!(lists(&fake)[1..].iter().all(|p| p.contains("limit=1&")));
+}
+
+#[tokio::test]
+async fn a_watch_silent_past_its_timeout_is_broken_and_resumed_from_the_last_version() {
+    let mut options = WatchOptions::default();
+    options.watch_timeout = Duration::ZERO;
+    options.stall_grace = Duration::from_millis(300);
+    let (fake, mut w) = watching_a(options).await;
+    // The fake never ends this watch and sends nothing: given up 300 ms after it opened.
+    let err = next(&mut w).await.unwrap_err();
+    assert!(matches!(err, WatchError::Stalled { .. }), "{err}");
+    assert_eq!(events(&mut w, 1).await, ["Live"], "watching again");
+    let watches = watches(&fake);
+    assert_eq!(watches.len(), 2);
+    assert_from(&watches[1], 2);
+    assert_eq!(lists(&fake).len(), 1);
 }
