@@ -5,7 +5,7 @@
 //!
 //! # Protocol
 //!
-//! * **List**: `GET PATH?labelSelector=S&limit=500`, then `&continue=TOKEN` while the answer
+//! * **List**: `GET PATH?limit=500&labelSelector=S`, then `&continue=TOKEN` while the answer
 //!   has one; the list's `metadata.resourceVersion` is kept. A continue token that expired
 //!   (HTTP 410) starts the list again.
 //! * **Watch**: `GET PATH?watch=true&resourceVersion=RV&allowWatchBookmarks=true&
@@ -22,16 +22,17 @@
 //! |---|---|
 //! | `ERROR` event with code 410, or HTTP 410 | lists again at once; the complete list replaces the state ([`Event::Init`] .. [`Event::InitDone`]); after the backoff if the watch came from a list just made (no loop) |
 //! | a line too long or not a watch event | error; lists again after the backoff (an event was lost) |
-//! | other `ERROR` event, HTTP error, disconnect, no byte within `timeoutSeconds` + 30 s | error; watches again from the last resource version after the backoff |
+//! | other `ERROR` event, HTTP error, disconnect, no byte within `timeoutSeconds` + [`WatchOptions::stall_grace`] | error; watches again from the last resource version after the backoff |
 //! | the server ends the watch normally (after `timeoutSeconds`) | watches again at once from the last resource version |
 //! | a list page that fails | error; lists again (from the first page) after the backoff |
+//! | a list page larger than [`WatchOptions::page_limit`] | error; lists again in pages a quarter as long |
 //!
 //! The backoff is 0.5 s, doubling up to 5 s, back to 0.5 s once a list completes or a watch
 //! delivers a line. A second watch in a row that the server ends cleanly before any line and
 //! within a second counts as an error, so a server that closes every watch at once is not
 //! asked in a loop.
 //!
-//! [`Watcher::next`] is cancel-safe: dropping its future (in a `select!`) loses nothing.
+//! [`Watcher::next`] is cancel-safe: dropping its future (in a `select!`) loses no event.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
