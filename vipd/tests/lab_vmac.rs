@@ -236,27 +236,24 @@ fn the_clients_neighbour_entry_never_changes_across_a_failover() {
     });
     lab.wait_until(SETTLE, "node2 recreates it", |l| vmac_link(l, 1).is_some());
 
-    // A clean stop removes it.
-    lab.signal(0, "TERM");
-    lab.wait_exit(0, SETTLE);
-    assert!(vmac_link(&lab, 0).is_none(), "{}", lab.log(0));
-    assert_eq!(
-        base_settings(&lab.nodes[0].ns),
-        before,
-        "node1's eth0 has its settings back"
-    );
+    // A clean stop removes the interface and gives eth0 its settings back.
+    let stop_cleanly = |lab: &mut Lab, i: usize, why: &str| {
+        lab.signal(i, "TERM");
+        lab.wait_exit(i, SETTLE);
+        assert!(vmac_link(lab, i).is_none(), "{}", lab.log(i));
+        assert_eq!(
+            base_settings(&lab.nodes[i].ns),
+            before,
+            "node{}'s eth0 has its settings back{why}",
+            i + 1
+        );
+    };
+    stop_cleanly(&mut lab, 0, "");
     lab.wait_until(SETTLE, "node2 takes over from the stopped node1", |l| {
         l.holds_on(1, VMAC, VIP)
     });
     // node2's saved settings outlived its crash, in the interface's alias.
-    lab.signal(1, "TERM");
-    lab.wait_exit(1, SETTLE);
-    assert!(vmac_link(&lab, 1).is_none(), "{}", lab.log(1));
-    assert_eq!(
-        base_settings(&lab.nodes[1].ns),
-        before,
-        "node2's eth0 has its settings back after a crash and a restart"
-    );
+    stop_cleanly(&mut lab, 1, " after a crash and a restart");
 }
 
 #[test]

@@ -360,10 +360,8 @@ impl Runner {
             .netlink
             .primary_address(vrrp.index, family)
             .await?;
-        super::vmac::carry_primary(&self.executor.netlink, &plan, vip.index, primary).await;
         if let Some(instance) = self.router.instance_mut(&key) {
             instance.set_link_up(now, plan.link_usable(vrrp.up, vip.up));
-            instance.set_primary_address(now, primary);
         }
         info!(
             instance = %plan.name,
@@ -376,7 +374,19 @@ impl Runner {
         );
         self.instances
             .insert(key, Managed::new(plan, vrrp.index, vip.index));
+        self.set_primary(now, key, primary).await;
         Ok(key)
+    }
+
+    /// Gives instance `key` its primary address: the engine's advert source and, on an IPv6
+    /// virtual MAC interface, the address that interface must carry to send from it.
+    async fn set_primary(&mut self, now: Instant, key: InstanceKey, primary: Option<IpAddr>) {
+        if let Some(m) = self.instances.get(&key) {
+            super::vmac::carry_primary(&self.executor.netlink, &m.plan, m.vip_index, primary).await;
+        }
+        if let Some(instance) = self.router.instance_mut(&key) {
+            instance.set_primary_address(now, primary);
+        }
     }
 
     /// Ends the daemon's helpers: the socket readers stop, and the queued notify hooks (the

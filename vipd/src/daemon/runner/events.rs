@@ -112,22 +112,19 @@ impl Runner {
                     continue;
                 }
             };
-            let mut logged = false;
-            for key in keys {
-                if let Some(instance) = self.router.instance_mut(&key)
-                    && instance.primary_address() != primary
-                {
-                    if !logged {
-                        info!(ifindex, primary = ?primary, "primary address changed");
-                        logged = true;
-                    }
-                    if let Some(m) = self.instances.get(&key) {
-                        let netlink = &self.executor.netlink;
-                        super::super::vmac::carry_primary(netlink, &m.plan, m.vip_index, primary)
-                            .await;
-                    }
-                    instance.set_primary_address(now, primary);
-                }
+            let changed: Vec<InstanceKey> = keys
+                .into_iter()
+                .filter(|key| {
+                    self.router
+                        .instance(key)
+                        .is_some_and(|i| i.primary_address() != primary)
+                })
+                .collect();
+            if !changed.is_empty() {
+                info!(ifindex, primary = ?primary, "primary address changed");
+            }
+            for key in changed {
+                self.set_primary(now, key, primary).await;
             }
         }
     }
