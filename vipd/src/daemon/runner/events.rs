@@ -24,17 +24,18 @@ impl Runner {
                 let keys: Vec<InstanceKey> = self
                     .instances
                     .iter()
-                    .filter(|(_, m)| m.vrrp_index == index || m.vip_index == index)
+                    .filter(|(_, m)| {
+                        m.vrrp_index == index
+                            || m.vip_index == index
+                            || m.extra_links.values().any(|i| *i == index)
+                    })
                     .map(|(k, _)| *k)
                     .collect();
                 for key in keys {
                     let Some(m) = self.instances.get(&key) else {
                         continue;
                     };
-                    let usable = m.plan.link_usable(
-                        self.links.get(&m.vrrp_index).copied().unwrap_or(false),
-                        self.links.get(&m.vip_index).copied().unwrap_or(false),
-                    );
+                    let usable = self.links_usable(m);
                     if let Some(instance) = self.router.instance_mut(&key) {
                         instance.set_link_up(now, usable);
                     }
@@ -71,7 +72,7 @@ impl Runner {
         let Some((key, m)) = self
             .instances
             .iter_mut()
-            .find(|(_, m)| m.vip_index == index && m.held.get(&addr) == Some(&prefix_len))
+            .find(|(_, m)| m.vip_index_of(addr) == index && m.held.get(&addr) == Some(&prefix_len))
         else {
             return;
         };

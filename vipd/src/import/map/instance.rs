@@ -27,9 +27,9 @@ pub(super) struct Draft {
     preempt_delay: Option<ConfigDuration>,
     /// The password and the `auth_pass` line.
     password: Option<(String, Node)>,
-    vips: Vec<(String, Option<String>, Node)>,
+    vips: Vec<DraftVip>,
     /// `virtual_ipaddress_excluded`, as `vips`.
-    excluded: Vec<(String, Option<String>, Node)>,
+    excluded: Vec<DraftVip>,
     /// Each peer with its line.
     peers: Vec<(String, Node)>,
     src: Option<String>,
@@ -48,6 +48,16 @@ pub(super) struct Draft {
     vmac_xmit_base: Option<Node>,
     /// `lower_prio_no_advert` and its line.
     lower_prio_no_advert: Option<(bool, String)>,
+}
+
+/// One `virtual_ipaddress` (or `_excluded`) line: its address, `dev` and `label`.
+#[derive(Clone)]
+struct DraftVip {
+    addr: String,
+    dev: Option<String>,
+    label: Option<String>,
+    no_track: bool,
+    node: Node,
 }
 
 #[allow(clippy::too_many_lines)] // one arm per directive, by design
@@ -291,6 +301,8 @@ fn vip(cx: &mut Ctx<'_>, v: &Node, d: &mut Draft) {
         str::to_owned,
     );
     let mut dev = None;
+    let mut label = None;
+    let mut no_track = false;
     let mut i = 0;
     while i < v.args.len() {
         let key = v.args[i].text.as_str();
@@ -303,6 +315,13 @@ fn vip(cx: &mut Ctx<'_>, v: &Node, d: &mut Draft) {
                 format!("{key} without a value: the option is ignored; fix the line"),
             ),
             ("dev", Some(dv)) => dev = Some(dv.to_owned()),
+            ("label", Some(l)) if parsed.is_ipv4() => label = Some(l.to_owned()),
+            ("label", Some(_)) => cx.push_at(
+                &v.loc,
+                "virtual_ipaddress",
+                Severity::Unsupported,
+                "label on an IPv6 address: the kernel labels IPv4 addresses only; dropped",
+            ),
             ("scope", Some("global")) => {}
             ("scope", Some(s)) => cx.push_at(
                 &v.loc,
@@ -310,7 +329,12 @@ fn vip(cx: &mut Ctx<'_>, v: &Node, d: &mut Draft) {
                 Severity::Unsupported,
                 format!("scope {s}: vipd adds VIPs with scope global"),
             ),
-            ("no_track" | "home" | "nodad" | "noprefixroute" | "autojoin", _) => {
+            ("no_track", _) => {
+                no_track = true;
+                i += 1;
+                continue;
+            }
+            ("home" | "nodad" | "noprefixroute" | "autojoin", _) => {
                 i += 1;
                 cx.push_at(
                     &v.loc,
@@ -333,7 +357,13 @@ fn vip(cx: &mut Ctx<'_>, v: &Node, d: &mut Draft) {
         }
         i += 2;
     }
-    d.vips.push((format!("{ip}/{prefix}"), dev, v.clone()));
+    d.vips.push(DraftVip {
+        addr: format!("{ip}/{prefix}"),
+        dev,
+        label,
+        no_track,
+        node: v.clone(),
+    });
 }
 
 /// The advertisement interval (ms) keepalived runs for `version` when given `ms`: VRRPv2 in
@@ -435,26 +465,74 @@ fn finish(
         );
         return None;
     }
-    // VIP interfaces: vipd has one per instance. With use_vmac it is the virtual MAC
-    // interface, where keepalived moves the VIPs of the instance's own interface.
+    // Where the addresses go. With use_vmac, those of the instance's own interface go on the
+    // virtual MAC interface (as keepalived moves them); the others keep their `dev`. When
+    // every VIP names one other interface, it becomes the instance's vip_interface.
     let vmac_name = d.use_vmac.as_ref().map(|(v, _)| match v {
         UseVmac::Named(name) => name.clone(),
         UseVmac::Enabled(_) => format!("vrrp.{vrid}"),
     });
-    let first_dev = d.vips.iter().find_map(|(_, dev, _)| dev.clone());
+    let first_dev = d.vips.first().and_then(|v| v.dev.clone());
     let vip_interface = first_dev
         .filter(|dv| *dv != interface)
+        .filter(|dv| d.vips.iter().all(|v| v.dev.as_ref() == Some(dv)))
         .filter(|_| vmac_name.is_none());
     let target = vmac_name
         .clone()
         .or_else(|| vip_interface.clone())
         .unwrap_or_else(|| interface.clone());
+    let place = |cx: &mut Ctx<'_>, v: &DraftVip, field: &'static str| {
+        let on = match v.dev.as_deref() {
+            Some(dev) if !(vmac_name.is_some() && dev == interface) => dev,
+            _ if vmac_name.is_some() => target.as_str(),
+            _ => interface.as_str(),
+        };
+        let mut text = v.addr.clone();
+        if on != target {
+            text.push_str(&format!(" dev {on}"));
+            if v.no_track {
+                text.push_str(" no_track");
+            }
+        } else if v.no_track {
+            cx.push_at(
+                &v.node.loc,
+                field,
+                Severity::Unsupported,
+                format!(
+                    "no_track on an address of {on}, where the instance's VIPs are: vipd \
+                     tracks that interface as the instance's (dont_track_primary ignores \
+                     the VRRP interface's link); dropped"
+                ),
+            );
+        }
+        if let Some(label) = &v.label {
+            let names_it = label == on
+                || label
+                    .strip_prefix(on)
+                    .is_some_and(|rest| rest.starts_with(':'));
+            if names_it && label.len() <= 15 {
+                text.push_str(&format!(" label {label}"));
+            } else {
+                cx.push_at(
+                    &v.node.loc,
+                    field,
+                    Severity::Unsupported,
+                    format!(
+                        "label {label}: the address is on {on}, and vipd takes a label that is \
+                         the interface's name or starts with it and a colon (at most 15 \
+                         bytes), as `ip address add` does; dropped (write e.g. {on}:vip)"
+                    ),
+                );
+            }
+        }
+        text
+    };
     let mut vips: Vec<String> = Vec::new();
-    for (addr, dev, v) in &d.vips {
-        let ip = addr.split('/').next().unwrap_or_default();
+    for v in &d.vips {
+        let ip = v.addr.split('/').next().unwrap_or_default();
         if let Some(first) = vips.iter().find(|x| x.split('/').next() == Some(ip)) {
             cx.push_at(
-                &v.loc,
+                &v.node.loc,
                 "virtual_ipaddress",
                 Severity::Warning,
                 format!(
@@ -464,60 +542,22 @@ fn finish(
             );
             continue;
         }
-        let on = dev.clone().unwrap_or_else(|| interface.clone());
-        if vmac_name.is_some() && on != interface {
-            cx.push_at(
-                &v.loc,
-                "virtual_ipaddress",
-                Severity::Unsupported,
-                format!(
-                    "{addr} is on {on}, not on {interface}: with use_vmac vipd puts every VIP \
-                     of the instance on the virtual MAC interface (no per-VIP interface); \
-                     imported on {target}"
-                ),
-            );
-        } else if vmac_name.is_none() && on != target {
-            cx.push_at(
-                &v.loc,
-                "virtual_ipaddress",
-                Severity::Unsupported,
-                format!(
-                    "{addr} is on {on} while the instance's other VIPs are on {target}: \
-                     per-VIP interfaces are not in vipd yet (one vip_interface per instance); \
-                     imported on {target}"
-                ),
-            );
-        }
-        vips.push(addr.clone());
+        vips.push(place(cx, v, "virtual_ipaddress"));
     }
     let mut excluded: Vec<String> = Vec::new();
-    for (addr, dev, v) in &d.excluded {
-        let ip = addr.split('/').next().unwrap_or_default();
-        let same = |x: &String| x.split('/').next() == Some(ip);
+    for v in &d.excluded {
+        let ip = v.addr.split('/').next().unwrap_or_default();
+        let same = |x: &String| x.split(['/', ' ']).next() == Some(ip);
         if vips.iter().any(same) || excluded.iter().any(same) {
             cx.push_at(
-                &v.loc,
+                &v.node.loc,
                 "virtual_ipaddress_excluded",
                 Severity::Warning,
                 format!("{ip} is already listed: keepalived keeps one, and so does vipd"),
             );
             continue;
         }
-        if let Some(on) = dev
-            .as_ref()
-            .filter(|on| **on != interface && **on != target)
-        {
-            cx.push_at(
-                &v.loc,
-                "virtual_ipaddress_excluded",
-                Severity::Unsupported,
-                format!(
-                    "{addr} is on {on}: per-VIP interfaces are not in vipd yet (the instance's \
-                     addresses go on {target}); imported on {target}"
-                ),
-            );
-        }
-        excluded.push(addr.clone());
+        excluded.push(place(cx, v, "virtual_ipaddress_excluded"));
     }
     let mut sources = d.sources;
     let mut spec = InstanceSpec::new(interface, vrid, vips);
