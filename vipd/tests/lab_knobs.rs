@@ -259,6 +259,15 @@ fn excluded_addresses_are_held_but_not_advertised() {
         "node1 holds its VIP and both excluded addresses",
         |l| l.holds(0, VIP) && l.holds(0, EXCLUDED) && l.holds(0, EXCLUDED6),
     );
+    // The status tells the VIP from the excluded addresses; it holds all three.
+    let status = status_json(&lab, 0);
+    let report = &status["instances"][0];
+    assert_eq!(report["vips"], serde_json::json!([format!("{VIP}/24")]));
+    assert_eq!(
+        report["vips_excluded"],
+        serde_json::json!([format!("{EXCLUDED}/24"), format!("{EXCLUDED6}/64")])
+    );
+    assert_eq!(report["vips_held"].as_array().map(Vec::len), Some(3));
     let capture = capture(&lab, "3", "vrrp");
     let out = capture.wait_output();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -270,6 +279,14 @@ fn excluded_addresses_are_held_but_not_advertised() {
     lab.signal(0, "TERM");
     assert_eq!(lab.wait_exit(0, Duration::from_secs(10)), Some(0));
     assert!(!lab.holds(0, VIP) && !lab.holds(0, EXCLUDED) && !lab.holds(0, EXCLUDED6));
+}
+
+/// `vipd status --json` of node `i`.
+fn status_json(lab: &Lab, i: usize) -> serde_json::Value {
+    let out = lab.nodes[i]
+        .ns
+        .exec(env!("CARGO_BIN_EXE_vipd"), &["status", "--json"]);
+    serde_json::from_slice(&out.stdout).expect("vipd status --json prints JSON")
 }
 
 /// The labels of node `i`'s IPv4 addresses on `ifname`, as `ADDRESS LABEL` lines.
@@ -328,6 +345,13 @@ fn a_vip_goes_on_its_own_dev_with_its_label_and_that_link_is_tracked() {
             .success()
     };
     assert!(ping(&lab, 1), "node2 reaches {BACK}\n{}", lab.logs());
+    assert_eq!(
+        status_json(&lab, 0)["instances"][0]["vips"],
+        serde_json::json!([
+            format!("{VIP}/24 label eth0:front"),
+            format!("{BACK}/24 dev eth1 label eth1:back")
+        ])
+    );
 
     // The back link is tracked like the instance's own: when it goes down, node1 goes to
     // Fault and node2 takes both VIPs, labels and all.

@@ -133,6 +133,26 @@ impl InstancePlan {
         self.vip_options.get(&addr)?.label.as_deref()
     }
 
+    /// Address `vip` as configured: CIDR, then its `dev`, `label` and `no_track` if any.
+    #[must_use]
+    pub fn vip_text(&self, vip: &Vip) -> String {
+        let mut text = vip.to_string();
+        if let Some(o) = self.vip_options.get(&vip.addr) {
+            if let Some(dev) = &o.dev {
+                text.push_str(" dev ");
+                text.push_str(dev);
+            }
+            if let Some(label) = &o.label {
+                text.push_str(" label ");
+                text.push_str(label);
+            }
+            if o.no_track {
+                text.push_str(" no_track");
+            }
+        }
+        text
+    }
+
     /// The interfaces besides the VIP interface that some address goes on, each once.
     pub fn extra_vip_interfaces(&self) -> impl Iterator<Item = &str> {
         let mut seen: Vec<&str> = Vec::new();
