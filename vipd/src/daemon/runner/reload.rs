@@ -49,7 +49,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Instant;
 
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use vip_health::InitialState;
 use vrrp_core::{Action, InstanceKey, State};
 
@@ -74,6 +74,7 @@ impl Runner {
                 Ok(r) => resolved.push(r),
                 Err(e) => {
                     error!(error = %e, "reload refused; the running configuration is kept");
+                    self.discard_new_vmacs(&plan).await;
                     return;
                 }
             }
@@ -81,6 +82,7 @@ impl Runner {
         for r in &resolved {
             if let Err(e) = self.check_vips_free(r).await {
                 error!(error = %e, "reload refused; the running configuration is kept");
+                self.discard_new_vmacs(&plan).await;
                 return;
             }
         }
@@ -240,6 +242,31 @@ impl Runner {
             "configuration reloaded"
         );
         self.publish();
+    }
+
+    /// After a refused reload: removes the virtual MAC interfaces of `plan` that its
+    /// resolution created and no running instance uses (they would stay until the next start).
+    async fn discard_new_vmacs(&mut self, plan: &Plan) {
+        let netlink = &self.executor.netlink;
+        for p in plan.instances() {
+            let Some(vmac) = p.vmac() else {
+                continue;
+            };
+            let Ok(link) = netlink.link_by_name(vmac.name()).await else {
+                continue;
+            };
+            if self.instances.values().any(|m| m.vip_index == link.index) {
+                continue;
+            }
+            match netlink.remove_vmac(link.index).await {
+                Ok(()) => {
+                    info!(interface = %link.name, "virtual MAC interface of the refused reload removed");
+                }
+                Err(e) => {
+                    warn!(interface = %link.name, error = %e, "removing the virtual MAC interface of the refused reload failed");
+                }
+            }
+        }
     }
 
     /// Stops instance `key` (RFC shutdown: priority 0, VIPs released) and forgets it.
