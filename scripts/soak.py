@@ -288,20 +288,17 @@ class Daemon:
             # The parent would restart its VRRP child: stop it, then kill both.
             lab.kill_tree(inc.p)
             inc.how = "SIGKILL of keepalived and its VRRP child"
-            inc.end = now()
-            if inc.p in lab.STARTED:
-                lab.STARTED.remove(inc.p)
-            return now() - t0
-        os.kill(inc.pid, sig)
-        try:
-            inc.p.wait(wait)
-        except subprocess.TimeoutExpired:
-            os.kill(inc.pid, signal.SIGKILL)
-            inc.p.wait(5)
-            inc.how = "%s, SIGKILL after %.0f s" % (signal.Signals(sig).name, wait)
         else:
-            inc.how = "%s, exited in %.2f s (status %s)" % (
-                signal.Signals(sig).name, now() - t0, inc.p.returncode)
+            os.kill(inc.pid, sig)
+            try:
+                inc.p.wait(wait)
+            except subprocess.TimeoutExpired:
+                os.kill(inc.pid, signal.SIGKILL)
+                inc.p.wait(5)
+                inc.how = "%s, SIGKILL after %.0f s" % (signal.Signals(sig).name, wait)
+            else:
+                inc.how = "%s, exited in %.2f s (status %s)" % (
+                    signal.Signals(sig).name, now() - t0, inc.p.returncode)
         inc.end = now()
         if inc.p in lab.STARTED:
             lab.STARTED.remove(inc.p)

@@ -21,7 +21,9 @@ struct Entry<O> {
     status: watch::Receiver<CheckStatus>,
 }
 
-/// Runs health checks, each in its own task on the tokio runtime it was started on.
+/// Runs health checks, each in its own task on the tokio runtime it was started on. Owners
+/// given equal checks (a sync group's check, given to each member) share one task and its
+/// probes; each owner gets its own events and status.
 ///
 /// Every probe is bounded by its check's timeout, so a hung endpoint delays nothing but its
 /// own check. Transitions come on the channel returned by [`start`](Self::start); status
@@ -73,19 +75,38 @@ where
     ) -> (Self, mpsc::UnboundedReceiver<HealthEvent<O>>) {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (cancel, _) = watch::channel(false);
-        let mut entries = Vec::new();
-        let mut tasks = Vec::new();
+        // Owners with the same check (a sync group's check, given to each member) share one
+        // probe: its results are each owner's.
+        let mut groups: Vec<(CheckConfig, Vec<O>)> = Vec::new();
+        let mut group_of = Vec::new();
         for (owner, config) in checks {
-            let status = initial_status(&config);
-            let (status_tx, status_rx) = watch::channel(status);
-            entries.push(Entry {
-                owner: owner.clone(),
-                name: config.name.clone(),
-                status: status_rx,
-            });
-            let span = tracing::info_span!("health_check", owner = ?owner, check = %config.name);
-            let task = run_check(
+            let g = match groups.iter().position(|(c, _)| *c == config) {
+                Some(g) => g,
+                None => {
+                    groups.push((config, Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            groups[g].1.push(owner.clone());
+            group_of.push((owner, g));
+        }
+        let channels: Vec<_> = groups
+            .iter()
+            .map(|(config, _)| watch::channel(initial_status(config)))
+            .collect();
+        let entries = group_of
+            .into_iter()
+            .map(|(owner, g)| Entry {
                 owner,
+                name: groups[g].0.name.clone(),
+                status: channels[g].1.clone(),
+            })
+            .collect();
+        let mut tasks = Vec::new();
+        for ((config, owners), (status_tx, _)) in groups.into_iter().zip(channels) {
+            let span = tracing::info_span!("health_check", owner = ?owners, check = %config.name);
+            let task = run_check(
+                owners,
                 config,
                 events_tx.clone(),
                 status_tx,
@@ -197,7 +218,8 @@ async fn sleep_until_opt(deadline: Option<std::time::Instant>) {
 
 /// What a check task remembers between probes.
 struct Run<O> {
-    owner: O,
+    /// Every owner of the check (one probe serves owners with the same check).
+    owners: Vec<O>,
     config: CheckConfig,
     filter: StateFilter,
     events: mpsc::UnboundedSender<HealthEvent<O>>,
@@ -229,14 +251,16 @@ impl<O: Clone + Debug> Run<O> {
                 "check is down"
             );
         }
-        let _ = self.events.send(HealthEvent {
-            owner: self.owner.clone(),
-            check: self.config.name.clone(),
-            up,
-            track,
-            suppressed,
-            reason,
-        });
+        for owner in &self.owners {
+            let _ = self.events.send(HealthEvent {
+                owner: owner.clone(),
+                check: self.config.name.clone(),
+                up,
+                track,
+                suppressed,
+                reason: reason.clone(),
+            });
+        }
     }
 
     fn reason(&self, up: bool) -> String {
@@ -288,7 +312,7 @@ impl<O: Clone + Debug> Run<O> {
 }
 
 async fn run_check<O: Clone + Debug>(
-    owner: O,
+    owners: Vec<O>,
     config: CheckConfig,
     events: mpsc::UnboundedSender<HealthEvent<O>>,
     status: watch::Sender<CheckStatus>,
@@ -306,7 +330,7 @@ async fn run_check<O: Clone + Debug>(
     let filter = StateFilter::new(config.rise, config.fall, config.initial, config.damping);
     let reported_track = config.track_state(config.initially_up(), 0);
     let mut run = Run {
-        owner,
+        owners,
         config,
         filter,
         events,

@@ -290,6 +290,54 @@ async fn rise_and_fall_sequence_through_the_monitor() {
     monitor.stop().await;
 }
 
+/// Owners with the same check (a sync group's check, given to each member) share one probe:
+/// the endpoint is probed once per interval, and each owner gets every transition.
+#[tokio::test]
+async fn owners_of_the_same_check_share_its_probes() {
+    let (server, served) = scripted(vec![200, 200, 500]).await;
+    let config = |interval: &str| {
+        check(&format!(
+            "name: svc\nhttp: {{ url: 'http://{}/' }}\ninterval: {interval}\nfall: 1",
+            server.addr
+        ))
+    };
+    let (monitor, mut events) = vip_health::HealthMonitor::start([
+        ("VI_1".to_owned(), config("100ms")),
+        ("VI_2".to_owned(), config("100ms")),
+        ("VI_3".to_owned(), config("100ms")),
+    ]);
+    let within = Duration::from_secs(5);
+    let mut owners = Vec::new();
+    for _ in 0..3 {
+        let e = next_event(&mut events, within).await;
+        assert!(e.up, "{e:?}");
+        owners.push(e.owner);
+    }
+    owners.sort();
+    assert_eq!(owners, ["VI_1", "VI_2", "VI_3"]);
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        1,
+        "one probe serves the three"
+    );
+    // The third probe fails: every owner goes down, on one probe.
+    let mut down = Vec::new();
+    for _ in 0..3 {
+        let e = next_event(&mut events, within).await;
+        assert!(!e.up, "{e:?}");
+        down.push(e.owner);
+    }
+    down.sort();
+    assert_eq!(down, ["VI_1", "VI_2", "VI_3"]);
+    assert_eq!(served.load(Ordering::SeqCst), 3);
+    assert_eq!(monitor.len(), 3, "each owner still has its check");
+    for owner in ["VI_1", "VI_2", "VI_3"] {
+        let status = monitor.status(&owner.to_owned(), "svc").unwrap();
+        assert_eq!(status.state, CheckState::Down, "{owner}: {status:?}");
+    }
+    monitor.stop().await;
+}
+
 #[tokio::test]
 async fn first_result_decides_at_once_and_initial_up_needs_fall_failures() {
     let (server, served) = scripted(vec![500]).await;

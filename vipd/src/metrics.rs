@@ -334,6 +334,7 @@ mod tests {
                 contributions: vec![],
                 master: None,
                 vips: vec!["10.0.0.100/24".into()],
+                vips_excluded: Vec::new(),
                 vips_held: vec!["10.0.0.100/24".into()],
                 peers: vec![],
                 transitions: vec![Transition {

@@ -89,8 +89,12 @@ pub struct InstanceReport {
     pub contributions: Vec<Contribution>,
     /// The master as this node sees it: itself when Master, else the last master heard.
     pub master: Option<Peer>,
-    /// The configured VIPs, in CIDR form.
+    /// The configured VIPs (those the adverts carry), in CIDR form, each followed by its
+    /// `dev`, `label` and `no_track` if it has them.
     pub vips: Vec<String>,
+    /// The addresses held with the VIPs but not advertised (`vips_excluded`), likewise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vips_excluded: Vec<String>,
     /// The VIPs this node holds now, in CIDR form.
     pub vips_held: Vec<String>,
     /// The routers heard from, most recent last.
@@ -495,6 +499,7 @@ mod tests {
                 local: true,
             }),
             vips: vec!["10.0.0.100/24".into()],
+            vips_excluded: Vec::new(),
             vips_held: vec!["10.0.0.100/24".into()],
             peers: vec![Peer {
                 address: "10.0.0.2".parse().unwrap(),

@@ -3,7 +3,8 @@
 //! the control goes to Fault and drops its own) and `lower_prio_no_advert` (a Master does not
 //! answer lower-priority adverts with adverts of its own; the control answers each one),
 //! counted on the wire by a capture in the observer's namespace; announcement pacing
-//! (`garp.interval`) measured on the wire; `vips_excluded` held but not advertised.
+//! (`garp.interval`) measured on the wire; `vips_excluded` held but not advertised; a VIP's
+//! own `dev` and `label` (on its interface, labelled, answered there, its link tracked).
 //!
 //! Run: `cargo test -p vipd --release --test lab_knobs -- --nocapture` (root) for the figures.
 
@@ -258,6 +259,15 @@ fn excluded_addresses_are_held_but_not_advertised() {
         "node1 holds its VIP and both excluded addresses",
         |l| l.holds(0, VIP) && l.holds(0, EXCLUDED) && l.holds(0, EXCLUDED6),
     );
+    // The status tells the VIP from the excluded addresses; it holds all three.
+    let status = status_json(&lab, 0);
+    let report = &status["instances"][0];
+    assert_eq!(report["vips"], serde_json::json!([format!("{VIP}/24")]));
+    assert_eq!(
+        report["vips_excluded"],
+        serde_json::json!([format!("{EXCLUDED}/24"), format!("{EXCLUDED6}/64")])
+    );
+    assert_eq!(report["vips_held"].as_array().map(Vec::len), Some(3));
     let capture = capture(&lab, "3", "vrrp");
     let out = capture.wait_output();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -269,4 +279,108 @@ fn excluded_addresses_are_held_but_not_advertised() {
     lab.signal(0, "TERM");
     assert_eq!(lab.wait_exit(0, Duration::from_secs(10)), Some(0));
     assert!(!lab.holds(0, VIP) && !lab.holds(0, EXCLUDED) && !lab.holds(0, EXCLUDED6));
+}
+
+/// `vipd status --json` of node `i`.
+fn status_json(lab: &Lab, i: usize) -> serde_json::Value {
+    let out = lab.nodes[i]
+        .ns
+        .exec(env!("CARGO_BIN_EXE_vipd"), &["status", "--json"]);
+    serde_json::from_slice(&out.stdout).expect("vipd status --json prints JSON")
+}
+
+/// The labels of node `i`'s IPv4 addresses on `ifname`, as `ADDRESS LABEL` lines.
+fn labels(lab: &Lab, i: usize, ifname: &str) -> String {
+    let out = lab.nodes[i]
+        .ns
+        .try_ip(&["-4", "-o", "addr", "show", "dev", ifname]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let at = words.iter().position(|w| *w == "inet")?;
+            let label = words[at..].iter().find(|w| w.starts_with(ifname))?;
+            // `-o` ends each record's first line with a backslash.
+            let label = label.trim_end_matches('\\');
+            Some(format!("{} {label}\n", words.get(at + 1)?))
+        })
+        .collect()
+}
+
+#[test]
+fn a_vip_goes_on_its_own_dev_with_its_label_and_that_link_is_tracked() {
+    const BACK: &str = "10.200.1.100";
+    let mut lab = Lab::new(&[150, 100], |_, p| {
+        format!(
+            "instances:\n  - name: VI_LAB\n    interface: eth0\n    vrid: 51\n    \
+             priority: {p}\n    advert_interval: 100ms\n    \
+             vips: ['{VIP}/24 label eth0:front', '{BACK}/24 dev eth1 label eth1:back']\n"
+        )
+    });
+    lab.add_second_segment();
+    lab.start(0);
+    lab.start(1);
+    let both = |l: &Lab, i: usize| l.holds_on(i, "eth0", VIP) && l.holds_on(i, "eth1", BACK);
+    lab.wait_until(
+        SETTLE,
+        "node1 holds the VIP on eth0 and the back VIP on eth1",
+        |l| both(l, 0) && !l.holds(1, VIP) && !l.holds_on(1, "eth1", BACK),
+    );
+    assert!(
+        !lab.holds_on(0, "eth0", BACK),
+        "the back VIP is on eth1 only"
+    );
+    let eth0 = labels(&lab, 0, "eth0");
+    let eth1 = labels(&lab, 0, "eth1");
+    assert!(eth0.contains(&format!("{VIP}/24 eth0:front\n")), "{eth0}");
+    assert!(eth1.contains(&format!("{BACK}/24 eth1:back\n")), "{eth1}");
+    // The node's own addresses keep the interface's name.
+    assert!(eth1.contains("10.200.1.1/24 eth1\n"), "{eth1}");
+    // node2 reaches the back VIP over the second segment: node1 answers for it on eth1.
+    let ping = |l: &Lab, from: usize| {
+        l.nodes[from]
+            .ns
+            .exec("ping", &["-n", "-c", "1", "-W", "1", "-I", "eth1", BACK])
+            .status
+            .success()
+    };
+    assert!(ping(&lab, 1), "node2 reaches {BACK}\n{}", lab.logs());
+    assert_eq!(
+        status_json(&lab, 0)["instances"][0]["vips"],
+        serde_json::json!([
+            format!("{VIP}/24 label eth0:front"),
+            format!("{BACK}/24 dev eth1 label eth1:back")
+        ])
+    );
+
+    // The back link is tracked like the instance's own: when it goes down, node1 goes to
+    // Fault and node2 takes both VIPs, labels and all.
+    let down = Instant::now();
+    lab.nodes[0].ns.ip(&["link", "set", "eth1", "down"]);
+    lab.wait_until(SETTLE, "node2 holds both VIPs", |l| {
+        both(l, 1) && !l.holds(0, VIP)
+    });
+    println!(
+        "node1's eth1 down: node2 held both VIPs after {} ms",
+        down.elapsed().as_millis()
+    );
+    assert!(
+        labels(&lab, 1, "eth1").contains(&format!("{BACK}/24 eth1:back\n")),
+        "{}",
+        labels(&lab, 1, "eth1")
+    );
+    assert!(
+        lab.log(0).contains("to=FAULT reason=link down"),
+        "{}",
+        lab.log(0)
+    );
+    // Back up, node1 preempts and holds both again.
+    lab.nodes[0].ns.ip(&["link", "set", "eth1", "up"]);
+    lab.wait_until(SETTLE, "node1 takes both VIPs back", |l| {
+        both(l, 0) && !l.holds(1, VIP) && !l.holds_on(1, "eth1", BACK)
+    });
+    // A clean stop removes both.
+    lab.signal(0, "TERM");
+    assert_eq!(lab.wait_exit(0, Duration::from_secs(10)), Some(0));
+    assert!(!lab.holds_on(0, "eth0", VIP) && !lab.holds_on(0, "eth1", BACK));
 }

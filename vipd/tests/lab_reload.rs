@@ -1,6 +1,7 @@
 //! SIGHUP reloads vipd's configuration on real interfaces: unchanged instances keep their state
 //! and VIPs, a priority change applies without a restart, a bad file is refused and the
-//! running configuration kept, added instances start and removed ones release their VIPs.
+//! running configuration kept, added instances start and removed ones release their VIPs, a
+//! change of what the instance's link state counts for applies at once.
 
 mod lab;
 
@@ -115,4 +116,23 @@ fn instances_added_start_and_removed_release_their_vips() {
     });
     assert!(lab.log(0).contains("removed=1"), "{}", lab.log(0));
     assert_eq!(lab.holders(), vec![0]);
+}
+
+#[test]
+fn dont_track_primary_turned_on_in_place_lifts_a_link_fault() {
+    let mut lab = two();
+    // node1's port goes down: its link is down, it goes to Fault and node2 takes over.
+    lab.port(0, false);
+    lab.wait_until(SETTLE, "node1 is in Fault", |l| {
+        l.log(0).contains("to=FAULT reason=link down")
+    });
+    lab.wait_until(SETTLE, "node2 holds the VIP", |l| l.holds_vip(1));
+    // Told not to track its interface, node1 leaves Fault at once (alone on its side of the
+    // dead link, it becomes Master after Master_Down_Interval), without a restart.
+    reload(&mut lab, 0, &config(150, "    dont_track_primary: true\n"));
+    lab.wait_until(SETTLE, "node1 holds the VIP again", |l| l.holds_vip(0));
+    let log = lab.log(0);
+    assert!(log.contains("updated=1"), "{log}");
+    assert!(log.contains("from=FAULT to=BACKUP"), "{log}");
+    assert_eq!(log.matches("to=INIT").count(), 0, "restarted: {log}");
 }

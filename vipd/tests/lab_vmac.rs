@@ -236,27 +236,24 @@ fn the_clients_neighbour_entry_never_changes_across_a_failover() {
     });
     lab.wait_until(SETTLE, "node2 recreates it", |l| vmac_link(l, 1).is_some());
 
-    // A clean stop removes it.
-    lab.signal(0, "TERM");
-    lab.wait_exit(0, SETTLE);
-    assert!(vmac_link(&lab, 0).is_none(), "{}", lab.log(0));
-    assert_eq!(
-        base_settings(&lab.nodes[0].ns),
-        before,
-        "node1's eth0 has its settings back"
-    );
+    // A clean stop removes the interface and gives eth0 its settings back.
+    let stop_cleanly = |lab: &mut Lab, i: usize, why: &str| {
+        lab.signal(i, "TERM");
+        lab.wait_exit(i, SETTLE);
+        assert!(vmac_link(lab, i).is_none(), "{}", lab.log(i));
+        assert_eq!(
+            base_settings(&lab.nodes[i].ns),
+            before,
+            "node{}'s eth0 has its settings back{why}",
+            i + 1
+        );
+    };
+    stop_cleanly(&mut lab, 0, "");
     lab.wait_until(SETTLE, "node2 takes over from the stopped node1", |l| {
         l.holds_on(1, VMAC, VIP)
     });
     // node2's saved settings outlived its crash, in the interface's alias.
-    lab.signal(1, "TERM");
-    lab.wait_exit(1, SETTLE);
-    assert!(vmac_link(&lab, 1).is_none(), "{}", lab.log(1));
-    assert_eq!(
-        base_settings(&lab.nodes[1].ns),
-        before,
-        "node2's eth0 has its settings back after a crash and a restart"
-    );
+    stop_cleanly(&mut lab, 1, " after a crash and a restart");
 }
 
 #[test]
@@ -275,6 +272,45 @@ fn an_interface_of_that_name_not_created_by_vipd_is_refused() {
     );
     // Left alone.
     assert!(vmac_link(&lab, 0).is_some());
+}
+
+/// A reload that is refused after creating its new instance's virtual MAC interface (another
+/// address of the instance is on an interface the node does not have) removes that interface
+/// again: nothing of the refused configuration stays.
+#[test]
+fn a_refused_reload_leaves_no_virtual_mac_interface() {
+    let mut lab = Lab::new(&[150], |_, p| lab::config(p, ""));
+    lab.start(0);
+    lab.wait_until(SETTLE, "node1 holds the VIP", |l| l.holds_vip(0));
+    // The new instance's second address is on an interface the node lacks: its interfaces
+    // are resolved in order, the virtual MAC interface first, then the reload is refused.
+    let refused = format!(
+        "{}  - name: VI_VMAC\n    interface: eth0\n    vrid: 52\n    use_vmac: true\n    \
+         vips: [10.200.0.102/24, 10.200.5.102/24 dev eth7]\n",
+        lab::config(150, "")
+    );
+    lab.set_config(0, &refused);
+    lab.signal(0, "HUP");
+    lab.wait_until(SETTLE, "the reload is refused", |l| {
+        l.log(0).contains("reload refused")
+    });
+    lab.wait_until(SETTLE, "its virtual MAC interface is removed", |l| {
+        l.log(0)
+            .contains("virtual MAC interface of the refused reload removed")
+    });
+    let gone = !lab.nodes[0]
+        .ns
+        .try_ip(&["link", "show", "dev", "vrrp.52"])
+        .status
+        .success();
+    assert!(gone, "{}", lab.log(0));
+    // The running configuration is untouched, and its base settings are back.
+    assert!(lab.holds_vip(0));
+    assert_eq!(
+        base_settings(&lab.nodes[0].ns),
+        base_settings(&lab.observer),
+        "eth0's settings are its own again"
+    );
 }
 
 /// The IPv6 virtual router MAC of VRID 51.

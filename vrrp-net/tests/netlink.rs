@@ -15,7 +15,8 @@ use rtnetlink::packet_route::address::AddressAttribute;
 use serde_json::Value;
 use vrrp_core::Family;
 use vrrp_net::netlink::{
-    AddressInfo, AddressMark, Lifetime, NetEvent, Netlink, NetlinkError, VIPD_ADDRESS_PROTOCOL,
+    AddressInfo, AddressMark, Lifetime, NetEvent, Netlink, NetlinkError, NewVip,
+    VIPD_ADDRESS_PROTOCOL,
 };
 
 const DEV: &str = "vip0";
@@ -270,11 +271,16 @@ fn a_batch_adds_and_renews_each_address_and_refuses_only_foreign_ones() {
             "ip",
             &["-n", &name, "addr", "add", "10.200.4.2/24", "dev", DEV],
         );
+        let vip = |addr: &str, prefix_len, label| NewVip {
+            addr: ip(addr),
+            prefix_len,
+            label,
+        };
         let batch = [
-            (ip("10.200.4.1"), 24),
-            (ip("10.200.4.2"), 24),
-            (ip("fd00:200::41"), 64),
-            (ip("10.200.4.3"), 33),
+            vip("10.200.4.1", 24, Some("vip0:front")),
+            vip("10.200.4.2", 24, None),
+            vip("fd00:200::41", 64, None),
+            vip("10.200.4.3", 33, None),
         ];
         let results = nl.add_vips(index, &batch, Lifetime::Seconds(30)).await;
         assert_eq!(results.len(), 4);
@@ -300,7 +306,10 @@ fn a_batch_adds_and_renews_each_address_and_refuses_only_foreign_ones() {
                 Some(VIPD_ADDRESS_PROTOCOL)
             );
         }
+        // The label is the one asked for; without one the kernel names the interface.
+        assert_eq!(ip_entries(&name, "10.200.4.1")[0]["label"], "vip0:front");
         let entries = ip_entries(&name, "10.200.4.2");
+        assert_eq!(entries[0]["label"], DEV);
         assert_eq!(
             entries[0]["valid_life_time"],
             u64::from(u32::MAX),

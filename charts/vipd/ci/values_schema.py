@@ -21,6 +21,9 @@ V6 = ("(?:" + "|".join([
 ]) + ")")
 CIDR = rf"^(?:{V4}/(?:3[0-2]|[12]?[0-9])|{V6}/(?:12[0-8]|1[01][0-9]|[1-9]?[0-9]))$"
 IP = rf"^(?:{V4}|{V6})$"
+# A VIP: CIDR, then as in keepalived's virtual_ipaddress `dev IFNAME`, `label LABEL`, `no_track`.
+IFN = r"[^/:\s]{1,15}"
+VIP = CIDR[:-1] + rf"(?: dev {IFN}| label [^\s]{{1,15}}| no_track)*$"
 # A duration as vipd parses it: no digits below the millisecond (`1.5ms`, `1.0005s` are refused).
 DUR = r"^(?:[0-9]+(?:\.[0-9]{1,3}0*)?s?|[0-9]+(?:\.0+)?ms|[0-9]+(?:\.[0-9]{1,4}0*)?m|[0-9]+(?:\.[0-9]{1,5}0*)?h)$"
 
@@ -48,6 +51,8 @@ def obj(props, extra=False, desc=None, nullable=False):
 dur = {"type": ["string", "number"], "pattern": DUR, "minimum": 0, "description": "a duration: 500ms, 1s, 1.5s, 2m, or a number of seconds"}
 secs = {"type": ["integer", "string"], "pattern": r"^[0-9]+$", "minimum": 1, "description": "whole seconds"}
 cidr = {"type": "string", "pattern": CIDR, "description": "an address in CIDR form, e.g. 192.168.1.100/24 or fd00::100/64"}
+vip = {"type": "string", "pattern": VIP,
+       "description": "an address in CIDR form, optionally followed by dev IFNAME, label LABEL, no_track: e.g. 192.168.1.100/24 or \"192.168.2.100/24 dev eth1 label eth1:vip\""}
 ip = {"type": "string", "pattern": IP}
 ifname = {"type": "string", "pattern": r"^(?:[^/:\s.]|\.[^/:\s.]|[^/:\s.][^/:\s]|[^/:\s]{3,15})$",
           "description": "an interface name: 1 to 15 characters, no '/', ':' or spaces, not . or .."}
@@ -83,7 +88,7 @@ props = {
         "name": n({"type": "string", "minLength": 1, "pattern": r"^[^\s]+$"}),
         "interface": n(ifname),
         "vipInterface": n(ifname),
-        "vips": {"type": "array", "items": cidr, "uniqueItems": True},
+        "vips": {"type": "array", "items": vip, "uniqueItems": True},
         "vrid": n(u8),
         "version": {"enum": [2, 3, None], "description": "VRRP version 2 or 3"},
         "priority": n(u8),

@@ -202,12 +202,17 @@ pub struct InstanceSpec {
     /// VRRPv2 simple password, 1 to 8 characters. Prefer `VIPD_PASSWORD` or a file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<Secret>,
-    /// The virtual addresses, in CIDR form.
+    /// The virtual addresses, in CIDR form, each optionally followed, as in keepalived's
+    /// `virtual_ipaddress`, by `dev IFNAME` (the address goes on that interface instead of
+    /// the VIP interface; its link going down puts the instance in Fault unless `no_track`
+    /// follows) and `label LABEL` (an IPv4 address label, `IFNAME:NAME`), e.g.
+    /// `192.168.2.100/24 dev eth1 label eth1:vip`.
     #[serde(default)]
     pub vips: Vec<String>,
-    /// keepalived's `virtual_ipaddress_excluded`: addresses (CIDR, either family) the Master
-    /// holds on the VIP interface with the VIPs, but that its adverts do not carry (peers do
-    /// not compare them; keepalived's use: IPv6 addresses beside an IPv4 instance).
+    /// keepalived's `virtual_ipaddress_excluded`: addresses (CIDR, either family, with `dev`
+    /// and `label` as in `vips`) the Master holds on the VIP interface with the VIPs, but
+    /// that its adverts do not carry (peers do not compare them; keepalived's use: IPv6
+    /// addresses beside an IPv4 instance).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vips_excluded: Vec<String>,
     /// Unicast peers; empty for multicast.

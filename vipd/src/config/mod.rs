@@ -58,7 +58,7 @@ pub use file::{
 };
 pub use overrides::Overrides;
 pub(crate) use plan::track_of;
-pub use plan::{InstancePlan, Plan, SyncGroupPlan, Vip, VmacPlan};
+pub use plan::{InstancePlan, Plan, SyncGroupPlan, Vip, VipOptions, VmacPlan};
 pub use scripts::{cannot_switch_user, effective_caps, insecure_programs, run_as_vipd};
 pub use validate::MAX_INSTANCES;
 

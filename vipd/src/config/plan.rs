@@ -24,6 +24,19 @@ impl fmt::Display for Vip {
     }
 }
 
+/// Where one address goes when it is not simply on its instance's VIP interface: keepalived's
+/// `dev` and `label` of a `virtual_ipaddress` line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VipOptions {
+    /// The interface it goes on instead of the instance's VIP interface.
+    pub dev: Option<String>,
+    /// Its IPv4 address label (`IFA_LABEL`), e.g. `eth0:vip`.
+    pub label: Option<String>,
+    /// keepalived's `no_track`: the link of `dev` going down does not put the instance in
+    /// Fault (by default it does, as the instance's own interface does).
+    pub no_track: bool,
+}
+
 /// One validated instance, ready to run. Built only by validation: its VIPs (with their
 /// prefix lengths) and the engine's configuration agree by construction.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +48,8 @@ pub struct InstancePlan {
     /// the engine's `virtual_addresses` and `excluded_addresses` are their addresses, in the
     /// same order.
     pub(crate) vips: Vec<Vip>,
+    /// The `dev` and `label` of the addresses that have one.
+    pub(crate) vip_options: std::collections::BTreeMap<IpAddr, VipOptions>,
     pub(crate) vip_lifetime: VipLifetime,
     pub(crate) engine: InstanceConfig,
     pub(crate) notify: NotifySpec,
@@ -106,6 +121,60 @@ impl InstancePlan {
     #[must_use]
     pub fn vip(&self, addr: IpAddr) -> Option<Vip> {
         self.vips.iter().copied().find(|v| v.addr == addr)
+    }
+
+    /// The interface address `addr` goes on when it is not the instance's VIP interface
+    /// (its `dev`).
+    #[must_use]
+    pub fn vip_dev(&self, addr: IpAddr) -> Option<&str> {
+        self.vip_options.get(&addr)?.dev.as_deref()
+    }
+
+    /// The label of address `addr`, if it has one.
+    #[must_use]
+    pub fn vip_label(&self, addr: IpAddr) -> Option<&str> {
+        self.vip_options.get(&addr)?.label.as_deref()
+    }
+
+    /// Address `vip` as configured: CIDR, then its `dev`, `label` and `no_track` if any.
+    #[must_use]
+    pub fn vip_text(&self, vip: &Vip) -> String {
+        let mut text = vip.to_string();
+        if let Some(o) = self.vip_options.get(&vip.addr) {
+            if let Some(dev) = &o.dev {
+                text.push_str(" dev ");
+                text.push_str(dev);
+            }
+            if let Some(label) = &o.label {
+                text.push_str(" label ");
+                text.push_str(label);
+            }
+            if o.no_track {
+                text.push_str(" no_track");
+            }
+        }
+        text
+    }
+
+    /// The interfaces besides the VIP interface that some address goes on, each once.
+    pub fn extra_vip_interfaces(&self) -> impl Iterator<Item = &str> {
+        let mut seen: Vec<&str> = Vec::new();
+        self.vip_options.values().filter_map(move |o| {
+            let dev = o.dev.as_deref()?;
+            (!seen.contains(&dev)).then(|| {
+                seen.push(dev);
+                dev
+            })
+        })
+    }
+
+    /// Whether the link of interface `dev`, some address's `dev`, counts for the instance's
+    /// state: unless every address on it is `no_track`.
+    #[must_use]
+    pub fn tracks_dev(&self, dev: &str) -> bool {
+        self.vip_options
+            .values()
+            .any(|o| o.dev.as_deref() == Some(dev) && !o.no_track)
     }
 
     /// The kernel lifetime of the VIPs.

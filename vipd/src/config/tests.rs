@@ -458,3 +458,103 @@ fn excluded_addresses_are_held_not_advertised_and_checked() {
         "{twice:?}"
     );
 }
+
+#[test]
+fn a_vip_may_name_its_interface_and_label() {
+    let plan = Config::from_yaml(
+        "instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24, \
+         '10.0.0.2/24 label eth0:front', '192.168.2.1/24 dev eth1 label eth1:back', \
+         '10.0.0.3/24 dev eth0'], vips_excluded: ['fd00::9/64 dev eth2']}]",
+    )
+    .unwrap()
+    .validate()
+    .unwrap()
+    .instances()[0]
+        .clone();
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert_eq!(plan.vip_dev(ip("10.0.0.1")), None);
+    assert_eq!(plan.vip_label(ip("10.0.0.1")), None);
+    assert_eq!(plan.vip_label(ip("10.0.0.2")), Some("eth0:front"));
+    assert_eq!(plan.vip_dev(ip("192.168.2.1")), Some("eth1"));
+    assert_eq!(plan.vip_label(ip("192.168.2.1")), Some("eth1:back"));
+    // `dev` naming the VIP interface is where the VIPs go anyway.
+    assert_eq!(plan.vip_dev(ip("10.0.0.3")), None);
+    assert_eq!(plan.vip_dev(ip("fd00::9")), Some("eth2"));
+    assert!(plan.tracks_dev("eth1") && plan.tracks_dev("eth2"));
+    let untracked = one_instance(", vips_excluded: ['10.0.0.5/24 dev eth1 no_track']");
+    assert!(
+        !untracked.tracks_dev("eth1"),
+        "every address on eth1 is no_track"
+    );
+    let extra: Vec<&str> = plan.extra_vip_interfaces().collect();
+    assert_eq!(extra, ["eth1", "eth2"]);
+    // With a vip_interface, `dev` naming the VRRP interface keeps the address there; with
+    // use_vmac it goes on the virtual MAC interface with the others, as in keepalived.
+    let on_vrrp = one_instance(", vip_interface: eth9, vips_excluded: ['10.0.0.5/24 dev eth0']");
+    assert_eq!(on_vrrp.vip_dev(ip("10.0.0.5")), Some("eth0"));
+    let on_vmac = one_instance(", use_vmac: true, vips_excluded: ['10.0.0.5/24 dev eth0']");
+    assert_eq!(on_vmac.vip_dev(ip("10.0.0.5")), None);
+    // The engine advertises addresses only: the options stay in the daemon's plan.
+    assert_eq!(plan.engine.virtual_addresses.len(), 4);
+
+    for (vip, field, wanted) in [
+        (
+            "'10.0.0.1/24 dev'",
+            "vips[0]",
+            "dev in \"10.0.0.1/24 dev\" has no value",
+        ),
+        (
+            "'10.0.0.1/24 dev eth1/2'",
+            "vips[0]",
+            "not a valid interface name",
+        ),
+        (
+            "'10.0.0.1/24 brd 10.0.0.255'",
+            "vips[0]",
+            "only `dev IFNAME`, `label LABEL` and `no_track`",
+        ),
+        (
+            "'10.0.0.1/24 label eth0:a label eth0:b'",
+            "vips[0]",
+            "label is given twice",
+        ),
+        (
+            "'10.0.0.1/24 label front'",
+            "vips[0]",
+            "goes on eth0, and a label is that",
+        ),
+        (
+            "'10.0.0.1/24 dev eth1 label eth0:x'",
+            "vips[0]",
+            "goes on eth1",
+        ),
+        (
+            "'10.0.0.1/24 label eth0:a-very-long'",
+            "vips[0]",
+            "longer than 15 bytes",
+        ),
+        (
+            "'10.0.0.1/24 no_track'",
+            "vips[0]",
+            "no_track in \"10.0.0.1/24 no_track\" without dev",
+        ),
+    ] {
+        let got = errors(&format!(
+            "instances: [{{interface: eth0, vrid: 51, vips: [{vip}]}}]"
+        ));
+        assert!(
+            got.iter()
+                .any(|e| e.starts_with(&format!("instances[0].{field}: ")) && e.contains(wanted)),
+            "{vip}: {got:?}"
+        );
+    }
+    let v6 = errors(
+        "instances: [{interface: eth0, vrid: 51, vips: [10.0.0.1/24], \
+         vips_excluded: ['fd00::9/64 label eth0:v6']}]",
+    );
+    assert!(
+        v6.iter()
+            .any(|e| e.starts_with("instances[0].vips_excluded[0]: ") && e.contains("IPv4's")),
+        "{v6:?}"
+    );
+}

@@ -9,7 +9,9 @@ use vrrp_core::{
     Version, Vrid,
 };
 
-use super::{Config, ConfigFileError, FieldError, InstancePlan, InstanceSpec, Plan, Vip};
+use super::{
+    Config, ConfigFileError, FieldError, InstancePlan, InstanceSpec, Plan, Vip, VipOptions,
+};
 use crate::duration::{ConfigDuration, VipLifetime};
 use crate::notify::NotifySpec;
 use vip_health::{RunAs, RunAsSpec};
@@ -244,6 +246,73 @@ pub(super) fn checks_of(
 }
 
 /// Parses `ADDRESS/PREFIX`.
+/// Where one address goes beyond its instance's VIP interface, as written after it:
+/// `ADDRESS/PREFIX [dev IFNAME] [label LABEL]`.
+#[derive(Debug, Default)]
+struct Placement {
+    dev: Option<String>,
+    label: Option<String>,
+    no_track: bool,
+}
+
+/// `ADDRESS/PREFIX [dev IFNAME] [label LABEL]`, keepalived's `virtual_ipaddress` line.
+fn parse_vip(text: &str) -> Result<(Vip, Placement), String> {
+    let mut words = text.split_whitespace();
+    let vip = parse_cidr(words.next().unwrap_or_default())?;
+    let mut placement = Placement::default();
+    while let Some(key) = words.next() {
+        if key == "no_track" {
+            placement.no_track = true;
+            continue;
+        }
+        let slot = match key {
+            "dev" => &mut placement.dev,
+            "label" => &mut placement.label,
+            other => {
+                return Err(format!(
+                    "{other:?} in {text:?}: after the address only `dev IFNAME`, `label \
+                     LABEL` and `no_track` may follow, e.g. \"192.168.1.100/24 dev eth1 \
+                     label eth1:vip\""
+                ));
+            }
+        };
+        let Some(value) = words.next() else {
+            return Err(format!(
+                "{key} in {text:?} has no value: write `{key} NAME`"
+            ));
+        };
+        if slot.replace(value.to_owned()).is_some() {
+            return Err(format!("{key} is given twice in {text:?}"));
+        }
+    }
+    if let Some(dev) = &placement.dev
+        && let Err(why) = ifname_problem(dev)
+    {
+        return Err(format!("dev {dev:?} in {text:?}: {why}"));
+    }
+    if placement.no_track && placement.dev.is_none() {
+        return Err(format!(
+            "no_track in {text:?} without dev: it leaves the link of an address's own `dev` \
+             untracked; the VIP interface is tracked as the instance's (see \
+             dont_track_primary)"
+        ));
+    }
+    if let Some(label) = &placement.label {
+        if vip.addr.is_ipv6() {
+            return Err(format!(
+                "label in {text:?}: address labels are IPv4's (the kernel has none for IPv6); \
+                 remove it"
+            ));
+        }
+        if label.len() > 15 {
+            return Err(format!(
+                "label {label:?} in {text:?} is longer than 15 bytes (the kernel's limit)"
+            ));
+        }
+    }
+    Ok((vip, placement))
+}
+
 fn parse_cidr(text: &str) -> Result<Vip, String> {
     let Some((addr, prefix)) = text.trim().split_once('/') else {
         return Err(format!(
@@ -268,19 +337,24 @@ fn parse_cidr(text: &str) -> Result<Vip, String> {
     Ok(Vip { addr, prefix_len })
 }
 
-fn check_ifname(e: &mut Errors<'_>, field: &str, name: &str) {
+/// Why `name` cannot be an interface's name, if it cannot.
+fn ifname_problem(name: &str) -> Result<(), String> {
     if name.is_empty()
         || name.len() > 15
         || name.contains(['/', ' ', '\t', ':'])
         || name == "."
         || name == ".."
     {
-        e.push(
-            field,
-            format!(
-                "{name:?} is not a valid interface name: 1 to 15 characters, no '/', ':' or spaces"
-            ),
-        );
+        return Err(format!(
+            "{name:?} is not a valid interface name: 1 to 15 characters, no '/', ':' or spaces"
+        ));
+    }
+    Ok(())
+}
+
+fn check_ifname(e: &mut Errors<'_>, field: &str, name: &str) {
+    if let Err(why) = ifname_problem(name) {
+        e.push(field, why);
     }
 }
 
@@ -360,9 +434,14 @@ impl InstanceSpec {
                 "no virtual address: list at least one, in CIDR form, e.g. [192.168.1.100/24]",
             );
         }
+        // Each address's `dev` and `label`, with its field.
+        let mut placements: Vec<(String, IpAddr, Placement)> = Vec::new();
         for (j, text) in self.vips.iter().enumerate() {
-            match parse_cidr(text) {
-                Ok(vip) => parsed.push((j, vip)),
+            match parse_vip(text) {
+                Ok((vip, placement)) => {
+                    parsed.push((j, vip));
+                    placements.push((format!("vips[{j}]"), vip.addr, placement));
+                }
                 Err(msg) => e.push(&format!("vips[{j}]"), msg),
             }
         }
@@ -379,8 +458,11 @@ impl InstanceSpec {
             );
         } else {
             for (j, text) in self.vips_excluded.iter().enumerate() {
-                match parse_cidr(text) {
-                    Ok(vip) => excluded.push((j, vip)),
+                match parse_vip(text) {
+                    Ok((vip, placement)) => {
+                        excluded.push((j, vip));
+                        placements.push((format!("vips_excluded[{j}]"), vip.addr, placement));
+                    }
                     Err(msg) => e.push(&format!("vips_excluded[{j}]"), msg),
                 }
             }
@@ -495,6 +577,15 @@ impl InstanceSpec {
         let vips: Vec<Vip> = parsed.into_iter().chain(excluded).map(|(_, v)| v).collect();
         let family = engine.family();
         let vmac = self.vmac(e, engine.vrid, family);
+        let vip_interface = vmac.as_ref().map_or_else(
+            || {
+                self.vip_interface
+                    .clone()
+                    .unwrap_or_else(|| self.interface.clone())
+            },
+            |v| v.name.clone(),
+        );
+        let vip_options = self.vip_options(e, placements, &vip_interface, vmac.is_some());
         if e.count() > before {
             return None;
         }
@@ -508,14 +599,8 @@ impl InstanceSpec {
                 format!("{}-{}-{family}", self.interface, engine.vrid)
             }),
             interface: self.interface.clone(),
-            vip_interface: vmac.as_ref().map_or_else(
-                || {
-                    self.vip_interface
-                        .clone()
-                        .unwrap_or_else(|| self.interface.clone())
-                },
-                |v| v.name.clone(),
-            ),
+            vip_interface,
+            vip_options,
             vmac,
             dont_track_primary: self.dont_track_primary,
             announce_pacing: (
@@ -532,6 +617,52 @@ impl InstanceSpec {
             checks,
             discovery,
         })
+    }
+
+    /// Each address's interface and label where they are not the instance's VIP interface
+    /// and the kernel's default. With `use_vmac` (`vmac`), an address whose `dev` is the
+    /// instance's own interface goes on the virtual MAC interface with the other VIPs, as in
+    /// keepalived. A label names the interface the address is on, as `ip address add` has it.
+    fn vip_options(
+        &self,
+        e: &mut Errors<'_>,
+        placements: Vec<(String, IpAddr, Placement)>,
+        vip_interface: &str,
+        vmac: bool,
+    ) -> BTreeMap<IpAddr, VipOptions> {
+        let mut options = BTreeMap::new();
+        for (field, addr, placement) in placements {
+            let dev = placement
+                .dev
+                .filter(|dev| dev != vip_interface && !(vmac && *dev == self.interface));
+            let on = dev.as_deref().unwrap_or(vip_interface);
+            if let Some(label) = &placement.label
+                && label != on
+                && !label
+                    .strip_prefix(on)
+                    .is_some_and(|rest| rest.starts_with(':'))
+            {
+                e.push(
+                    &field,
+                    format!(
+                        "label {label:?}: the address goes on {on}, and a label is that \
+                         interface's name or starts with it and a colon, e.g. {on}:vip"
+                    ),
+                );
+                continue;
+            }
+            if dev.is_some() || placement.label.is_some() {
+                options.insert(
+                    addr,
+                    VipOptions {
+                        no_track: placement.no_track && dev.is_some(),
+                        dev,
+                        label: placement.label,
+                    },
+                );
+            }
+        }
+        options
     }
 
     /// The virtual MAC interface of `use_vmac`, with its rules: a valid name, and no

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use tracing::{debug, error, info, warn};
 use vrrp_core::{Action, Family, InstanceKey, Reason, Router, State, Transmit};
-use vrrp_net::netlink::{Lifetime as NetLifetime, Netlink};
+use vrrp_net::netlink::{Lifetime as NetLifetime, Netlink, NewVip};
 use vrrp_net::socket::VrrpSocket;
 
 use super::pacing::Paced;
@@ -26,6 +26,8 @@ pub(super) struct Managed {
     pub(super) plan: InstancePlan,
     pub(super) vrrp_index: u32,
     pub(super) vip_index: u32,
+    /// The interfaces of the addresses with a `dev` of their own: name to index.
+    pub(super) extra_links: BTreeMap<String, u32>,
     /// The VIPs the kernel holds for this instance (added and not removed since), with the
     /// prefix length they were added with.
     pub(super) held: BTreeMap<IpAddr, u8>,
@@ -42,6 +44,7 @@ impl Managed {
             plan,
             vrrp_index,
             vip_index,
+            extra_links: BTreeMap::new(),
             held: BTreeMap::new(),
             transitions: Vec::new(),
             announcements: 0,
@@ -58,6 +61,15 @@ impl Managed {
             Some(vmac) if !vmac.xmit_base() => self.vip_index,
             _ => self.vrrp_index,
         }
+    }
+
+    /// The interface address `addr` goes on: its `dev`, else the VIP interface.
+    pub(super) fn vip_index_of(&self, addr: IpAddr) -> u32 {
+        self.plan
+            .vip_dev(addr)
+            .and_then(|dev| self.extra_links.get(dev))
+            .copied()
+            .unwrap_or(self.vip_index)
     }
 
     /// The prefix length of VIP `addr`, as configured.
@@ -234,7 +246,11 @@ impl Executor {
             debug!(instance = %m.plan.name, vip = %addr, "not holding the VIP to remove");
             return;
         };
-        match self.netlink.remove_vip(m.vip_index, addr, prefix).await {
+        match self
+            .netlink
+            .remove_vip(m.vip_index_of(addr), addr, prefix)
+            .await
+        {
             Ok(()) => {
                 info!(instance = %m.plan.name, vip = %addr, "VIP removed");
                 m.held.remove(&addr);
@@ -250,7 +266,11 @@ impl Executor {
         let Some(m) = instances.get_mut(&key) else {
             return;
         };
-        match self.announcers.get(&m.vip_index).map(|a| a.announce(addr)) {
+        match self
+            .announcers
+            .get(&m.vip_index_of(addr))
+            .map(|a| a.announce(addr))
+        {
             Some(Ok(())) => m.announcements += 1,
             Some(Err(e)) => {
                 warn!(instance = %m.plan.name, vip = %addr, error = %e, "announcement failed");
@@ -275,9 +295,17 @@ impl Executor {
         renewing: bool,
     ) {
         for ((index, lifetime), batch) in batches {
-            let vips: Vec<(IpAddr, u8)> = batch.iter().map(|(a, p, _)| (*a, *p)).collect();
+            let vips: Vec<NewVip<'_>> = batch
+                .iter()
+                .map(|(addr, prefix_len, key)| NewVip {
+                    addr: *addr,
+                    prefix_len: *prefix_len,
+                    label: instances.get(key).and_then(|m| m.plan.vip_label(*addr)),
+                })
+                .collect();
             let lifetime = net_lifetime(lifetime);
             let results = self.netlink.add_vips(index, &vips, lifetime).await;
+            drop(vips);
             for ((addr, prefix, key), result) in batch.iter().zip(results) {
                 let Some(m) = instances.get_mut(key) else {
                     continue;
@@ -313,7 +341,7 @@ fn additions(actions: &[(InstanceKey, Action)], instances: &Instances) -> VipBat
             continue;
         };
         batches
-            .entry((m.vip_index, m.plan.vip_lifetime))
+            .entry((m.vip_index_of(*addr), m.plan.vip_lifetime))
             .or_default()
             .push((*addr, prefix, *key));
     }

@@ -39,6 +39,18 @@ struct Resolved {
     vrrp: vrrp_net::netlink::LinkInfo,
     vip: vrrp_net::netlink::LinkInfo,
     mac: [u8; 6],
+    /// The interfaces of the addresses with a `dev` of their own, by name.
+    extra: BTreeMap<String, vrrp_net::netlink::LinkInfo>,
+}
+
+impl Resolved {
+    /// The interface address `addr` goes on: its `dev`, else the VIP interface.
+    fn index_of(&self, addr: IpAddr) -> u32 {
+        self.plan
+            .vip_dev(addr)
+            .and_then(|dev| self.extra.get(dev))
+            .map_or(self.vip.index, |link| link.index)
+    }
 }
 
 /// An advert received on the raw socket of an interface.
@@ -192,7 +204,7 @@ pub(super) async fn start(
     // on this node) and unmarked addresses are never touched.
     let ours: std::collections::BTreeSet<(u32, IpAddr)> = resolved
         .iter()
-        .flat_map(|r| r.plan.vips.iter().map(|v| (r.vip.index, v.addr)))
+        .flat_map(|r| r.plan.vips.iter().map(|v| (r.index_of(v.addr), v.addr)))
         .collect();
     for (index, info) in runner
         .executor
@@ -273,11 +285,28 @@ impl Runner {
             instance: plan.name.clone(),
             interface: plan.vip_interface.clone(),
         })?;
+        let mut extra = BTreeMap::new();
+        for dev in plan.extra_vip_interfaces() {
+            let link = self
+                .executor
+                .netlink
+                .link_by_name(dev)
+                .await
+                .map_err(|_| unknown(dev))?;
+            if link.mac.is_none() {
+                return Err(DaemonError::NoMac {
+                    instance: plan.name.clone(),
+                    interface: dev.to_owned(),
+                });
+            }
+            extra.insert(dev.to_owned(), link);
+        }
         Ok(Resolved {
             plan: plan.clone(),
             vrrp,
             vip,
             mac,
+            extra,
         })
     }
 
@@ -287,17 +316,21 @@ impl Runner {
     async fn check_vips_free(&self, r: &Resolved) -> Result<(), DaemonError> {
         let netlink = &self.executor.netlink;
         let family = r.plan.engine.family();
-        let present = netlink.addresses(r.vip.index, family).await?;
-        for vip in &r.plan.vips {
-            if present
-                .iter()
-                .any(|a| a.addr == vip.addr && !a.is_marked(netlink.mark()))
-            {
-                return Err(DaemonError::AddressInUse {
-                    instance: r.plan.name.clone(),
-                    vip: vip.addr,
-                    interface: r.vip.name.clone(),
-                });
+        for link in std::iter::once(&r.vip).chain(r.extra.values()) {
+            let present = netlink.addresses(link.index, family).await?;
+            for vip in &r.plan.vips {
+                let on = r.plan.vip_dev(vip.addr).unwrap_or(&r.vip.name);
+                if on == link.name
+                    && present
+                        .iter()
+                        .any(|a| a.addr == vip.addr && !a.is_marked(netlink.mark()))
+                {
+                    return Err(DaemonError::AddressInUse {
+                        instance: r.plan.name.clone(),
+                        vip: vip.addr,
+                        interface: link.name.clone(),
+                    });
+                }
             }
         }
         if let Some(source) = r.plan.engine.unicast_source {
@@ -321,6 +354,7 @@ impl Runner {
             vrrp,
             vip,
             mac,
+            extra,
         } = r;
         let now = Instant::now();
         let family = plan.engine.family();
@@ -346,17 +380,24 @@ impl Runner {
             let reader = spawn_reader(vrrp.index, socket, self.inputs.clone(), self.spares.clone());
             self.readers.push(reader);
         }
-        if let Entry::Vacant(slot) = self.executor.announcers.entry(vip.index) {
-            let announcer =
-                Announcer::new(vip.index, mac).map_err(|source| DaemonError::Socket {
-                    interface: vip.name.clone(),
-                    source,
-                })?;
-            let (garp, na) = plan.announce_pacing();
-            slot.insert(super::pacing::Paced::new(announcer, garp, na));
+        for (link, mac) in
+            std::iter::once((&vip, mac)).chain(extra.values().filter_map(|l| Some((l, l.mac?))))
+        {
+            if let Entry::Vacant(slot) = self.executor.announcers.entry(link.index) {
+                let announcer =
+                    Announcer::new(link.index, mac).map_err(|source| DaemonError::Socket {
+                        interface: link.name.clone(),
+                        source,
+                    })?;
+                let (garp, na) = plan.announce_pacing();
+                slot.insert(super::pacing::Paced::new(announcer, garp, na));
+            }
         }
         self.links.insert(vrrp.index, vrrp.up);
         self.links.insert(vip.index, vip.up);
+        for link in extra.values() {
+            self.links.insert(link.index, link.up);
+        }
         let key = self
             .router
             .add_instance(vrrp.index, self.engine_config(vrrp.index, &plan).await)
@@ -369,11 +410,6 @@ impl Runner {
             .netlink
             .primary_address(vrrp.index, family)
             .await?;
-        super::vmac::carry_primary(&self.executor.netlink, &plan, vip.index, primary).await;
-        if let Some(instance) = self.router.instance_mut(&key) {
-            instance.set_link_up(now, plan.link_usable(vrrp.up, vip.up));
-            instance.set_primary_address(now, primary);
-        }
         info!(
             instance = %plan.name,
             interface = %vrrp.name,
@@ -383,9 +419,37 @@ impl Runner {
             primary = ?primary,
             "configured"
         );
-        self.instances
-            .insert(key, Managed::new(plan, vrrp.index, vip.index));
+        let mut managed = Managed::new(plan, vrrp.index, vip.index);
+        managed.extra_links = extra.into_iter().map(|(n, l)| (n, l.index)).collect();
+        let usable = self.links_usable(&managed);
+        if let Some(instance) = self.router.instance_mut(&key) {
+            instance.set_link_up(now, usable);
+        }
+        self.instances.insert(key, managed);
+        self.set_primary(now, key, primary).await;
         Ok(key)
+    }
+
+    /// Whether the links of `m` let it run: its interface and VIP interface (see
+    /// [`InstancePlan::link_usable`]), and the interface of each address with a `dev` of its
+    /// own unless `no_track`.
+    fn links_usable(&self, m: &Managed) -> bool {
+        let up = |index: &u32| self.links.get(index).copied().unwrap_or(false);
+        m.plan.link_usable(up(&m.vrrp_index), up(&m.vip_index))
+            && m.extra_links
+                .iter()
+                .all(|(dev, index)| up(index) || !m.plan.tracks_dev(dev))
+    }
+
+    /// Gives instance `key` its primary address: the engine's advert source and, on an IPv6
+    /// virtual MAC interface, the address that interface must carry to send from it.
+    async fn set_primary(&mut self, now: Instant, key: InstanceKey, primary: Option<IpAddr>) {
+        if let Some(m) = self.instances.get(&key) {
+            super::vmac::carry_primary(&self.executor.netlink, &m.plan, m.vip_index, primary).await;
+        }
+        if let Some(instance) = self.router.instance_mut(&key) {
+            instance.set_primary_address(now, primary);
+        }
     }
 
     /// Ends the daemon's helpers: the socket readers stop, and the queued notify hooks (the
@@ -673,10 +737,12 @@ impl Runner {
             if !(renewable && master) {
                 continue;
             }
-            let batch = batches
-                .entry((m.vip_index, m.plan.vip_lifetime))
-                .or_default();
-            batch.extend(m.plan.vips.iter().map(|v| (v.addr, v.prefix_len, *key)));
+            for v in &m.plan.vips {
+                batches
+                    .entry((m.vip_index_of(v.addr), m.plan.vip_lifetime))
+                    .or_default()
+                    .push((v.addr, v.prefix_len, *key));
+            }
         }
         self.executor
             .add_vips(batches, &mut self.instances, true)
@@ -688,6 +754,6 @@ impl Runner {
     fn is_own_vip(&self, index: u32, addr: IpAddr) -> bool {
         self.instances
             .values()
-            .any(|m| m.vip_index == index && m.plan.vips.iter().any(|v| v.addr == addr))
+            .any(|m| m.plan.vip(addr).is_some() && m.vip_index_of(addr) == index)
     }
 }

@@ -174,6 +174,15 @@ fn instance(
         })
         .collect();
     transitions.sort_by(|a, b| (a.to.as_str(), &a.reason).cmp(&(b.to.as_str(), &b.reason)));
+    let excluded = &m.plan.engine.excluded_addresses;
+    let configured = |wanted: bool| -> Vec<String> {
+        m.plan
+            .vips
+            .iter()
+            .filter(|v| excluded.contains(&v.addr) == wanted)
+            .map(|v| m.plan.vip_text(v))
+            .collect()
+    };
     status::InstanceReport {
         name: m.plan.name.clone(),
         interface: m.plan.interface.clone(),
@@ -190,7 +199,8 @@ fn instance(
         effective_priority: i.effective_priority(),
         contributions,
         master,
-        vips: m.plan.vips.iter().map(ToString::to_string).collect(),
+        vips: configured(false),
+        vips_excluded: configured(true),
         vips_held: m
             .held
             .iter()

@@ -245,11 +245,6 @@ pub(super) const VIP_OPTION_UNSUPPORTED: &[(&str, &str)] = &[
         "vipd adds VIPs without a broadcast address (only directed broadcasts to the subnet \
          need one)",
     ),
-    ("label", "address labels are not in vipd yet"),
-    (
-        "no_track",
-        "not in vipd yet: every VIP's interface is the instance's VIP interface",
-    ),
     ("home", "IPv6 address flags are not in vipd"),
     ("nodad", "IPv6 address flags are not in vipd"),
     ("noprefixroute", "vipd adds VIPs with their prefix route"),

@@ -162,6 +162,18 @@ pub(super) fn address_info(msg: &AddressMessage) -> Option<AddressInfo> {
     })
 }
 
+/// One address for [`Netlink::add_vips`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewVip<'a> {
+    /// The address.
+    pub addr: IpAddr,
+    /// Its prefix length.
+    pub prefix_len: u8,
+    /// Its label (`IFA_LABEL`, IPv4 only: ignored for IPv6), e.g. `eth0:vip`; the kernel
+    /// takes the interface's name without one.
+    pub label: Option<&'a str>,
+}
+
 /// A minimal address message naming `addr/prefix_len` on `index`, as `ip addr` sends.
 fn address_message(index: u32, addr: IpAddr, prefix_len: u8) -> AddressMessage {
     match addr {
@@ -287,7 +299,12 @@ impl Netlink {
         prefix_len: u8,
         lifetime: Lifetime,
     ) -> Result<(), NetlinkError> {
-        self.add_vips(index, &[(addr, prefix_len)], lifetime)
+        let vip = NewVip {
+            addr,
+            prefix_len,
+            label: None,
+        };
+        self.add_vips(index, &[vip], lifetime)
             .await
             .pop()
             .unwrap_or(Ok(()))
@@ -295,16 +312,17 @@ impl Netlink {
 
     /// [`add_vip`](Self::add_vip) for several addresses on link `index`, with one address
     /// dump per family for all of them instead of one each: renewing the lifetimes of N VIPs
-    /// costs one dump and N replace requests. Returns one result per address, in order.
+    /// costs one dump and N replace requests. An IPv4 address may carry a label
+    /// ([`NewVip::label`]). Returns one result per address, in order.
     pub async fn add_vips(
         &self,
         index: u32,
-        vips: &[(IpAddr, u8)],
+        vips: &[NewVip<'_>],
         lifetime: Lifetime,
     ) -> Vec<Result<(), NetlinkError>> {
         let mut existing: Vec<AddressInfo> = Vec::new();
         for family in [Family::Ipv4, Family::Ipv6] {
-            if !vips.iter().any(|(a, _)| Family::of(a) == family) {
+            if !vips.iter().any(|v| Family::of(&v.addr) == family) {
                 continue;
             }
             match self.addresses(index, family).await {
@@ -326,11 +344,8 @@ impl Netlink {
         }
         let lifetime = self.mark.lifetime_to_request(lifetime);
         let mut results = Vec::with_capacity(vips.len());
-        for &(addr, prefix_len) in vips {
-            results.push(
-                self.add_one(index, addr, prefix_len, lifetime, &existing)
-                    .await,
-            );
+        for vip in vips {
+            results.push(self.add_one(index, vip, lifetime, &existing).await);
         }
         results
     }
@@ -339,11 +354,11 @@ impl Netlink {
     async fn add_one(
         &self,
         index: u32,
-        addr: IpAddr,
-        prefix_len: u8,
+        vip: &NewVip<'_>,
         lifetime: Lifetime,
         existing: &[AddressInfo],
     ) -> Result<(), NetlinkError> {
+        let (addr, prefix_len) = (vip.addr, vip.prefix_len);
         if prefix_len > max_prefix(&addr) {
             return Err(NetlinkError::InvalidPrefix { addr, prefix_len });
         }
@@ -354,27 +369,35 @@ impl Netlink {
             return Err(self.not_ours(index, existing).await);
         }
         let protocol = self.mark.protocol();
-        self.add_address(index, addr, prefix_len, protocol, lifetime, true)
-            .await
+        self.add_address(index, vip, protocol, lifetime, true).await
     }
 
-    /// Sends one address add: `IFA_PROTO` when `protocol` is given, both lifetimes as
-    /// `lifetime`, `IFA_F_NODAD` for IPv6, and `NLM_F_REPLACE` or `NLM_F_EXCL` as `replace`
-    /// says. No ownership check.
+    /// Sends one address add: its label if it has one (IPv4), `IFA_PROTO` when `protocol` is
+    /// given, both lifetimes as `lifetime`, `IFA_F_NODAD` for IPv6, and `NLM_F_REPLACE` or
+    /// `NLM_F_EXCL` as `replace` says. No ownership check.
     pub(super) async fn add_address(
         &self,
         index: u32,
-        addr: IpAddr,
-        prefix_len: u8,
+        vip: &NewVip<'_>,
         protocol: Option<u8>,
         lifetime: Lifetime,
         replace: bool,
     ) -> Result<(), NetlinkError> {
+        let NewVip {
+            addr,
+            prefix_len,
+            label,
+        } = *vip;
         let mut request = self.handle.address().add(index, addr, prefix_len);
         if replace {
             request = request.replace();
         }
         let message = request.message_mut();
+        if let (Some(label), IpAddr::V4(_)) = (label, addr) {
+            message
+                .attributes
+                .push(AddressAttribute::Label(label.to_owned()));
+        }
         if let Some(protocol) = protocol {
             message
                 .attributes

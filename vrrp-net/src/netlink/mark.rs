@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use vrrp_core::Family;
 
-use super::addresses::{AddressInfo, Lifetime};
+use super::addresses::{AddressInfo, Lifetime, NewVip};
 use super::{EEXIST, Netlink, NetlinkError};
 
 /// The `IFA_PROTO` value vipd chose to mark its addresses with, for
@@ -149,7 +149,17 @@ impl Netlink {
                 continue;
             }
             match self
-                .add_address(lo.index, addr, 32, Some(protocol), PROBE_LIFETIME, false)
+                .add_address(
+                    lo.index,
+                    &NewVip {
+                        addr,
+                        prefix_len: 32,
+                        label: None,
+                    },
+                    Some(protocol),
+                    PROBE_LIFETIME,
+                    false,
+                )
                 .await
             {
                 Ok(()) => {}

@@ -80,7 +80,7 @@ use vrrp_core::Family;
 
 pub use addresses::{
     AddressInfo, IFA_F_DADFAILED, IFA_F_DEPRECATED, IFA_F_NODAD, IFA_F_PERMANENT, IFA_F_SECONDARY,
-    IFA_F_TENTATIVE, Lifetime,
+    IFA_F_TENTATIVE, Lifetime, NewVip,
 };
 pub use events::{NetEvent, NetEvents};
 pub use links::LinkInfo;

@@ -227,7 +227,12 @@ impl Netlink {
         index: u32,
         addr: std::net::Ipv6Addr,
     ) -> Result<(), NetlinkError> {
-        self.add_address(index, addr.into(), 64, None, super::Lifetime::Forever, true)
+        let vip = super::NewVip {
+            addr: addr.into(),
+            prefix_len: 64,
+            label: None,
+        };
+        self.add_address(index, &vip, None, super::Lifetime::Forever, true)
             .await
     }
 

@@ -24,17 +24,18 @@ impl Runner {
                 let keys: Vec<InstanceKey> = self
                     .instances
                     .iter()
-                    .filter(|(_, m)| m.vrrp_index == index || m.vip_index == index)
+                    .filter(|(_, m)| {
+                        m.vrrp_index == index
+                            || m.vip_index == index
+                            || m.extra_links.values().any(|i| *i == index)
+                    })
                     .map(|(k, _)| *k)
                     .collect();
                 for key in keys {
                     let Some(m) = self.instances.get(&key) else {
                         continue;
                     };
-                    let usable = m.plan.link_usable(
-                        self.links.get(&m.vrrp_index).copied().unwrap_or(false),
-                        self.links.get(&m.vip_index).copied().unwrap_or(false),
-                    );
+                    let usable = self.links_usable(m);
                     if let Some(instance) = self.router.instance_mut(&key) {
                         instance.set_link_up(now, usable);
                     }
@@ -71,7 +72,7 @@ impl Runner {
         let Some((key, m)) = self
             .instances
             .iter_mut()
-            .find(|(_, m)| m.vip_index == index && m.held.get(&addr) == Some(&prefix_len))
+            .find(|(_, m)| m.vip_index_of(addr) == index && m.held.get(&addr) == Some(&prefix_len))
         else {
             return;
         };
@@ -112,22 +113,19 @@ impl Runner {
                     continue;
                 }
             };
-            let mut logged = false;
-            for key in keys {
-                if let Some(instance) = self.router.instance_mut(&key)
-                    && instance.primary_address() != primary
-                {
-                    if !logged {
-                        info!(ifindex, primary = ?primary, "primary address changed");
-                        logged = true;
-                    }
-                    if let Some(m) = self.instances.get(&key) {
-                        let netlink = &self.executor.netlink;
-                        super::super::vmac::carry_primary(netlink, &m.plan, m.vip_index, primary)
-                            .await;
-                    }
-                    instance.set_primary_address(now, primary);
-                }
+            let changed: Vec<InstanceKey> = keys
+                .into_iter()
+                .filter(|key| {
+                    self.router
+                        .instance(key)
+                        .is_some_and(|i| i.primary_address() != primary)
+                })
+                .collect();
+            if !changed.is_empty() {
+                info!(ifindex, primary = ?primary, "primary address changed");
+            }
+            for key in changed {
+                self.set_primary(now, key, primary).await;
             }
         }
     }

@@ -49,7 +49,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Instant;
 
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use vip_health::InitialState;
 use vrrp_core::{Action, InstanceKey, State};
 
@@ -74,6 +74,7 @@ impl Runner {
                 Ok(r) => resolved.push(r),
                 Err(e) => {
                     error!(error = %e, "reload refused; the running configuration is kept");
+                    self.discard_new_vmacs(&plan).await;
                     return;
                 }
             }
@@ -81,6 +82,7 @@ impl Runner {
         for r in &resolved {
             if let Err(e) = self.check_vips_free(r).await {
                 error!(error = %e, "reload refused; the running configuration is kept");
+                self.discard_new_vmacs(&plan).await;
                 return;
             }
         }
@@ -99,6 +101,7 @@ impl Runner {
         let current: Vec<InstanceKey> = self.instances.keys().copied().collect();
         // The instances to replace or remove, once the in-place changes are made.
         let mut leaving = Vec::new();
+        let mut updated = Vec::new();
         for key in current {
             let Some(new) = wanted.get(&key) else {
                 leaving.push(key);
@@ -106,20 +109,27 @@ impl Runner {
                 continue;
             };
             let engine = self.engine_config(key.interface, &new.plan).await;
+            let usable_before = self.instances.get(&key).map(|m| self.links_usable(m));
             let Some(old) = self.instances.get_mut(&key) else {
                 continue;
             };
-            if old.plan == new.plan && old.vip_index == new.vip.index {
+            let same_links = old.vip_index == new.vip.index
+                && old.extra_links.len() == new.extra.len()
+                && new
+                    .extra
+                    .iter()
+                    .all(|(name, l)| old.extra_links.get(name) == Some(&l.index));
+            if old.plan == new.plan && same_links {
                 count.kept += 1;
                 wanted.remove(&key);
                 continue;
             }
-            let reconfigured = if updatable(&old.plan, old.vip_index, &new.plan, new.vip.index) {
+            let reconfigured = if same_links && updatable(&old.plan, &new.plan) {
                 self.router
                     .reconfigure(&key, now, engine)
                     .map_err(|e| e.to_string())
             } else {
-                Err("the VIP interface or a VIP's prefix length changed".to_owned())
+                Err("the VIP interface, or a VIP's prefix length, dev or label changed".to_owned())
             };
             match reconfigured {
                 Ok(()) => {
@@ -127,11 +137,24 @@ impl Runner {
                         old.plan = new.plan;
                     }
                     count.updated += 1;
+                    updated.push((key, usable_before));
                 }
                 Err(why) => {
                     info!(instance = %new.plan.name, why, "restarting the instance to apply the change");
                     leaving.push(key);
                     count.restarted += 1;
+                }
+            }
+        }
+        // An address added in place may leave its `dev`'s link untracked (`no_track`).
+        for (key, before) in updated {
+            if let Some(m) = self.instances.get(&key) {
+                let usable = self.links_usable(m);
+                if Some(usable) == before {
+                    continue;
+                }
+                if let Some(instance) = self.router.instance_mut(&key) {
+                    instance.set_link_up(now, usable);
                 }
             }
         }
@@ -223,6 +246,31 @@ impl Runner {
         self.publish();
     }
 
+    /// After a refused reload: removes the virtual MAC interfaces of `plan` that its
+    /// resolution created and no running instance uses (they would stay until the next start).
+    async fn discard_new_vmacs(&mut self, plan: &Plan) {
+        let netlink = &self.executor.netlink;
+        for p in plan.instances() {
+            let Some(vmac) = p.vmac() else {
+                continue;
+            };
+            let Ok(link) = netlink.link_by_name(vmac.name()).await else {
+                continue;
+            };
+            if self.instances.values().any(|m| m.vip_index == link.index) {
+                continue;
+            }
+            match netlink.remove_vmac(link.index).await {
+                Ok(()) => {
+                    info!(interface = %link.name, "virtual MAC interface of the refused reload removed");
+                }
+                Err(e) => {
+                    warn!(interface = %link.name, error = %e, "removing the virtual MAC interface of the refused reload failed");
+                }
+            }
+        }
+    }
+
     /// Stops instance `key` (RFC shutdown: priority 0, VIPs released) and forgets it.
     pub(super) async fn retire(&mut self, now: Instant, key: &InstanceKey) {
         if let Some(instance) = self.router.instance_mut(key) {
@@ -293,7 +341,8 @@ impl Runner {
             .iter()
             .filter(|(addr, prefix)| {
                 self.held_by_a_master(|m| {
-                    m.vip_index == managed.vip_index && m.held.get(addr) == Some(prefix)
+                    m.vip_index_of(**addr) == managed.vip_index_of(**addr)
+                        && m.held.get(addr) == Some(prefix)
                 })
             })
             .map(|(addr, _)| *addr)
@@ -368,13 +417,14 @@ struct Counts {
     handed_over: u32,
 }
 
-/// Whether the change from `old` to `new` can be applied to the running instance: the VIPs
-/// stay on the same interface, and a VIP kept keeps its prefix length (the engine knows
-/// addresses, not prefixes).
-fn updatable(old: &InstancePlan, old_vip: u32, new: &InstancePlan, new_vip: u32) -> bool {
-    old_vip == new_vip
-        && new
-            .vips
-            .iter()
-            .all(|v| old.vip(v.addr).is_none_or(|o| o.prefix_len == v.prefix_len))
+/// Whether the change from `old` to `new` can be applied to the running instance (its
+/// interfaces being the same): a VIP kept keeps its prefix length, `dev` and label (the
+/// engine knows addresses, not how the kernel holds them).
+fn updatable(old: &InstancePlan, new: &InstancePlan) -> bool {
+    new.vips.iter().all(|v| {
+        old.vip(v.addr).is_none_or(|o| {
+            o.prefix_len == v.prefix_len
+                && old.vip_options.get(&v.addr) == new.vip_options.get(&v.addr)
+        })
+    })
 }

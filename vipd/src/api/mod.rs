@@ -55,20 +55,13 @@
 //! Under a flood the API may answer some clients with a closed connection: that is the
 //! price of keeping VRRP's memory and timing intact.
 //!
-//! This file is a little over 600 lines and stays whole: the connection slots, their
-//! eviction and the deadline wrapper around each stream share one `Shared` state and one
-//! invariant (a slot is released exactly when its connection ends), which reads best in one
-//! place.
+//! The connection slots and their eviction are in `gate`; the deadline wrapper around each
+//! stream is in `guarded`.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::task::{Context, Poll, ready};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -79,14 +72,18 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use self::gate::{Admission, Gate, Slot};
+use self::guarded::Guarded;
 use crate::daemon::Control;
 use crate::status::Snapshot;
+
+mod gate;
+mod guarded;
 
 /// How long `/healthz` waits for the event loop before calling it wedged.
 pub const LOOP_DEADLINE: Duration = Duration::from_secs(2);
@@ -318,67 +315,6 @@ struct Shared {
     gate: Gate,
 }
 
-/// Who gets a connection slot: the open connections, those on probation, and the counts of
-/// connections refused and evicted.
-#[derive(Debug, Default)]
-struct Gate {
-    slots: Mutex<Slots>,
-    /// Connections on probation.
-    probation: AtomicUsize,
-    refused: AtomicU64,
-    evicted: AtomicU64,
-}
-
-/// The open connections.
-#[derive(Debug, Default)]
-struct Slots {
-    next: u64,
-    open: HashMap<u64, Open>,
-}
-
-impl Slots {
-    /// Opens a slot for a new connection, waiting for its first request.
-    fn insert(&mut self) -> Slot {
-        let id = self.next;
-        self.next += 1;
-        let (evict, evicted) = oneshot::channel();
-        self.open.insert(
-            id,
-            Open {
-                waiting_since: Some(Instant::now()),
-                evict,
-            },
-        );
-        Slot { id, evicted }
-    }
-}
-
-/// One open connection.
-#[derive(Debug)]
-struct Open {
-    /// Since when it has waited for a request (its start, or the end of its last answer);
-    /// `None` while a request is being answered.
-    waiting_since: Option<Instant>,
-    /// Closes it.
-    evict: oneshot::Sender<()>,
-}
-
-/// What becomes of a new connection.
-enum Admission {
-    /// A free slot: serve it.
-    Slot(Slot),
-    /// Every slot is taken: it must show it is prompt ([`PROBATION`]).
-    Probation,
-    /// Every slot is taken and too many are on probation: close it.
-    Refused,
-}
-
-/// An admitted connection's id and its eviction signal.
-struct Slot {
-    id: u64,
-    evicted: oneshot::Receiver<()>,
-}
-
 /// Frees a connection's slot when its task ends.
 struct Release {
     shared: Arc<Shared>,
@@ -387,82 +323,7 @@ struct Release {
 
 impl Drop for Release {
     fn drop(&mut self) {
-        self.shared.gate.slots().open.remove(&self.id);
-    }
-}
-
-/// Marks a connection busy while a request is answered, waiting again afterwards.
-struct Busy<'a> {
-    gate: &'a Gate,
-    id: u64,
-}
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        if let Some(open) = self.gate.slots().open.get_mut(&self.id) {
-            open.waiting_since = Some(Instant::now());
-        }
-    }
-}
-
-impl Gate {
-    fn slots(&self) -> MutexGuard<'_, Slots> {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// A free slot for a new connection, else probation while there is room for it.
-    fn admit(&self) -> Admission {
-        let mut slots = self.slots();
-        if slots.open.len() < MAX_CONNECTIONS {
-            return Admission::Slot(slots.insert());
-        }
-        drop(slots);
-        let on_probation = self
-            .probation
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < MAX_PROBATION).then_some(n + 1)
-            });
-        if on_probation.is_ok() {
-            Admission::Probation
-        } else {
-            self.refused.fetch_add(1, Ordering::Relaxed);
-            Admission::Refused
-        }
-    }
-
-    /// Ends a probation: a prompt connection gets a free slot or the slot of the
-    /// connection that has waited longest for a request (evicted); `None` (counted as
-    /// refused) if it was not prompt or every connection is being answered.
-    fn end_probation(&self, prompt: bool) -> Option<Slot> {
-        self.probation.fetch_sub(1, Ordering::Relaxed);
-        let mut slots = self.slots();
-        if prompt && slots.open.len() >= MAX_CONNECTIONS {
-            let victim = slots
-                .open
-                .iter()
-                .filter_map(|(&id, open)| open.waiting_since.map(|since| (since, id)))
-                .min();
-            if let Some((_, id)) = victim {
-                if let Some(open) = slots.open.remove(&id) {
-                    let _ = open.evict.send(());
-                }
-                self.evicted.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        if prompt && slots.open.len() < MAX_CONNECTIONS {
-            Some(slots.insert())
-        } else {
-            self.refused.fetch_add(1, Ordering::Relaxed);
-            None
-        }
-    }
-
-    /// Marks connection `id` busy until the guard drops.
-    fn busy(&self, id: u64) -> Busy<'_> {
-        if let Some(open) = self.slots().open.get_mut(&id) {
-            open.waiting_since = None;
-        }
-        Busy { gate: self, id }
+        self.shared.gate.release(self.id);
     }
 }
 
@@ -526,9 +387,7 @@ impl Shared {
             }
             text
         });
-        let open = self.gate.slots().open.len();
-        let refused = self.gate.refused.load(Ordering::Relaxed);
-        let evicted = self.gate.evicted.load(Ordering::Relaxed);
+        let (open, refused, evicted) = self.gate.counts();
         format!(
             "{daemon}\
              # TYPE vipd_api_connections gauge\n\
@@ -613,114 +472,6 @@ async fn answer(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes
     }
 }
 
-/// A connection's socket with the [`IDLE_LIMIT`] and [`WRITE_LIMIT`] deadlines.
-struct Guarded {
-    stream: TcpStream,
-    /// Fires when no byte has moved for [`IDLE_LIMIT`]; pushed back on every byte.
-    idle: Pin<Box<Sleep>>,
-    /// Fires when a pending write has made no progress for [`WRITE_LIMIT`].
-    write: Pin<Box<Sleep>>,
-    /// Whether a write is pending (and `write` armed).
-    writing: bool,
-}
-
-impl Guarded {
-    fn new(stream: TcpStream) -> Self {
-        Self {
-            stream,
-            idle: Box::pin(tokio::time::sleep(IDLE_LIMIT)),
-            write: Box::pin(tokio::time::sleep(WRITE_LIMIT)),
-            writing: false,
-        }
-    }
-
-    fn moved(&mut self) {
-        self.idle.as_mut().reset(Instant::now() + IDLE_LIMIT);
-    }
-
-    fn check_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        match self.idle.as_mut().poll(cx) {
-            Poll::Ready(()) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "no byte moved within the idle limit",
-            )),
-            Poll::Pending => Ok(()),
-        }
-    }
-
-    /// Polls a write-side operation under the write deadline.
-    fn poll_write_op<T>(
-        &mut self,
-        cx: &mut Context<'_>,
-        op: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<T>>,
-    ) -> Poll<io::Result<T>> {
-        if let Poll::Ready(done) = op(Pin::new(&mut self.stream), cx) {
-            self.writing = false;
-            self.moved();
-            return Poll::Ready(done);
-        }
-        if !self.writing {
-            self.writing = true;
-            self.write.as_mut().reset(Instant::now() + WRITE_LIMIT);
-        }
-        ready!(self.write.as_mut().poll(cx));
-        Poll::Ready(Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "the client did not read within the write limit",
-        )))
-    }
-}
-
-impl AsyncRead for Guarded {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if let Poll::Ready(done) = Pin::new(&mut this.stream).poll_read(cx, buf) {
-            this.moved();
-            return Poll::Ready(done);
-        }
-        this.check_idle(cx)?;
-        Poll::Pending
-    }
-}
-
-impl AsyncWrite for Guarded {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut()
-            .poll_write_op(cx, |stream, cx| stream.poll_write(cx, buf))
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut()
-            .poll_write_op(cx, |stream, cx| stream.poll_write_vectored(cx, bufs))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut()
-            .poll_write_op(cx, |stream, cx| stream.poll_flush(cx))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut()
-            .poll_write_op(cx, |stream, cx| stream.poll_shutdown(cx))
-    }
-}
-
 /// Fetches `/status` from a daemon's API at `addr` (for `vipd status`).
 ///
 /// # Errors
@@ -754,82 +505,4 @@ pub async fn fetch_status(addr: SocketAddr) -> Result<crate::status::Snapshot, S
         return Err(format!("{addr}: {status_line}: {}", body.trim()));
     }
     serde_json::from_str(body).map_err(|e| format!("{addr}: not a vipd status: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A gate whose every slot holds a connection waiting for its first request.
-    fn full_gate() -> (Gate, Vec<Slot>) {
-        let gate = Gate::default();
-        let slots = (0..MAX_CONNECTIONS)
-            .map(|_| match gate.admit() {
-                Admission::Slot(slot) => slot,
-                _ => panic!("a free slot was not given"),
-            })
-            .collect();
-        (gate, slots)
-    }
-
-    fn counts(gate: &Gate) -> (usize, u64, u64) {
-        (
-            gate.slots().open.len(),
-            gate.refused.load(Ordering::Relaxed),
-            gate.evicted.load(Ordering::Relaxed),
-        )
-    }
-
-    #[test]
-    fn a_prompt_client_takes_the_slot_of_the_longest_waiting_however_recent() {
-        let (gate, mut slots) = full_gate();
-        // The first connection answers a request and waits again: now it is the newest.
-        drop(gate.busy(slots[0].id));
-        assert!(matches!(gate.admit(), Admission::Probation));
-        let slot = gate.end_probation(true).expect("a prompt client is served");
-        assert!(
-            slots[1].evicted.try_recv().is_ok(),
-            "the longest-waiting one goes"
-        );
-        assert!(slots[0].evicted.try_recv().is_err());
-        assert!(slots[2..].iter_mut().all(|s| s.evicted.try_recv().is_err()));
-        assert!(gate.slots().open.contains_key(&slot.id));
-        assert_eq!(counts(&gate), (MAX_CONNECTIONS, 0, 1));
-    }
-
-    #[test]
-    fn a_slow_client_at_the_cap_is_refused_and_evicts_nobody() {
-        let (gate, mut slots) = full_gate();
-        assert!(matches!(gate.admit(), Admission::Probation));
-        assert!(gate.end_probation(false).is_none());
-        assert!(slots.iter_mut().all(|s| s.evicted.try_recv().is_err()));
-        assert_eq!(counts(&gate), (MAX_CONNECTIONS, 1, 0));
-    }
-
-    #[test]
-    fn connections_being_answered_are_never_evicted() {
-        let (gate, slots) = full_gate();
-        let busy: Vec<_> = slots.iter().map(|s| gate.busy(s.id)).collect();
-        assert!(matches!(gate.admit(), Admission::Probation));
-        assert!(gate.end_probation(true).is_none());
-        assert_eq!(counts(&gate), (MAX_CONNECTIONS, 1, 0));
-        drop(busy);
-    }
-
-    #[test]
-    fn probation_is_bounded_and_a_freed_slot_needs_none() {
-        let (gate, slots) = full_gate();
-        for _ in 0..MAX_PROBATION {
-            assert!(matches!(gate.admit(), Admission::Probation));
-        }
-        assert!(matches!(gate.admit(), Admission::Refused));
-        assert_eq!(counts(&gate), (MAX_CONNECTIONS, 1, 0));
-        for _ in 0..MAX_PROBATION {
-            assert!(gate.end_probation(false).is_none());
-        }
-        assert!(matches!(gate.admit(), Admission::Probation));
-        assert!(gate.end_probation(false).is_none());
-        gate.slots().open.remove(&slots[3].id);
-        assert!(matches!(gate.admit(), Admission::Slot(_)));
-    }
 }
