@@ -175,7 +175,8 @@ RESOURCES = {
            ("serviceaccounts", "ServiceAccount", True), ("pods", "Pod", True)],
     "apps/v1": [("deployments", "Deployment", True), ("daemonsets", "DaemonSet", True)],
     "policy/v1": [("poddisruptionbudgets", "PodDisruptionBudget", True)],
-    "rbac.authorization.k8s.io/v1": [("clusterroles", "ClusterRole", False), ("clusterrolebindings", "ClusterRoleBinding", False)],
+    "rbac.authorization.k8s.io/v1": [("clusterroles", "ClusterRole", False), ("clusterrolebindings", "ClusterRoleBinding", False),
+                                     ("roles", "Role", True), ("rolebindings", "RoleBinding", True)],
 }
 GROUPS = [gv for gv in RESOURCES if "/" in gv]
 
@@ -740,6 +741,40 @@ rc, out, err = template(VIP + ["--set", "checks.nodeReady.enabled=true", "--set"
 ds = docs_of(out) if rc == 0 else []
 ok(rc == 0 and one(ds, "ClusterRole") is None, f"rbac.create=false: {err}")
 
+# Unicast peers from the API (vrrp.discovery.mode): the pods of the release with a namespaced Role
+# (least privilege), or Nodes by label with a ClusterRole; RBAC and the token only then; the
+# rendered config accepted by vipd; refused with static: true.
+for mode, selector in (("pods", "app.kubernetes.io/name=vipd,app.kubernetes.io/instance=vipd"),
+                       ("nodes", "node-role.kubernetes.io/control-plane")):
+    rc, out, err = template(VIP + ["--set", f"vrrp.discovery.mode={mode}",
+                                   "--set", "vrrp.discovery.nodeSelector=node-role.kubernetes.io/control-plane"], ns="vip")
+    ds = docs_of(out) if rc == 0 else []
+    if not ok(rc == 0, f"discovery {mode}: {err}"):
+        continue
+    cfg = yaml.safe_load(config_text(ds))
+    source = cfg["instances"][0].get("unicast_peers_from", {}).get("kubernetes", {})
+    want = ({"pods": {"selector": selector, "namespace": "vip"}} if mode == "pods"
+            else {"nodes": {"selector": selector}})
+    ok(source == want, f"discovery {mode}: unicast_peers_from {source}, want {want}")
+    ok(pod_spec(workload(ds))["automountServiceAccountToken"] is True, f"discovery {mode}: the token is mounted")
+    if mode == "pods":
+        role, binding = one(ds, "Role"), one(ds, "RoleBinding")
+        ok(role is not None and role["metadata"]["namespace"] == "vip"
+           and role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}],
+           f"discovery pods: a Role reading pods in the release's namespace: {role}")
+        ok(binding is not None and binding["roleRef"]["kind"] == "Role", f"discovery pods: RoleBinding {binding}")
+        ok(one(ds, "ClusterRole") is None, "discovery pods: no ClusterRole")
+    else:
+        cr = one(ds, "ClusterRole")
+        ok(cr is not None and cr["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]}],
+           f"discovery nodes: a ClusterRole listing and watching nodes: {cr}")
+        ok(one(ds, "Role") is None, "discovery nodes: no Role")
+    check_config(f"discovery-{mode}", cfg)
+rc, out, err = template(VIP)
+ds = docs_of(out) if rc == 0 else []
+ok(rc == 0 and one(ds, "Role") is None and one(ds, "ClusterRole") is None
+   and "unicast_peers_from" not in config_text(ds), f"discovery off: no RBAC, no source: {err}")
+
 # The generated password survives upgrades: `lookup` reads the live Secret back (the stand-in API
 # server above is the cluster; helm template --dry-run=server renders as helm install does). The
 # pods' checksum/vrrp-auth is the same render's password's, generated or read back.
@@ -802,6 +837,8 @@ INVALID = [
     (VIP + ["--set", "vrrp.preempt=false", "--set", "vrrp.priority=255"], "the address owner always preempts"),
     (["--set", "vrrp.vips={10.0.0.1/24,fd00::1/64}"], "vrrp.vips mixes IPv4 and IPv6"),
     (["--set", "vrrp.vips={fd00::1/64}", "--set", "vrrp.version=2"], "VRRPv2 is IPv4 only"),
+    (VIP + ["--set", "vrrp.discovery.mode=everything"], "vrrp.discovery.mode"),
+    (VIP + ["--set", "static=true", "--set", "vrrp.discovery.mode=pods"], "static: true with vrrp.discovery.mode"),
     (VIP + ["--set", "vrrp.advertInterval=41s"], "the advert interval 41s is not valid for VRRPv3: 10ms to 40.95s"),
     (VIP + ["--set", "vrrp.version=2", "--set", "vrrp.advertInterval=1.5s"], "the advert interval 1.5s is not valid for VRRPv2"),
     (["--set", "keepalived.vrrpVersion=2", "--set", "keepalived.vrrpInstance.advertInt=500ms"], "is not valid for VRRPv2"),
@@ -971,6 +1008,16 @@ with open(os.path.join(WORK, "api-check.yaml"), "w") as f:
 rc, _, err = run([VIPD, "manifest", "static-pod", "-c", os.path.join(WORK, "api-check.yaml")],
                  env={"NODE_NAME": "n1", "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"})
 ok(rc == 2 and "static Pod has no service-account token" in err, f"vipd manifest static-pod with node-ready: rc={rc} {err}")
+# Peers from the API: a static Pod keeps its static peers and says so, or refuses without any.
+DISCOVER = "unicast_peers_from: {kubernetes: {pods: {selector: app=vipd, namespace: kube-system}}}"
+for peers, want_rc, want in (("unicast_peers: [10.0.0.2], ", 0, "keeps its static unicast_peers (10.0.0.2)"),
+                             ("", 2, "list them in `unicast_peers`")):
+    with open(os.path.join(WORK, "discovery.yaml"), "w") as f:
+        f.write(f"instances: [{{interface: eth0, vrid: 51, vips: [10.0.0.1/24], {peers}{DISCOVER}}}]\n")
+    rc, out, err = run([VIPD, "manifest", "static-pod", "-c", os.path.join(WORK, "discovery.yaml")],
+                       env={"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"})
+    ok(rc == want_rc and want in err and "unicast_peers_from" not in out,
+       f"vipd manifest static-pod with discovery ({peers or 'no static peers'}): rc={rc} {err}")
 # A node_ready check among checks.extra gets its RBAC too.
 rc, out, err = template(VIP + ["--set-json", 'checks.extra=[{"name": "ready", "node_ready": {}}]'])
 ds = docs_of(out) if rc == 0 else []

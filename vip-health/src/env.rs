@@ -7,12 +7,15 @@ use std::path::PathBuf;
 
 use crate::address::check_node_name;
 use crate::config::KubeEndpoint;
-use crate::field_error::FieldErrors;
+use crate::field_error::{FieldError, FieldErrors};
 
 /// The service-account token that in-cluster checks send by default.
 pub const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 /// The service-account CA that in-cluster checks trust by default.
 pub const SERVICE_ACCOUNT_CA: &str = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+/// The namespace of the pod, as its service account mounts it.
+pub const SERVICE_ACCOUNT_NAMESPACE: &str =
+    "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
 /// Reads the process environment; the usual `env` argument of
 /// [`CheckSpec::validate`](crate::CheckSpec::validate).
@@ -41,6 +44,31 @@ pub(crate) fn node_name(
             errors.push("node_ready.node", message);
             None
         }
+    }
+}
+
+/// The API server of a Kubernetes client configured at `key` of the entry `prefix` (e.g.
+/// prefix `instances[0].unicast_peers_from`, key `kubernetes`): each setting as given, else
+/// its in-cluster default (`$KUBERNETES_SERVICE_HOST`, `$KUBERNETES_SERVICE_PORT` or 443,
+/// the service account's token and CA).
+///
+/// # Errors
+/// Every problem, each naming its field (`PREFIX.KEY.host`, ...).
+#[allow(clippy::too_many_arguments)]
+pub fn kube_endpoint_at(
+    prefix: &str,
+    key: &str,
+    host: Option<&String>,
+    port: Option<u16>,
+    token_file: Option<&PathBuf>,
+    ca_file: Option<&PathBuf>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<KubeEndpoint, Vec<FieldError>> {
+    let mut errors = FieldErrors::new(prefix);
+    let endpoint = kube_endpoint(key, host, port, token_file, ca_file, &mut errors, env);
+    match endpoint {
+        Some(e) if errors.list.is_empty() => Ok(e),
+        _ => Err(errors.list),
     }
 }
 

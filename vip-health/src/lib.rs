@@ -20,6 +20,7 @@
 //! | `probe` | one probe per kind (http/tls, tcp, exec, file, interface, kube), [`ProbeError`] |
 //! | `status` | what is reported: [`HealthEvent`], [`CheckStatus`], [`CheckState`], [`ProbeResult`] |
 //! | `monitor` | [`HealthMonitor`]: one task per check, events and status snapshots |
+//! | [`kube_watch`] | list and watch of a Kubernetes collection on the `kube` probe's client ([`kube_watch::Watcher`]) |
 //!
 //! Every public item is re-exported here at the crate root.
 //!
@@ -190,6 +191,7 @@ pub mod duration;
 mod env;
 mod field_error;
 mod filter;
+pub mod kube_watch;
 mod monitor;
 mod probe;
 mod run_as;
@@ -210,7 +212,10 @@ pub use config::{
 pub use custom::{CustomCheck, Probe, TimingError};
 pub use damping::{Damping, DampingConfig};
 pub use duration::{ConfigDuration, ConfigDurationVisitor};
-pub use env::{SERVICE_ACCOUNT_CA, SERVICE_ACCOUNT_TOKEN, is_secret_env, process_env};
+pub use env::{
+    SERVICE_ACCOUNT_CA, SERVICE_ACCOUNT_NAMESPACE, SERVICE_ACCOUNT_TOKEN, is_secret_env,
+    kube_endpoint_at, process_env,
+};
 pub use field_error::FieldError;
 pub use filter::StateFilter;
 pub use monitor::HealthMonitor;

@@ -1,90 +1,50 @@
-//! `kube-api` and `node-ready` against a local HTTPS fake of the Kubernetes API that checks
-//! the bearer token.
+//! `kube-api` and `node-ready` (on the client that `kube_watch` shares) against the local
+//! HTTPS fake of the Kubernetes API of `common::kube`, which checks the bearer token.
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{
-    Ca, Reply, Server, TempDir, check, check_with_env, first_event, https_server, next_event,
-    no_event, server_tls, start,
-};
+use common::kube::{FakeKube, NODES};
+use common::{Ca, check, check_with_env, first_event, next_event, no_event, start};
 use vip_health::TrackState;
 
-const TOKEN: &str = "eyJhbGciOi.service-account.token";
-
+/// The fake API of `common::kube` with one node, worker-1.
 struct FakeApi {
-    server: Server,
-    /// The node's Ready condition: (status, reason, message).
-    ready: Arc<Mutex<(String, String, String)>>,
-    dir: TempDir,
-    ca_file: std::path::PathBuf,
-    token_file: std::path::PathBuf,
+    kube: FakeKube,
 }
 
-fn node_json(name: &str, ready: &(String, String, String)) -> String {
-    format!(
+fn node_json(name: &str, ready: (&str, &str, &str)) -> serde_json::Value {
+    serde_json::from_str(&format!(
         r#"{{"kind":"Node","apiVersion":"v1","metadata":{{"name":"{name}"}},
         "status":{{"conditions":[
           {{"type":"MemoryPressure","status":"False","reason":"KubeletHasSufficientMemory"}},
           {{"type":"Ready","status":"{}","reason":"{}","message":"{}"}}]}}}}"#,
         ready.0, ready.1, ready.2
-    )
+    ))
+    .unwrap()
 }
 
 async fn fake_api() -> FakeApi {
-    let dir = TempDir::new();
-    let ca = Ca::new("kubernetes");
-    let ca_file = dir.write("ca.crt", &ca.pem);
-    let token_file = dir.write("token", TOKEN);
-    let leaf = ca.server(&["kubernetes.default.svc", "127.0.0.1"]);
-    let ready = Arc::new(Mutex::new((
-        "True".to_owned(),
-        "KubeletReady".to_owned(),
-        "kubelet is posting ready status".to_owned(),
-    )));
-    let state = Arc::clone(&ready);
-    let server = https_server(server_tls(&leaf, None), move |r| {
-        if r.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
-            return Reply::json(
-                401,
-                r#"{"kind":"Status","code":401,"reason":"Unauthorized"}"#.into(),
-            );
-        }
-        match r.path.as_str() {
-            "/healthz" | "/livez" => Reply::status(200),
-            "/api/v1/nodes/worker-1" => {
-                Reply::json(200, node_json("worker-1", &state.lock().unwrap()))
-            }
-            _ => Reply::json(
-                404,
-                r#"{"kind":"Status","code":404,"reason":"NotFound"}"#.into(),
-            ),
-        }
-    })
-    .await;
-    FakeApi {
-        server,
-        ready,
-        dir,
-        ca_file,
-        token_file,
-    }
+    let api = FakeApi {
+        kube: FakeKube::start("127.0.0.1:0".parse().unwrap()).await,
+    };
+    api.set_ready("True", "KubeletReady", "kubelet is posting ready status");
+    api
 }
 
 impl FakeApi {
     fn endpoint(&self) -> String {
-        format!(
-            "host: 127.0.0.1, port: {}, token_file: '{}', ca_file: '{}'",
-            self.server.port(),
-            self.token_file.display(),
-            self.ca_file.display()
-        )
+        self.kube.endpoint_yaml()
     }
 
     fn set_ready(&self, status: &str, reason: &str, message: &str) {
-        *self.ready.lock().unwrap() = (status.to_owned(), reason.to_owned(), message.to_owned());
+        self.kube
+            .put(NODES, node_json("worker-1", (status, reason, message)));
+    }
+
+    fn last_request(&self) -> common::Request {
+        self.kube.requests().last().cloned().unwrap()
     }
 }
 
@@ -107,11 +67,11 @@ async fn kube_api_builtin_is_up_on_healthz_and_adds_nothing_while_up() {
         },
         "up, so the engine does not apply the negative weight"
     );
-    let request = api.server.last_request().unwrap();
+    let request = api.last_request();
     assert_eq!(request.path, "/healthz");
     assert_eq!(
         request.header("host"),
-        Some(format!("127.0.0.1:{}", api.server.port()).as_str())
+        Some(format!("127.0.0.1:{}", api.kube.port()).as_str())
     );
 }
 
@@ -124,13 +84,13 @@ async fn kube_api_livez_path() {
     )))
     .await;
     assert!(event.up);
-    assert_eq!(api.server.last_request().unwrap().path, "/livez");
+    assert_eq!(api.last_request().path, "/livez");
 }
 
 #[tokio::test]
 async fn kube_api_with_a_wrong_token_is_down_and_lowers_the_priority_by_40() {
     let api = fake_api().await;
-    std::fs::write(&api.token_file, "not-the-token").unwrap();
+    std::fs::write(&api.kube.token_file, "not-the-token").unwrap();
     let config = check(&format!(
         "builtin: kube-api\nkube_api: {{ {} }}",
         api.endpoint()
@@ -163,11 +123,11 @@ async fn kube_api_with_a_wrong_token_is_down_and_lowers_the_priority_by_40() {
 async fn kube_api_verifies_the_api_server_certificate() {
     let api = fake_api().await;
     let other = Ca::new("not kubernetes");
-    let wrong_ca = api.dir.write("wrong-ca.crt", &other.pem);
+    let wrong_ca = api.kube.dir.write("wrong-ca.crt", &other.pem);
     let event = first_event(check(&format!(
         "builtin: kube-api\nkube_api: {{ host: 127.0.0.1, port: {}, token_file: '{}', ca_file: '{}' }}",
-        api.server.port(),
-        api.token_file.display(),
+        api.kube.port(),
+        api.kube.token_file.display(),
         wrong_ca.display()
     )))
     .await;
@@ -178,7 +138,7 @@ async fn kube_api_verifies_the_api_server_certificate() {
         event.reason
     );
     assert_eq!(
-        api.server.request_count(),
+        api.kube.requests().len(),
         0,
         "the token is not sent to an unverified server"
     );
@@ -187,7 +147,7 @@ async fn kube_api_verifies_the_api_server_certificate() {
 #[tokio::test]
 async fn kube_api_defaults_come_from_the_in_cluster_environment() {
     let api = fake_api().await;
-    let port = api.server.port().to_string();
+    let port = api.kube.port().to_string();
     let env = move |name: &str| match name {
         "KUBERNETES_SERVICE_HOST" => Some("127.0.0.1".to_owned()),
         "KUBERNETES_SERVICE_PORT" => Some(port.clone()),
@@ -196,8 +156,8 @@ async fn kube_api_defaults_come_from_the_in_cluster_environment() {
     let config = check_with_env(
         &format!(
             "builtin: kube-api\nkube_api: {{ token_file: '{}', ca_file: '{}' }}",
-            api.token_file.display(),
-            api.ca_file.display()
+            api.kube.token_file.display(),
+            api.kube.ca_file.display()
         ),
         &env,
     );
@@ -223,12 +183,9 @@ async fn node_ready_follows_the_ready_condition() {
     let event = next_event(&mut events, Duration::from_secs(5)).await;
     assert!(event.up, "Ready=True: {event:?}");
     assert_eq!(event.reason, "Ready=True");
+    assert_eq!(api.last_request().path, "/api/v1/nodes/worker-1");
     assert_eq!(
-        api.server.last_request().unwrap().path,
-        "/api/v1/nodes/worker-1"
-    );
-    assert_eq!(
-        api.server.last_request().unwrap().header("accept"),
+        api.last_request().header("accept"),
         Some("application/json")
     );
 
@@ -280,7 +237,7 @@ async fn node_ready_takes_the_node_from_node_name_and_401_without_the_token() {
     );
     assert!(first_event(config).await.up);
 
-    std::fs::write(&api.token_file, "expired").unwrap();
+    std::fs::write(&api.kube.token_file, "expired").unwrap();
     let config = check_with_env(
         &format!("builtin: node-ready\nnode_ready: {{ {} }}", api.endpoint()),
         &env,

@@ -134,6 +134,18 @@ pub enum ManifestError {
         /// Which check.
         what: String,
     },
+    /// Peers discovered from the API, which a static Pod cannot reach, and no static peer
+    /// to keep.
+    #[error(
+        "instances[{instance}].unicast_peers_from: a static Pod runs before the Kubernetes \
+         API exists (and has no service-account token), so it cannot discover its peers; \
+         list them in `unicast_peers` for the static Pod (the chart's DaemonSet can discover \
+         them once the cluster is up)"
+    )]
+    DiscoveryWithoutStaticPeers {
+        /// The instance's index.
+        instance: usize,
+    },
     /// The manifest could not be serialized.
     #[error("cannot render the manifest: {0}")]
     Render(String),
@@ -187,6 +199,19 @@ pub fn static_pod(args: &StaticPodArgs, config: &Config) -> Result<StaticPod, Ma
     }
     let mut config = config.clone();
     let mut warnings = Vec::new();
+    for (instance, spec) in config.instances.iter_mut().enumerate() {
+        if spec.unicast_peers_from.take().is_none() {
+            continue;
+        }
+        if spec.unicast_peers.is_empty() {
+            return Err(ManifestError::DiscoveryWithoutStaticPeers { instance });
+        }
+        warnings.push(format!(
+            "instances[{instance}].unicast_peers_from is left out: a static Pod runs before the \
+             Kubernetes API exists, so it keeps its static unicast_peers ({})",
+            spec.unicast_peers.join(", ")
+        ));
+    }
     let with_password = config
         .instances
         .iter()
@@ -551,6 +576,50 @@ mod tests {
                 "{check}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn discovery_gives_way_to_the_static_peers() {
+        let source = "unicast_peers_from: {kubernetes: {host: 127.0.0.1, token_file: /t, \
+                      ca_file: /c, pods: {selector: app=vipd, namespace: vip}}}";
+        let config = Config::from_yaml(&format!(
+            "instances: [{{interface: eth0, vrid: 51, vips: [10.0.0.1/24], \
+             unicast_peers: [10.0.0.2, 10.0.0.3], {source}}}]"
+        ))
+        .unwrap();
+        let (pod, out) = {
+            let out = static_pod(&StaticPodArgs::default(), &config).unwrap();
+            let pod: Value = serde_yaml_ng::from_str(&out.yaml).unwrap();
+            (pod, out)
+        };
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        assert!(
+            out.warnings[0].contains("keeps its static unicast_peers (10.0.0.2, 10.0.0.3)"),
+            "{}",
+            out.warnings[0]
+        );
+        let text = pod["metadata"]["annotations"][CONFIG_ANNOTATION]
+            .as_str()
+            .unwrap();
+        assert!(!text.contains("unicast_peers_from"), "{text}");
+        assert!(text.contains("10.0.0.3"), "{text}");
+
+        let alone = Config::from_yaml(&format!(
+            "instances: [{{interface: eth0, vrid: 51, vips: [10.0.0.1/24], {source}}}]"
+        ))
+        .unwrap();
+        let e = static_pod(&StaticPodArgs::default(), &alone).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ManifestError::DiscoveryWithoutStaticPeers { instance: 0 }
+            ),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("list them in `unicast_peers`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -116,6 +116,21 @@ pub fn render(snap: &Snapshot) -> String {
     );
     let configured = gauge(&mut r, "vipd_instance_vips", "VIPs configured");
     let peers = gauge(&mut r, "vipd_instance_peers", "Routers heard from");
+    let unicast_peers = gauge(
+        &mut r,
+        "vipd_instance_unicast_peers",
+        "Unicast peers adverts go to, by source (static: unicast_peers; kubernetes: discovered)",
+    );
+    let discovery_synced = gauge(
+        &mut r,
+        "vipd_peer_discovery_synced",
+        "Whether the peer discovery has received a complete list",
+    );
+    let list_age = float_gauge(
+        &mut r,
+        "vipd_peer_list_age_seconds",
+        "Seconds since the Kubernetes API last answered the peer discovery: the age of the peer list",
+    );
     let announcements = counter(
         &mut r,
         "vipd_announcements",
@@ -211,6 +226,24 @@ pub fn render(snap: &Snapshot) -> String {
         held.get_or_create(&inst).set(count(i.vips_held.len()));
         configured.get_or_create(&inst).set(count(i.vips.len()));
         peers.get_or_create(&inst).set(count(i.peers.len()));
+        if let Some(u) = &i.unicast {
+            for (source, n) in [
+                ("static", u.static_peers.len()),
+                ("kubernetes", u.discovered.len()),
+            ] {
+                unicast_peers
+                    .get_or_create(&labels(&[("vrrp_instance", &i.name), ("source", source)]))
+                    .set(count(n));
+            }
+            if let Some(d) = &u.discovery {
+                discovery_synced
+                    .get_or_create(&inst)
+                    .set(i64::from(d.synced));
+                if let Some(a) = d.age_seconds {
+                    list_age.get_or_create(&inst).set(a);
+                }
+            }
+        }
         announcements.get_or_create(&inst).inc_by(i.announcements);
         add_failures.get_or_create(&inst).inc_by(i.vip_add_failures);
         remove_failures
@@ -333,6 +366,17 @@ mod tests {
                     suppressed: false,
                     last_error: None,
                 }],
+                unicast: Some(crate::status::UnicastReport {
+                    source: "static+kubernetes".into(),
+                    static_peers: vec!["10.0.0.5".parse().unwrap()],
+                    discovered: vec!["10.0.0.6".parse().unwrap(), "10.0.0.7".parse().unwrap()],
+                    discovery: Some(crate::status::DiscoveryReport {
+                        objects: "pods app=vipd in vip".into(),
+                        synced: true,
+                        age_seconds: Some(2.5),
+                        error: None,
+                    }),
+                }),
             }],
             sync_groups: vec![crate::status::SyncGroupReport {
                 name: "G1".into(),
@@ -356,6 +400,10 @@ mod tests {
             "vipd_vip_add_failures_total{vrrp_instance=\"VI_1\"} 1",
             "vipd_check_up{vrrp_instance=\"VI_1\",check=\"service\"} 0",
             "vipd_check_latency_seconds{vrrp_instance=\"VI_1\",check=\"service\"} 0.25",
+            "vipd_instance_unicast_peers{vrrp_instance=\"VI_1\",source=\"static\"} 1",
+            "vipd_instance_unicast_peers{vrrp_instance=\"VI_1\",source=\"kubernetes\"} 2",
+            "vipd_peer_discovery_synced{vrrp_instance=\"VI_1\"} 1",
+            "vipd_peer_list_age_seconds{vrrp_instance=\"VI_1\"} 2.5",
             "vipd_sync_group_state{sync_group=\"G1\",state=\"FAULT\"} 1",
             "vipd_sync_group_state{sync_group=\"G1\",state=\"MASTER\"} 0",
         ] {

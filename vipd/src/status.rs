@@ -111,6 +111,44 @@ pub struct InstanceReport {
     pub vip_remove_failures: u64,
     /// The instance's health checks.
     pub checks: Vec<CheckReport>,
+    /// Its unicast peers and where they come from; `None` for a multicast instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unicast: Option<UnicastReport>,
+}
+
+/// The unicast peers of an instance: the configured ones and the discovered ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnicastReport {
+    /// `static`, `kubernetes` or `static+kubernetes`.
+    pub source: String,
+    /// The peers of `unicast_peers`.
+    pub static_peers: Vec<IpAddr>,
+    /// The peers discovered (this node's own addresses left out).
+    pub discovered: Vec<IpAddr>,
+    /// The discovery's state, when the instance has one.
+    pub discovery: Option<DiscoveryReport>,
+}
+
+impl UnicastReport {
+    /// Every peer adverts go to.
+    #[must_use]
+    pub fn count(&self) -> usize {
+        self.static_peers.len() + self.discovered.len()
+    }
+}
+
+/// The state of a peer discovery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiscoveryReport {
+    /// What is watched, e.g. `pods app=vipd in kube-system`.
+    pub objects: String,
+    /// Whether a complete list was received.
+    pub synced: bool,
+    /// Seconds since the API last answered: the age of the peer list (`None` before it
+    /// ever did).
+    pub age_seconds: Option<f64>,
+    /// The last error, while the API does not answer.
+    pub error: Option<String>,
 }
 
 /// A tracked object's effect on the priority.
@@ -286,6 +324,9 @@ impl Snapshot {
             if !peers.is_empty() {
                 let _ = writeln!(out, "{}: peers: {}", i.name, peers.join(", "));
             }
+            if let Some(u) = &i.unicast {
+                let _ = writeln!(out, "{}: {}", i.name, unicast_line(u));
+            }
         }
         for g in &self.sync_groups {
             let _ = writeln!(
@@ -298,6 +339,34 @@ impl Snapshot {
         }
         out
     }
+}
+
+/// `unicast peers: 2 (static+kubernetes): 10.0.0.2, 10.0.0.3; pods app=vipd in vip, list
+/// 1.5s old`.
+fn unicast_line(u: &UnicastReport) -> String {
+    let mut line = format!("unicast peers: {} ({})", u.count(), u.source);
+    let all: Vec<String> = u
+        .static_peers
+        .iter()
+        .chain(&u.discovered)
+        .map(ToString::to_string)
+        .collect();
+    if !all.is_empty() {
+        let _ = write!(line, ": {}", all.join(", "));
+    }
+    if let Some(d) = &u.discovery {
+        let _ = write!(line, "; {}", d.objects);
+        match d.age_seconds {
+            Some(a) if d.synced => {
+                let _ = write!(line, ", list {} old", age(a));
+            }
+            _ => line.push_str(", not listed yet"),
+        }
+        if let Some(e) = &d.error {
+            let _ = write!(line, ", API error (list kept): {e}");
+        }
+    }
+    line
 }
 
 /// The JSON names of the engine's values, stable for `/status` readers and scripts.
@@ -455,6 +524,7 @@ mod tests {
                 suppressed: false,
                 last_error: Some("connection refused".into()),
             }],
+            unicast: None,
         }
     }
 

@@ -97,6 +97,12 @@ pub struct InstanceConfig {
     /// global address it sends from with its own `unicast_source` (keepalived
     /// `unicast_src_ip`).
     pub unicast_peers: Vec<IpAddr>,
+    /// Unicast even with no peer: adverts go to `unicast_peers` only (none while it is
+    /// empty) and only they are accepted, never the multicast group. For peers that come and
+    /// go (discovered from an API): a lone router then becomes Master after
+    /// Master_Down_Interval, as any lone router does, instead of silently switching to
+    /// multicast. `false` (the default): an empty `unicast_peers` means multicast.
+    pub unicast: bool,
     /// keepalived `unicast_src_ip`: this router's address to send unicast adverts from
     /// instead of the primary address (it is then the source the VRRPv3 checksum covers, and
     /// the address compared in the equal-priority tie-break, RFC 5798 section 6.4.3, as
@@ -148,6 +154,7 @@ impl InstanceConfig {
             checksum_mode: ChecksumMode::PseudoHeader,
             virtual_addresses,
             unicast_peers: Vec::new(),
+            unicast: false,
             unicast_source: None,
             unicast_min_hop_limit: 255,
             announce: AnnounceSchedule::default(),
@@ -156,6 +163,12 @@ impl InstanceConfig {
             lower_prio_no_advert: false,
             excluded_addresses: Vec::new(),
         }
+    }
+
+    /// Whether adverts are unicast: `unicast` is set or there are peers.
+    #[must_use]
+    pub fn is_unicast(&self) -> bool {
+        self.unicast || !self.unicast_peers.is_empty()
     }
 
     /// Every address a Master holds: the virtual addresses, then the excluded ones.

@@ -1532,6 +1532,44 @@ fn unicast_peers_get_one_advert_each_and_strangers_are_rejected() {
     assert_eq!(vr.stats().unknown_peer, 1);
 }
 
+/// `unicast` with no peer (peers discovered at run time, none yet): no advert goes to the
+/// multicast group, every advert is from an unknown peer, and a reconfiguration that brings
+/// a peer sends it the next advert.
+#[test]
+fn unicast_without_peers_stays_unicast() {
+    let clock = Clock::new();
+    let mut c = config(255);
+    c.unicast = true;
+    let mut vr = started(c.clone(), &clock);
+    let sends = drain_raw(&mut vr)
+        .into_iter()
+        .filter(|a| matches!(a, Action::SendAdvertisement(_)))
+        .count();
+    assert_eq!(sends, 0, "no advert to the multicast group");
+    assert_eq!(vr.state(), State::Master, "alone, the owner is Master");
+    let from_group = Peer::v3(LOWER_PEER, 100);
+    assert_eq!(
+        from_group.deliver(&mut vr, clock.at(50)),
+        Err(RxError::UnknownPeer { src: LOWER_PEER })
+    );
+    c.unicast_peers = vec![LOWER_PEER];
+    vr.reconfigure(clock.at(60), c).unwrap();
+    drain_raw(&mut vr);
+    vr.handle_timeout(clock.at(200));
+    let dsts: Vec<IpAddr> = drain_raw(&mut vr)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::SendAdvertisement(tx) => Some(tx.dst),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        dsts,
+        vec![LOWER_PEER],
+        "the next advert goes to the new peer only"
+    );
+}
+
 // ----- tracking, priority and Fault ---------------------------------------------------------
 
 /// keepalived weights: positive while up, negative while down; clamped to 1..=254; the owner's

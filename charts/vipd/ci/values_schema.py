@@ -96,6 +96,11 @@ props = {
         "preempt": n({"type": "boolean"}),
         "preemptDelay": n(dur),
         "unicastPeers": {"type": "array", "items": ip},
+        "discovery": obj({
+            "mode": {"type": "string", "enum": ["", "pods", "nodes"],
+                     "description": "pods (a namespaced Role), nodes (a ClusterRole), or empty (off)"},
+            "nodeSelector": {"type": "string"},
+        }),
         "vipLifetime": {"type": ["string", "number", "null"], "pattern": r"^(?:forever|[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h)?)$", "minimum": 1, "description": "a duration or forever"},
         "v3ChecksumAsV2": {"type": "boolean"},
         "garp": obj({"masterDelay": n(dur), "masterRepeat": n(count), "masterRefresh": n(dur), "masterRefreshRepeat": n(count)}),

@@ -337,6 +337,17 @@ of the legacy chart in use, then vipd's. Rendered as YAML; use it as
 {{- if and (kindIs "map" .) (or (hasKey . "kube_api") (hasKey . "node_ready") (has (toString (get . "builtin")) (list "kube-api" "node-ready"))) }}{{ $needsApi = true }}{{ end }}
 {{- if and (kindIs "map" .) (or (hasKey . "node_ready") (eq (toString (get . "builtin")) "node-ready")) }}{{ $needsNodes = true }}{{ end }}
 {{- end }}
+{{- /* Unicast peers from the Kubernetes API. */ -}}
+{{- $disc := $r.discovery | default dict -}}
+{{- $dMode := toString ($disc.mode | default "") -}}
+{{- if not (has $dMode (list "" "pods" "nodes")) }}
+{{- $errors = append $errors (printf "vrrp.discovery.mode: %q is not a mode: pods (the pods of this release, a namespaced Role), nodes (Nodes by label, a ClusterRole), or empty (off)" $dMode) }}
+{{- $dMode = "" }}
+{{- end }}
+{{- if and $static (ne $dMode "") }}
+{{- $errors = append $errors "static: true with vrrp.discovery.mode: a static Pod runs before the Kubernetes API exists and has no service account token; list the peers in vrrp.unicastPeers (vipd manifest static-pod does the same)" }}
+{{- end }}
+{{- if and (ne $dMode "") (not $static) }}{{ $needsApi = true }}{{ end }}
 {{- if and $static $needsApi }}
 {{- $errors = append $errors "static: true with a check that talks to the Kubernetes API (kube-api, node-ready, kube_api, node_ready): a static Pod has no service account token; disable it (checks.kubeApi.enabled=false, keepalived.checkKubeApi=false, checks.nodeReady.enabled=false, or leave it out of checks.extra)" }}
 {{- end }}
@@ -344,6 +355,11 @@ of the legacy chart in use, then vipd's. Rendered as YAML; use it as
 {{- $inst := dict "name" $name "interface" $iface "vip_interface" $vipIface "vrid" $vrid "version" $version "priority" $priority "advert_interval" $advert "preempt" $preempt "vips" $vips "garp" $garp -}}
 {{- if not (kindIs "invalid" $r.preemptDelay) }}{{ $_ := set $inst "preempt_delay" (include "vipd.duration" $r.preemptDelay) }}{{ end }}
 {{- if $r.unicastPeers }}{{ $_ := set $inst "unicast_peers" $r.unicastPeers }}{{ end }}
+{{- if eq $dMode "pods" }}
+{{- $_ := set $inst "unicast_peers_from" (dict "kubernetes" (dict "pods" (dict "selector" (printf "app.kubernetes.io/name=%s,app.kubernetes.io/instance=%s" (include "vipd.name" .) .Release.Name) "namespace" $namespace))) }}
+{{- else if eq $dMode "nodes" }}
+{{- $_ := set $inst "unicast_peers_from" (dict "kubernetes" (dict "nodes" (dict "selector" (toString ($disc.nodeSelector | default ""))))) }}
+{{- end }}
 {{- if not (kindIs "invalid" $r.vipLifetime) }}{{ $_ := set $inst "vip_lifetime" (include "vipd.duration" $r.vipLifetime) }}{{ end }}
 {{- if $r.v3ChecksumAsV2 }}{{ $_ := set $inst "v3_checksum_as_v2" true }}{{ end }}
 {{- if $checks }}{{ $_ := set $inst "checks" $checks }}{{ end }}
@@ -407,8 +423,12 @@ of the legacy chart in use, then vipd's. Rendered as YAML; use it as
 {{- if and (not $saCreate) (not $sa.name) }}{{ $saName = "default" }}{{ end }}
 {{- $rbacRules := list -}}
 {{- if $needsNodes }}{{ $rbacRules = append $rbacRules (dict "apiGroups" (list "") "resources" (list "nodes") "verbs" (list "get")) }}{{ end }}
+{{- if eq $dMode "nodes" }}{{ $rbacRules = append $rbacRules (dict "apiGroups" (list "") "resources" (list "nodes") "verbs" (list "list" "watch")) }}{{ end }}
 {{- $rbacRules = concat $rbacRules ($v.rbac.extraRules | default list) -}}
 {{- $rbacCreate := and (not $static) $v.rbac.create (gt (len $rbacRules) 0) -}}
+{{- $roleRules := list -}}
+{{- if eq $dMode "pods" }}{{ $roleRules = append $roleRules (dict "apiGroups" (list "") "resources" (list "pods") "verbs" (list "get" "list" "watch")) }}{{ end }}
+{{- $roleCreate := and (not $static) $v.rbac.create (gt (len $roleRules) 0) -}}
 {{- if and $J $v.rbac.pspEnabled }}
 {{- $warnings = append $warnings "rbac.pspEnabled is ignored: PodSecurityPolicy was removed in Kubernetes 1.25; the namespace needs the privileged Pod Security level (hostNetwork, NET_ADMIN)" }}
 {{- end }}
@@ -461,7 +481,7 @@ of the legacy chart in use, then vipd's. Rendered as YAML; use it as
 {{- $_ := set $out "logLevel" $logLevel -}}
 {{- $_ := set $out "image" (printf "%s:%s" $repo $tag) -}}
 {{- $_ := set $out "serviceAccount" (dict "create" $saCreate "name" $saName) -}}
-{{- $_ := set $out "rbac" (dict "create" $rbacCreate "rules" $rbacRules) -}}
+{{- $_ := set $out "rbac" (dict "create" $rbacCreate "rules" $rbacRules "roleCreate" $roleCreate "roleRules" $roleRules) -}}
 {{- $_ := set $out "strategy" $strategy -}}
 {{- $pdb := $v.podDisruptionBudget | default dict -}}
 {{- $_ := set $out "pdb" (and (not $static) (eq $kind "Deployment") (gt (int $replicas) 1) (ne (toString $pdb.enabled) "false")) -}}

@@ -75,12 +75,49 @@ async fn bearer(path: &Path) -> Result<HeaderValue, ProbeError> {
     Ok(value)
 }
 
+/// A response whose body is still to be read, and the connection it comes on (closed when
+/// this is dropped).
+pub(crate) struct Opened {
+    pub(crate) status: u16,
+    pub(crate) body: hyper::body::Incoming,
+    _connection: AbortOnDrop,
+}
+
 /// Performs the GET; every stage is bounded by `deadline`.
 pub(crate) async fn get(
     req: &Get<'_>,
     deadline: Instant,
     timeout: Duration,
 ) -> Result<Response, ProbeError> {
+    let opened = open(req, deadline, timeout).await?;
+    let status = opened.status;
+    let mut body = opened.body;
+    let mut collected = BytesMut::new();
+    while collected.len() < req.body_limit {
+        let frame = timeout_at(deadline, body.frame())
+            .await
+            .map_err(|_| timeout_error(timeout, "reading the body from", req.url))?;
+        let Some(frame) = frame else { break };
+        let frame = frame.map_err(|e| http_error(req.url, &e))?;
+        if let Ok(data) = frame.into_data() {
+            let room = req.body_limit - collected.len();
+            collected.extend_from_slice(&data[..data.len().min(room)]);
+        }
+    }
+    Ok(Response {
+        status,
+        body: collected.freeze(),
+    })
+}
+
+/// Sends the GET and returns once the status line and headers are in (the token and the TLS
+/// files are read now); every stage is bounded by `deadline`. The body is the caller's to
+/// read, at its pace.
+pub(crate) async fn open(
+    req: &Get<'_>,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<Opened, ProbeError> {
     let address = if req.host.contains(':') {
         format!("[{}]:{}", req.host, req.port)
     } else {
@@ -148,51 +185,42 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
+/// An HTTP failure of `url`, with its causes.
+pub(crate) fn http_error(url: &str, e: &hyper::Error) -> ProbeError {
+    ProbeError::Http {
+        url: url.to_owned(),
+        message: describe_hyper_error(e),
+    }
+}
+
 async fn exchange<I>(
     io: I,
     request: hyper::Request<Empty<Bytes>>,
     req: &Get<'_>,
     deadline: Instant,
     timeout: Duration,
-) -> Result<Response, ProbeError>
+) -> Result<Opened, ProbeError>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let http_error = |e: hyper::Error| ProbeError::Http {
-        url: req.url.to_owned(),
-        message: describe_hyper_error(&e),
-    };
     let (mut sender, connection) = timeout_at(
         deadline,
         hyper::client::conn::http1::handshake(TokioIo::new(io)),
     )
     .await
     .map_err(|_| timeout_error(timeout, "opening an HTTP connection to", req.url))?
-    .map_err(http_error)?;
-    let _connection = AbortOnDrop(tokio::spawn(async move {
+    .map_err(|e| http_error(req.url, &e))?;
+    let connection = AbortOnDrop(tokio::spawn(async move {
         let _ = connection.await;
     }));
     let response = timeout_at(deadline, sender.send_request(request))
         .await
         .map_err(|_| timeout_error(timeout, "waiting for the response from", req.url))?
-        .map_err(http_error)?;
-    let status = response.status().as_u16();
-    let mut body = response.into_body();
-    let mut collected = BytesMut::new();
-    while collected.len() < req.body_limit {
-        let frame = timeout_at(deadline, body.frame())
-            .await
-            .map_err(|_| timeout_error(timeout, "reading the body from", req.url))?;
-        let Some(frame) = frame else { break };
-        let frame = frame.map_err(http_error)?;
-        if let Ok(data) = frame.into_data() {
-            let room = req.body_limit - collected.len();
-            collected.extend_from_slice(&data[..data.len().min(room)]);
-        }
-    }
-    Ok(Response {
-        status,
-        body: collected.freeze(),
+        .map_err(|e| http_error(req.url, &e))?;
+    Ok(Opened {
+        status: response.status().as_u16(),
+        body: response.into_body(),
+        _connection: connection,
     })
 }
 

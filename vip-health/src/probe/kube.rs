@@ -14,11 +14,43 @@ use crate::config::{KubeApiCheck, KubeEndpoint, NodeReadyCheck};
 /// Node objects carry image lists and can be large.
 const NODE_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
-fn authority(endpoint: &KubeEndpoint) -> String {
+/// `host:port` of `endpoint` (IPv6 in brackets).
+pub(crate) fn authority(endpoint: &KubeEndpoint) -> String {
     if endpoint.host.contains(':') {
         format!("[{}]:{}", endpoint.host, endpoint.port)
     } else {
         format!("{}:{}", endpoint.host, endpoint.port)
+    }
+}
+
+/// A GET of `path` from the API server of `endpoint` (`authority` is
+/// [`authority(endpoint)`](authority), `url` the full URL for messages): verified against
+/// its CA, with its bearer token; both files are read when the request is sent.
+pub(crate) fn request<'a>(
+    endpoint: &'a KubeEndpoint,
+    authority: &'a str,
+    path: &'a str,
+    url: &'a str,
+    accept: &'static str,
+    body_limit: usize,
+) -> Get<'a> {
+    Get {
+        https: true,
+        host: &endpoint.host,
+        port: endpoint.port,
+        authority,
+        path,
+        host_override: None,
+        tls: TlsOptions {
+            ca_file: Some(&endpoint.ca_file),
+            client_cert: None,
+            client_key: None,
+            insecure_skip_verify: false,
+        },
+        token_file: Some(&endpoint.token_file),
+        accept,
+        body_limit,
+        url,
     }
 }
 
@@ -32,24 +64,7 @@ async fn kube_get(
     timeout: Duration,
 ) -> Result<Response, ProbeError> {
     let authority = authority(endpoint);
-    let req = Get {
-        https: true,
-        host: &endpoint.host,
-        port: endpoint.port,
-        authority: &authority,
-        path,
-        host_override: None,
-        tls: TlsOptions {
-            ca_file: Some(&endpoint.ca_file),
-            client_cert: None,
-            client_key: None,
-            insecure_skip_verify: false,
-        },
-        token_file: Some(&endpoint.token_file),
-        accept,
-        body_limit,
-        url,
-    };
+    let req = request(endpoint, &authority, path, url, accept, body_limit);
     get(&req, deadline, timeout).await
 }
 

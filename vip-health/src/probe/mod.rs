@@ -2,9 +2,9 @@
 
 mod exec;
 mod file;
-mod http;
+pub(crate) mod http;
 mod interface;
-mod kube;
+pub(crate) mod kube;
 mod tcp;
 mod tls;
 

@@ -21,6 +21,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 use vip_health::{CheckConfig, CheckSpec, HealthEvent, HealthMonitor};
 
+pub mod kube;
+
 // ----- temporary directories ---------------------------------------------------------------
 
 pub struct TempDir(PathBuf);
@@ -195,6 +197,13 @@ pub enum Reply {
     },
     /// Headers announcing `len` body bytes, then one byte every `every`.
     SlowBody { len: usize, every: Duration },
+    /// A chunked body (`Transfer-Encoding: chunked`): one HTTP chunk per message received,
+    /// ended when the sender is dropped, as a Kubernetes watch streams its events; an empty
+    /// message drops the connection without ending the body.
+    Stream {
+        status: u16,
+        chunks: UnboundedReceiver<Vec<u8>>,
+    },
 }
 
 impl Reply {
@@ -294,6 +303,29 @@ async fn serve_one<S: AsyncRead + AsyncWrite + Unpin>(
             let _ = stream.write_all(head.as_bytes()).await;
             let _ = stream.write_all(&body).await;
         }
+        Reply::Stream { status, mut chunks } => {
+            let head = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
+                 Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            );
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let _ = stream.flush().await;
+            while let Some(chunk) = chunks.recv().await {
+                if chunk.is_empty() {
+                    // A broken connection: closed without the last chunk.
+                    return;
+                }
+                let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+                framed.extend_from_slice(&chunk);
+                framed.extend_from_slice(b"\r\n");
+                if stream.write_all(&framed).await.is_err() || stream.flush().await.is_err() {
+                    return;
+                }
+            }
+            let _ = stream.write_all(b"0\r\n\r\n").await;
+        }
         Reply::SlowBody { len, every } => {
             let head =
                 format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n");
@@ -325,8 +357,25 @@ pub async fn https_server(
     serve(Some(tls), Arc::new(handler)).await
 }
 
+/// An HTTPS server with `tls` on `addr` (a port of 0 picks one).
+pub async fn https_server_on(
+    addr: SocketAddr,
+    tls: Arc<rustls::ServerConfig>,
+    handler: Handler,
+) -> Server {
+    serve_on(addr, Some(tls), handler).await
+}
+
 async fn serve(tls: Option<Arc<rustls::ServerConfig>>, handler: Handler) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on("127.0.0.1:0".parse().unwrap(), tls, handler).await
+}
+
+async fn serve_on(
+    addr: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    handler: Handler,
+) -> Server {
+    let listener = TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let requests = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&requests);

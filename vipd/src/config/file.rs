@@ -218,6 +218,10 @@ pub struct InstanceSpec {
     /// Unicast peers; empty for multicast.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unicast_peers: Vec<String>,
+    /// Unicast peers discovered at run time (the Kubernetes API), added to `unicast_peers`
+    /// and updated live; the instance stays unicast even while it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unicast_peers_from: Option<super::PeerSourceSpec>,
     /// keepalived's `unicast_src_ip`: the address unicast adverts are sent from (and that
     /// the peers list); default the interface's primary address. Must be on the interface.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -419,6 +423,7 @@ impl InstanceSpec {
             vips,
             vips_excluded: Vec::new(),
             unicast_peers: Vec::new(),
+            unicast_peers_from: None,
             unicast_src_ip: None,
             unicast_min_hop_limit: default_hop_limit(),
             garp: GarpSpec::default(),

@@ -20,7 +20,9 @@
 //!     preempt_delay: 0s
 //!     vips: [192.168.1.100/24]   # CIDR form, one family per instance
 //!     vips_excluded: []          # held as Master, not advertised (keepalived's virtual_ipaddress_excluded)
-//!     unicast_peers: []          # empty: multicast
+//!     unicast_peers: []          # empty: multicast (unless unicast_peers_from is set)
+//!     unicast_peers_from:        # peers discovered live, see `PeerSourceSpec`
+//!       kubernetes: { pods: { selector: app.kubernetes.io/name=vipd } }
 //!     garp: { master_delay: 5s, master_repeat: 5, master_refresh: 0s, master_refresh_repeat: 1 }
 //!     # garp.interval / garp.na_interval: 0s (keepalived's vrrp_garp_interval / vrrp_gna_interval)
 //!     lower_prio_no_advert: false # true: do not answer a lower-priority advert with an advert
@@ -37,6 +39,7 @@
 //! Validation reports every problem at once, each naming its field (`instances[0].vips[1]`)
 //! and the fix. Nothing is applied from a configuration that has any.
 
+mod discovery;
 mod file;
 mod overrides;
 mod plan;
@@ -46,6 +49,9 @@ mod sync_groups;
 mod tests;
 mod validate;
 
+pub use discovery::{
+    Discovery, KubernetesPeersSpec, NodesSpec, PeerObjects, PeerSourceSpec, PodsSpec,
+};
 pub use file::{
     ApiSpec, Config, DEFAULT_API_LISTEN, GarpSpec, InstanceSpec, MAX_DEPTH, MAX_FILE_BYTES, Secret,
     SyncGroupSpec, UseVmac,

@@ -54,6 +54,9 @@ pub struct InstancePlan {
     pub(crate) engine: InstanceConfig,
     pub(crate) notify: NotifySpec,
     pub(crate) checks: Vec<vip_health::CheckConfig>,
+    /// Where more unicast peers come from at run time (the engine is then unicast even
+    /// with no peer: `engine.unicast`).
+    pub(crate) discovery: Option<super::Discovery>,
     pub(crate) vmac: Option<VmacPlan>,
     pub(crate) dont_track_primary: bool,
     /// `garp.interval` and `garp.na_interval`.
@@ -190,6 +193,12 @@ impl InstancePlan {
     #[must_use]
     pub const fn notify(&self) -> &NotifySpec {
         &self.notify
+    }
+
+    /// Where more unicast peers come from at run time, if anywhere.
+    #[must_use]
+    pub const fn discovery(&self) -> Option<&super::Discovery> {
+        self.discovery.as_ref()
     }
 
     /// Whether the instance can run with these link states of its `interface` and its VIP

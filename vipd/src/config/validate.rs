@@ -525,6 +525,15 @@ impl InstanceSpec {
             .as_ref()
             .and_then(|spec| resolve_run_as(spec, "notify.run_as", e));
         let checks = checks_of(e, &self.checks);
+        let discovery = self.unicast_peers_from.as_ref().and_then(|source| {
+            match source.validate(&e.prefix, &vip_health::process_env) {
+                Ok(d) => Some(d),
+                Err(errors) => {
+                    e.list.extend(errors);
+                    None
+                }
+            }
+        });
         // The engine's rules, on every field that could be read (placeholders that break no
         // rule stand in for the others). Without a version, the rules that depend on it
         // cannot be judged, so none are.
@@ -541,6 +550,7 @@ impl InstanceSpec {
         engine.password = password;
         engine.unicast_peers = peers.iter().map(|(_, p)| *p).collect();
         engine.unicast_source = unicast_source;
+        engine.unicast = self.unicast_peers_from.is_some();
         engine.unicast_min_hop_limit = hop_limit.unwrap_or(255);
         engine.announce = announce.unwrap_or_default();
         engine.strict_address_list = self.strict_address_list;
@@ -605,6 +615,7 @@ impl InstanceSpec {
                 ..self.notify.clone()
             },
             checks,
+            discovery,
         })
     }
 

@@ -15,6 +15,7 @@
 //! - `events`: the typed event stream ([`DaemonEvent`], [`EventReceiver`]);
 //! - `runner`: the event loop, start-up, reload and stop;
 //! - `executor`: carrying out the engine's actions (VIPs, adverts, announcements, hooks);
+//! - `discovery`: unicast peers discovered from the Kubernetes API, applied in place;
 //! - `pacing`: gratuitous ARPs / NAs spaced out (`garp.interval`, `garp.na_interval`);
 //! - `health`: the health checks, keyed by instance, feeding the engine's tracked objects;
 //! - `snapshot`: what `/status` and `/metrics` report, taken between two inputs.
@@ -31,6 +32,7 @@
 //! ```
 
 mod control;
+mod discovery;
 mod events;
 mod executor;
 mod health;

@@ -16,6 +16,7 @@ use vrrp_net::netlink::{AddressMark, NetEvents, Netlink, VIPD_ADDRESS_PROTOCOL};
 use vrrp_net::socket::{OwnedReceived, RECV_BUF, VrrpSocket};
 use vrrp_net::timer::DeadlineTimer;
 
+use super::discovery::{Discovery, PeerUpdate};
 use super::executor::{Executor, Instances, Managed, VipBatches};
 use super::health::{Health, Tagged};
 use super::snapshot;
@@ -26,6 +27,7 @@ use crate::duration::VipLifetime;
 
 mod embed;
 mod events;
+mod peers;
 mod reload;
 
 pub(super) use embed::Events;
@@ -99,6 +101,8 @@ struct Runner {
     /// Payload buffers going back to the readers.
     spares: Spares,
     health: Health,
+    /// The watches of discovered unicast peers.
+    discovery: Discovery,
     stop: StopMode,
     stopping: bool,
     /// When the daemon started, for the uptime.
@@ -162,6 +166,7 @@ pub(super) async fn start(
     let events = netlink.subscribe()?;
     let (input_tx, input_rx) = mpsc::channel::<Input>(1024);
     let (health, health_rx) = Health::new();
+    let (discovery, peers_rx) = Discovery::new();
     let timer = DeadlineTimer::new().map_err(|e| DaemonError::Task(format!("timerfd: {e}")))?;
     let mut runner = Runner {
         router: Router::new(),
@@ -173,6 +178,7 @@ pub(super) async fn start(
         readers: Vec::new(),
         spares: Spares::default(),
         health,
+        discovery,
         stop,
         stopping: false,
         started: Instant::now(),
@@ -208,6 +214,7 @@ pub(super) async fn start(
     {
         info!(ifindex = index, address = %info.addr, "removed a VIP left over by an earlier run");
     }
+    runner.discovery.sync(resolved.iter().map(|r| &r.plan));
     for r in resolved {
         runner.install(r).await?;
     }
@@ -222,7 +229,9 @@ pub(super) async fn start(
     runner.health.restart(&runner.instances);
     runner.publish();
     Ok(tokio::spawn(async move {
-        runner.run(input_rx, commands, events, health_rx).await;
+        runner
+            .run(input_rx, commands, events, health_rx, peers_rx)
+            .await;
     }))
 }
 
@@ -391,7 +400,7 @@ impl Runner {
         }
         let key = self
             .router
-            .add_instance(vrrp.index, plan.engine.clone())
+            .add_instance(vrrp.index, self.engine_config(vrrp.index, &plan).await)
             .map_err(|source| DaemonError::Engine {
                 instance: plan.name.clone(),
                 source,
@@ -451,6 +460,7 @@ impl Runner {
             reader.abort();
         }
         self.health.stop().await;
+        self.discovery.stop();
         for m in self.instances.values() {
             super::vmac::release(&mut self.executor, m).await;
         }
@@ -474,7 +484,7 @@ impl Runner {
             let wanted = self.instances.iter().any(|(key, m)| {
                 (key.interface == *index || m.send_index() == *index)
                     && key.family == *family
-                    && m.plan.engine.unicast_peers.is_empty()
+                    && !m.plan.engine.is_unicast()
             });
             if socket.is_multicast() != wanted {
                 match socket.set_multicast(wanted) {
@@ -588,6 +598,7 @@ impl Runner {
         mut commands: mpsc::UnboundedReceiver<Command>,
         mut events: NetEvents,
         mut health: mpsc::UnboundedReceiver<Tagged>,
+        mut peers: mpsc::UnboundedReceiver<PeerUpdate>,
     ) {
         loop {
             self.perform_actions().await;
@@ -645,6 +656,7 @@ impl Runner {
                             router: &self.router,
                             instances: &self.instances,
                             health: &self.health,
+                            discovery: &self.discovery,
                             started: self.started,
                             stopping: self.stopping,
                         }));
@@ -663,6 +675,7 @@ impl Runner {
                     }
                     self.health.event(Instant::now(), &tagged, &mut self.router, &self.instances);
                 }
+                Some(update) = peers.recv(), if !self.stopping => self.peers_changed(update).await,
             }
         }
     }

@@ -5,6 +5,7 @@ use std::time::{Instant, SystemTime};
 
 use vrrp_core::{MasterInfo, Router, State};
 
+use super::discovery::Discovery;
 use super::executor::{Instances, Managed};
 use super::health::Health;
 use crate::status::{self, Snapshot};
@@ -14,6 +15,7 @@ pub(super) struct Sources<'a> {
     pub(super) router: &'a Router,
     pub(super) instances: &'a Instances,
     pub(super) health: &'a Health,
+    pub(super) discovery: &'a Discovery,
     pub(super) started: Instant,
     pub(super) stopping: bool,
 }
@@ -30,7 +32,9 @@ pub(super) fn take(s: &Sources<'_>) -> Snapshot {
         .iter()
         .filter_map(|(key, m)| {
             let i = s.router.instance(key)?;
-            Some(instance(&clock, *key, m, i, s.health))
+            let mut report = instance(&clock, *key, m, i, s.health);
+            report.unicast = unicast(&clock, m, i, s.discovery);
+            Some(report)
         })
         .collect();
     Snapshot {
@@ -89,6 +93,43 @@ fn counter((name, value): (&'static str, u64)) -> status::Counter {
         name: name.to_owned(),
         value,
     }
+}
+
+/// The unicast peers of an instance, `None` if it is multicast.
+fn unicast(
+    clock: &Clock,
+    m: &Managed,
+    i: &vrrp_core::Instance,
+    discovery: &Discovery,
+) -> Option<status::UnicastReport> {
+    if !i.config().is_unicast() {
+        return None;
+    }
+    let static_peers = m.plan.engine.unicast_peers.clone();
+    let discovered: Vec<_> = i
+        .config()
+        .unicast_peers
+        .iter()
+        .filter(|p| !static_peers.contains(p))
+        .copied()
+        .collect();
+    let watch = discovery.status(m.plan.name());
+    let source = match (static_peers.is_empty(), m.plan.discovery.is_some()) {
+        (false, true) => "static+kubernetes",
+        (true, true) => "kubernetes",
+        (_, false) => "static",
+    };
+    Some(status::UnicastReport {
+        source: source.to_owned(),
+        static_peers,
+        discovered,
+        discovery: watch.map(|(objects, w)| status::DiscoveryReport {
+            objects,
+            synced: w.synced,
+            age_seconds: w.confirmed.map(|t| clock.ago(t)),
+            error: w.error,
+        }),
+    })
 }
 
 fn instance(
@@ -172,5 +213,6 @@ fn instance(
         vip_add_failures: m.add_failures,
         vip_remove_failures: m.remove_failures,
         checks: health.reports(&key),
+        unicast: None,
     }
 }

@@ -221,12 +221,13 @@ impl Instance {
     }
 
     /// The address adverts are sent from ([`Transmit::src`](crate::Transmit::src)) and
-    /// compared in the equal-priority tie-break: `config.unicast_source` when set and
-    /// unicast peers are configured, the primary address otherwise.
+    /// compared in the equal-priority tie-break: `config.unicast_source` when set and the
+    /// instance is unicast ([`InstanceConfig::is_unicast`](crate::InstanceConfig::is_unicast)),
+    /// the primary address otherwise.
     #[must_use]
     pub fn source_address(&self) -> Option<IpAddr> {
         match self.config.unicast_source {
-            Some(source) if !self.config.unicast_peers.is_empty() => Some(source),
+            Some(source) if self.config.is_unicast() => Some(source),
             _ => self.primary,
         }
     }

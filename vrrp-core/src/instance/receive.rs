@@ -72,7 +72,7 @@ impl Instance {
                 required,
             });
         }
-        if !self.config.unicast_peers.is_empty() && !self.config.unicast_peers.contains(&rx.src) {
+        if self.config.is_unicast() && !self.config.unicast_peers.contains(&rx.src) {
             return Err(RxError::UnknownPeer { src: rx.src });
         }
         let at = Endpoints {

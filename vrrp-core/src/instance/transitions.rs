@@ -284,7 +284,7 @@ impl Instance {
         }
         self.template.priority = priority;
         let group = [self.family.multicast_group()];
-        let dsts = if self.config.unicast_peers.is_empty() {
+        let dsts = if !self.config.is_unicast() {
             &group[..]
         } else {
             &self.config.unicast_peers[..]

@@ -86,6 +86,7 @@ impl Runner {
                 return;
             }
         }
+        self.discovery.sync(resolved.iter().map(|r| &r.plan));
         let now = Instant::now();
         let mut wanted: BTreeMap<InstanceKey, Resolved> = BTreeMap::new();
         for r in resolved {
@@ -107,6 +108,7 @@ impl Runner {
                 count.removed += 1;
                 continue;
             };
+            let engine = self.engine_config(key.interface, &new.plan).await;
             let usable_before = self.instances.get(&key).map(|m| self.links_usable(m));
             let Some(old) = self.instances.get_mut(&key) else {
                 continue;
@@ -124,7 +126,7 @@ impl Runner {
             }
             let reconfigured = if same_links && updatable(&old.plan, &new.plan) {
                 self.router
-                    .reconfigure(&key, now, new.plan.engine.clone())
+                    .reconfigure(&key, now, engine)
                     .map_err(|e| e.to_string())
             } else {
                 Err("the VIP interface, or a VIP's prefix length, dev or label changed".to_owned())
