@@ -48,6 +48,7 @@ mod sync_groups;
 #[cfg(test)]
 mod tests;
 mod validate;
+mod vips;
 
 pub use discovery::{
     Discovery, KubernetesPeersSpec, NodesSpec, PeerObjects, PeerSourceSpec, PodsSpec,
@@ -61,6 +62,7 @@ pub(crate) use plan::track_of;
 pub use plan::{InstancePlan, Plan, SyncGroupPlan, Vip, VipOptions, VmacPlan};
 pub use scripts::{cannot_switch_user, effective_caps, insecure_programs, run_as_vipd};
 pub use validate::MAX_INSTANCES;
+pub(crate) use vips::label_names;
 
 pub use vip_health::FieldError;
 

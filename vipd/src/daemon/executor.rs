@@ -65,17 +65,26 @@ impl Managed {
 
     /// The interface address `addr` goes on: its `dev`, else the VIP interface.
     pub(super) fn vip_index_of(&self, addr: IpAddr) -> u32 {
-        self.plan
-            .vip_dev(addr)
-            .and_then(|dev| self.extra_links.get(dev))
-            .copied()
-            .unwrap_or(self.vip_index)
+        link_of(&self.plan, addr, self.vip_index, |dev| {
+            self.extra_links.get(dev).copied()
+        })
     }
 
     /// The prefix length of VIP `addr`, as configured.
     pub(super) fn prefix_len(&self, addr: IpAddr) -> Option<u8> {
         self.plan.vip(addr).map(|v| v.prefix_len)
     }
+}
+
+/// The index of the interface address `addr` of `plan` goes on: its `dev`'s (`dev_index`
+/// finds it by name), else the VIP interface's, `vip_index`.
+pub(super) fn link_of(
+    plan: &InstancePlan,
+    addr: IpAddr,
+    vip_index: u32,
+    dev_index: impl Fn(&str) -> Option<u32>,
+) -> u32 {
+    plan.vip_dev(addr).and_then(dev_index).unwrap_or(vip_index)
 }
 
 /// The instances, by the engine's key.

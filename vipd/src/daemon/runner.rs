@@ -46,10 +46,9 @@ struct Resolved {
 impl Resolved {
     /// The interface address `addr` goes on: its `dev`, else the VIP interface.
     fn index_of(&self, addr: IpAddr) -> u32 {
-        self.plan
-            .vip_dev(addr)
-            .and_then(|dev| self.extra.get(dev))
-            .map_or(self.vip.index, |link| link.index)
+        super::executor::link_of(&self.plan, addr, self.vip.index, |dev| {
+            self.extra.get(dev).map(|link| link.index)
+        })
     }
 }
 
@@ -319,8 +318,7 @@ impl Runner {
         for link in std::iter::once(&r.vip).chain(r.extra.values()) {
             let present = netlink.addresses(link.index, family).await?;
             for vip in &r.plan.vips {
-                let on = r.plan.vip_dev(vip.addr).unwrap_or(&r.vip.name);
-                if on == link.name
+                if r.index_of(vip.addr) == link.index
                     && present
                         .iter()
                         .any(|a| a.addr == vip.addr && !a.is_marked(netlink.mark()))

@@ -506,11 +506,7 @@ fn finish(
             );
         }
         if let Some(label) = &v.label {
-            let names_it = label == on
-                || label
-                    .strip_prefix(on)
-                    .is_some_and(|rest| rest.starts_with(':'));
-            if names_it && label.len() <= 15 {
+            if crate::config::label_names(label, on) && label.len() <= 15 {
                 text.push_str(&format!(" label {label}"));
             } else {
                 cx.push_at(
