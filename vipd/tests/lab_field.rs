@@ -735,6 +735,38 @@ fn ownership(mark: &str) {
         "{log}"
     );
     assert_eq!(lab.holders(), vec![1], "{}", lab.logs());
+
+    // Renewals read no addresses: they trust the address events. node2's VIP replaced by hand
+    // (`ip addr replace`, no mark, lifetime forever) is seen in those events: node2 stops
+    // renewing it (which would give it back vipd's mark and a 3 s lifetime), and its stop
+    // leaves it alone.
+    let ns2 = lab.nodes[1].ns.name.clone();
+    let cidr = format!("{VIP}/24");
+    let out = Command::new("ip")
+        .args(["-n", &ns2, "addr", "replace", &cidr, "dev", "eth0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    lab.wait_until(SETTLE, "node2 logs the VIP as taken", |l| {
+        l.log(1)
+            .contains("replaced by an address without vipd's mark")
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    let line = addr_line(&ns2, VIP).expect("the replaced VIP is still on node2");
+    assert_eq!(
+        valid_lft(&line),
+        None,
+        "node2 renewed an address it no longer owns: {line}\n{}",
+        lab.log(1)
+    );
+    lab.signal(1, "TERM");
+    assert_eq!(lab.wait_exit(1, SETTLE), Some(0), "{}", lab.log(1));
+    assert!(
+        addr_line(&ns2, VIP).is_some(),
+        "node2's stop removed an address it no longer owns\n{}",
+        lab.log(1)
+    );
+    eprintln!("{mark}: a VIP replaced by hand: {line}");
 }
 
 /// Ownership with IFA_PROTO (`--address-mark protocol`): renewal, handover, crash clean-up,

@@ -329,6 +329,84 @@ fn a_batch_adds_and_renews_each_address_and_refuses_only_foreign_ones() {
     });
 }
 
+/// `renew_vips` replaces without a dump: the lifetime grows, the label stays, nothing is
+/// added twice; and an own VIP replaced by hand (`ip addr replace`) is reported as not ours,
+/// which is what lets a caller renew without reading the addresses first.
+#[test]
+fn renewal_without_a_dump_and_a_replaced_vip_is_reported_not_ours() {
+    let (ns, _peer) = lab();
+    let name = ns.name.clone();
+    in_ns(&ns, move || async move {
+        let nl = Netlink::new(MARK).unwrap();
+        let mut events = nl.subscribe().unwrap();
+        let index = nl.link_by_name(DEV).await.unwrap().index;
+        let vips = [
+            NewVip {
+                addr: ip("10.200.4.7"),
+                prefix_len: 24,
+                label: Some("vip0:r"),
+            },
+            NewVip {
+                addr: ip("fd00:200::47"),
+                prefix_len: 64,
+                label: None,
+            },
+        ];
+        for r in nl.add_vips(index, &vips, Lifetime::Seconds(10)).await {
+            r.unwrap();
+        }
+        for r in nl.renew_vips(index, &vips, Lifetime::Seconds(300)).await {
+            r.unwrap();
+        }
+        for addr in ["10.200.4.7", "fd00:200::47"] {
+            let entries = ip_entries(&name, addr);
+            assert_eq!(entries.len(), 1, "{addr} added twice");
+            let valid = entries[0]["valid_life_time"].as_u64().unwrap();
+            assert!(valid > 10, "{addr} not renewed: valid_lft {valid}");
+            assert_eq!(
+                raw_protocol(index, ip(addr)).await,
+                Some(VIPD_ADDRESS_PROTOCOL)
+            );
+        }
+        assert_eq!(ip_entries(&name, "10.200.4.7")[0]["label"], "vip0:r");
+        let renewed = NetEvent::AddressAdded {
+            index,
+            addr: ip("10.200.4.7"),
+            prefix_len: 24,
+            ours: true,
+        };
+        wait_event(&mut events, "own VIP renewed", |e| *e == renewed).await;
+        let bad = nl
+            .renew_vips(
+                index,
+                &[NewVip {
+                    addr: ip("10.200.4.8"),
+                    prefix_len: 40,
+                    label: None,
+                }],
+                Lifetime::Seconds(10),
+            )
+            .await;
+        assert!(
+            matches!(bad[0], Err(NetlinkError::InvalidPrefix { .. })),
+            "{:?}",
+            bad[0]
+        );
+
+        common::run(
+            "ip",
+            &["-n", &name, "addr", "replace", "10.200.4.7/24", "dev", DEV],
+        );
+        let replaced = NetEvent::AddressAdded {
+            index,
+            addr: ip("10.200.4.7"),
+            prefix_len: 24,
+            ours: false,
+        };
+        wait_event(&mut events, "VIP replaced by hand", |e| *e == replaced).await;
+    });
+}
+
 #[test]
 fn remove_marked_removes_only_what_it_is_told_to() {
     let (ns, _peer) = lab();
@@ -447,6 +525,7 @@ fn link_and_address_changes_are_reported() {
             index,
             addr: ip("10.200.4.5"),
             prefix_len: 24,
+            ours: false,
         };
         wait_event(&mut events, "address added", |e| *e == added).await;
         common::run(
@@ -467,6 +546,7 @@ fn link_and_address_changes_are_reported() {
             index,
             addr: ip("fd00:200::45"),
             prefix_len: 64,
+            ours: true,
         };
         wait_event(&mut events, "IPv6 address added", |e| *e == added).await;
         nl.remove_vip(index, ip("fd00:200::45"), 64).await.unwrap();

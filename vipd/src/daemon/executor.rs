@@ -2,9 +2,10 @@
 //! gratuitous ARP / unsolicited NA, state changes to the log and the notify hooks.
 //!
 //! Every VIP the daemon adds or renews goes through [`Executor::add_vips`], one netlink batch
-//! (one address dump) per interface and lifetime, which also records the VIP as held and
-//! counts failures: the drain's additions, later additions in the same drain, and the
-//! periodic renewals all take that one path.
+//! per interface and lifetime, which also records the VIP as held and counts failures: the
+//! drain's additions, later additions in the same drain, and the periodic renewals all take
+//! that one path. Additions read the link's addresses first (one dump per batch); renewals of
+//! VIPs the event stream shows are still vipd's own skip that dump ([`VipRequest`]).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -93,6 +94,19 @@ pub(super) type Instances = BTreeMap<InstanceKey, Managed>;
 /// VIPs to add, by VIP interface and lifetime, each with its prefix length and instance.
 pub(super) type VipBatches = BTreeMap<(u32, VipLifetime), Vec<(IpAddr, u8, InstanceKey)>>;
 
+/// What [`Executor::add_vips`] asks of netlink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum VipRequest {
+    /// Add (or replace) each VIP, after reading the link's addresses: one that exists without
+    /// vipd's mark is refused and left alone.
+    Add,
+    /// Renew each VIP's lifetime, checking ownership the same way.
+    Renew,
+    /// Renew VIPs known to be vipd's own, with no address dump: every address event has been
+    /// read, and none reported these replaced by an address without the mark.
+    RenewOwn,
+}
+
 /// What carries out the actions: netlink, the raw sockets, the announcers, the hooks.
 pub(super) struct Executor {
     pub(super) netlink: Netlink,
@@ -171,7 +185,7 @@ impl Executor {
         }
         let first = additions(&actions[..hoisted], instances);
         if !first.is_empty() {
-            self.add_vips(first, instances, false).await;
+            self.add_vips(first, instances, VipRequest::Add).await;
         }
         let mut changed = false;
         for (i, (key, action)) in actions.drain(..).enumerate() {
@@ -291,18 +305,19 @@ impl Executor {
     /// Adds VIP `addr` of instance `key` alone, through the same path as the batches.
     pub(super) async fn add_vip(&self, key: InstanceKey, addr: IpAddr, instances: &mut Instances) {
         let batch = additions(&[(key, Action::AddVip(addr))], instances);
-        self.add_vips(batch, instances, false).await;
+        self.add_vips(batch, instances, VipRequest::Add).await;
     }
 
-    /// Adds (or, with `renewing`, renews) VIPs grouped by interface and lifetime, one netlink
+    /// Adds (or renews, as `request` says) VIPs grouped by interface and lifetime, one netlink
     /// batch each: records each VIP added as held, counts each failure, and logs each result
     /// (renewals only when they fail).
     pub(super) async fn add_vips(
         &self,
         batches: VipBatches,
         instances: &mut Instances,
-        renewing: bool,
+        request: VipRequest,
     ) {
+        let renewing = request != VipRequest::Add;
         for ((index, lifetime), batch) in batches {
             let vips: Vec<NewVip<'_>> = batch
                 .iter()
@@ -313,7 +328,11 @@ impl Executor {
                 })
                 .collect();
             let lifetime = net_lifetime(lifetime);
-            let results = self.netlink.add_vips(index, &vips, lifetime).await;
+            let results = if request == VipRequest::RenewOwn {
+                self.netlink.renew_vips(index, &vips, lifetime).await
+            } else {
+                self.netlink.add_vips(index, &vips, lifetime).await
+            };
             drop(vips);
             for ((addr, prefix, key), result) in batch.iter().zip(results) {
                 let Some(m) = instances.get_mut(key) else {

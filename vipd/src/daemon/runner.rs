@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
@@ -17,7 +17,7 @@ use vrrp_net::socket::{OwnedReceived, RECV_BUF, VrrpSocket};
 use vrrp_net::timer::DeadlineTimer;
 
 use super::discovery::{Discovery, PeerUpdate};
-use super::executor::{Executor, Instances, Managed, VipBatches};
+use super::executor::{Executor, Instances, Managed, VipBatches, VipRequest};
 use super::health::{Health, Tagged};
 use super::snapshot;
 use super::sync_groups::SyncGroups;
@@ -116,6 +116,10 @@ struct Runner {
     renew_at: Option<Instant>,
     /// Whether the renewal due was postponed to just after the engine's next deadline.
     renew_postponed: bool,
+    /// Whether the held VIPs are known to be still vipd's own from the address events alone,
+    /// so a renewal needs no address dump: false at start and after the event socket
+    /// overflowed, until a renewal has read the addresses again.
+    ownership_known: bool,
     /// The embedder's event stream.
     events: Events,
     sync_groups: SyncGroups,
@@ -185,6 +189,7 @@ pub(super) async fn start(
         actions: Vec::new(),
         renew_at: None,
         renew_postponed: false,
+        ownership_known: false,
         events: embedder,
         sync_groups: SyncGroups::default(),
     };
@@ -561,12 +566,21 @@ impl Runner {
     /// What is due at `now` on the timer: the engine's timeout first, and its actions
     /// performed (an advert due is on the wire before any netlink round trip), then the VIP
     /// renewal, unless the engine's next deadline is too close: the renewal then waits for
-    /// that deadline and runs just after it (see [`RENEW_GUARD`]).
-    async fn timer_fired(&mut self, now: Instant, engine: Option<Instant>) {
+    /// that deadline and runs just after it (see [`RENEW_GUARD`]). A renewal due before the
+    /// engine's next deadline runs early, in this wake-up, rather than in one of its own: an
+    /// idle Master wakes only for its adverts.
+    async fn timer_fired(&mut self, now: Instant, engine: Option<Instant>, events: &mut NetEvents) {
         if engine.is_some_and(|at| now >= at) {
             self.router.handle_timeout(now);
         }
-        if self.renew_at.is_none_or(|at| now < at) {
+        let Some(renew_at) = self.renew_at else {
+            return;
+        };
+        let due_before_next_wake = self
+            .router
+            .poll_timeout()
+            .is_some_and(|next| next >= renew_at);
+        if now < renew_at && !due_before_next_wake {
             return;
         }
         self.perform_actions().await;
@@ -587,6 +601,11 @@ impl Runner {
         }
         self.renew_postponed = false;
         self.renew_at = Some(now + self.renew_period());
+        // Every address event so far is read first: a VIP replaced by another program is then
+        // known not to be vipd's, and a renewal without a dump cannot overwrite it.
+        while let Some(Some(event)) = events.next().now_or_never() {
+            self.net_event(event).await;
+        }
         self.renew_vips().await;
     }
 
@@ -630,10 +649,10 @@ impl Runner {
                     if let Err(e) = fired {
                         error!(error = %e, "waiting for the timer failed");
                     }
-                    self.timer_fired(Instant::now(), engine).await;
+                    self.timer_fired(Instant::now(), engine, &mut events).await;
                 }
                 () = coarse, if !precise && deadline.is_some() => {
-                    self.timer_fired(Instant::now(), engine).await;
+                    self.timer_fired(Instant::now(), engine, &mut events).await;
                 }
                 Some(Input(ifindex, packet)) = inputs.recv() => {
                     if let Err(e) = self.router.handle_packet(Instant::now(), ifindex, &packet.as_received()) {
@@ -722,10 +741,14 @@ impl Runner {
         (shortest / 4).max(Duration::from_millis(500))
     }
 
-    /// Renews the kernel lifetime of every VIP held as Master: one request batch (one
-    /// address dump) per interface and lifetime, however many instances share it.
+    /// Renews the kernel lifetime of every VIP held as Master: one request batch per interface
+    /// and lifetime, however many instances share it, with an address dump only when the
+    /// address events cannot be trusted to have shown every change ([`Self::ownership_known`]).
     async fn renew_vips(&mut self) {
-        let mut batches = VipBatches::new();
+        // Held VIPs are renewed without a dump while the events vouch for them; the others
+        // (never added, or lost to another program) go through the checking path, which adds
+        // them back if they are free.
+        let (mut own, mut checked) = (VipBatches::new(), VipBatches::new());
         for (key, m) in &self.instances {
             let renewable = matches!(m.plan.vip_lifetime, VipLifetime::After(_));
             let master = self
@@ -736,15 +759,26 @@ impl Runner {
                 continue;
             }
             for v in &m.plan.vips {
+                let held = m.held.get(&v.addr) == Some(&v.prefix_len);
+                let batches = if held && self.ownership_known {
+                    &mut own
+                } else {
+                    &mut checked
+                };
                 batches
                     .entry((m.vip_index_of(v.addr), m.plan.vip_lifetime))
                     .or_default()
                     .push((v.addr, v.prefix_len, *key));
             }
         }
-        self.executor
-            .add_vips(batches, &mut self.instances, true)
-            .await;
+        for (batches, request) in [(own, VipRequest::RenewOwn), (checked, VipRequest::Renew)] {
+            if !batches.is_empty() {
+                self.executor
+                    .add_vips(batches, &mut self.instances, request)
+                    .await;
+            }
+        }
+        self.ownership_known = true;
     }
 
     /// Whether `addr` on link `index` is one of the configured VIPs: the daemon's own adds,

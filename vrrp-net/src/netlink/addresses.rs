@@ -350,6 +350,35 @@ impl Netlink {
         results
     }
 
+    /// Renews the lifetime of VIPs on link `index` that the caller knows to be its own, with
+    /// one replace request each and no address dump: the caller has read every address event
+    /// up to now ([`Netlink::subscribe`]) and seen none of these replaced by an address
+    /// without the mark ([`NetEvent::AddressAdded`](super::NetEvent::AddressAdded)'s
+    /// `ours`). After an [`NetEvent::Overrun`](super::NetEvent::Overrun), renew through
+    /// [`add_vips`](Self::add_vips) instead, which checks. Returns one result per address, in
+    /// order.
+    pub async fn renew_vips(
+        &self,
+        index: u32,
+        vips: &[NewVip<'_>],
+        lifetime: Lifetime,
+    ) -> Vec<Result<(), NetlinkError>> {
+        let lifetime = self.mark.lifetime_to_request(lifetime);
+        let protocol = self.mark.protocol();
+        let mut results = Vec::with_capacity(vips.len());
+        for vip in vips {
+            results.push(if vip.prefix_len > max_prefix(&vip.addr) {
+                Err(NetlinkError::InvalidPrefix {
+                    addr: vip.addr,
+                    prefix_len: vip.prefix_len,
+                })
+            } else {
+                self.add_address(index, vip, protocol, lifetime, true).await
+            });
+        }
+        results
+    }
+
     /// Adds or renews one VIP, given the link's current addresses.
     async fn add_one(
         &self,

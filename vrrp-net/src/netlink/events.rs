@@ -14,7 +14,7 @@ use rtnetlink::{Handle, MulticastGroup};
 
 use super::addresses::address_info;
 use super::links::link_info;
-use super::{Netlink, NetlinkError};
+use super::{AddressMark, Netlink, NetlinkError};
 
 /// A change reported by [`Netlink::subscribe`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +28,8 @@ pub enum NetEvent {
         /// Usable, as [`LinkInfo::up`](super::LinkInfo::up).
         up: bool,
     },
-    /// An address was added, or changed (flags, lifetime renewal, end of DAD).
+    /// An address was added, or changed (flags, lifetime renewal, end of DAD, or replaced by
+    /// another program).
     AddressAdded {
         /// Interface index.
         index: u32,
@@ -36,6 +37,9 @@ pub enum NetEvent {
         addr: IpAddr,
         /// Its prefix length.
         prefix_len: u8,
+        /// Whether it carries the subscribing [`Netlink`](super::Netlink)'s mark
+        /// ([`AddressInfo::is_marked`](super::AddressInfo::is_marked)).
+        ours: bool,
     },
     /// An address was removed (by hand, by expiry, or with its link).
     AddressRemoved {
@@ -72,6 +76,7 @@ impl Netlink {
         runtime.spawn(connection);
         Ok(NetEvents {
             messages,
+            mark: self.mark,
             _handle: handle,
         })
     }
@@ -82,12 +87,14 @@ impl Netlink {
 #[derive(Debug)]
 pub struct NetEvents {
     messages: UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>,
+    /// The subscriber's mark, for [`NetEvent::AddressAdded`]'s `ours`.
+    mark: AddressMark,
     // Keeps the connection task alive: it ends when both the handle and the receiver are gone.
     _handle: Handle,
 }
 
 impl NetEvents {
-    fn event(message: NetlinkMessage<RouteNetlinkMessage>) -> Option<NetEvent> {
+    fn event(&self, message: NetlinkMessage<RouteNetlinkMessage>) -> Option<NetEvent> {
         match message.payload {
             NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
                 let info = link_info(&link);
@@ -107,6 +114,7 @@ impl NetEvents {
                     index: msg.header.index,
                     addr: a.addr,
                     prefix_len: a.prefix_len,
+                    ours: a.is_marked(self.mark),
                 })
             }
             NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(msg)) => {
@@ -129,7 +137,7 @@ impl Stream for NetEvents {
         loop {
             match self.messages.poll_next_unpin(cx) {
                 Poll::Ready(Some((message, _))) => {
-                    if let Some(event) = Self::event(message) {
+                    if let Some(event) = self.event(message) {
                         return Poll::Ready(Some(event));
                     }
                 }

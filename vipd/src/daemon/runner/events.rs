@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 use vrrp_core::{Family, InstanceKey, State};
 use vrrp_net::netlink::NetEvent;
 
@@ -56,8 +56,15 @@ impl Runner {
             } if !self.stopping => {
                 self.vip_vanished(now, index, addr, prefix_len).await;
             }
+            NetEvent::AddressAdded {
+                index,
+                addr,
+                prefix_len,
+                ours: false,
+            } => self.vip_taken(index, addr, prefix_len),
             NetEvent::Overrun => {
                 warn!("netlink events were lost; re-reading addresses");
+                self.ownership_known = false;
                 self.refresh_primaries(now, None).await;
             }
             _ => {}
@@ -91,6 +98,22 @@ impl Runner {
         if let Some(instance) = self.router.instance_mut(&key) {
             instance.reannounce(now);
         }
+    }
+
+    /// A VIP this node holds was replaced by an address without vipd's mark (`ip addr
+    /// replace` by hand, or another program): it is no longer vipd's, so it is neither renewed
+    /// nor removed, and the instance reports it as not held.
+    fn vip_taken(&mut self, index: u32, addr: IpAddr, prefix_len: u8) {
+        let Some(m) = self
+            .instances
+            .values_mut()
+            .find(|m| m.vip_index_of(addr) == index && m.held.get(&addr) == Some(&prefix_len))
+        else {
+            return;
+        };
+        m.held.remove(&addr);
+        m.add_failures += 1;
+        error!(instance = %m.plan.name, vip = %addr, "a VIP this node held was replaced by an address without vipd's mark (by hand or by another program); vipd leaves it alone and no longer renews or removes it");
     }
 
     /// Re-reads the primary address of the instances on `index` (all if `None`): one address
