@@ -39,6 +39,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll};
 
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg, setsockopt, sockopt};
 use socket2::{Domain, InterfaceIndexOrAddress, MsgHdr, Protocol, SockAddr, Socket, Type};
@@ -418,26 +419,42 @@ impl VrrpSocket {
         buf: &mut [u8],
         mut payload: Vec<u8>,
     ) -> io::Result<OwnedReceived> {
+        std::future::poll_fn(|cx| self.poll_recv_reusing(cx, buf, &mut payload)).await
+    }
+
+    /// [`recv_reusing`](Self::recv_reusing) as a poll, for an event loop that waits on its
+    /// sockets itself instead of through a reader task: the payload is copied into
+    /// `payload`'s allocation, which the result takes (`payload` is left empty). Datagrams
+    /// that are not whole VRRP packets are counted ([`dropped`](Self::dropped)) and skipped.
+    ///
+    /// # Errors
+    /// The system error of the receive.
+    pub fn poll_recv_reusing(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+        payload: &mut Vec<u8>,
+    ) -> Poll<io::Result<OwnedReceived>> {
         loop {
-            let got = match self.family {
-                Family::Ipv4 => {
-                    let len = self
-                        .fd
-                        .async_io(Interest::READABLE, |mut s| s.read(buf))
-                        .await?;
-                    parse_v4(buf.get(..len).unwrap_or_default(), &mut payload)
-                }
-                Family::Ipv6 => {
-                    self.fd
-                        .async_io(Interest::READABLE, |s| recv_v6(s, buf, &mut payload))
-                        .await?
-                }
+            let mut ready = match self.fd.poll_read_ready(cx) {
+                Poll::Ready(ready) => ready?,
+                Poll::Pending => return Poll::Pending,
             };
+            let got = ready.try_io(|fd| match self.family {
+                Family::Ipv4 => {
+                    let len = fd.get_ref().read(buf)?;
+                    Ok(parse_v4(buf.get(..len).unwrap_or_default(), payload))
+                }
+                Family::Ipv6 => recv_v6(fd.get_ref(), buf, payload),
+            });
             match got {
-                Some(rx) => return Ok(rx),
-                None => {
+                Ok(Ok(Some(rx))) => return Poll::Ready(Ok(rx)),
+                Ok(Ok(None)) => {
                     self.dropped.fetch_add(1, Ordering::Relaxed);
                 }
+                Ok(Err(e)) => return Poll::Ready(Err(e)),
+                // Not readable after all: readiness is cleared, poll again to wait.
+                Err(_would_block) => {}
             }
         }
     }

@@ -14,6 +14,7 @@
 //!   instances) and [`ControlError`];
 //! - `events`: the typed event stream ([`DaemonEvent`], [`EventReceiver`]);
 //! - `runner`: the event loop, start-up, reload and stop;
+//! - `receive`: the VRRP sockets, read by the event loop itself;
 //! - `executor`: carrying out the engine's actions (VIPs, adverts, announcements, hooks);
 //! - `discovery`: unicast peers discovered from the Kubernetes API, applied in place;
 //! - `pacing`: gratuitous ARPs / NAs spaced out (`garp.interval`, `garp.na_interval`);
@@ -37,6 +38,7 @@ mod events;
 mod executor;
 mod health;
 mod pacing;
+mod receive;
 mod runner;
 mod snapshot;
 mod sync_groups;

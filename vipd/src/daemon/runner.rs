@@ -13,12 +13,13 @@ use tracing::{debug, error, info, warn};
 use vrrp_core::{Action, InstanceKey, Router, State};
 use vrrp_net::announce::Announcer;
 use vrrp_net::netlink::{AddressMark, NetEvents, Netlink, VIPD_ADDRESS_PROTOCOL};
-use vrrp_net::socket::{OwnedReceived, RECV_BUF, VrrpSocket};
+use vrrp_net::socket::VrrpSocket;
 use vrrp_net::timer::DeadlineTimer;
 
 use super::discovery::{Discovery, PeerUpdate};
 use super::executor::{Executor, Instances, Managed, VipBatches, VipRequest};
 use super::health::{Health, Tagged};
+use super::receive::Receivers;
 use super::snapshot;
 use super::sync_groups::SyncGroups;
 use super::{Command, DaemonError, InstanceState, StopMode};
@@ -52,39 +53,6 @@ impl Resolved {
     }
 }
 
-/// An advert received on the raw socket of an interface.
-#[derive(Debug)]
-struct Input(u32, OwnedReceived);
-
-/// Payload buffers the event loop hands back once an advert is handled, for the socket
-/// readers to receive the next ones into: no allocation per advert received.
-#[derive(Debug, Clone, Default)]
-struct Spares(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
-
-impl Spares {
-    /// At most this many buffers are kept (a burst beyond it is freed).
-    const KEPT: usize = 32;
-
-    /// A buffer handed back, or a new empty one.
-    fn take(&self) -> Vec<u8> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop()
-            .unwrap_or_default()
-    }
-
-    fn give(&self, payload: Vec<u8>) {
-        let mut kept = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if kept.len() < Self::KEPT {
-            kept.push(payload);
-        }
-    }
-}
-
 /// The event loop's state.
 struct Runner {
     router: Router,
@@ -93,12 +61,8 @@ struct Runner {
     /// Up/down of every interface in use, by index.
     links: BTreeMap<u32, bool>,
     states: watch::Sender<Vec<InstanceState>>,
-    /// Where socket readers send what they receive.
-    inputs: mpsc::Sender<Input>,
-    /// The socket reader tasks, stopped with the daemon.
-    readers: Vec<JoinHandle<()>>,
-    /// Payload buffers going back to the readers.
-    spares: Spares,
+    /// The VRRP sockets, read by the loop itself.
+    receivers: Receivers,
     health: Health,
     /// The watches of discovered unicast peers.
     discovery: Discovery,
@@ -167,7 +131,6 @@ pub(super) async fn start(
     let stop = options.stop;
     let netlink = Netlink::new(mark)?;
     let events = netlink.subscribe()?;
-    let (input_tx, input_rx) = mpsc::channel::<Input>(1024);
     let (health, health_rx) = Health::new();
     let (discovery, peers_rx) = Discovery::new();
     let timer = DeadlineTimer::new().map_err(|e| DaemonError::Task(format!("timerfd: {e}")))?;
@@ -177,9 +140,7 @@ pub(super) async fn start(
         executor: Executor::new(netlink),
         links: BTreeMap::new(),
         states,
-        inputs: input_tx,
-        readers: Vec::new(),
-        spares: Spares::default(),
+        receivers: Receivers::new(),
         health,
         discovery,
         stop,
@@ -233,34 +194,8 @@ pub(super) async fn start(
     runner.health.restart(&runner.instances);
     runner.publish();
     Ok(tokio::spawn(async move {
-        runner
-            .run(input_rx, commands, events, health_rx, peers_rx)
-            .await;
+        runner.run(commands, events, health_rx, peers_rx).await;
     }))
-}
-
-fn spawn_reader(
-    ifindex: u32,
-    socket: Arc<VrrpSocket>,
-    tx: mpsc::Sender<Input>,
-    spares: Spares,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; RECV_BUF];
-        loop {
-            match socket.recv_reusing(&mut buf, spares.take()).await {
-                Ok(packet) => {
-                    if tx.send(Input(ifindex, packet)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    warn!(interface = socket.ifname(), error = %e, "receive failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    })
 }
 
 impl Runner {
@@ -369,19 +304,12 @@ impl Runner {
                 }
             })?;
             let socket = Arc::new(socket);
-            let reader = spawn_reader(
-                vrrp.index,
-                Arc::clone(&socket),
-                self.inputs.clone(),
-                self.spares.clone(),
-            );
-            self.readers.push(reader);
+            self.receivers.add(vrrp.index, Arc::clone(&socket));
             slot.insert(socket);
         }
         if let Some(socket) = super::vmac::open_socket(&mut self.executor, &plan, &vip)? {
             // What arrives on the virtual MAC interface is the VRRP interface's.
-            let reader = spawn_reader(vrrp.index, socket, self.inputs.clone(), self.spares.clone());
-            self.readers.push(reader);
+            self.receivers.add(vrrp.index, socket);
         }
         for (link, mac) in
             std::iter::once((&vip, mac)).chain(extra.values().filter_map(|l| Some((l, l.mac?))))
@@ -459,9 +387,7 @@ impl Runner {
     /// Stop hooks above all) run to completion, bounded by twice the longest hook timeout (a
     /// hook still running, then the Stop hook after it).
     async fn finish(&mut self) {
-        for reader in self.readers.drain(..) {
-            reader.abort();
-        }
+        self.receivers.clear();
         self.health.stop().await;
         self.discovery.stop();
         for m in self.instances.values() {
@@ -611,7 +537,6 @@ impl Runner {
 
     async fn run(
         &mut self,
-        mut inputs: mpsc::Receiver<Input>,
         mut commands: mpsc::UnboundedReceiver<Command>,
         mut events: NetEvents,
         mut health: mpsc::UnboundedReceiver<Tagged>,
@@ -654,11 +579,11 @@ impl Runner {
                 () = coarse, if !precise && deadline.is_some() => {
                     self.timer_fired(Instant::now(), engine, &mut events).await;
                 }
-                Some(Input(ifindex, packet)) = inputs.recv() => {
+                (ifindex, packet) = self.receivers.next() => {
                     if let Err(e) = self.router.handle_packet(Instant::now(), ifindex, &packet.as_received()) {
                         debug!(ifindex, src = %packet.src, error = %e, "advert dropped");
                     }
-                    self.spares.give(packet.payload);
+                    self.receivers.give(packet.payload);
                 }
                 Some(command) = commands.recv() => match command {
                     Command::Stop(mode) => self.stop(mode),
