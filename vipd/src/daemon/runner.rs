@@ -13,7 +13,7 @@ use tracing::{debug, error, info, warn};
 use vrrp_core::{Action, InstanceKey, Router, State};
 use vrrp_net::announce::Announcer;
 use vrrp_net::netlink::{AddressMark, NetEvents, Netlink, VIPD_ADDRESS_PROTOCOL};
-use vrrp_net::socket::VrrpSocket;
+use vrrp_net::socket::{OwnedReceived, VrrpSocket};
 use vrrp_net::timer::DeadlineTimer;
 
 use super::discovery::{Discovery, PeerUpdate};
@@ -97,6 +97,11 @@ struct Runner {
 /// the advert left, a whole interval ahead of the next. A renewal is postponed by less than
 /// the guard, a negligible part of the shortest VIP lifetime (2 s, renewed every 0.5 s).
 const RENEW_GUARD: Duration = Duration::from_millis(5);
+
+/// At most this many adverts are read in one go when several are waiting: enough for a
+/// burst of a Master's instances, few enough that a due timer is never held back for long
+/// (each advert takes microseconds).
+const RECEIVE_BURST: usize = 64;
 
 /// The address mark to use: the one asked for, or `IFA_PROTO` when the kernel keeps it
 /// (Linux 5.18 and later) and the finite-lifetime mark otherwise.
@@ -580,10 +585,15 @@ impl Runner {
                     self.timer_fired(Instant::now(), engine, &mut events).await;
                 }
                 (ifindex, packet) = self.receivers.next() => {
-                    if let Err(e) = self.router.handle_packet(Instant::now(), ifindex, &packet.as_received()) {
-                        debug!(ifindex, src = %packet.src, error = %e, "advert dropped");
+                    self.received(ifindex, packet);
+                    // A burst (many instances' adverts at once) is read whole, up to a bound,
+                    // before the loop goes round: one timer update per burst, not per advert.
+                    for _ in 1..RECEIVE_BURST {
+                        let Some((ifindex, packet)) = self.receivers.next().now_or_never() else {
+                            break;
+                        };
+                        self.received(ifindex, packet);
                     }
-                    self.receivers.give(packet.payload);
                 }
                 Some(command) = commands.recv() => match command {
                     Command::Stop(mode) => self.stop(mode),
@@ -620,6 +630,17 @@ impl Runner {
                 Some(update) = peers.recv(), if !self.stopping => self.peers_changed(update).await,
             }
         }
+    }
+
+    /// Hands an advert to the engine and its payload allocation back to the receivers.
+    fn received(&mut self, ifindex: u32, packet: OwnedReceived) {
+        if let Err(e) = self
+            .router
+            .handle_packet(Instant::now(), ifindex, &packet.as_received())
+        {
+            debug!(ifindex, src = %packet.src, error = %e, "advert dropped");
+        }
+        self.receivers.give(packet.payload);
     }
 
     fn stop(&mut self, asked: StopMode) {
