@@ -364,22 +364,15 @@ impl Netlink {
         lifetime: Lifetime,
     ) -> Vec<Result<(), NetlinkError>> {
         let lifetime = self.mark.lifetime_to_request(lifetime);
-        let protocol = self.mark.protocol();
         let mut results = Vec::with_capacity(vips.len());
         for vip in vips {
-            results.push(if vip.prefix_len > max_prefix(&vip.addr) {
-                Err(NetlinkError::InvalidPrefix {
-                    addr: vip.addr,
-                    prefix_len: vip.prefix_len,
-                })
-            } else {
-                self.add_address(index, vip, protocol, lifetime, true).await
-            });
+            // No addresses read: nothing to find foreign.
+            results.push(self.add_one(index, vip, lifetime, &[]).await);
         }
         results
     }
 
-    /// Adds or renews one VIP, given the link's current addresses.
+    /// Adds or renews one VIP, given the link's current addresses (none: no ownership check).
     async fn add_one(
         &self,
         index: u32,
