@@ -738,19 +738,28 @@ fn ownership(mark: &str) {
 
     // Renewals read no addresses: they trust the address events. node2's VIP replaced by hand
     // (`ip addr replace`, no mark, lifetime forever) is seen in those events: node2 stops
-    // renewing it (which would give it back vipd's mark and a 3 s lifetime), and its stop
-    // leaves it alone.
+    // renewing it (which would give it back vipd's mark and a 3 s lifetime), says so once
+    // (not at each of the renewals that keep failing on it), takes it back once it is free
+    // again, and its stop leaves a replaced VIP alone.
     let ns2 = lab.nodes[1].ns.name.clone();
     let cidr = format!("{VIP}/24");
-    let out = Command::new("ip")
-        .args(["-n", &ns2, "addr", "replace", &cidr, "dev", "eth0"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    let ip = |args: &[&str]| {
+        let out = Command::new("ip")
+            .arg("-n")
+            .arg(&ns2)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ip {args:?}: {}", text(&out));
+    };
+    let taken = "replaced by an address without vipd's mark";
+    let failed = "renewing the VIP failed;";
+    let failed_before = lab.log(1).matches(failed).count();
+    ip(&["addr", "replace", &cidr, "dev", "eth0"]);
     lab.wait_until(SETTLE, "node2 logs the VIP as taken", |l| {
-        l.log(1)
-            .contains("replaced by an address without vipd's mark")
+        l.log(1).contains(taken)
     });
+    // More than five renewal periods (0.75 s with a 3 s lifetime).
     std::thread::sleep(Duration::from_secs(4));
     let line = addr_line(&ns2, VIP).expect("the replaced VIP is still on node2");
     assert_eq!(
@@ -759,6 +768,31 @@ fn ownership(mark: &str) {
         "node2 renewed an address it no longer owns: {line}\n{}",
         lab.log(1)
     );
+    let log = lab.log(1);
+    assert_eq!(
+        (log.matches(taken).count(), log.matches(failed).count()),
+        (1, failed_before),
+        "the taken VIP is reported once, not at each renewal\n{log}"
+    );
+    // The other program lets go of it: the next renewal adds it back, with vipd's mark.
+    ip(&["addr", "del", &cidr, "dev", "eth0"]);
+    lab.wait_until(SETTLE, "node2 holds its VIP again", |_| {
+        addr_line(&ns2, VIP)
+            .as_deref()
+            .and_then(valid_lft)
+            .is_some()
+    });
+    lab.wait_until(SETTLE, "node2 logs the VIP as held again", |l| {
+        l.log(1).contains("VIP held again")
+    });
+    // Taken a second time: reported again.
+    ip(&["addr", "replace", &cidr, "dev", "eth0"]);
+    lab.wait_until(SETTLE, "node2 logs the VIP as taken again", |l| {
+        l.log(1).matches(taken).count() == 2
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let line = addr_line(&ns2, VIP).expect("the replaced VIP is still on node2");
+    assert_eq!(valid_lft(&line), None, "{line}\n{}", lab.log(1));
     lab.signal(1, "TERM");
     assert_eq!(lab.wait_exit(1, SETTLE), Some(0), "{}", lab.log(1));
     assert!(

@@ -7,7 +7,7 @@
 //! that one path. Additions read the link's addresses first (one dump per batch); renewals of
 //! VIPs the event stream shows are still vipd's own skip that dump ([`VipRequest`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -32,6 +32,10 @@ pub(super) struct Managed {
     /// The VIPs the kernel holds for this instance (added and not removed since), with the
     /// prefix length they were added with.
     pub(super) held: BTreeMap<IpAddr, u8>,
+    /// The VIPs whose last addition or renewal failed (or that another program took over):
+    /// their failure is logged as an error once, and at debug level while it repeats at each
+    /// renewal, until an addition succeeds or the instance removes the VIP.
+    pub(super) refused: BTreeSet<IpAddr>,
     /// Transitions by the state entered and the reason.
     pub(super) transitions: Vec<(State, Reason, u64)>,
     pub(super) announcements: u64,
@@ -47,6 +51,7 @@ impl Managed {
             vip_index,
             extra_links: BTreeMap::new(),
             held: BTreeMap::new(),
+            refused: BTreeSet::new(),
             transitions: Vec::new(),
             announcements: 0,
             add_failures: 0,
@@ -264,6 +269,8 @@ impl Executor {
         let Some(m) = instances.get_mut(&key) else {
             return;
         };
+        // The next failure to add it, as Master again, is news.
+        m.refused.remove(&addr);
         // A VIP that left the configuration in a reload is known by what was added.
         let Some(prefix) = m.held.get(&addr).copied().or_else(|| m.prefix_len(addr)) else {
             debug!(instance = %m.plan.name, vip = %addr, "not holding the VIP to remove");
@@ -341,14 +348,23 @@ impl Executor {
                 let name = m.plan.name.as_str();
                 match result {
                     Ok(()) => {
+                        let recovered = m.refused.remove(addr);
                         if !renewing {
                             info!(instance = %name, vip = %addr, lifetime = %lifetime, "VIP added");
+                        } else if recovered {
+                            info!(instance = %name, vip = %addr, lifetime = %lifetime, "VIP held again: its renewal succeeds after failing");
                         }
                         m.held.insert(*addr, *prefix);
                     }
                     Err(e) => {
                         let what = if renewing { "renewing" } else { "adding" };
-                        error!(instance = %name, vip = %addr, error = %e, "{what} the VIP failed");
+                        // Retried at every renewal (which adds it back once it is free), and
+                        // said once.
+                        if m.refused.insert(*addr) {
+                            error!(instance = %name, vip = %addr, error = %e, "{what} the VIP failed; retried at each renewal, logged at debug level until it succeeds");
+                        } else {
+                            debug!(instance = %name, vip = %addr, error = %e, "{what} the VIP failed again");
+                        }
                         m.add_failures += 1;
                     }
                 }

@@ -113,6 +113,8 @@ impl Runner {
         };
         m.held.remove(&addr);
         m.add_failures += 1;
+        // The renewals that now fail on it are not news.
+        m.refused.insert(addr);
         error!(instance = %m.plan.name, vip = %addr, "a VIP this node held was replaced by an address without vipd's mark (by hand or by another program); vipd leaves it alone and no longer renews or removes it");
     }
 
