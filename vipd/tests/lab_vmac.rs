@@ -313,6 +313,69 @@ fn a_refused_reload_leaves_no_virtual_mac_interface() {
     );
 }
 
+/// How many raw IPv4 sockets process `pid` has open (its descriptors whose socket is in its
+/// namespace's `/proc/net/raw`).
+fn raw_sockets(pid: u32) -> usize {
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/raw")).unwrap_or_default();
+    // The inode is the tenth column of each line after the header.
+    let inodes: BTreeSet<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(9).map(|i| format!("socket:[{i}]")))
+        .collect();
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter(|target| inodes.contains(target.to_string_lossy().as_ref()))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Reloads that add an instance with a virtual MAC interface and take it away again: each
+/// time the interface is removed and its VRRP socket closed, so a node that a GitOps loop
+/// reloads all day keeps the sockets of its current configuration only.
+#[test]
+fn a_reload_that_drops_a_virtual_mac_instance_closes_its_socket() {
+    let plain = lab::config(150, "");
+    let with_vmac = format!(
+        "{plain}  - name: VI_VMAC\n    interface: eth0\n    vrid: 52\n    use_vmac: true\n    \
+         vips: [10.200.0.102/24]\n"
+    );
+    let mut lab = Lab::new(&[150], |_, p| lab::config(p, ""));
+    lab.start(0);
+    lab.wait_until(SETTLE, "node1 holds the VIP", |l| l.holds_vip(0));
+    let pid = lab.pid(0);
+    let before = raw_sockets(pid);
+    assert!(before >= 1, "the VRRP socket of eth0 is counted");
+    for round in 1..=3 {
+        lab.set_config(0, &with_vmac);
+        lab.signal(0, "HUP");
+        lab.wait_until(SETTLE, "the virtual MAC instance holds its VIP", |l| {
+            l.holds_on(0, "vrrp.52", "10.200.0.102")
+        });
+        assert_eq!(
+            raw_sockets(pid),
+            before + 1,
+            "round {round}\n{}",
+            lab.log(0)
+        );
+        lab.set_config(0, &plain);
+        lab.signal(0, "HUP");
+        lab.wait_until(SETTLE, "the virtual MAC interface is removed", |l| {
+            !l.nodes[0]
+                .ns
+                .try_ip(&["link", "show", "dev", "vrrp.52"])
+                .status
+                .success()
+        });
+        lab.wait_until(SETTLE, "its socket is closed", |_| {
+            raw_sockets(pid) == before
+        });
+    }
+    assert!(lab.holds_vip(0), "{}", lab.log(0));
+}
+
 /// The IPv6 virtual router MAC of VRID 51.
 const VIRTUAL_MAC6: &str = "00:00:5e:00:02:33";
 

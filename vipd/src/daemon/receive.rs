@@ -62,6 +62,13 @@ impl Receivers {
         });
     }
 
+    /// Stops reading the sockets that `open` says the daemon no longer has (a released
+    /// virtual MAC interface's), which closes them once nothing else holds them.
+    pub(super) fn retain(&mut self, open: impl Fn(&Arc<VrrpSocket>) -> bool) {
+        self.sources.retain(|s| open(&s.socket));
+        self.next = 0;
+    }
+
     /// Stops reading every socket.
     pub(super) fn clear(&mut self) {
         self.sources.clear();

@@ -280,6 +280,10 @@ impl Runner {
         self.router.remove_instance(key);
         if let Some(m) = self.instances.remove(key) {
             super::super::vmac::release(&mut self.executor, &m).await;
+            // The released virtual MAC interface's socket is read no more, and closed.
+            let sockets = &self.executor.sockets;
+            self.receivers
+                .retain(|s| sockets.values().any(|open| std::sync::Arc::ptr_eq(open, s)));
         }
     }
 
