@@ -376,6 +376,70 @@ fn a_reload_that_drops_a_virtual_mac_instance_closes_its_socket() {
     assert!(lab.holds_vip(0), "{}", lab.log(0));
 }
 
+/// A reload that restarts a Backup with a virtual MAC interface (a VIP's prefix length
+/// changed): the restarted instance keeps its interface, and takes over on it when the
+/// Master goes.
+#[test]
+fn a_backup_restarted_by_a_reload_keeps_its_virtual_mac_interface() {
+    let mut lab = Lab::new(&[150, 100], |_, p| config(p));
+    lab.start(0);
+    lab.start(1);
+    lab.wait_until(SETTLE, "node1 holds the VIP", |l| {
+        l.holds_on(0, VMAC, VIP) && vmac_link(l, 1).is_some()
+    });
+    lab.set_config(
+        1,
+        &config(100).replace(&format!("{VIP}/24"), &format!("{VIP}/25")),
+    );
+    lab.signal(1, "HUP");
+    lab.wait_until(SETTLE, "node2 restarts the instance", |l| {
+        l.log(1).contains("restarted=1")
+    });
+    let (mac, _) = vmac_link(&lab, 1).expect("node2 keeps its virtual MAC interface");
+    assert_eq!(mac, VIRTUAL_MAC);
+    lab.signal(0, "TERM");
+    lab.wait_until(
+        SETTLE,
+        "node2 takes over on its virtual MAC interface",
+        |l| l.holds_on(1, VMAC, VIP),
+    );
+    assert!(
+        !lab.log(1).contains("adding the VIP failed"),
+        "{}",
+        lab.log(1)
+    );
+}
+
+/// A reload that turns `use_vmac` off on a Master: the VIP moves to the base interface
+/// (make-before-break), and the virtual MAC interface, now unused, is removed.
+#[test]
+fn a_master_reloaded_without_use_vmac_removes_its_interface() {
+    let mut lab = Lab::new(&[150], |_, p| config(p));
+    lab.start(0);
+    lab.wait_until(
+        SETTLE,
+        "node1 holds the VIP on its virtual MAC interface",
+        |l| l.holds_on(0, VMAC, VIP),
+    );
+    let pid = lab.pid(0);
+    let sockets = raw_sockets(pid);
+    lab.set_config(0, &config(150).replace("    use_vmac: true\n", ""));
+    lab.signal(0, "HUP");
+    lab.wait_until(
+        SETTLE,
+        "the VIP is on eth0 and the interface is gone",
+        |l| l.holds_vip(0) && vmac_link(l, 0).is_none(),
+    );
+    lab.wait_until(SETTLE, "its socket is closed", |_| {
+        raw_sockets(pid) == sockets - 1
+    });
+    assert_eq!(
+        base_settings(&lab.nodes[0].ns),
+        base_settings(&lab.observer),
+        "eth0's settings are its own again"
+    );
+}
+
 /// The IPv6 virtual router MAC of VRID 51.
 const VIRTUAL_MAC6: &str = "00:00:5e:00:02:33";
 

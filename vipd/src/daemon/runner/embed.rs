@@ -341,7 +341,8 @@ impl Runner {
             Input::AddInstance(plan) => self.add_instance(*plan).await,
             Input::RemoveInstance { instance } => {
                 let key = self.key_of(&instance)?;
-                self.retire(now, &key).await;
+                self.retire(now, &key, &std::collections::BTreeSet::new())
+                    .await;
                 self.update_memberships();
                 self.health.restart(&self.instances);
                 info!(instance = %instance, "instance removed by the embedder");

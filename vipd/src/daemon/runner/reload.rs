@@ -162,10 +162,12 @@ impl Runner {
         self.perform_actions().await;
         let mut heirs = BTreeSet::new();
         let mut departing = Vec::new();
+        // A restarted instance's virtual MAC interface, found again by its resolution, stays.
+        let links: BTreeSet<u32> = wanted.values().map(|r| r.vip.index).collect();
         for key in leaving {
             let taking = self.heirs(&key, &wanted);
             if taking.is_empty() {
-                self.retire(now, &key).await;
+                self.retire(now, &key, &links).await;
             } else {
                 heirs.extend(taking);
                 departing.extend(self.detach(now, &key));
@@ -271,20 +273,29 @@ impl Runner {
         }
     }
 
-    /// Stops instance `key` (RFC shutdown: priority 0, VIPs released) and forgets it.
-    pub(super) async fn retire(&mut self, now: Instant, key: &InstanceKey) {
+    /// Stops instance `key` (RFC shutdown: priority 0, VIPs released) and forgets it. Its
+    /// virtual MAC interface is removed, unless it is one of `links`: the VIP interfaces
+    /// of the instances about to start (the same instance restarted by a reload).
+    pub(super) async fn retire(&mut self, now: Instant, key: &InstanceKey, links: &BTreeSet<u32>) {
         if let Some(instance) = self.router.instance_mut(key) {
             instance.handle_shutdown(now);
         }
         self.perform_actions().await;
         self.router.remove_instance(key);
-        if let Some(m) = self.instances.remove(key) {
-            super::super::vmac::release(&mut self.executor, &m).await;
-            // The released virtual MAC interface's socket is read no more, and closed.
-            let sockets = &self.executor.sockets;
-            self.receivers
-                .retain(|s| sockets.values().any(|open| std::sync::Arc::ptr_eq(open, s)));
+        if let Some(m) = self.instances.remove(key)
+            && !links.contains(&m.vip_index)
+        {
+            self.release_vmac(&m).await;
         }
+    }
+
+    /// Removes the virtual MAC interface of `m`, if it has one, and closes its socket.
+    async fn release_vmac(&mut self, m: &Managed) {
+        super::super::vmac::release(&mut self.executor, m).await;
+        // The released interface's socket is read no more, and closed.
+        let sockets = &self.executor.sockets;
+        self.receivers
+            .retain(|s| sockets.values().any(|open| std::sync::Arc::ptr_eq(open, s)));
     }
 
     /// The new instances (of `wanted`) that take over from instance `key`: those that own one
@@ -384,6 +395,12 @@ impl Runner {
         self.executor
             .perform(&mut actions, &mut leaving, &self.router)
             .await;
+        // Its virtual MAC interface goes with it, unless its successor uses it.
+        if let Some(m) = leaving.remove(&key)
+            && !self.instances.values().any(|i| i.vip_index == m.vip_index)
+        {
+            self.release_vmac(&m).await;
+        }
         handed
     }
 
