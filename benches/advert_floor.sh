@@ -10,8 +10,8 @@
 #   sudo benches/advert_floor.sh [VIPD_BINARY]     (default: target/release/vipd)
 #   WINDOW_1S=30 WINDOW_FAST=10 INTERVALS="1 0.1 0.01" sudo -E benches/advert_floor.sh
 #
-# Needs root, gcc and keepalived (KEEPALIVED=0 leaves it out). Namespaces af<PID>a/af<PID>b; everything started is killed by PID and
-# the namespaces removed on exit.
+# Needs root, gcc and keepalived (KEEPALIVED=0 leaves it out). Namespaces af<PID>a/af<PID>b;
+# everything started is killed by PID and the namespaces removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VIPD=${1:-${CARGO_TARGET_DIR:-$PWD/target}/release/vipd}
@@ -122,6 +122,10 @@ measure() {
   awk -v n="$ns" -v w="$win" -v i="$iv" 'BEGIN {printf "%.2f %.1f", n / 1e6 * 30 / w, n / 1e3 / (w / i)}'
 }
 
+ratio() { # A B -> A / B with two decimals, or - when B was not measured
+  if [ "$2" = - ]; then echo -; else awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; fi
+}
+
 echo "# advert floor: $(date -u '+%F %T') UTC, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), vipd $VIPD"
 echo
 echo "| role | interval | C floor, timerfd: ms per 30 s (µs per advert) | C floor, epoll timeout | vipd (VIP lifetime 5 s, the default) | keepalived | floor / keepalived | vipd / keepalived | vipd / floor |"
@@ -137,7 +141,6 @@ for iv in $INTERVALS; do
     set -- $e; e30=$1 ea=$2
     set -- $v; v30=$1 va=$2
     set -- $k; k30=$1 ka=$2
-    ratio() { if [ "$2" = - ]; then echo -; else awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; fi; }
     if [ "$e30" = - ]; then ecell="-"; else ecell="$e30 ($ea)"; fi
     if [ "$k30" = - ]; then kcell="-"; else kcell="$k30 ($ka)"; fi
     echo "| $role | ${iv} s | $f30 ($fa) | $ecell | $v30 ($va) | $kcell | $(ratio "$f30" "$k30") | $(ratio "$v30" "$k30") | $(ratio "$v30" "$f30") |"

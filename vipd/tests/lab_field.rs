@@ -743,19 +743,12 @@ fn ownership(mark: &str) {
     // again, and its stop leaves a replaced VIP alone.
     let ns2 = lab.nodes[1].ns.name.clone();
     let cidr = format!("{VIP}/24");
-    let ip = |args: &[&str]| {
-        let out = Command::new("ip")
-            .arg("-n")
-            .arg(&ns2)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "ip {args:?}: {}", text(&out));
-    };
     let taken = "replaced by an address without vipd's mark";
     let failed = "renewing the VIP failed;";
     let failed_before = lab.log(1).matches(failed).count();
-    ip(&["addr", "replace", &cidr, "dev", "eth0"]);
+    lab.nodes[1]
+        .ns
+        .ip(&["addr", "replace", &cidr, "dev", "eth0"]);
     lab.wait_until(SETTLE, "node2 logs the VIP as taken", |l| {
         l.log(1).contains(taken)
     });
@@ -775,7 +768,7 @@ fn ownership(mark: &str) {
         "the taken VIP is reported once, not at each renewal\n{log}"
     );
     // The other program lets go of it: the next renewal adds it back, with vipd's mark.
-    ip(&["addr", "del", &cidr, "dev", "eth0"]);
+    lab.nodes[1].ns.ip(&["addr", "del", &cidr, "dev", "eth0"]);
     lab.wait_until(SETTLE, "node2 holds its VIP again", |_| {
         addr_line(&ns2, VIP)
             .as_deref()
@@ -786,7 +779,9 @@ fn ownership(mark: &str) {
         l.log(1).contains("VIP held again")
     });
     // Taken a second time: reported again.
-    ip(&["addr", "replace", &cidr, "dev", "eth0"]);
+    lab.nodes[1]
+        .ns
+        .ip(&["addr", "replace", &cidr, "dev", "eth0"]);
     lab.wait_until(SETTLE, "node2 logs the VIP as taken again", |l| {
         l.log(1).matches(taken).count() == 2
     });

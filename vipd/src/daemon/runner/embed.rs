@@ -1,7 +1,7 @@
 //! The embedder's side of the event loop: its inputs ([`Input`], applied in place through
 //! the engine) and the event stream ([`DaemonEvent`]: transitions, VIPs, checks, peers).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -341,8 +341,7 @@ impl Runner {
             Input::AddInstance(plan) => self.add_instance(*plan).await,
             Input::RemoveInstance { instance } => {
                 let key = self.key_of(&instance)?;
-                self.retire(now, &key, &std::collections::BTreeSet::new())
-                    .await;
+                self.retire(now, &key, &BTreeSet::new()).await;
                 self.update_memberships();
                 self.health.restart(&self.instances);
                 info!(instance = %instance, "instance removed by the embedder");

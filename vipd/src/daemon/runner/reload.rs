@@ -163,11 +163,11 @@ impl Runner {
         let mut heirs = BTreeSet::new();
         let mut departing = Vec::new();
         // A restarted instance's virtual MAC interface, found again by its resolution, stays.
-        let links: BTreeSet<u32> = wanted.values().map(|r| r.vip.index).collect();
+        let starting: BTreeSet<u32> = wanted.values().map(|r| r.vip.index).collect();
         for key in leaving {
             let taking = self.heirs(&key, &wanted);
             if taking.is_empty() {
-                self.retire(now, &key, &links).await;
+                self.retire(now, &key, &starting).await;
             } else {
                 heirs.extend(taking);
                 departing.extend(self.detach(now, &key));
@@ -273,24 +273,34 @@ impl Runner {
         }
     }
 
-    /// Stops instance `key` (RFC shutdown: priority 0, VIPs released) and forgets it. Its
-    /// virtual MAC interface is removed, unless it is one of `links`: the VIP interfaces
-    /// of the instances about to start (the same instance restarted by a reload).
-    pub(super) async fn retire(&mut self, now: Instant, key: &InstanceKey, links: &BTreeSet<u32>) {
+    /// Stops instance `key` (RFC shutdown: priority 0, VIPs released) and forgets it, with
+    /// its virtual MAC interface unless `starting` (the VIP interfaces of instances about to
+    /// start: the same instance restarted by a reload) or a running instance uses it.
+    pub(super) async fn retire(
+        &mut self,
+        now: Instant,
+        key: &InstanceKey,
+        starting: &BTreeSet<u32>,
+    ) {
         if let Some(instance) = self.router.instance_mut(key) {
             instance.handle_shutdown(now);
         }
         self.perform_actions().await;
         self.router.remove_instance(key);
-        if let Some(m) = self.instances.remove(key)
-            && !links.contains(&m.vip_index)
-        {
-            self.release_vmac(&m).await;
+        if let Some(m) = self.instances.remove(key) {
+            self.release_vmac(&m, starting).await;
         }
     }
 
-    /// Removes the virtual MAC interface of `m`, if it has one, and closes its socket.
-    async fn release_vmac(&mut self, m: &Managed) {
+    /// Removes the virtual MAC interface of `m`, a departed instance, if it has one and
+    /// neither a running instance nor one of `starting` (VIP interface indexes) uses it, and
+    /// closes its socket.
+    async fn release_vmac(&mut self, m: &Managed, starting: &BTreeSet<u32>) {
+        let used = starting.contains(&m.vip_index)
+            || self.instances.values().any(|i| i.vip_index == m.vip_index);
+        if used {
+            return;
+        }
         super::super::vmac::release(&mut self.executor, m).await;
         // The released interface's socket is read no more, and closed.
         let sockets = &self.executor.sockets;
@@ -396,10 +406,8 @@ impl Runner {
             .perform(&mut actions, &mut leaving, &self.router)
             .await;
         // Its virtual MAC interface goes with it, unless its successor uses it.
-        if let Some(m) = leaving.remove(&key)
-            && !self.instances.values().any(|i| i.vip_index == m.vip_index)
-        {
-            self.release_vmac(&m).await;
+        if let Some(m) = leaving.remove(&key) {
+            self.release_vmac(&m, &BTreeSet::new()).await;
         }
         handed
     }

@@ -6,10 +6,10 @@
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
-use vrrp_core::State;
+use vrrp_core::{InstanceKey, State};
 use vrrp_net::netlink::NetEvents;
 
-use super::super::executor::{VipBatches, VipRequest};
+use super::super::executor::{Managed, VipBatches, VipRequest};
 use super::Runner;
 use crate::duration::VipLifetime;
 
@@ -27,13 +27,7 @@ impl Runner {
     /// Starts the renewal schedule when a Master holds VIPs with a finite lifetime, and stops
     /// it when none does; `restart` starts the period afresh (after a reload).
     pub(super) fn schedule_renewal(&mut self, restart: bool) {
-        let renewing = self.instances.iter().any(|(key, m)| {
-            matches!(m.plan.vip_lifetime, VipLifetime::After(_))
-                && self
-                    .router
-                    .instance(key)
-                    .is_some_and(|i| i.state() == State::Master)
-        });
+        let renewing = self.instances.iter().any(|(key, m)| self.renews(key, m));
         self.renew_at = match (renewing, self.renew_at) {
             (false, _) => None,
             (true, Some(at)) if !restart => Some(at),
@@ -95,6 +89,16 @@ impl Runner {
         self.renew_vips().await;
     }
 
+    /// Whether instance `key` (managed as `m`) has VIPs to renew: it is Master and its VIPs
+    /// have a finite lifetime.
+    fn renews(&self, key: &InstanceKey, m: &Managed) -> bool {
+        matches!(m.plan.vip_lifetime, VipLifetime::After(_))
+            && self
+                .router
+                .instance(key)
+                .is_some_and(|i| i.state() == State::Master)
+    }
+
     /// How often VIP lifetimes are renewed: a quarter of the shortest lifetime, at least
     /// 0.5 s, so a VIP survives three missed renewals (the shortest lifetime is 2 s).
     fn renew_period(&self) -> Duration {
@@ -119,12 +123,7 @@ impl Runner {
         // them back if they are free.
         let (mut own, mut checked) = (VipBatches::new(), VipBatches::new());
         for (key, m) in &self.instances {
-            let renewable = matches!(m.plan.vip_lifetime, VipLifetime::After(_));
-            let master = self
-                .router
-                .instance(key)
-                .is_some_and(|i| i.state() == State::Master);
-            if !(renewable && master) {
+            if !self.renews(key, m) {
                 continue;
             }
             for v in &m.plan.vips {
